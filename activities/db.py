@@ -1,0 +1,39 @@
+"""PostgreSQL connection pool and versioned schema migrations."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import asyncpg
+
+# Any fixed number: serialises migrations when several workers start at once.
+_MIGRATION_LOCK = 7_733_001
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("activities") / "migrations"
+    return sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply the migrations not yet applied, in name order; returns those applied."""
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for name, sql in migration_files():
+            if name not in done:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                applied.append(name)
+    return applied
+
+
+async def connect(database_url: str, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=max_size)
+    assert pool is not None
+    await migrate(pool)
+    return pool

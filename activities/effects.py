@@ -1,0 +1,137 @@
+"""What a saved domain event sets going outside the engine (pure: no I/O).
+
+Reminders and escalations [DOMAIN 4], feedback to referrers and social
+workers [004], the letter left at each unannounced visit [003], the closure
+form for the EHA co-ordinator [000] and the referral to MASH on step-up
+[000][004]. Texts name the case by its id only: no family names, addresses
+or dates of birth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workflows.calendar import LONDON
+from workflows.models import Event
+
+DEADLINE_NAMES = {
+    "screening_decision": "screening decision",
+    "first_contact_attempt": "first contact attempt",
+    "warm_handover_answer": "warm handover answer",
+    "taf": "initial Team Around the Family meeting",
+    "review": "review",
+    "closure_decision": "manager's closure decision",
+}
+EHA_COORDINATOR = "eha-coordinator"
+
+
+@dataclass(frozen=True)
+class Notification:
+    kind: str
+    recipient: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Document:
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MashReferral:
+    reason: str
+
+
+Effect = Notification | Document | MashReferral
+
+
+def _when(moment: str | datetime) -> str:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(LONDON).strftime("%A %-d %B %Y at %H:%M")
+
+
+def _manager(locality: str) -> str:
+    return f"manager:{locality}"
+
+
+def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str | None) -> list[Effect]:
+    """The effects of one newly saved event. `referred` is the case's CaseReferred data."""
+    d = event.data
+    locality = referred.get("locality", "unknown")
+    referrer = referred.get("referrer", {})
+    step_down = referred.get("step_down") or {}
+    match event.type:
+        case "DeadlineReminded":
+            name = DEADLINE_NAMES[d["kind"]]
+            return [Notification("reminder", lead or _manager(locality), f"Case {case_id}: {name} due",
+                                 f"The {name} for case {case_id} is due by {_when(d['due_at'])}.")]
+        case "DeadlineMissed" if "completed_at" not in d:
+            name = DEADLINE_NAMES[d["kind"]]
+            return [Notification("escalation", _manager(locality), f"Case {case_id}: {name} missed",
+                                 f"The {name} for case {case_id} was due by {_when(d['due_at'])} and has not "
+                                 f"happened. Lead practitioner: {lead or 'not allocated'}.")]
+        case "ScreeningRecorded":
+            outcome = {"accept": "accepted for an Early Help Assessment",
+                       "signpost": "signposted to " + ", ".join(d["services"]),
+                       "step_up": "referred to children's social care (DAS/MASH)"}[d["decision"]]
+            return [Notification("referrer_feedback", referrer.get("contact", "unknown"),
+                                 f"Your referral {case_id}: {d['decision']}",
+                                 f"Dear {referrer.get('name', 'referrer')}, the referral {case_id} was {outcome}.")]
+        case "UnannouncedVisitRecorded" if d["letter_left"]:
+            return [Document("visit_letter", visit_letter(case_id, event, lead))]
+        case "ClosureDecided" if d["approve"]:
+            effects: list[Effect] = [
+                Document("closure_form", closure_form(case_id, event, locality, lead)),
+                Notification("referrer_feedback", referrer.get("contact", "unknown"), f"Case {case_id} closed",
+                             f"Dear {referrer.get('name', 'referrer')}, early help for case {case_id} has "
+                             f"closed ({d['closure_reason'].replace('_', ' ')})."),
+            ]
+            if step_down and d["closure_reason"] == "unable_to_engage":
+                # Non-engagement with the plan is fed back to social care [004].
+                effects.append(Notification("social_care_feedback", step_down["social_worker"],
+                                            f"Case {case_id}: family did not engage",
+                                            f"The family in case {case_id} did not engage with the early help plan."))
+            return effects
+        case "LeadPractitionerIdentified":
+            return [Notification("social_care_feedback", d["social_worker"], f"Case {case_id}: lead practitioner identified",
+                                 f"The EHA for case {case_id} is open and {d['practitioner']} is the lead "
+                                 "practitioner: the case can close to the social worker [004].")]
+        case "SteppedUp":
+            return [MashReferral(d["reason"])]
+        case "SafeguardingConcernRaised" if d["stage"] == "stepped_up":
+            return [MashReferral("further safeguarding concern while stepped up")]
+    return []
+
+
+def visit_letter(case_id: str, event: Event, lead: str | None) -> str:
+    """The letter left at an unannounced visit, explaining its purpose [003]."""
+    return (
+        f"Early Help - case {case_id}\n\n"
+        f"We called at your home on {_when(event.data['at'])} but could not speak with you.\n"
+        "Someone who works with your family asked us to offer you early help: support, at the "
+        "right time, for you and your children, so that small worries do not grow. It is your "
+        "choice, and we would like to talk it through with you.\n\n"
+        f"Please contact {lead or 'the Early Help Duty and Advice team'} to arrange a time. "
+        f"This is visit {event.data['visit']} of our attempts to reach you.\n"
+    )
+
+
+def closure_form(case_id: str, event: Event, locality: str, lead: str | None) -> str:
+    """The closure form sent to the EHA co-ordinator [000], with how each need was met [003]."""
+    lines = [
+        f"EARLY HELP CLOSURE FORM - case {case_id}",
+        f"Locality: {locality}",
+        f"Lead practitioner: {lead or 'not allocated'}",
+        f"Closure reason: {event.data['closure_reason'].replace('_', ' ')}",
+        f"Approved by: {event.by} on {_when(event.at)}",
+        f"Manager's reason: {event.data['reason']}",
+        "Needs:",
+    ]
+    lines += [f"  - {o['need_code']}: {o['summary']}" for o in event.data.get("need_outcomes", [])] or ["  (none recorded)"]
+    lines.append("The family is signposted to the core offer and universal services.")
+    return "\n".join(lines) + "\n"

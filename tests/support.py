@@ -1,0 +1,135 @@
+"""Driving a case in tests through the public contract (updates, signal, queries)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from starter.samples import sample_referral
+from workflows.calendar import LONDON
+from workflows.case import EarlyHelpCase
+from workflows.models import (
+    Allocate,
+    Event,
+    NeedOutcome,
+    PlanAction,
+    RecordAssessment,
+    RecordContactAttempt,
+    RecordHomeVisit,
+    RecordScreening,
+    RecordTaf,
+    Referral,
+    RequestClosure,
+    Snapshot,
+)
+
+LEAD, SCREENER, MANAGER, MANAGER_2 = "lp-jones", "das-screener", "tm-patel", "tm-okafor"
+
+
+def new_case_id() -> str:
+    return f"T{uuid.uuid4().hex[:10]}"
+
+
+def london(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), LONDON)
+
+
+async def eventually(probe: Any, within: float = 30.0) -> Any:
+    """Poll `probe` until it returns something truthy (a condition, not a fixed sleep)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (result := await probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(0.05)
+    return result
+
+
+class Case:
+    def __init__(self, env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], case_id: str) -> None:
+        self.env, self.handle, self.case_id = env, handle, case_id
+
+    @classmethod
+    async def start(cls, env: WorkflowEnvironment, task_queue: str, referral: Referral | None = None, **kw: Any) -> Case:
+        if referral is None:
+            referral = sample_referral(new_case_id(), await env.get_current_time(), **kw)
+        await env.client.start_workflow(
+            EarlyHelpCase.run, referral, id=f"case-{referral.case_id}", task_queue=task_queue
+        )
+        # No run id: updates and queries follow the case across continue-as-new.
+        return cls(env, env.client.get_workflow_handle_for(EarlyHelpCase.run, f"case-{referral.case_id}"), referral.case_id)
+
+    async def now(self) -> datetime:
+        return (await self.env.get_current_time()).astimezone(LONDON)
+
+    async def do(self, update: Any, command: Any) -> Snapshot:
+        return await self.handle.execute_update(update, command, result_type=Snapshot)
+
+    async def snapshot(self) -> Snapshot:
+        return await self.handle.query(EarlyHelpCase.snapshot)
+
+    async def timeline(self) -> list[Event]:
+        return await self.handle.query(EarlyHelpCase.timeline)
+
+    async def history_length(self) -> int:
+        return len((await self.handle.fetch_history()).events)
+
+    async def rejected(self, update: Any, command: Any) -> str:
+        """Send a command that must be refused; check nothing changed; return the rule's message."""
+        before = (await self.history_length(), await self.snapshot(), len(await self.timeline()))
+        try:
+            await self.do(update, command)
+        except WorkflowUpdateFailedError as e:
+            assert isinstance(e.cause, ApplicationError) and e.cause.type == "RuleBroken", e.cause
+            message = e.cause.message
+        else:
+            raise AssertionError(f"{command!r} was accepted")
+        after = (await self.history_length(), await self.snapshot(), len(await self.timeline()))
+        assert after == before, "a rejected command changed the case"
+        return message
+
+    async def stage(self) -> str:
+        return (await self.snapshot()).stage
+
+    async def wait_saved(self, pool: Any) -> list[dict[str, Any]]:
+        """The case's events in PostgreSQL once the workflow has saved all it has recorded."""
+        timeline = await self.timeline()
+
+        async def saved() -> list[Any] | None:
+            rows = await pool.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", self.case_id)
+            return rows if len(rows) >= len(timeline) else None
+
+        return [dict(r) for r in await eventually(saved)]
+
+    # --- well-trodden paths ---
+
+    async def allocated(self) -> Snapshot:
+        await self.do(EarlyHelpCase.record_screening, RecordScreening(by=SCREENER, decision="accept"))
+        return await self.do(EarlyHelpCase.allocate, Allocate(by=SCREENER, lead_practitioner=LEAD))
+
+    async def in_plan(self) -> Snapshot:
+        snap = await self.allocated()
+        await self.do(EarlyHelpCase.record_contact_attempt,
+                      RecordContactAttempt(by=LEAD, method="phone", outcome="reached"))
+        await self.do(EarlyHelpCase.record_home_visit,
+                      RecordHomeVisit(by=LEAD, agreement_given=True, genogram_started=True, children_seen=True))
+        await self.do(EarlyHelpCase.record_assessment, RecordAssessment(
+            by=LEAD, worries=["school attendance"], working_well=["warm relationships"],
+            needs_to_happen=["daily routine"], scaling=4, sources=["school", "parent", "health visitor"],
+            needs=snap.needs))
+        now = await self.now()
+        return await self.do(EarlyHelpCase.record_taf, RecordTaf(
+            by=LEAD, held_at=now, attendees=["parent", "school", LEAD],
+            actions=[PlanAction(need_code=n.code, action="agreed support", owner="school", due=now.date() + timedelta(weeks=6))
+                     for n in snap.needs],
+            review_date=now.date() + timedelta(weeks=12)))
+
+    async def closure_requested(self, reason: str = "needs_met") -> Snapshot:
+        needs = (await self.snapshot()).needs
+        return await self.do(EarlyHelpCase.request_closure, RequestClosure(
+            by=LEAD, reason=reason, need_outcomes=[NeedOutcome(need_code=n.code, summary="improved") for n in needs]))

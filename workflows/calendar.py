@@ -1,0 +1,52 @@
+"""Calendar rules, evaluated in Europe/London (CONTRACT.md "Identity").
+
+Time of day for contact attempts [003] and working days that skip weekends
+and England and Wales bank holidays (the `holidays` package).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from workflows.policy import Policy
+
+LONDON = ZoneInfo("Europe/London")
+# England and Wales share their bank holidays; the package names them "ENG".
+_BANK_HOLIDAYS = holidays.country_holidays("GB", subdiv="ENG")
+
+TimeOfDay = Literal["morning", "afternoon", "evening"]
+
+
+def time_of_day(at: datetime, policy: Policy) -> TimeOfDay:
+    """Morning before 12:00, afternoon 12:00-17:00, evening after 17:00, London time."""
+    local = at.astimezone(LONDON).time()
+    if local < policy.afternoon_starts:
+        return "morning"
+    if local < policy.evening_starts:
+        return "afternoon"
+    return "evening"
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _BANK_HOLIDAYS
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """The same London wall-clock time `days` working days after `start`."""
+    local = start.astimezone(LONDON)
+    day = local.date()
+    remaining = days
+    while remaining > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            remaining -= 1
+    return datetime.combine(day, local.time(), LONDON)
+
+
+def end_of_day(day: date) -> datetime:
+    """The last moment of a London calendar day, for deadlines given as dates."""
+    return datetime.combine(day, time(23, 59, 59), LONDON)

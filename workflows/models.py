@@ -1,0 +1,348 @@
+"""The case workflow's public contract (../shared/CONTRACT.md), as pydantic models.
+
+One definition of every input, command, signal, query result and event,
+imported by the workflow, the activities and the CLI alike. Field names are
+fixed by the contract: renaming one is a breaking change.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from workflows.policy import Policy
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- vocabularies -----------------------------------------------------------
+
+
+class NeedCode(StrEnum):
+    """The ten headline outcomes of the Supporting Families framework (2022-25)."""
+
+    education = "education"
+    early_years = "early_years"
+    health = "health"
+    substance_use = "substance_use"
+    family_relationships = "family_relationships"
+    abuse_exploitation = "abuse_exploitation"
+    crime = "crime"
+    domestic_abuse = "domestic_abuse"
+    housing = "housing"
+    finance = "finance"
+
+
+class Stage(StrEnum):
+    screening = "screening"
+    awaiting_allocation = "awaiting_allocation"
+    initial_contact = "initial_contact"
+    warm_handover = "warm_handover"
+    unannounced_visits = "unannounced_visits"
+    engagement_decision = "engagement_decision"
+    home_visit = "home_visit"
+    assessment = "assessment"
+    taf_pending = "taf_pending"
+    plan_active = "plan_active"
+    masp = "masp"
+    closure_pending = "closure_pending"
+    stepped_up = "stepped_up"
+    # terminal
+    signposted = "signposted"
+    closed = "closed"
+    transferred_to_social_care = "transferred_to_social_care"
+
+
+TERMINAL_STAGES = frozenset({Stage.signposted, Stage.closed, Stage.transferred_to_social_care})
+
+Route = Literal["referral", "step_down"]
+ScreeningDecision = Literal["accept", "signpost", "step_up"]
+ContactMethod = Literal["phone", "text", "email", "letter"]
+ContactOutcome = Literal["reached", "no_answer", "declined"]
+VisitOutcome = Literal["seen", "no_answer"]
+ProgressStatus = Literal["met", "partly_met", "not_met"]
+ClosureReason = Literal["needs_met", "needs_not_met", "unable_to_engage", "consent_withdrawn", "moved_away"]
+MaspCriterion = Literal["no_improvement", "escalation", "high_cost", "re_referrals", "risk_of_accommodation"]
+MaspOutcome = Literal["resources_agreed", "susd", "larp"]
+DeadlineKind = Literal[
+    "screening_decision",
+    "first_contact_attempt",
+    "warm_handover_answer",
+    "taf",
+    "review",
+    "closure_decision",
+]
+DeadlineStatus = Literal["pending", "met", "missed", "cancelled"]
+
+
+# --- the referral (start input) ---------------------------------------------
+
+
+class Member(Model):
+    person_ref: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    year_of_birth: int | None = Field(None, ge=1900, le=2100)
+
+
+class Family(Model):
+    family_ref: str = Field(min_length=1)
+    members: list[Member] = Field(default_factory=list)
+
+
+class Referrer(Model):
+    name: str = Field(min_length=1)
+    agency: str = Field(min_length=1)
+    contact: str = Field(min_length=1)
+
+
+class Need(Model):
+    code: NeedCode
+    description: str = ""
+    complex: bool = False
+
+
+class Consent(Model):
+    given: bool = False
+    recorded_by: str | None = None
+    form_ref: str | None = None
+
+
+class StepDown(Model):
+    social_worker: str = Field(min_length=1)
+    cin_meeting_agreed_plan: bool = False
+    prior_assessment: str | None = None
+    preferred_lead: str | None = None
+
+
+class Referral(Model):
+    case_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    route: Route = "referral"
+    received_at: AwareDatetime
+    locality: str
+    family: Family
+    referrer: Referrer
+    needs: list[Need] = Field(default_factory=list)
+    consent: Consent = Field(default_factory=Consent)
+    immediate_safeguarding: bool = False
+    previous_referrals: int = Field(0, ge=0)
+    step_down: StepDown | None = None
+    policy: Policy | None = None
+
+    @model_validator(mode="after")
+    def _route_matches_details(self) -> Referral:
+        if self.route == "step_down" and self.step_down is None:
+            raise ValueError("a step_down referral needs step_down details (social worker, CIN plan) [004]")
+        if self.route == "referral" and self.step_down is not None:
+            raise ValueError("step_down details are only for route 'step_down'")
+        if self.locality not in self.effective_policy.localities:
+            raise ValueError(f"locality {self.locality!r} is not one of {self.effective_policy.localities}")
+        return self
+
+    @property
+    def effective_policy(self) -> Policy:
+        return self.policy or Policy()
+
+
+# --- commands (workflow updates) ---------------------------------------------
+
+
+class Command(Model):
+    by: str = Field(min_length=1, description="who acts (a staff id, never a family member's name)")
+
+
+class Recorded(Command):
+    at: AwareDatetime | None = Field(None, description="when it happened; defaults to the workflow's now")
+
+
+class RecordScreening(Command):
+    decision: ScreeningDecision
+    reason: str | None = None
+    services: list[str] = Field(default_factory=list)
+
+
+class Allocate(Command):
+    lead_practitioner: str = Field(min_length=1)
+
+
+class RecordContactAttempt(Recorded):
+    method: ContactMethod
+    outcome: ContactOutcome
+
+
+class RecordWarmHandover(Recorded):
+    outcome: Literal["reached", "failed"]
+
+
+class RecordUnannouncedVisit(Recorded):
+    outcome: VisitOutcome
+    letter_left: bool
+
+
+class RecordHomeVisit(Recorded):
+    agreement_given: bool
+    genogram_started: bool
+    children_seen: bool
+
+
+class RecordAssessment(Recorded):
+    worries: list[str] = Field(min_length=1)
+    working_well: list[str] = Field(default_factory=list)
+    needs_to_happen: list[str] = Field(min_length=1)
+    scaling: int = Field(ge=0, le=10)
+    sources: list[str]
+    needs: list[Need] = Field(min_length=1)
+
+
+class PlanAction(Model):
+    need_code: NeedCode
+    action: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    due: date
+
+
+class RecordTaf(Command):
+    held_at: AwareDatetime
+    virtual: bool = False
+    attendees: list[str] = Field(min_length=1)
+    actions: list[PlanAction] = Field(min_length=1)
+    review_date: date
+
+
+class NeedProgress(Model):
+    need_code: NeedCode
+    status: ProgressStatus
+
+
+class RecordReview(Command):
+    held_at: AwareDatetime
+    progress: list[NeedProgress] = Field(min_length=1)
+    next_review_date: date
+
+
+class NeedOutcome(Model):
+    need_code: NeedCode
+    summary: str = Field(min_length=1)
+
+
+class RequestClosure(Command):
+    reason: ClosureReason
+    need_outcomes: list[NeedOutcome] = Field(default_factory=list)
+
+
+class DecideClosure(Command):
+    approve: bool
+    reason: str = Field(min_length=1)
+
+
+class ReferToMasp(Command):
+    criteria: list[MaspCriterion] = Field(min_length=1)
+
+
+class RecordMaspOutcome(Command):
+    outcome: MaspOutcome
+    notes: str = ""
+
+
+class RecordSocialCareDecision(Command):
+    accepted: bool
+
+
+class WithdrawConsent(Command):
+    reason: str = Field(min_length=1)
+
+
+class RecordConsent(Command):
+    """Consent obtained after the referral (not in CONTRACT.md's minimum list)."""
+
+    consent: Consent
+
+
+class IdentifyLeadPractitioner(Command):
+    practitioner: str = Field(min_length=1)
+    chosen_by_family: bool
+
+
+class RecordLeadDeclined(Command):
+    practitioner: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class AddAgencyContribution(Command):
+    agency: str = Field(min_length=1)
+    summary: str = Field(min_length=1)
+
+
+class RequestAdditionalService(Command):
+    service: str = Field(min_length=1)
+    needs: list[NeedCode] = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+# --- signal ------------------------------------------------------------------
+
+
+class SafeguardingConcern(Model):
+    by: str = Field(min_length=1)
+    details: str = Field(min_length=1)
+    at: AwareDatetime | None = None
+
+
+# --- queries and result ------------------------------------------------------
+
+
+class Deadline(Model):
+    kind: DeadlineKind
+    due_at: AwareDatetime
+    status: DeadlineStatus = "pending"
+    reminder_at: AwareDatetime | None = None
+    reminded: bool = False
+    set_at: AwareDatetime
+    completed_at: AwareDatetime | None = None
+
+
+class PendingApproval(Model):
+    reason: ClosureReason
+    requested_by: str
+    requested_at: AwareDatetime
+    need_outcomes: list[NeedOutcome] = Field(default_factory=list)
+    resume_stage: Stage
+
+
+class Snapshot(Model):
+    case_id: str
+    route: Route
+    stage: Stage
+    locality: str
+    lead_practitioner: str | None
+    needs: list[Need]
+    deadlines: list[Deadline]
+    pending_approval: PendingApproval | None
+    outcome: CaseOutcome | None
+    threshold_recommendation: ScreeningDecision
+    consent_given: bool
+    next_deadline: AwareDatetime | None
+
+
+class Event(Model):
+    """A domain event: past tense, one per fact, numbered per case from 1."""
+
+    seq: int = Field(ge=1)
+    type: str
+    at: AwareDatetime
+    by: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseOutcome(Model):
+    case_id: str
+    final_stage: Stage
+    reason: str
+    closed_at: datetime
+
+
+Snapshot.model_rebuild()

@@ -1,0 +1,431 @@
+"""The pathway (DOMAIN.md sections 1-8): what each command does to a case.
+
+`decide(state, command, now)` checks the command against the stage and the
+rules (workflows/rules.py), then emits the domain events that record it.
+Each event is applied to `state` as it is emitted, so later steps see the
+case as it now is. Callers pass a copy when they only want to validate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from workflows import rules
+from workflows.calendar import add_working_days, time_of_day
+from workflows.models import (
+    TERMINAL_STAGES,
+    AddAgencyContribution,
+    Allocate,
+    Command,
+    DecideClosure,
+    Event,
+    IdentifyLeadPractitioner,
+    RecordAssessment,
+    RecordConsent,
+    RecordContactAttempt,
+    RecordHomeVisit,
+    RecordLeadDeclined,
+    RecordMaspOutcome,
+    RecordReview,
+    RecordScreening,
+    RecordSocialCareDecision,
+    RecordTaf,
+    RecordUnannouncedVisit,
+    RecordWarmHandover,
+    ReferToMasp,
+    Referral,
+    RequestAdditionalService,
+    RequestClosure,
+    SafeguardingConcern,
+    Stage,
+    WithdrawConsent,
+)
+from workflows.rules import RuleBroken
+from workflows.state import CaseState, apply, new_state
+
+SYSTEM = "system"
+S = Stage
+# Stages after allocation where the lead practitioner works with the family.
+WORKING = (S.initial_contact, S.warm_handover, S.unannounced_visits, S.engagement_decision,
+           S.home_visit, S.assessment, S.taf_pending, S.plan_active, S.masp)
+
+
+class Decision:
+    """Emits events for one command, applying each to the state at once."""
+
+    def __init__(self, state: CaseState, by: str, now: datetime) -> None:
+        self.state, self.by, self.now = state, by, now
+        self.events: list[Event] = []
+
+    def emit(self, type: str, at: datetime | None = None, **data: Any) -> None:
+        event = Event(
+            seq=self.state.seq + 1, type=type, at=at or self.now, by=self.by, data=to_jsonable_python(data)
+        )
+        apply(self.state, event)
+        self.events.append(event)
+
+    # --- building blocks shared by the commands ---
+
+    def move(self, to: Stage) -> None:
+        if self.state.stage != to:
+            self.emit("StageChanged", **{"from": self.state.stage, "to": to})
+
+    def set_deadline(self, kind: str, due_at: datetime) -> None:
+        reminder = rules.reminder_time(self.now, due_at, self.state.policy)
+        self.emit("DeadlineSet", kind=kind, due_at=due_at, reminder_at=reminder)
+
+    def complete(self, kind: str, at: datetime) -> None:
+        """The deadline's step happened at `at`: met if on time, whenever it is recorded."""
+        deadline = next((d for d in reversed(self.state.deadlines) if d.kind == kind and d.completed_at is None
+                         and d.status in ("pending", "missed")), None)
+        if deadline is None:
+            return
+        if at <= deadline.due_at:
+            self.emit("DeadlineMet", kind=kind, completed_at=at)
+        elif deadline.status == "pending":
+            self.emit("DeadlineMissed", kind=kind, completed_at=at)
+        else:
+            self.emit("DeadlineCompletedLate", kind=kind, completed_at=at)
+
+    def request_decision(self, reason: str, resume: Stage, stage: Stage, need_outcomes: list[Any] | None = None) -> None:
+        self.emit("ClosureRequested", reason=reason, need_outcomes=need_outcomes or [], resume_stage=resume)
+        self.set_deadline("closure_decision",
+                          add_working_days(self.now, self.state.policy.closure_decision_working_days))
+        self.move(stage)
+
+    def step_up(self, reason: str) -> None:
+        """Refer to DAS/MASH without delay [000][003][004]; the case stays open meanwhile [003]."""
+        state = self.state
+        resume = state.stage
+        if state.pending_approval is not None:
+            resume = state.pending_approval.resume_stage
+            self.emit("ApprovalCancelled", reason="safeguarding takes precedence over closure")
+            if state.pending("closure_decision"):
+                self.emit("DeadlineCancelled", kind="closure_decision")
+        self.emit("SteppedUp", reason=reason, resume_stage=resume)
+        self.move(S.stepped_up)
+
+    def finish(self, stage: Stage, reason: str) -> None:
+        self.move(stage)
+        self.emit("CaseEnded", final_stage=stage, reason=reason)
+
+    def at_or_now(self, at: datetime | None, not_before: datetime | None, what: str) -> datetime:
+        when = at or self.now
+        rules.check_recorded_time(when, not_before or self.state.referral.received_at, self.now, what)
+        return when
+
+
+# --- opening a case -------------------------------------------------------------
+
+
+def open_case(referral: Referral, now: datetime) -> tuple[CaseState, list[Event]]:
+    policy = referral.effective_policy
+    recommendation = rules.threshold_recommendation(referral.needs, referral.immediate_safeguarding, policy)
+    state = new_state(referral, recommendation)
+    d = Decision(state, referral.referrer.agency, referral.received_at)
+    d.emit(
+        "CaseReferred",
+        route=referral.route,
+        locality=referral.locality,
+        family_ref=referral.family.family_ref,
+        referrer=referral.referrer,
+        needs=referral.needs,
+        consent_given=referral.consent.given,
+        immediate_safeguarding=referral.immediate_safeguarding,
+        previous_referrals=referral.previous_referrals,
+        recommendation=recommendation,
+        step_down=referral.step_down,
+    )
+    if referral.route == "step_down":
+        # The EHA is opened and left open for other agencies [004]; a lead is identified next.
+        d.move(S.awaiting_allocation)
+    elif referral.immediate_safeguarding:
+        d.step_up("immediate safeguarding identified at referral [000][004]")
+    else:
+        d.set_deadline("screening_decision", add_working_days(referral.received_at, policy.screening_working_days))
+    return state, d.events
+
+
+# --- the commands -----------------------------------------------------------------
+
+
+def _record_screening(d: Decision, c: RecordScreening) -> None:
+    s = d.state
+    rules.check_screening(c.decision, c.reason, c.services, s.recommendation, s.consent)
+    d.emit("ScreeningRecorded", decision=c.decision, reason=c.reason, services=c.services,
+           recommendation=s.recommendation)
+    d.complete("screening_decision", d.now)
+    if c.decision == "accept":
+        d.move(S.awaiting_allocation)
+    elif c.decision == "signpost":
+        d.finish(S.signposted, "below threshold: single agency response, signposted to " + ", ".join(c.services))
+    else:
+        d.step_up(c.reason or "screening decided to step up to social care")
+
+
+def _allocate(d: Decision, c: Allocate) -> None:
+    s = d.state
+    first = s.stage == S.awaiting_allocation
+    if first:
+        rules.check_consent(s.consent, safeguarding=False)
+    d.emit("CaseAllocated", lead_practitioner=c.lead_practitioner, reallocation=not first)
+    if first:
+        # The TAF clock starts at allocation [003]; first contact within 2 working days (policy).
+        d.set_deadline("first_contact_attempt", add_working_days(d.now, s.policy.first_contact_working_days))
+        d.set_deadline("taf", rules.taf_due(d.now, s.policy))
+        d.move(S.initial_contact)
+
+
+def _record_contact_attempt(d: Decision, c: RecordContactAttempt) -> None:
+    s = d.state
+    at = d.at_or_now(c.at, s.allocated_at, "the contact attempt")
+    d.emit("ContactAttemptRecorded", at=at, method=c.method, outcome=c.outcome,
+           time_of_day=time_of_day(at, s.policy), attempt=len(s.contact_attempts) + 1)
+    d.complete("first_contact_attempt", at)
+    if c.outcome == "reached":
+        d.move(S.home_visit)
+    elif c.outcome == "declined":
+        # A resistant family: the worker discusses with the manager [003].
+        d.request_decision("unable_to_engage", S.initial_contact, S.engagement_decision)
+    elif rules.contact_ladder_exhausted(s.contact_attempts, s.policy):
+        # Contact not achieved: ask the referrer for a warm handover [003].
+        d.set_deadline("warm_handover_answer", add_working_days(d.now, s.policy.warm_handover_working_days))
+        d.move(S.warm_handover)
+
+
+def _record_warm_handover(d: Decision, c: RecordWarmHandover) -> None:
+    at = d.at_or_now(c.at, d.state.allocated_at, "the warm handover")
+    d.emit("WarmHandoverRecorded", at=at, outcome=c.outcome)
+    d.complete("warm_handover_answer", at)
+    # If it fails: three unannounced visits, a letter each time [003].
+    d.move(S.home_visit if c.outcome == "reached" else S.unannounced_visits)
+
+
+def _record_unannounced_visit(d: Decision, c: RecordUnannouncedVisit) -> None:
+    s = d.state
+    at = d.at_or_now(c.at, s.allocated_at, "the unannounced visit")
+    rules.check_unannounced_visit(c.model_copy(update={"at": at}), s.visits, s.policy)
+    d.emit("UnannouncedVisitRecorded", at=at, outcome=c.outcome, letter_left=c.letter_left,
+           visit=len(s.visits) + 1, lead_practitioner=s.lead_practitioner)
+    if c.outcome == "seen":
+        d.move(S.home_visit)
+    elif rules.unannounced_visits_exhausted(s.visits, s.policy):
+        # All of it failed: a manager decides whether to close or go on [003][004].
+        d.request_decision("unable_to_engage", S.initial_contact, S.engagement_decision)
+
+
+def _record_home_visit(d: Decision, c: RecordHomeVisit) -> None:
+    s = d.state
+    rules.check_consent(s.consent, safeguarding=False)
+    rules.check_home_visit(c.agreement_given, c.genogram_started)
+    at = d.at_or_now(c.at, s.allocated_at, "the home visit")
+    d.emit("HomeVisitRecorded", at=at, agreement_given=c.agreement_given,
+           genogram_started=c.genogram_started, children_seen=c.children_seen)
+    if c.agreement_given:
+        d.move(S.assessment)
+    else:
+        d.request_decision("unable_to_engage", S.home_visit, S.engagement_decision)
+
+
+def _record_assessment(d: Decision, c: RecordAssessment) -> None:
+    s = d.state
+    rules.check_consent(s.consent, safeguarding=False)
+    rules.check_triangulated(c.sources)
+    at = d.at_or_now(c.at, s.allocated_at, "the assessment")
+    d.emit("AssessmentRecorded", at=at, **c.model_dump(mode="json", exclude={"by", "at"}))
+    d.move(S.taf_pending)
+
+
+def _record_taf(d: Decision, c: RecordTaf) -> None:
+    s = d.state
+    rules.check_consent(s.consent, safeguarding=False)
+    at = d.at_or_now(c.held_at, s.allocated_at, "the TAF meeting")
+    rules.check_plan_covers_needs(s.needs, c.actions)
+    rules.check_review_date(at, c.review_date, s.policy)
+    d.emit("TafHeld", **c.model_dump(mode="json", exclude={"by"}))
+    d.complete("taf", at)
+    d.set_deadline("review", rules.review_due(c.review_date))
+    d.move(S.plan_active)
+
+
+def _record_review(d: Decision, c: RecordReview) -> None:
+    s = d.state
+    at = d.at_or_now(c.held_at, s.allocated_at, "the review")
+    rules.check_covers_every_need(s.needs, (p.need_code for p in c.progress), "review_covers_every_need", "the review")
+    rules.check_review_date(at, c.next_review_date, s.policy)
+    d.emit("ReviewHeld", **c.model_dump(mode="json", exclude={"by"}))
+    d.complete("review", at)
+    d.set_deadline("review", rules.review_due(c.next_review_date))
+
+
+def _request_closure(d: Decision, c: RequestClosure) -> None:
+    s = d.state
+    if c.reason in ("needs_met", "needs_not_met"):
+        if s.stage not in (S.plan_active, S.masp):
+            raise RuleBroken("closure_after_plan", f"closing as {c.reason} needs a plan in place; the case is in '{s.stage}'")
+        # The EHA is updated to say how each need was met, or why not [003].
+        rules.check_covers_every_need(s.needs, (o.need_code for o in c.need_outcomes),
+                                      "closure_summarises_every_need", "the closure summary")
+    d.request_decision(c.reason, s.stage, S.closure_pending, c.need_outcomes)
+
+
+def _decide_closure(d: Decision, c: DecideClosure) -> None:
+    s = d.state
+    pending = s.pending_approval
+    assert pending is not None  # the stage guarantees it
+    rules.check_closure_decider(c.by, pending.requested_by, s.policy)
+    d.emit("ClosureDecided", approve=c.approve, reason=c.reason, closure_reason=pending.reason,
+           need_outcomes=pending.need_outcomes, route=s.referral.route)
+    d.complete("closure_decision", d.now)
+    if c.approve:
+        d.finish(S.closed, pending.reason)
+    else:
+        if pending.resume_stage == S.initial_contact:
+            d.emit("ContactLadderRestarted", reason=c.reason)
+        d.move(pending.resume_stage)
+
+
+def _refer_to_masp(d: Decision, c: ReferToMasp) -> None:
+    rules.check_masp_criteria(c.criteria, d.state.referral.previous_referrals)
+    d.emit("MaspReferred", criteria=c.criteria)
+    d.move(S.masp)
+
+
+def _record_masp_outcome(d: Decision, c: RecordMaspOutcome) -> None:
+    d.emit("MaspOutcomeRecorded", outcome=c.outcome, notes=c.notes)
+    if c.outcome == "susd":
+        d.step_up("MASP outcome: Step Up Step Down [000]")
+    else:
+        d.move(S.plan_active)
+
+
+def _record_social_care_decision(d: Decision, c: RecordSocialCareDecision) -> None:
+    d.emit("SocialCareDecisionRecorded", accepted=c.accepted)
+    if c.accepted:
+        d.finish(S.transferred_to_social_care, "accepted by children's social care")
+    else:
+        d.move(d.state.resume_stage or S.screening)
+
+
+def _withdraw_consent(d: Decision, c: WithdrawConsent) -> None:
+    d.emit("ConsentWithdrawn", reason=c.reason)
+
+
+def _record_consent(d: Decision, c: RecordConsent) -> None:
+    if not c.consent.given:
+        raise RuleBroken("consent_recorded_as_given", "record_consent records consent given; use withdraw_consent otherwise")
+    d.emit("ConsentRecorded", consent=c.consent)
+
+
+def _identify_lead_practitioner(d: Decision, c: IdentifyLeadPractitioner) -> None:
+    s = d.state
+    assert s.referral.step_down is not None
+    rules.check_step_down_consent(s.consent)
+    # The case closes to the social worker once the EHA is open and a lead identified [004].
+    d.emit("LeadPractitionerIdentified", practitioner=c.practitioner, chosen_by_family=c.chosen_by_family,
+           social_worker=s.referral.step_down.social_worker)
+    if s.referral.step_down.cin_meeting_agreed_plan:
+        # The CIN meeting agreed the plan: no separate TAF [004]; reviews start now.
+        d.set_deadline("review", rules.review_due((d.now + timedelta(weeks=s.policy.review_interval_weeks)).date()))
+        d.move(S.plan_active)
+    else:
+        d.set_deadline("taf", rules.taf_due(d.now, s.policy))
+        d.move(S.taf_pending)
+
+
+def _record_lead_declined(d: Decision, c: RecordLeadDeclined) -> None:
+    d.emit("LeadDeclined", practitioner=c.practitioner, reason=c.reason)
+
+
+def _add_agency_contribution(d: Decision, c: AddAgencyContribution) -> None:
+    d.emit("AgencyContributionAdded", agency=c.agency, summary=c.summary)
+
+
+def _request_additional_service(d: Decision, c: RequestAdditionalService) -> None:
+    unknown = sorted(set(c.needs) - {n.code for n in d.state.needs})
+    if unknown:
+        raise RuleBroken("rfas_states_family_needs",
+                         f"an RfAS states the family's needs; {', '.join(unknown)} is not a need of this case [004]")
+    d.emit("AdditionalServiceRequested", service=c.service, needs=c.needs, reason=c.reason)
+
+
+def raise_safeguarding(state: CaseState, concern: SafeguardingConcern, now: datetime) -> list[Event]:
+    """Acted on at once in every non-terminal stage; nothing can refuse it [000][003][004]."""
+    if state.stage in TERMINAL_STAGES:
+        return []
+    d = Decision(state, concern.by, now)
+    d.emit("SafeguardingConcernRaised", at=concern.at or now, details=concern.details, stage=state.stage)
+    if state.stage != S.stepped_up:
+        d.step_up("safeguarding concern: referred to MASH without delay [004]")
+    return d.events
+
+
+def tick(state: CaseState, now: datetime) -> list[Event]:
+    """Reminders before deadlines, escalations to the manager when missed [DOMAIN 4]."""
+    d = Decision(state, SYSTEM, now)
+    for deadline in list(state.deadlines):
+        if deadline.status != "pending":
+            continue
+        if deadline.due_at <= now:
+            d.emit("DeadlineMissed", kind=deadline.kind, due_at=deadline.due_at, escalated_to="manager")
+        elif deadline.reminder_at and not deadline.reminded and deadline.reminder_at <= now:
+            d.emit("DeadlineReminded", kind=deadline.kind, due_at=deadline.due_at)
+    return d.events
+
+
+# --- which command, in which stages, does what ------------------------------------
+
+_ALL_OPEN = tuple(s for s in Stage if s not in TERMINAL_STAGES)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A command's place in the pathway: its update name, handler, stages and route."""
+
+    name: str
+    handler: Callable[[Decision, Any], None]
+    stages: tuple[Stage, ...]
+    route: str | None = None
+
+
+STEPS: dict[type[Command], Step] = {
+    RecordScreening: Step("record_screening", _record_screening, (S.screening,)),
+    Allocate: Step("allocate", _allocate, (S.awaiting_allocation, *WORKING), "referral"),
+    RecordContactAttempt: Step("record_contact_attempt", _record_contact_attempt, (S.initial_contact,)),
+    RecordWarmHandover: Step("record_warm_handover", _record_warm_handover, (S.warm_handover,)),
+    RecordUnannouncedVisit: Step("record_unannounced_visit", _record_unannounced_visit, (S.unannounced_visits,)),
+    RecordHomeVisit: Step("record_home_visit", _record_home_visit, (S.home_visit,)),
+    RecordAssessment: Step("record_assessment", _record_assessment, (S.assessment,)),
+    RecordTaf: Step("record_taf", _record_taf, (S.taf_pending,)),
+    RecordReview: Step("record_review", _record_review, (S.plan_active,)),
+    RequestClosure: Step("request_closure", _request_closure, tuple(s for s in WORKING if s != S.engagement_decision)),
+    DecideClosure: Step("decide_closure", _decide_closure, (S.closure_pending, S.engagement_decision)),
+    ReferToMasp: Step("refer_to_masp", _refer_to_masp, (S.plan_active,)),
+    RecordMaspOutcome: Step("record_masp_outcome", _record_masp_outcome, (S.masp,)),
+    RecordSocialCareDecision: Step("record_social_care_decision", _record_social_care_decision, (S.stepped_up,)),
+    WithdrawConsent: Step("withdraw_consent", _withdraw_consent, _ALL_OPEN),
+    RecordConsent: Step("record_consent", _record_consent, _ALL_OPEN),
+    IdentifyLeadPractitioner: Step("identify_lead_practitioner", _identify_lead_practitioner,
+                                   (S.awaiting_allocation,), "step_down"),
+    RecordLeadDeclined: Step("record_lead_declined", _record_lead_declined, (S.awaiting_allocation,), "step_down"),
+    AddAgencyContribution: Step("add_agency_contribution", _add_agency_contribution, _ALL_OPEN, "step_down"),
+    RequestAdditionalService: Step("request_additional_service", _request_additional_service, WORKING),
+}
+
+
+def decide(state: CaseState, command: Command, now: datetime) -> list[Event]:
+    """Check `command` against the pathway and emit its events (applied to `state`)."""
+    step = STEPS[type(command)]
+    if state.stage not in step.stages:
+        allowed = ", ".join(step.stages)
+        raise RuleBroken("wrong_stage", f"{step.name} is not allowed in stage '{state.stage}' (allowed in: {allowed})")
+    if step.route and state.referral.route != step.route:
+        raise RuleBroken("wrong_route", f"{step.name} is for {step.route} cases; this case's route is {state.referral.route!r}")
+    d = Decision(state, command.by, now)
+    step.handler(d, command)
+    return d.events

@@ -1,0 +1,47 @@
+"""Every *policy default* of DOMAIN.md in one model.
+
+A deployment may override any field, and so may a single referral. The
+workflow carries the policy in its state, so a running case keeps the policy
+it started with even when the deployment's defaults change later.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Leicester's locality advice points [000].
+DEFAULT_LOCALITIES = ["North West", "North", "West", "East", "Central", "South"]
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Threshold for an Early Help Assessment: 3+ complex needs [000][002].
+    threshold_min_needs: int = Field(3, ge=1)
+    # Screening decision within 1 working day of receipt (policy default).
+    screening_working_days: int = Field(1, ge=1)
+    # Initial contact [003]: 3 attempts at 3 different times of day.
+    contact_attempts_required: int = Field(3, ge=1)
+    distinct_times_of_day_required: int = Field(3, ge=1, le=3)
+    # Time-of-day boundaries, Europe/London [DOMAIN 2].
+    afternoon_starts: time = time(12, 0)
+    evening_starts: time = time(17, 0)
+    first_contact_working_days: int = Field(2, ge=1)
+    warm_handover_working_days: int = Field(5, ge=1)
+    # Three unannounced visits, a letter each time [003]; at least 1 day apart.
+    unannounced_visits_required: int = Field(3, ge=1)
+    visit_min_gap_days: int = Field(1, ge=0)
+    # Initial TAF within four weeks of allocation [003].
+    taf_within_days: int = Field(28, ge=1)
+    # Reviews every twelve weeks [003].
+    review_interval_weeks: int = Field(12, ge=1)
+    # Reminder 7 days before a deadline; escalate on the day (policy default).
+    reminder_days_before: int = Field(7, ge=0)
+    # A manager answers a closure request within 5 working days (policy default).
+    closure_decision_working_days: int = Field(5, ge=1)
+    # Who may decide closures. Empty: anyone but the requester (the
+    # authorization issue fills this from the deployment's roles file).
+    managers: list[str] = Field(default_factory=list)
+    localities: list[str] = Field(default_factory=lambda: list(DEFAULT_LOCALITIES))

@@ -1,0 +1,223 @@
+"""The pathway's rules as pure functions: no Temporal, no I/O.
+
+Each `check_*` raises `RuleBroken` with a message naming the rule, what was
+seen and the source document (`[000]`..`[004]`, ../shared/seeds). The
+workflow's validators and its handlers call these same functions, so every
+rule has one definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+
+from workflows.calendar import end_of_day, time_of_day
+from workflows.models import (
+    Consent,
+    Need,
+    NeedCode,
+    PlanAction,
+    RecordContactAttempt,
+    RecordUnannouncedVisit,
+    ScreeningDecision,
+)
+from workflows.policy import Policy
+
+
+class RuleBroken(ValueError):
+    """A command breaks a pathway rule; nothing is recorded."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule
+
+
+def complex_need_codes(needs: Iterable[Need]) -> set[NeedCode]:
+    return {n.code for n in needs if n.complex}
+
+
+def threshold_recommendation(needs: Sequence[Need], immediate_safeguarding: bool, policy: Policy) -> ScreeningDecision:
+    """EHA threshold [000][002]: 3+ needs, complex, beyond a single agency.
+
+    Immediate safeguarding goes straight to DAS/MASH [000][004]; two or fewer
+    complex needs get a single agency response (signposting) [000].
+    """
+    if immediate_safeguarding:
+        return "step_up"
+    return "accept" if len(complex_need_codes(needs)) >= policy.threshold_min_needs else "signpost"
+
+
+def check_screening(
+    decision: ScreeningDecision,
+    reason: str | None,
+    services: Sequence[str],
+    recommendation: ScreeningDecision,
+    consent: Consent,
+) -> None:
+    if decision != recommendation and not (reason and reason.strip()):
+        raise RuleBroken(
+            "threshold_departure_needs_reason",
+            f"the threshold recommends {recommendation!r} but the decision is {decision!r}; "
+            "a departure from the recommendation must give a reason [000][002]",
+        )
+    if decision == "signpost" and not services:
+        raise RuleBroken(
+            "signposting_names_services",
+            "a below-threshold decision signposts to named services (e.g. Family Support, "
+            "Health Visiting, Targeted Youth Support) and records the decision-making; none given [000]",
+        )
+    if decision == "accept":
+        check_consent(consent, safeguarding=False)
+
+
+def check_consent(consent: Consent, safeguarding: bool) -> None:
+    """"For all Early help consent must be obtained" [004]; safeguarding never waits for it."""
+    if safeguarding:
+        return
+    if not consent.given:
+        raise RuleBroken(
+            "consent_required",
+            "the family's consent is not recorded (consent.given is false); "
+            "early help needs consent unless it is safeguarding [004]",
+        )
+
+
+def check_step_down_consent(consent: Consent) -> None:
+    """Step-down: the social worker obtains the signed information sharing consent form [004]."""
+    check_consent(consent, safeguarding=False)
+    if not consent.form_ref:
+        raise RuleBroken(
+            "step_down_signed_consent_form",
+            "a step-down needs the signed 'Early Help Information Sharing Consent Form'; "
+            "consent.form_ref is empty [004]",
+        )
+
+
+def check_recorded_time(at: datetime, not_before: datetime, now: datetime, what: str) -> None:
+    if at > now + timedelta(minutes=5):
+        raise RuleBroken("no_future_records", f"{what} at {at.isoformat()} is in the future (now {now.isoformat()})")
+    if at < not_before:
+        raise RuleBroken(
+            "no_records_before_start",
+            f"{what} at {at.isoformat()} is before {not_before.isoformat()}, when this step began",
+        )
+
+
+def contact_ladder_exhausted(attempts: Sequence[RecordContactAttempt], policy: Policy) -> bool:
+    """At least three failed attempts at different times of the day [003].
+
+    Only then is the referrer asked for a warm handover.
+    """
+    failed = [a for a in attempts if a.outcome == "no_answer" and a.at is not None]
+    times = {time_of_day(a.at, policy) for a in failed if a.at is not None}
+    return len(failed) >= policy.contact_attempts_required and len(times) >= policy.distinct_times_of_day_required
+
+
+def check_unannounced_visit(
+    visit: RecordUnannouncedVisit, previous: Sequence[RecordUnannouncedVisit], policy: Policy
+) -> None:
+    """Three unannounced visits, with a letter left each time [003]; a day apart (policy)."""
+    if visit.outcome == "no_answer" and not visit.letter_left:
+        raise RuleBroken(
+            "letter_left_each_visit",
+            "an unannounced visit with no answer must leave a letter explaining its purpose; "
+            "letter_left is false [003]",
+        )
+    if previous and visit.at is not None and previous[-1].at is not None:
+        gap = visit.at - previous[-1].at
+        if gap < timedelta(days=policy.visit_min_gap_days):
+            raise RuleBroken(
+                "visits_apart",
+                f"unannounced visits must be at least {policy.visit_min_gap_days} day(s) apart; "
+                f"this one is {gap} after the last",
+            )
+
+
+def unannounced_visits_exhausted(visits: Sequence[RecordUnannouncedVisit], policy: Policy) -> bool:
+    return sum(1 for v in visits if v.outcome == "no_answer") >= policy.unannounced_visits_required
+
+
+def check_home_visit(agreement_given: bool, genogram_started: bool) -> None:
+    """First home visit: obtain agreement and commence a genogram [003]."""
+    if agreement_given and not genogram_started:
+        raise RuleBroken(
+            "genogram_started",
+            "the first home visit with agreement must commence a genogram; genogram_started is false [003]",
+        )
+
+
+def check_triangulated(sources: Sequence[str]) -> None:
+    """Signs of Safety assessment triangulated: not from just one source [003]."""
+    distinct = {s.strip().casefold() for s in sources if s.strip()}
+    if len(distinct) < 2:
+        raise RuleBroken(
+            "assessment_triangulated",
+            f"an assessment needs information from two or more distinct sources; saw {len(distinct)} "
+            f"({', '.join(sorted(distinct)) or 'none'}) [003]",
+        )
+
+
+def taf_due(allocated_at: datetime, policy: Policy) -> datetime:
+    """The initial TAF is held within four weeks of allocation [003]."""
+    return allocated_at + timedelta(days=policy.taf_within_days)
+
+
+def check_review_date(held_at: datetime, review_date: date, policy: Policy) -> None:
+    """Reviews every twelve weeks [003] ("every 3 months" [000]): never further apart."""
+    latest = held_at.date() + timedelta(weeks=policy.review_interval_weeks)
+    if review_date <= held_at.date():
+        raise RuleBroken("review_date_after_meeting", f"review date {review_date} is not after the meeting on {held_at.date()}")
+    if review_date > latest:
+        raise RuleBroken(
+            "reviews_every_twelve_weeks",
+            f"review date {review_date} is more than {policy.review_interval_weeks} weeks after "
+            f"{held_at.date()} (latest {latest}) [003]",
+        )
+
+
+def check_plan_covers_needs(needs: Sequence[Need], actions: Sequence[PlanAction]) -> None:
+    """The family plan has, for each need, actions, owners and timescales [001] step 7, [003]."""
+    missing = sorted({n.code for n in needs} - {a.need_code for a in actions})
+    if missing:
+        raise RuleBroken(
+            "every_need_has_an_action",
+            f"the plan has no action for need(s) {', '.join(missing)} [001][003]",
+        )
+
+
+def check_covers_every_need(needs: Sequence[Need], covered: Iterable[NeedCode], rule: str, what: str) -> None:
+    missing = sorted({n.code for n in needs} - set(covered))
+    if missing:
+        raise RuleBroken(rule, f"{what} says nothing of need(s) {', '.join(missing)} [000][003]")
+
+
+def check_closure_decider(by: str, requested_by: str, policy: Policy) -> None:
+    """Permission to close comes from a team manager who is not the requester [003]."""
+    if policy.managers and by not in policy.managers:
+        raise RuleBroken("closure_needs_a_manager", f"{by!r} is not a manager of this service [003]")
+    if by == requested_by:
+        raise RuleBroken(
+            "closure_not_self_approved",
+            f"{by!r} requested this closure and cannot approve it; another manager must decide [003]",
+        )
+
+
+def check_masp_criteria(criteria: Sequence[str], previous_referrals: int) -> None:
+    """MASP for no improvement, escalation, high cost, re-referrals, risk of accommodation [000]."""
+    if "re_referrals" in criteria and previous_referrals < 1:
+        raise RuleBroken(
+            "masp_re_referrals_history",
+            "criterion 're_referrals' needs a history of re-referrals; this family has none recorded [000]",
+        )
+
+
+def reminder_time(set_at: datetime, due_at: datetime, policy: Policy) -> datetime | None:
+    """A reminder `reminder_days_before` the deadline, or half-way for short deadlines."""
+    if due_at <= set_at:
+        return None
+    return max(due_at - timedelta(days=policy.reminder_days_before), set_at + (due_at - set_at) / 2)
+
+
+def review_due(review_date: date) -> datetime:
+    """A review agreed for a date is on time if held by the end of that day."""
+    return end_of_day(review_date)

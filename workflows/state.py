@@ -1,0 +1,235 @@
+"""A case's state, changed only by applying its domain events.
+
+`apply` is the one place where state changes: the workflow replays nothing
+else, and the read model (activities/) derives its tables from the same
+events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import AwareDatetime, Field
+
+from workflows.models import (
+    CaseOutcome,
+    Consent,
+    Deadline,
+    Event,
+    Model,
+    Need,
+    PendingApproval,
+    PlanAction,
+    RecordContactAttempt,
+    RecordUnannouncedVisit,
+    Referral,
+    ScreeningDecision,
+    Snapshot,
+    Stage,
+)
+from workflows.policy import Policy
+
+
+class CaseState(Model):
+    referral: Referral
+    policy: Policy
+    recommendation: ScreeningDecision
+    seq: int = 0
+    stage: Stage = Stage.screening
+    stage_entered_at: AwareDatetime
+    # Where the case goes back to if social care declines a step-up.
+    resume_stage: Stage | None = None
+    consent: Consent
+    needs: list[Need]
+    lead_practitioner: str | None = None
+    allocated_at: AwareDatetime | None = None
+    contact_attempts: list[RecordContactAttempt] = Field(default_factory=list)
+    visits: list[RecordUnannouncedVisit] = Field(default_factory=list)
+    plan: list[PlanAction] = Field(default_factory=list)
+    deadlines: list[Deadline] = Field(default_factory=list)
+    pending_approval: PendingApproval | None = None
+    outcome: CaseOutcome | None = None
+
+    def pending(self, kind: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.kind == kind and d.status == "pending"), None)
+
+    def next_wake(self) -> datetime | None:
+        """The earliest reminder or due time still to act on: the workflow's next timer."""
+        times = [d.due_at for d in self.deadlines if d.status == "pending"]
+        times += [d.reminder_at for d in self.deadlines if d.status == "pending" and d.reminder_at and not d.reminded]
+        return min(times, default=None)
+
+    def snapshot(self) -> Snapshot:
+        pending = [d.due_at for d in self.deadlines if d.status == "pending"]
+        return Snapshot(
+            case_id=self.referral.case_id,
+            route=self.referral.route,
+            stage=self.stage,
+            locality=self.referral.locality,
+            lead_practitioner=self.lead_practitioner,
+            needs=self.needs,
+            deadlines=self.deadlines,
+            pending_approval=self.pending_approval,
+            outcome=self.outcome,
+            threshold_recommendation=self.recommendation,
+            consent_given=self.consent.given,
+            next_deadline=min(pending, default=None),
+        )
+
+
+def new_state(referral: Referral, recommendation: ScreeningDecision) -> CaseState:
+    return CaseState(
+        referral=referral,
+        policy=referral.effective_policy,
+        recommendation=recommendation,
+        stage_entered_at=referral.received_at,
+        consent=referral.consent,
+        needs=referral.needs,
+    )
+
+
+# --- appliers: one per event type that changes state --------------------------
+
+
+def _stage_changed(s: CaseState, e: Event) -> None:
+    s.stage = Stage(e.data["to"])
+    s.stage_entered_at = e.at
+
+
+def _deadline_set(s: CaseState, e: Event) -> None:
+    if old := s.pending(e.data["kind"]):
+        old.status = "cancelled"
+    s.deadlines.append(
+        Deadline(kind=e.data["kind"], due_at=e.data["due_at"], reminder_at=e.data.get("reminder_at"), set_at=e.at)
+    )
+
+
+def _deadline_status(status: str) -> Callable[[CaseState, Event], None]:
+    def apply_status(s: CaseState, e: Event) -> None:
+        deadline = next(d for d in reversed(s.deadlines) if d.kind == e.data["kind"])
+        deadline.status = status  # type: ignore[assignment]
+        if "completed_at" in e.data:
+            deadline.completed_at = e.data["completed_at"]
+
+    return apply_status
+
+
+def _deadline_reminded(s: CaseState, e: Event) -> None:
+    deadline = s.pending(e.data["kind"])
+    assert deadline is not None
+    deadline.reminded = True
+
+
+def _deadline_completed_late(s: CaseState, e: Event) -> None:
+    deadline = next(d for d in reversed(s.deadlines) if d.kind == e.data["kind"])
+    deadline.completed_at = e.data["completed_at"]
+
+
+def _allocated(s: CaseState, e: Event) -> None:
+    s.lead_practitioner = e.data["lead_practitioner"]
+    if s.allocated_at is None:
+        s.allocated_at = e.at
+
+
+def _lead_identified(s: CaseState, e: Event) -> None:
+    s.lead_practitioner = e.data["practitioner"]
+    s.allocated_at = s.allocated_at or e.at
+
+
+def _contact_attempt(s: CaseState, e: Event) -> None:
+    s.contact_attempts.append(RecordContactAttempt.model_validate({k: e.data[k] for k in ("method", "outcome", "at")} | {"by": e.by}))
+
+
+def _visit(s: CaseState, e: Event) -> None:
+    s.visits.append(RecordUnannouncedVisit.model_validate({k: e.data[k] for k in ("outcome", "letter_left", "at")} | {"by": e.by}))
+
+
+def _ladder_restarted(s: CaseState, e: Event) -> None:
+    s.contact_attempts = []
+    s.visits = []
+
+
+def _assessment(s: CaseState, e: Event) -> None:
+    s.needs = [Need.model_validate(n) for n in e.data["needs"]]
+
+
+def _taf(s: CaseState, e: Event) -> None:
+    s.plan = [PlanAction.model_validate(a) for a in e.data["actions"]]
+
+
+def _closure_requested(s: CaseState, e: Event) -> None:
+    s.pending_approval = PendingApproval(
+        reason=e.data["reason"],
+        requested_by=e.by,
+        requested_at=e.at,
+        need_outcomes=e.data.get("need_outcomes", []),
+        resume_stage=e.data["resume_stage"],
+    )
+
+
+def _approval_cleared(s: CaseState, e: Event) -> None:
+    s.pending_approval = None
+
+
+def _stepped_up(s: CaseState, e: Event) -> None:
+    s.resume_stage = Stage(e.data["resume_stage"])
+
+
+def _consent(given: bool) -> Callable[[CaseState, Event], None]:
+    def apply_consent(s: CaseState, e: Event) -> None:
+        s.consent = Consent.model_validate(e.data["consent"]) if given else Consent(given=False, recorded_by=e.by)
+
+    return apply_consent
+
+
+def _ended(s: CaseState, e: Event) -> None:
+    for d in s.deadlines:
+        if d.status == "pending":
+            d.status = "cancelled"
+    s.pending_approval = None
+    s.outcome = CaseOutcome(
+        case_id=s.referral.case_id, final_stage=s.stage, reason=e.data["reason"], closed_at=e.at
+    )
+
+
+APPLIERS: dict[str, Callable[[CaseState, Event], None]] = {
+    "StageChanged": _stage_changed,
+    "DeadlineSet": _deadline_set,
+    "DeadlineMet": _deadline_status("met"),
+    "DeadlineMissed": _deadline_status("missed"),
+    "DeadlineCancelled": _deadline_status("cancelled"),
+    "DeadlineCompletedLate": _deadline_completed_late,
+    "DeadlineReminded": _deadline_reminded,
+    "CaseAllocated": _allocated,
+    "LeadPractitionerIdentified": _lead_identified,
+    "ContactAttemptRecorded": _contact_attempt,
+    "UnannouncedVisitRecorded": _visit,
+    "ContactLadderRestarted": _ladder_restarted,
+    "AssessmentRecorded": _assessment,
+    "TafHeld": _taf,
+    "ClosureRequested": _closure_requested,
+    "ClosureDecided": _approval_cleared,
+    "ApprovalCancelled": _approval_cleared,
+    "SteppedUp": _stepped_up,
+    "ConsentRecorded": _consent(True),
+    "ConsentWithdrawn": _consent(False),
+    "CaseEnded": _ended,
+}
+
+
+def apply(state: CaseState, event: Event) -> None:
+    """Apply one event. Events with no applier only record a fact."""
+    if event.seq != state.seq + 1:
+        raise ValueError(f"event {event.seq} out of order after {state.seq}")
+    state.seq = event.seq
+    if applier := APPLIERS.get(event.type):
+        applier(state, event)
+
+
+class Carried(Model):
+    """What a case takes into its next run on continue-as-new."""
+
+    state: CaseState
+    timeline: list[Event]
+    unsaved: list[Event] = Field(default_factory=list)
