@@ -112,7 +112,7 @@ def visit_letter(case_id: str, event: Event, lead: str | None) -> str:
     """The letter left at an unannounced visit, explaining its purpose [003]."""
     return (
         f"Early Help - case {case_id}\n\n"
-        f"We called at your home on {_when(event.data['at'])} but could not speak with you.\n"
+        f"We called at your home on {_when(event.at)} but could not speak with you.\n"
         "Someone who works with your family asked us to offer you early help: support, at the "
         "right time, for you and your children, so that small worries do not grow. It is your "
         "choice, and we would like to talk it through with you.\n\n"

@@ -77,7 +77,7 @@ class EarlyHelpCase:
             await self._save()
             if self.state.outcome is not None:
                 break
-            if self._review_held or workflow.info().is_continue_as_new_suggested():
+            if self._time_to_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(Carried(state=self.state, timeline=self.events, unsaved=self.unsaved))
             await self._wait_for_change_or_deadline()
@@ -85,6 +85,11 @@ class EarlyHelpCase:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._save()
         return self.state.outcome
+
+    def _time_to_continue_as_new(self) -> bool:
+        info = workflow.info()
+        long_run = info.get_current_history_length() >= self.state.policy.continue_as_new_after_events
+        return info.is_continue_as_new_suggested() or (self._review_held and long_run)
 
     async def _wait_for_change_or_deadline(self) -> None:
         wake = self.state.next_wake()

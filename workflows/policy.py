@@ -45,3 +45,7 @@ class Policy(BaseModel):
     # authorization issue fills this from the deployment's roles file).
     managers: list[str] = Field(default_factory=list)
     localities: list[str] = Field(default_factory=lambda: list(DEFAULT_LOCALITIES))
+    # Engine setting, not a DOMAIN rule: continue-as-new at the first review
+    # boundary after a run's history passes this many events (or when
+    # Temporal suggests it), so histories stay short and fast to replay.
+    continue_as_new_after_events: int = Field(2000, ge=10)

@@ -138,11 +138,11 @@ def _lead_identified(s: CaseState, e: Event) -> None:
 
 
 def _contact_attempt(s: CaseState, e: Event) -> None:
-    s.contact_attempts.append(RecordContactAttempt.model_validate({k: e.data[k] for k in ("method", "outcome", "at")} | {"by": e.by}))
+    s.contact_attempts.append(RecordContactAttempt(by=e.by, at=e.at, method=e.data["method"], outcome=e.data["outcome"]))
 
 
 def _visit(s: CaseState, e: Event) -> None:
-    s.visits.append(RecordUnannouncedVisit.model_validate({k: e.data[k] for k in ("outcome", "letter_left", "at")} | {"by": e.by}))
+    s.visits.append(RecordUnannouncedVisit(by=e.by, at=e.at, outcome=e.data["outcome"], letter_left=e.data["letter_left"]))
 
 
 def _ladder_restarted(s: CaseState, e: Event) -> None:
