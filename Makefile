@@ -1,0 +1,17 @@
+# The two set-up commands: `make run` and `make test` (see README.md).
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m starter.sample
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
