@@ -18,10 +18,12 @@ from workflows.models import (
     Allocate,
     Event,
     NeedOutcome,
+    NeedProgress,
     PlanAction,
     RecordAssessment,
     RecordContactAttempt,
     RecordHomeVisit,
+    RecordReview,
     RecordScreening,
     RecordTaf,
     Referral,
@@ -133,6 +135,14 @@ class Case:
             actions=[PlanAction(need_code=n.code, action="agreed support", owner="school", due=now.date() + timedelta(weeks=6))
                      for n in snap.needs],
             review_date=now.date() + timedelta(weeks=12)))
+
+    async def reviewed(self, status: str, after: timedelta, next_in: timedelta = timedelta(weeks=12)) -> Snapshot:
+        """Let `after` pass, then hold a review giving every need `status`."""
+        await self.env.sleep(after)
+        now, needs = await self.now(), (await self.snapshot()).needs
+        return await self.do(EarlyHelpCase.record_review, RecordReview(
+            by=LEAD, held_at=now, progress=[NeedProgress(need_code=n.code, status=status) for n in needs],
+            next_review_date=now.date() + next_in))
 
     async def closure_requested(self, reason: str = "needs_met") -> Snapshot:
         needs = (await self.snapshot()).needs

@@ -11,8 +11,8 @@ from temporalio.worker import Worker
 
 from activities.db import connect
 from activities.store import CaseActivities
-from workflows.case import EarlyHelpCase
 from worker.config import Config
+from workflows.case import EarlyHelpCase
 
 
 def new_worker(client: Client, store: CaseActivities, task_queue: str, **options: Any) -> Worker:

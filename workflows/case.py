@@ -64,7 +64,7 @@ class EarlyHelpCase:
         # (One parameter: the SDK types arguments only when their count matches.)
         self._review_held = False
         if isinstance(start, Referral):
-            self.state, events = pathway.open_case(start, workflow.now())
+            self.state, events = pathway.open_case(start)
             self.events: list[Event] = []
             self.unsaved: list[Event] = []
             self._record(events)

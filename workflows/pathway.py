@@ -37,8 +37,8 @@ from workflows.models import (
     RecordTaf,
     RecordUnannouncedVisit,
     RecordWarmHandover,
-    ReferToMasp,
     Referral,
+    ReferToMasp,
     RequestAdditionalService,
     RequestClosure,
     SafeguardingConcern,
@@ -123,7 +123,8 @@ class Decision:
 # --- opening a case -------------------------------------------------------------
 
 
-def open_case(referral: Referral, now: datetime) -> tuple[CaseState, list[Event]]:
+def open_case(referral: Referral) -> tuple[CaseState, list[Event]]:
+    """The case as referred: its first events are dated when the referral was received."""
     policy = referral.effective_policy
     recommendation = rules.threshold_recommendation(referral.needs, referral.immediate_safeguarding, policy)
     state = new_state(referral, recommendation)
