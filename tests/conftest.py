@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.db import connect
 from activities.store import CaseActivities
 from worker.main import new_worker
+from worker.temporal import ensure_search_attributes
 
 BIN = Path(sys.executable).parent
 
@@ -43,6 +44,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
+    await ensure_search_attributes(env.client)
     yield env
     await env.shutdown()
 

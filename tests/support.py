@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -136,13 +136,16 @@ class Case:
                      for n in snap.needs],
             review_date=now.date() + timedelta(weeks=12)))
 
-    async def reviewed(self, status: str, after: timedelta, next_in: timedelta = timedelta(weeks=12)) -> Snapshot:
-        """Let `after` pass, then hold a review giving every need `status`."""
-        await self.env.sleep(after)
-        now, needs = await self.now(), (await self.snapshot()).needs
+    async def reviewed(self, status: str, next_in: timedelta = timedelta(weeks=12)) -> Snapshot:
+        """Hold the next review at 10:00 on its agreed date, giving every need `status`."""
+        snap = await self.snapshot()
+        due = next(d.due_at for d in snap.deadlines if d.kind == "review" and d.status == "pending")
+        held = london(due.astimezone(LONDON).date(), 10)
+        # Subtract in UTC: two Europe/London datetimes subtract by wall clock across a DST change.
+        await self.env.sleep(max(held.astimezone(UTC) - (await self.now()).astimezone(UTC), timedelta(0)))
         return await self.do(EarlyHelpCase.record_review, RecordReview(
-            by=LEAD, held_at=now, progress=[NeedProgress(need_code=n.code, status=status) for n in needs],
-            next_review_date=now.date() + next_in))
+            by=LEAD, held_at=held, progress=[NeedProgress(need_code=n.code, status=status) for n in snap.needs],
+            next_review_date=held.date() + next_in))
 
     async def closure_requested(self, reason: str = "needs_met") -> Snapshot:
         needs = (await self.snapshot()).needs

@@ -121,7 +121,7 @@ async def test_full_pathway_contact_visit_assessment_taf_three_reviews_closure(e
     assert snap.stage == "plan_active"
     assert _deadline(snap, "taf").status == "met"
     for _ in range(3):
-        snap = await case.reviewed("met", after=timedelta(weeks=11))
+        snap = await case.reviewed("met")
     reviews = [d for d in snap.deadlines if d.kind == "review"]
     assert [d.status for d in reviews] == ["met", "met", "met", "pending"]
     snap = await case.closure_requested()
@@ -140,7 +140,7 @@ async def test_needs_not_met_are_referred_to_masp(env, task_queue):
     """Needs not met: refer to MASP (no improvement ...); panel outcome resources, SUSD or LARP [000]."""
     case = await Case.start(env, task_queue)
     await case.in_plan()
-    await case.reviewed("not_met", after=timedelta(days=1), next_in=timedelta(weeks=6))
+    await case.reviewed("not_met", next_in=timedelta(weeks=6))
     message = await case.rejected(EarlyHelpCase.refer_to_masp, ReferToMasp(by=LEAD, criteria=["re_referrals"]))
     assert "masp_re_referrals_history" in message
     snap = await case.do(EarlyHelpCase.refer_to_masp, ReferToMasp(by=LEAD, criteria=["no_improvement"]))

@@ -1,5 +1,3 @@
-import asyncio
-
 from worker.main import main
 
-asyncio.run(main())
+main()

@@ -1,23 +1,105 @@
-"""The worker's configuration, from the environment, with documented defaults."""
+"""Configuration from the environment, with documented defaults.
+
+Every setting has one environment variable (ENV below); a wrong value or an
+unreachable server is reported as a ConfigError naming that variable.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
-@dataclass(frozen=True)
-class Config:
+class ConfigError(Exception):
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     temporal_address: str = "localhost:7233"
-    namespace: str = "default"
-    task_queue: str = "early-help"
-    database_url: str = "postgresql://postgres@localhost:5432/earlyhelp"
+    namespace: str = Field("default", min_length=1)
+    task_queue: str = Field("early-help", min_length=1)
+    database_url: str = "postgresql://postgres@localhost:5432/postgres"
+    # For a remote cluster: mTLS files, or an API key (TLS on).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    api_key: str | None = None
+    # Prometheus metrics from the SDK runtime on this port; 0 turns them off.
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    log_level: str = "info"
+    # Workflows kept in worker memory: bounds memory whatever the number of open cases.
+    max_cached_cases: Annotated[int, Field(ge=0)] = 1000
+    # Seconds in-flight activities get to finish on SIGTERM/SIGINT.
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {v!r}")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, v: str) -> str:
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql:// URL")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError(f"expected debug, info, warning or error, got {v!r}")
+        return v.lower()
+
+    @field_validator("tls_cert", "tls_key", "tls_ca")
+    @classmethod
+    def _readable(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> Config:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("a client certificate and its key go together: set both or neither")
+        return self
 
     @classmethod
-    def from_env(cls) -> Config:
-        return cls(
-            temporal_address=os.environ.get("TEMPORAL_ADDRESS", cls.temporal_address),
-            namespace=os.environ.get("TEMPORAL_NAMESPACE", cls.namespace),
-            task_queue=os.environ.get("EARLYHELP_TASK_QUEUE", cls.task_queue),
-            database_url=os.environ.get("DATABASE_URL", cls.database_url),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        environ = os.environ if environ is None else environ
+        values = {field: environ[var] for field, var in ENV.items() if environ.get(var, "") != ""}
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            error = e.errors()[0]
+            # A field's error names its variable; the one model-level check is about the TLS pair.
+            variable = ENV[str(error["loc"][0])] if error["loc"] else "TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY"
+            raise ConfigError(variable, error["msg"].removeprefix("Value error, ")) from None
+
+
+# The environment variable of each setting: docker-compose.yml and README.md use these names.
+ENV: dict[str, str] = {
+    "temporal_address": "TEMPORAL_ADDRESS",
+    "namespace": "TEMPORAL_NAMESPACE",
+    "task_queue": "EARLYHELP_TASK_QUEUE",
+    "database_url": "DATABASE_URL",
+    "tls_cert": "TEMPORAL_TLS_CERT",
+    "tls_key": "TEMPORAL_TLS_KEY",
+    "tls_ca": "TEMPORAL_TLS_CA",
+    "api_key": "TEMPORAL_API_KEY",
+    "metrics_port": "EARLYHELP_METRICS_PORT",
+    "log_level": "EARLYHELP_LOG_LEVEL",
+    "max_cached_cases": "EARLYHELP_MAX_CACHED_CASES",
+    "shutdown_grace_seconds": "EARLYHELP_SHUTDOWN_GRACE_SECONDS",
+}

@@ -1,17 +1,29 @@
-"""The worker: runs `EarlyHelpCase` workflows and the case store's activities."""
+"""The worker process: runs `EarlyHelpCase` workflows and the case store's activities.
+
+`python -m worker` (or `earlyhelp worker`). Configured from the environment
+(worker/config.py); applies migrations at start; serves Prometheus metrics;
+on SIGTERM or SIGINT stops polling and lets in-flight activities finish.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+from datetime import timedelta
 from typing import Any
 
+import asyncpg
+import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities.db import connect
+from activities import db
 from activities.store import CaseActivities
-from worker.config import Config
+from worker import logs
+from worker.config import Config, ConfigError
+from worker.temporal import connect
 from workflows.case import EarlyHelpCase
 
 
@@ -19,16 +31,48 @@ def new_worker(client: Client, store: CaseActivities, task_queue: str, **options
     return Worker(client, task_queue=task_queue, workflows=[EarlyHelpCase], activities=[store.append_events], **options)
 
 
-async def main(config: Config | None = None) -> None:
-    config = config or Config.from_env()
-    client = await Client.connect(config.temporal_address, namespace=config.namespace,
-                                  data_converter=pydantic_data_converter)
-    pool = await connect(config.database_url)
+async def open_database(config: Config) -> asyncpg.Pool:
     try:
-        await new_worker(client, CaseActivities(pool), config.task_queue).run()
+        return await db.connect(config.database_url)
+    except (OSError, asyncpg.PostgresError) as e:
+        raise ConfigError("DATABASE_URL", f"cannot use PostgreSQL: {e}") from None
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
+    logs.configure(config.log_level)
+    log = structlog.get_logger("earlyhelp.worker")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = None
+    if config.metrics_port:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")))
+    client = await connect(config, runtime)
+    pool = await open_database(config)
+    worker = new_worker(
+        client, CaseActivities(pool), config.task_queue,
+        max_cached_workflows=config.max_cached_cases,
+        graceful_shutdown_timeout=timedelta(seconds=config.shutdown_grace_seconds),
+    )
+    try:
+        async with worker:
+            log.info("worker started", task_queue=config.task_queue, namespace=config.namespace,
+                     metrics_port=config.metrics_port or None)
+            await stop.wait()
+            log.info("worker stopping", grace_seconds=config.shutdown_grace_seconds)
     finally:
         await pool.close()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    try:
+        asyncio.run(serve(Config.from_env()))
+    except ConfigError as e:
+        print(f"earlyhelp worker: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -31,6 +31,11 @@ def time_of_day(at: datetime, policy: Policy) -> TimeOfDay:
     return "evening"
 
 
+def local_date(at: datetime) -> date:
+    """The London calendar date of a moment."""
+    return at.astimezone(LONDON).date()
+
+
 def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _BANK_HOLIDAYS
 

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.store import CaseActivities
-    from workflows import pathway
+    from workflows import pathway, search
     from workflows.models import (
         AddAgencyContribution,
         Allocate,
@@ -63,6 +63,7 @@ class EarlyHelpCase:
         # A new case starts from its Referral; a continued run from what the last run carried.
         # (One parameter: the SDK types arguments only when their count matches.)
         self._review_held = False
+        self._published: search.Values | None = None
         if isinstance(start, Referral):
             self.state, events = pathway.open_case(start)
             self.events: list[Event] = []
@@ -75,6 +76,7 @@ class EarlyHelpCase:
     async def run(self, start: Referral | Carried) -> CaseOutcome:
         while True:
             await self._save()
+            self._publish()
             if self.state.outcome is not None:
                 break
             if self._time_to_continue_as_new():
@@ -85,6 +87,14 @@ class EarlyHelpCase:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._save()
         return self.state.outcome
+
+    def _publish(self) -> None:
+        """Keep the case's search attributes in step with its state."""
+        s = self.state
+        values = (s.stage.value, s.referral.locality, s.lead_practitioner, s.next_deadline())
+        if values != self._published:
+            workflow.upsert_search_attributes(search.updates(values))
+            self._published = values
 
     def _time_to_continue_as_new(self) -> bool:
         info = workflow.info()

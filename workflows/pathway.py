@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 
 from workflows import rules
-from workflows.calendar import add_working_days, time_of_day
+from workflows.calendar import add_working_days, local_date, time_of_day
 from workflows.models import (
     TERMINAL_STAGES,
     AddAgencyContribution,
@@ -76,6 +76,7 @@ class Decision:
             self.emit("StageChanged", **{"from": self.state.stage, "to": to})
 
     def set_deadline(self, kind: str, due_at: datetime) -> None:
+        due_at = due_at.astimezone(UTC)  # UTC throughout: London wall-clock arithmetic breaks across DST
         reminder = rules.reminder_time(self.now, due_at, self.state.policy)
         self.emit("DeadlineSet", kind=kind, due_at=due_at, reminder_at=reminder)
 
@@ -332,7 +333,7 @@ def _identify_lead_practitioner(d: Decision, c: IdentifyLeadPractitioner) -> Non
            social_worker=s.referral.step_down.social_worker)
     if s.referral.step_down.cin_meeting_agreed_plan:
         # The CIN meeting agreed the plan: no separate TAF [004]; reviews start now.
-        d.set_deadline("review", rules.review_due((d.now + timedelta(weeks=s.policy.review_interval_weeks)).date()))
+        d.set_deadline("review", rules.review_due(local_date(d.now) + timedelta(weeks=s.policy.review_interval_weeks)))
         d.move(S.plan_active)
     else:
         d.set_deadline("taf", rules.taf_due(d.now, s.policy))

@@ -7,7 +7,7 @@ it started with even when the deployment's defaults change later.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,12 +33,13 @@ class Policy(BaseModel):
     # Three unannounced visits, a letter each time [003]; at least 1 day apart.
     unannounced_visits_required: int = Field(3, ge=1)
     visit_min_gap_days: int = Field(1, ge=0)
-    # Initial TAF within four weeks of allocation [003].
-    taf_within_days: int = Field(28, ge=1)
+    # Initial TAF within four weeks of allocation [003]. Durations are ISO 8601
+    # in JSON ("P28D"); short ones serve tests that wait in real time.
+    taf_within: timedelta = timedelta(days=28)
     # Reviews every twelve weeks [003].
     review_interval_weeks: int = Field(12, ge=1)
     # Reminder 7 days before a deadline; escalate on the day (policy default).
-    reminder_days_before: int = Field(7, ge=0)
+    reminder_before: timedelta = timedelta(days=7)
     # A manager answers a closure request within 5 working days (policy default).
     closure_decision_working_days: int = Field(5, ge=1)
     # Who may decide closures. Empty: anyone but the requester (the

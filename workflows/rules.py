@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
-from workflows.calendar import end_of_day, time_of_day
+from workflows.calendar import end_of_day, local_date, time_of_day
 from workflows.models import (
     Consent,
     Need,
@@ -159,19 +159,20 @@ def check_triangulated(sources: Sequence[str]) -> None:
 
 def taf_due(allocated_at: datetime, policy: Policy) -> datetime:
     """The initial TAF is held within four weeks of allocation [003]."""
-    return allocated_at + timedelta(days=policy.taf_within_days)
+    return allocated_at + policy.taf_within
 
 
 def check_review_date(held_at: datetime, review_date: date, policy: Policy) -> None:
     """Reviews every twelve weeks [003] ("every 3 months" [000]): never further apart."""
-    latest = held_at.date() + timedelta(weeks=policy.review_interval_weeks)
-    if review_date <= held_at.date():
-        raise RuleBroken("review_date_after_meeting", f"review date {review_date} is not after the meeting on {held_at.date()}")
+    held_on = local_date(held_at)
+    latest = held_on + timedelta(weeks=policy.review_interval_weeks)
+    if review_date <= held_on:
+        raise RuleBroken("review_date_after_meeting", f"review date {review_date} is not after the meeting on {held_on}")
     if review_date > latest:
         raise RuleBroken(
             "reviews_every_twelve_weeks",
             f"review date {review_date} is more than {policy.review_interval_weeks} weeks after "
-            f"{held_at.date()} (latest {latest}) [003]",
+            f"{held_on} (latest {latest}) [003]",
         )
 
 
@@ -212,10 +213,10 @@ def check_masp_criteria(criteria: Sequence[str], previous_referrals: int) -> Non
 
 
 def reminder_time(set_at: datetime, due_at: datetime, policy: Policy) -> datetime | None:
-    """A reminder `reminder_days_before` the deadline, or half-way for short deadlines."""
+    """A reminder `reminder_before` the deadline, or half-way for short deadlines."""
     if due_at <= set_at:
         return None
-    return max(due_at - timedelta(days=policy.reminder_days_before), set_at + (due_at - set_at) / 2)
+    return max(due_at - policy.reminder_before, set_at + (due_at - set_at) / 2)
 
 
 def review_due(review_date: date) -> datetime:

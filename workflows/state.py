@@ -60,8 +60,10 @@ class CaseState(Model):
         times += [d.reminder_at for d in self.deadlines if d.status == "pending" and d.reminder_at and not d.reminded]
         return min(times, default=None)
 
+    def next_deadline(self) -> datetime | None:
+        return min((d.due_at for d in self.deadlines if d.status == "pending"), default=None)
+
     def snapshot(self) -> Snapshot:
-        pending = [d.due_at for d in self.deadlines if d.status == "pending"]
         return Snapshot(
             case_id=self.referral.case_id,
             route=self.referral.route,
@@ -74,7 +76,7 @@ class CaseState(Model):
             outcome=self.outcome,
             threshold_recommendation=self.recommendation,
             consent_given=self.consent.given,
-            next_deadline=min(pending, default=None),
+            next_deadline=self.next_deadline(),
         )
 
 

@@ -1,0 +1,26 @@
+"""Search attributes: what the Web UI, `earlyhelp list` and ops can filter cases by.
+
+Ids, stages, localities and dates only: they are stored in plain text, so
+never a name, address or date of birth (DESIGN.md pitfall 7).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
+LOCALITY = SearchAttributeKey.for_keyword("Locality")
+LEAD_PRACTITIONER = SearchAttributeKey.for_keyword("LeadPractitioner")
+NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
+KEYS = (CASE_STAGE, LOCALITY, LEAD_PRACTITIONER, NEXT_DEADLINE)
+
+Values = tuple[str, str, str | None, datetime | None]
+
+
+def updates(values: Values) -> list[SearchAttributeUpdate]:
+    out: list[SearchAttributeUpdate] = []
+    for key, value in zip(KEYS, values, strict=True):
+        out.append(key.value_set(value) if value is not None else key.value_unset())  # type: ignore[attr-defined]
+    return out
