@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m starter.sample
+	$(VENV)/bin/earlyhelp up
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

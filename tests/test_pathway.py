@@ -131,7 +131,7 @@ async def test_full_pathway_contact_visit_assessment_taf_three_reviews_closure(e
     assert (outcome.final_stage, outcome.reason) == ("closed", "needs_met")
     await case.wait_saved(pool)
     form = await pool.fetchval("SELECT text FROM documents WHERE case_id = $1 AND kind = 'closure_form'", case.case_id)
-    assert "Approved by: tm-patel" in form and "education: improved" in form
+    assert "Approved by: tm-patel" in form and "education: met and sustained" in form
     kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM notifications WHERE case_id = $1", case.case_id)]
     assert kinds.count("referrer_feedback") == 2  # the screening outcome and the closure
 

@@ -160,36 +160,50 @@ class Recorded(Command):
 
 
 class RecordScreening(Command):
+    """The screener's decision: accept, signpost (below threshold) or step up [000]."""
+
     decision: ScreeningDecision
     reason: str | None = None
     services: list[str] = Field(default_factory=list)
 
 
 class Allocate(Command):
+    """Allocate (or reallocate) the lead practitioner; starts the TAF clock [003]."""
+
     lead_practitioner: str = Field(min_length=1)
 
 
 class RecordContactAttempt(Recorded):
+    """A contact attempt with the family; every attempt is recorded [003]."""
+
     method: ContactMethod
     outcome: ContactOutcome
 
 
 class RecordWarmHandover(Recorded):
+    """The referrer's warm handover: reached or failed [003]."""
+
     outcome: Literal["reached", "failed"]
 
 
 class RecordUnannouncedVisit(Recorded):
+    """An unannounced visit, with a letter left if nobody answered [003]."""
+
     outcome: VisitOutcome
     letter_left: bool
 
 
 class RecordHomeVisit(Recorded):
+    """The first home visit: agreement, genogram, children seen [003]."""
+
     agreement_given: bool
     genogram_started: bool
     children_seen: bool
 
 
 class RecordAssessment(Recorded):
+    """The Signs of Safety assessment, triangulated from two or more sources [003]."""
+
     worries: list[str] = Field(min_length=1)
     working_well: list[str] = Field(default_factory=list)
     needs_to_happen: list[str] = Field(min_length=1)
@@ -206,6 +220,8 @@ class PlanAction(Model):
 
 
 class RecordTaf(Command):
+    """The initial Team Around the Family meeting and its family plan [001][003]."""
+
     held_at: AwareDatetime
     virtual: bool = False
     attendees: list[str] = Field(min_length=1)
@@ -219,6 +235,8 @@ class NeedProgress(Model):
 
 
 class RecordReview(Command):
+    """A progress review of the plan, with the next review date [003]."""
+
     held_at: AwareDatetime
     progress: list[NeedProgress] = Field(min_length=1)
     next_review_date: date
@@ -230,29 +248,41 @@ class NeedOutcome(Model):
 
 
 class RequestClosure(Command):
+    """Ask a manager's permission to close, with how each need was met [003]."""
+
     reason: ClosureReason
     need_outcomes: list[NeedOutcome] = Field(default_factory=list)
 
 
 class DecideClosure(Command):
+    """A manager's decision on a pending closure; never the requester's [003]."""
+
     approve: bool
     reason: str = Field(min_length=1)
 
 
 class ReferToMasp(Command):
+    """Refer to the Multi Agency Support Panel [000]."""
+
     criteria: list[MaspCriterion] = Field(min_length=1)
 
 
 class RecordMaspOutcome(Command):
+    """The panel's outcome: resources agreed, SUSD or LARP [000]."""
+
     outcome: MaspOutcome
     notes: str = ""
 
 
 class RecordSocialCareDecision(Command):
+    """Children's social care accepts or declines a step-up [003]."""
+
     accepted: bool
 
 
 class WithdrawConsent(Command):
+    """The family withdraws consent [004]."""
+
     reason: str = Field(min_length=1)
 
 
@@ -263,21 +293,29 @@ class RecordConsent(Command):
 
 
 class IdentifyLeadPractitioner(Command):
+    """Step-down: the lead practitioner, ideally the family's choice [004]."""
+
     practitioner: str = Field(min_length=1)
     chosen_by_family: bool
 
 
 class RecordLeadDeclined(Command):
+    """Step-down: a practitioner declines the lead role, with reasons [004]."""
+
     practitioner: str = Field(min_length=1)
     reason: str = Field(min_length=1)
 
 
 class AddAgencyContribution(Command):
+    """Step-down: an agency adds to the EHA left open [004]."""
+
     agency: str = Field(min_length=1)
     summary: str = Field(min_length=1)
 
 
 class RequestAdditionalService(Command):
+    """A Request for Additional Service: the family's needs and why [004]."""
+
     service: str = Field(min_length=1)
     needs: list[NeedCode] = Field(min_length=1)
     reason: str = Field(min_length=1)

@@ -1,0 +1,387 @@
+"""`earlyhelp`: the command line for practitioners, managers and ops.
+
+One command per update of CONTRACT.md, generated from the command models so
+the CLI can never drift from the contract: `earlyhelp record-taf CASE --by
+lp-1 --held-at ... --actions '[...]'`. Friendly forms for managers:
+`earlyhelp approve CASE --manager tm-1 --reason ...` and `refuse`. Bad input
+is refused before anything is sent; a command the engine refuses prints the
+rule that refused it. Exit codes: 0 done, 1 refused by the engine or not
+found, 2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import sys
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
+from rich.console import Console
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from starter import render
+from worker.config import Config, ConfigError
+from worker.temporal import connect
+from workflows import search
+from workflows.case import EarlyHelpCase
+from workflows.models import (
+    CaseOutcome,
+    DecideClosure,
+    Event,
+    Referral,
+    SafeguardingConcern,
+    Snapshot,
+    Stage,
+)
+from workflows.pathway import STEPS
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="earlyhelp: drive and inspect Early Help cases (see README.md).")
+out = Console()
+err = Console(stderr=True)
+BY_HELP = "who acts: your staff id (or set EARLYHELP_USER)"
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def workflow_id(case_id: str) -> str:
+    return f"case-{case_id}"
+
+
+def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
+    """Connect with the environment's configuration and run one action, mapping failures to clear errors."""
+
+    async def go() -> Any:
+        return await action(await connect(Config.from_env()))
+
+    try:
+        return asyncio.run(go())
+    except ConfigError as e:
+        fail(str(e), 2)
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        fail(f"refused: {getattr(cause, 'message', cause)}", 1)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            fail("no such case (or it has finished and can no longer take commands)", 1)
+        fail(f"Temporal: {e.message}", 1)
+
+
+def parse(model: type[BaseModel], payload: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'input'}: {x['msg']}" for x in e.errors())
+        fail(f"invalid {model.__name__}: {problems}", 2)
+
+
+def print_snapshot(snap: Snapshot, as_json: bool) -> None:
+    if as_json:
+        print(snap.model_dump_json(indent=2))
+    else:
+        out.print(render.snapshot(snap))
+
+
+# --- updates: one command each, generated from the contract's models ---------------
+
+
+def _option_type(annotation: Any) -> tuple[Any, bool]:
+    """The CLI type of a model field, and whether its value is given as JSON."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _option_type(args[0])
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return _option_type(rest[0]) if len(rest) == 1 else (str, True)
+    if annotation in (bool, int, str):
+        return annotation, False
+    if origin is list:
+        inner, as_json = _option_type(args[0])
+        return (str, True) if as_json else (list[str], False)
+    if origin is typing.Literal or isinstance(annotation, type) and issubclass(annotation, str):
+        return str, False
+    if annotation in (datetime, date, AwareDatetime):
+        return str, False
+    return str, True
+
+
+def _field_help(name: str, field: Any, as_json: bool) -> str:
+    annotation = field.annotation
+    choices = [a for a in typing.get_args(annotation) if isinstance(a, str)]
+    if typing.get_origin(annotation) is list and typing.get_args(annotation):
+        choices = [a for a in typing.get_args(typing.get_args(annotation)[0]) if isinstance(a, str)]
+    parts = [field.description or name.replace("_", " ")]
+    if choices:
+        parts.append("one of: " + ", ".join(choices))
+    if as_json:
+        parts.append("as JSON")
+    if AwareDatetime in (annotation, *typing.get_args(annotation)):
+        parts.append("ISO 8601 with offset, e.g. 2026-03-10T14:30:00+00:00")
+    elif annotation is date:
+        parts.append("YYYY-MM-DD")
+    return "; ".join(parts)
+
+
+def update_command(update_name: str, model: type[BaseModel]) -> Callable[..., None]:
+    params = [inspect.Parameter("case", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
+                                default=typer.Argument(..., help="the case id"))]
+    json_fields: set[str] = set()
+    for name, field in model.model_fields.items():
+        cli_type, as_json = _option_type(field.annotation)
+        if as_json:
+            json_fields.add(name)
+        option = typer.Option(None, f"--{name.replace('_', '-')}", help=BY_HELP if name == "by" else
+                              _field_help(name, field, as_json), envvar="EARLYHELP_USER" if name == "by" else None)
+        annotation = cli_type | None if cli_type is not bool else bool | None
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option))
+    params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                                    default=typer.Option(False, "--json", help="print the snapshot as JSON")))
+
+    def command(case: str, as_json: bool = False, **options: Any) -> None:
+        payload: dict[str, Any] = {}
+        for name, value in options.items():
+            if value is None or value == []:
+                continue
+            if name in json_fields:
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as e:
+                    fail(f"--{name.replace('_', '-')} is not valid JSON: {e}", 2)
+            payload[name] = value
+        print_snapshot(send(case, update_name, parse(model, payload)), as_json)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return command
+
+
+def send(case: str, update_name: str, command: BaseModel) -> Snapshot:
+    async def go(client: Client) -> Snapshot:
+        handle = client.get_workflow_handle(workflow_id(case))
+        return await handle.execute_update(update_name, command, result_type=Snapshot)
+
+    return run(go)
+
+
+for _model, _step in STEPS.items():
+    app.command(_step.name.replace("_", "-"), help=(_model.__doc__ or "").strip())(update_command(_step.name, _model))
+
+
+def _decide(case: str, manager: str | None, reason: str | None, approve: bool, as_json: bool) -> None:
+    decision = parse(DecideClosure, {"by": manager, "approve": approve, "reason": reason})
+    print_snapshot(send(case, "decide_closure", decision), as_json)
+
+
+@app.command()
+def approve(case: str,
+            manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
+            reason: Annotated[str | None, typer.Option(help="why")] = None,
+            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A manager approves the pending closure (decide_closure, approve)."""
+    _decide(case, manager, reason, True, as_json)
+
+
+@app.command()
+def refuse(case: str,
+           manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
+           reason: Annotated[str | None, typer.Option(help="why, and what should happen instead")] = None,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A manager refuses the pending closure (decide_closure, refuse)."""
+    _decide(case, manager, reason, False, as_json)
+
+
+# --- starting a case ------------------------------------------------------------------
+
+
+def _need(text: str) -> dict[str, Any]:
+    code, _, rest = text.partition(":")
+    simple, _, description = rest.partition(":")
+    return {"code": code, "complex": simple.lower() != "simple", "description": description}
+
+
+@app.command()
+def refer(
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="a Referral as JSON ('-' for stdin)")] = None,
+    case_id: Annotated[str | None, typer.Option(help="the case id")] = None,
+    locality: Annotated[str | None, typer.Option(help="the locality (advice point)")] = None,
+    family_ref: Annotated[str | None, typer.Option(help="the family's reference in the case system")] = None,
+    need: Annotated[list[str] | None, typer.Option(
+        help="CODE[:simple][:description], repeatable; complex unless ':simple'")] = None,
+    referrer_name: Annotated[str | None, typer.Option()] = None,
+    referrer_agency: Annotated[str | None, typer.Option()] = None,
+    referrer_contact: Annotated[str | None, typer.Option()] = None,
+    consent: Annotated[bool, typer.Option(help="the family's consent is recorded")] = False,
+    consent_form: Annotated[str | None, typer.Option(help="the consent form's reference")] = None,
+    safeguarding: Annotated[bool, typer.Option(help="immediate safeguarding identified")] = False,
+    previous_referrals: Annotated[int, typer.Option(min=0)] = 0,
+    by: Annotated[str | None, typer.Option(help=BY_HELP, envvar="EARLYHELP_USER")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start a case from a referral (route 'referral'; use --file for a step-down)."""
+    if file is not None:
+        try:
+            payload = json.loads(sys.stdin.read() if str(file) == "-" else file.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            fail(f"--file: cannot read a Referral from {file}: {e}", 2)
+    else:
+        payload = {
+            "case_id": case_id, "locality": locality, "received_at": datetime.now(UTC).isoformat(),
+            "family": {"family_ref": family_ref} if family_ref else None,
+            "referrer": {"name": referrer_name, "agency": referrer_agency, "contact": referrer_contact},
+            "needs": [_need(n) for n in need or []],
+            "consent": {"given": consent, "recorded_by": by if consent else None, "form_ref": consent_form},
+            "immediate_safeguarding": safeguarding, "previous_referrals": previous_referrals,
+        }
+        payload = {k: v for k, v in payload.items() if v is not None}
+    referral: Referral = parse(Referral, payload)
+    print_snapshot(run(lambda client: start_case(client, referral)), as_json)
+
+
+async def start_case(client: Client, referral: Referral, task_queue: str | None = None) -> Snapshot:
+    """Start a case's workflow, then read its first snapshot."""
+    handle = await client.start_workflow(
+        EarlyHelpCase.run, referral, id=workflow_id(referral.case_id),
+        task_queue=task_queue or Config.from_env().task_queue)
+    return await handle.query(EarlyHelpCase.snapshot)
+
+
+# --- safeguarding, queries, listing -----------------------------------------------------
+
+
+@app.command("safeguarding")
+def safeguarding_concern(
+    case: str,
+    details: Annotated[str | None, typer.Option(help="what was seen or said")] = None,
+    by: Annotated[str | None, typer.Option(help=BY_HELP, envvar="EARLYHELP_USER")] = None,
+) -> None:
+    """Raise a safeguarding concern: never refused, acted on at once (signal)."""
+    concern = parse(SafeguardingConcern, {"by": by, "details": details})
+
+    async def go(client: Client) -> None:
+        handle = client.get_workflow_handle(workflow_id(case))
+        await handle.describe()  # a clear 'no such case' before signalling
+        await handle.signal(EarlyHelpCase.safeguarding_concern, concern)
+
+    run(go)
+    out.print(f"Safeguarding concern sent to case {case}: referred to MASH without delay.")
+
+
+@app.command()
+def status(case: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The case's snapshot: stage, lead, needs, deadlines, pending approval."""
+    print_snapshot(run(lambda client: client.get_workflow_handle(workflow_id(case)).query(EarlyHelpCase.snapshot)),
+                   as_json)
+
+
+@app.command()
+def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The case's domain events in order: who did what, when."""
+    events: list[Event] = run(lambda client: client.get_workflow_handle(workflow_id(case)).query(
+        EarlyHelpCase.timeline))
+    if as_json:
+        print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+    else:
+        out.print(render.timeline(case, events))
+
+
+@app.command("list")
+def list_cases(
+    stage: Annotated[str | None, typer.Option(help="only cases in this stage")] = None,
+    locality: Annotated[str | None, typer.Option()] = None,
+    lead: Annotated[str | None, typer.Option(help="lead practitioner id")] = None,
+    overdue: Annotated[bool, typer.Option(help="only cases with a deadline already passed")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cases by stage, locality, lead or overdue deadline (search attributes)."""
+    if stage is not None and stage not in Stage.__members__:
+        fail(f"--stage: {stage!r} is not a stage; one of: {', '.join(Stage)}", 2)
+    query = list_query(stage, locality, lead, datetime.now(UTC) if overdue else None)
+    rows = run(lambda client: list_rows(client, query, limit))
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        out.print(render.case_list(rows))
+
+
+def list_query(stage: str | None, locality: str | None, lead: str | None, overdue_at: datetime | None) -> str:
+    def quoted(value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    clauses = ["WorkflowType = 'EarlyHelpCase'"]
+    for key, value in ((search.CASE_STAGE, stage), (search.LOCALITY, locality), (search.LEAD_PRACTITIONER, lead)):
+        if value is not None:
+            clauses.append(f"{key.name} = {quoted(value)}")
+    if overdue_at is not None:
+        clauses.append(f"{search.NEXT_DEADLINE.name} < {quoted(overdue_at.isoformat())}")
+    return " AND ".join(clauses)
+
+
+async def list_rows(client: Client, query: str, limit: int) -> list[dict[str, Any]]:
+    rows = []
+    async for wf in client.list_workflows(query, limit=limit):
+        sa = wf.typed_search_attributes
+        rows.append({
+            "case_id": wf.id.removeprefix("case-"), "status": wf.status.name if wf.status else None,
+            "stage": sa.get(search.CASE_STAGE), "locality": sa.get(search.LOCALITY),
+            "lead": sa.get(search.LEAD_PRACTITIONER), "next_deadline": sa.get(search.NEXT_DEADLINE),
+        })
+    return rows
+
+
+@app.command()
+def schema(name: Annotated[str | None, typer.Argument(help="one model, e.g. Referral or record_taf")] = None) -> None:
+    """Print the JSON Schemas of the contract (start input, commands, signal, queries, result)."""
+    models: dict[str, Any] = {"Referral": Referral, "SafeguardingConcern": SafeguardingConcern,
+                              "Snapshot": Snapshot, "CaseOutcome": CaseOutcome, "timeline": list[Event]}
+    models |= {step.name: model for model, step in STEPS.items()}
+    if name is not None:
+        if name not in models:
+            fail(f"no model {name!r}; one of: {', '.join(models)}", 2)
+        models = {name: models[name]}
+    print(json.dumps({k: TypeAdapter(v).json_schema() for k, v in models.items()}, indent=2))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (the same as `python -m worker`), configured from the environment."""
+    from worker.main import main
+
+    main()
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option(help="where Temporal's SQLite file and PostgreSQL's data live")] = Path(".data"),
+    demo: Annotated[bool, typer.Option(help="seed the demo caseload on first start")] = True,
+    port: Annotated[int, typer.Option(help="Temporal's gRPC port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="the Web UI's port")] = 8233,
+) -> None:
+    """Run the whole engine locally: Temporal dev server, PostgreSQL and a worker. Ctrl-C stops it all."""
+    from starter.local import run_local
+
+    run_local(data_dir, demo=demo, port=port, ui_port=ui_port)
+
+
+@app.command("demo")
+def demo_command(cases: Annotated[int, typer.Option(min=1, help="how many families")] = 36,
+                 seed: Annotated[int, typer.Option(help="the generator's seed")] = 7) -> None:
+    """Seed a realistic caseload across the localities and all routes, with progress shown."""
+    from starter.demo import seed_caseload
+
+    count = run(lambda client: seed_caseload(client, cases, seed, Config.from_env().task_queue))
+    out.print(f"Seeded {count} cases.")
+
+if __name__ == "__main__":
+    app()

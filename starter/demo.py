@@ -1,0 +1,138 @@
+"""`earlyhelp demo`: a realistic caseload across the localities and all routes.
+
+Families are generated from a seeded generator (references only, no real
+data) and walked along the pathway to every stage a manager would see.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from rich.progress import Progress
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from starter import scripts
+from starter.samples import sample_referral
+from workflows.case import EarlyHelpCase
+from workflows.models import (
+    DecideClosure,
+    IdentifyLeadPractitioner,
+    Need,
+    NeedCode,
+    RecordContactAttempt,
+    RecordScreening,
+    Referral,
+    ReferToMasp,
+    Snapshot,
+    StepDown,
+)
+from workflows.policy import DEFAULT_LOCALITIES
+
+LEADS = ["lp-jones", "lp-khan", "lp-smith", "lp-nowak", "lp-osei", "lp-evans"]
+Scenario = Callable[[scripts.Send, scripts.Now, str], Awaitable[object]]
+
+
+async def _screening(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    """Just referred: waiting for the screening decision."""
+
+
+async def _signposted(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await send(EarlyHelpCase.record_screening, RecordScreening(
+        by=scripts.SCREENER, decision="signpost", services=["Family Support", "Health Visiting"]))
+
+
+async def _awaiting_allocation(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await send(EarlyHelpCase.record_screening, RecordScreening(by=scripts.SCREENER, decision="accept"))
+
+
+async def _initial_contact(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await scripts.allocated(send, lead)
+    await send(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=lead, method="phone", outcome="no_answer"))
+
+
+async def _engagement_decision(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await scripts.allocated(send, lead)
+    await send(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=lead, method="phone", outcome="declined"))
+
+
+async def _taf_pending(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await scripts.assessed(send, lead)
+
+
+async def _plan_active(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await scripts.in_plan(send, now, lead)
+
+
+async def _closure_pending(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await scripts.closure_requested(send, await scripts.in_plan(send, now, lead), lead=lead)
+
+
+async def _closed(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await _closure_pending(send, now, lead)
+    await send(EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="needs met"))
+
+
+async def _masp(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await scripts.in_plan(send, now, lead)
+    await send(EarlyHelpCase.refer_to_masp, ReferToMasp(by=lead, criteria=["no_improvement", "escalation"]))
+
+
+async def _step_down_identified(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await send(EarlyHelpCase.identify_lead_practitioner,
+               IdentifyLeadPractitioner(by="sw-ahmed", practitioner=lead, chosen_by_family=True))
+
+
+# (scenario, route details): every stage a manager would see, both routes, safeguarding.
+SCENARIOS: list[tuple[Scenario, dict[str, object]]] = [
+    (_screening, {}), (_signposted, {"needs": 2}), (_awaiting_allocation, {}), (_initial_contact, {}),
+    (_engagement_decision, {}), (_taf_pending, {}), (_plan_active, {}), (_closure_pending, {}), (_closed, {}),
+    (_masp, {"previous_referrals": 2}), (_screening, {"immediate_safeguarding": True}),
+    (_step_down_identified, {"step_down": True, "cin": True}), (_step_down_identified, {"step_down": True}),
+    (_screening, {"step_down": True}),
+]
+
+
+def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
+    codes = rnd.sample(list(NeedCode), int(options.get("needs", rnd.choice([3, 3, 4, 5]))))  # type: ignore[call-overload]
+    step_down = None
+    if options.get("step_down"):
+        step_down = StepDown(social_worker="sw-ahmed", cin_meeting_agreed_plan=bool(options.get("cin")))
+    return sample_referral(
+        f"DEMO-{n:03d}", datetime.now(UTC), locality=DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)],
+        needs=[Need(code=c, complex=True, description=f"{c.replace('_', ' ')} need") for c in codes],
+        immediate_safeguarding=bool(options.get("immediate_safeguarding")),
+        previous_referrals=int(options.get("previous_referrals", 0)),  # type: ignore[call-overload]
+        step_down=step_down,
+    )
+
+
+async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) -> int:
+    from starter.cli import start_case
+
+    rnd = random.Random(seed)
+    seeded = 0
+    with Progress() as progress:
+        task = progress.add_task("Seeding the demo caseload", total=count)
+        for n in range(1, count + 1):
+            scenario, options = SCENARIOS[(n - 1) % len(SCENARIOS)]
+            referral = family(n, rnd, options)
+            try:
+                await start_case(client, referral, task_queue)
+            except WorkflowAlreadyStartedError:  # seeded before: leave that family as it is
+                progress.advance(task)
+                continue
+            seeded += 1
+            handle = client.get_workflow_handle(f"case-{referral.case_id}")
+
+            async def send(update: object, command: object, handle=handle) -> Snapshot:  # noqa: B023
+                return await handle.execute_update(update, command, result_type=Snapshot)  # type: ignore[arg-type]
+
+            async def now() -> datetime:
+                return datetime.now(UTC)
+
+            await scenario(send, now, LEADS[n % len(LEADS)])
+            progress.advance(task)
+    return seeded

