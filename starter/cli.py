@@ -142,10 +142,12 @@ def update_command(update_name: str, model: type[BaseModel]) -> Callable[..., No
         cli_type, as_json = _option_type(field.annotation)
         if as_json:
             json_fields.add(name)
-        option = typer.Option(None, f"--{name.replace('_', '-')}", help=BY_HELP if name == "by" else
-                              _field_help(name, field, as_json), envvar="EARLYHELP_USER" if name == "by" else None)
-        annotation = cli_type | None if cli_type is not bool else bool | None
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option))
+        flag = name.replace("_", "-")
+        option = typer.Option(None, f"--{flag}/--no-{flag}" if cli_type is bool else f"--{flag}",
+                              help=BY_HELP if name == "by" else _field_help(name, field, as_json),
+                              envvar="EARLYHELP_USER" if name == "by" else None)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=cli_type | None,
+                                        default=option))
     params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                                     default=typer.Option(False, "--json", help="print the snapshot as JSON")))
 

@@ -17,13 +17,14 @@ import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import db
 from activities.store import CaseActivities
 from worker import logs
 from worker.config import Config, ConfigError
-from worker.temporal import connect
+from worker.temporal import connect, ensure_search_attributes
 from workflows.case import EarlyHelpCase
 
 
@@ -49,6 +50,11 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     if config.metrics_port:
         runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")))
     client = await connect(config, runtime)
+    try:
+        if added := await ensure_search_attributes(client):
+            log.info("search attributes registered", names=added)
+    except RPCError as e:  # e.g. a managed cluster: an admin registers them (README.md)
+        log.warning("search attributes not registered", error=e.message)
     pool = await open_database(config)
     worker = new_worker(
         client, CaseActivities(pool), config.task_queue,

