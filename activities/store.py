@@ -1,8 +1,9 @@
 """The case store: activities that save a case's events and their effects.
 
 One activity, one transaction: the events are inserted with `(case_id, seq)`
-as key, and only events new to the table write their effects, so a retried
-activity never duplicates an event, a notification, a letter or a referral.
+as key, and only events new to the table write their effects and update the
+read model, so a retried activity never duplicates an event, a notification,
+a letter, a referral or a projected row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncpg
 import structlog
 from temporalio import activity
 
+from activities import projections
 from activities.effects import Document, Effect, MashReferral, Notification, effects_of
 from workflows.models import Event
 
@@ -54,7 +56,9 @@ class CaseActivities:
             )
             new = {r["seq"] for r in rows}
             if new:
-                await self._write_effects(conn, case_id, [e for e in events if e.seq in new])
+                fresh = [e for e in events if e.seq in new]
+                await self._write_effects(conn, case_id, fresh)
+                await projections.project(conn, case_id, fresh)
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new)
 

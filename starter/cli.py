@@ -385,5 +385,8 @@ def demo_command(cases: Annotated[int, typer.Option(min=1, help="how many famili
     count = run(lambda client: seed_caseload(client, cases, seed, Config.from_env().task_queue))
     out.print(f"Seeded {count} cases.")
 
+# The read-model commands register themselves on `app`.
+from starter import manager_cli  # noqa: E402, F401
+
 if __name__ == "__main__":
     app()

@@ -38,6 +38,19 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
+@pytest.fixture
+async def fresh_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A database of its own, for tests that count everything in it."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    pool = await connect(database_url.replace("/postgres?", f"/{name}?"))
+    yield pool
+    await pool.close()
+    await admin.execute(f"DROP DATABASE {name}")
+    await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(

@@ -135,6 +135,8 @@ def open_case(referral: Referral) -> tuple[CaseState, list[Event]]:
         route=referral.route,
         locality=referral.locality,
         family_ref=referral.family.family_ref,
+        # People by reference and role only: never names or dates of birth.
+        people=[{"person_ref": m.person_ref, "role": m.role} for m in referral.family.members],
         referrer=referral.referrer,
         needs=referral.needs,
         consent_given=referral.consent.given,

@@ -115,3 +115,29 @@ def test_unreachable_temporal_is_named(stack: Stack, command: str):
     finally:
         stack.server.address = real
     assert result.exit_code == 2 and "TEMPORAL_ADDRESS" in result.output
+
+
+def test_a_managers_morning_through_the_cli(stack: Stack, tmp_path):
+    """caseload, due, approvals, the report (table, CSV, HTML) and the SSD export, from the read model."""
+    stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    drive_to_closure_pending(stack, case)
+    timeline = stack.cli_json("timeline", case)
+    wait_until(lambda: len(saved_events(stack.database_url, case)) == len(timeline))
+    caseload = stack.cli_json("caseload", "--lead", "lp-jones")
+    assert case in [r["case_id"] for r in caseload]
+    assert case in [r["case_id"] for r in stack.cli_json("approvals", "--manager", "tm-patel")]
+    assert case not in [r["case_id"] for r in stack.cli_json("approvals", "--manager", "lp-jones")]
+    assert {r["kind"] for r in stack.cli_json("due", "--within", "20w") if r["case_id"] == case} >= {"review"}
+    assert stack.cli("due", "--within", "soon", ok=False).exit_code == 2
+    today = str(date.today())
+    html = tmp_path / "report.html"
+    figures = stack.cli_json("report", "--from", today, "--to", today, "--locality", "North", "--html", str(html))
+    assert figures["referrals"] >= 1 and figures["locality"] == "North" and "<svg" in html.read_text()
+    assert stack.cli("report", "--from", today, "--to", today, "--csv").stdout.startswith("figure,value")
+    export = tmp_path / "ssd.csv"
+    stack.cli("export-ssd", "--out", str(export))
+    lines = export.read_text().splitlines()
+    assert lines[0].startswith("earl_episode_id,earl_person_id,earl_episode_start_date")
+    assert any(line.startswith(f"{case},{case},") for line in lines[1:])  # no child recorded: one row per case

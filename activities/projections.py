@@ -1,0 +1,154 @@
+"""Projections of the read model, derived only from case events.
+
+`project` applies newly saved events to the tables of migration 0002 in the
+saving transaction; `rebuild` drops them and applies every event again. Each
+event type has one handler here: the only place the read model is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+
+import asyncpg
+
+from workflows.models import Event
+
+Handler = Callable[[asyncpg.Connection, str, Event], Awaitable[None]]
+PROJECTION_TABLES = ("additional_service_requests", "approvals", "deadlines", "case_people", "cases")
+
+
+async def _referred(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+    d = e.data
+    step_down = d["route"] == "step_down"
+    await conn.execute(
+        "INSERT INTO cases (case_id, route, locality, stage, recommendation, referrer_agency, previous_referrals,"
+        " received_at, accepted_at, last_seq) VALUES ($1, $2, $3, 'screening', $4, $5, $6, $7, $8, $9)",
+        case_id, d["route"], d["locality"], d["recommendation"], d["referrer"]["agency"], d["previous_referrals"],
+        e.at, e.at if step_down else None, e.seq)
+    await conn.executemany(
+        "INSERT INTO case_people (case_id, person_ref, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [(case_id, p["person_ref"], p["role"]) for p in d.get("people", [])])
+
+
+def _set(sql: str, *fields: str) -> Handler:
+    """UPDATE cases SET <sql> with $2.. taken from the event: 'at' or a data field."""
+
+    async def handler(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+        values = [e.at if f == "at" else e.data.get(f) for f in fields]
+        await conn.execute(f"UPDATE cases SET {sql} WHERE case_id = $1", case_id, *values)
+
+    return handler
+
+
+async def _screened(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+    await conn.execute(
+        "UPDATE cases SET screening_decision = $2, screened_at = $3,"
+        " accepted_at = CASE WHEN $2 = 'accept' THEN $3 ELSE accepted_at END WHERE case_id = $1",
+        case_id, e.data["decision"], e.at)
+
+
+async def _deadline_set(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+    await conn.execute("UPDATE deadlines SET status = 'cancelled' WHERE case_id = $1 AND kind = $2"
+                       " AND status = 'pending'", case_id, e.data["kind"])
+    await conn.execute("INSERT INTO deadlines (case_id, seq, kind, due_at, status) VALUES ($1, $2, $3, $4, 'pending')",
+                       case_id, e.seq, e.data["kind"], _time(e.data["due_at"]))
+
+
+def _deadline(sql: str) -> Handler:
+    """Update the latest deadline of the event's kind."""
+
+    async def handler(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+        completed = _time(e.data["completed_at"]) if "completed_at" in e.data else None
+        await conn.execute(
+            f"UPDATE deadlines SET {sql} WHERE case_id = $1 AND seq = (SELECT max(seq) FROM deadlines"
+            " WHERE case_id = $1 AND kind = $2)", case_id, e.data["kind"], completed)
+
+    return handler
+
+
+async def _closure_requested(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+    await conn.execute("INSERT INTO approvals (case_id, seq, reason, requested_by, requested_at)"
+                       " VALUES ($1, $2, $3, $4, $5)", case_id, e.seq, e.data["reason"], e.by, e.at)
+
+
+def _resolve(resolution: str | None) -> Handler:
+    async def handler(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+        outcome = resolution or ("approved" if e.data["approve"] else "refused")
+        await conn.execute("UPDATE approvals SET resolution = $2, decided_by = $3, decided_at = $4"
+                           " WHERE case_id = $1 AND resolution IS NULL", case_id, outcome, e.by, e.at)
+
+    return handler
+
+
+async def _rfas(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+    await conn.execute("INSERT INTO additional_service_requests (case_id, seq, service, requested_by, requested_at)"
+                       " VALUES ($1, $2, $3, $4, $5)", case_id, e.seq, e.data["service"], e.by, e.at)
+
+
+async def _ended(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+    await conn.execute("UPDATE cases SET ended_at = $2, final_stage = $3, end_reason = $4 WHERE case_id = $1",
+                       case_id, e.at, e.data["final_stage"], e.data["reason"])
+    await conn.execute("UPDATE deadlines SET status = 'cancelled' WHERE case_id = $1 AND status = 'pending'", case_id)
+    await _resolve("cancelled")(conn, case_id, e)
+
+
+HANDLERS: dict[str, Handler] = {
+    "CaseReferred": _referred,
+    "StageChanged": _set("stage = $2", "to"),
+    "ScreeningRecorded": _screened,
+    "CaseAllocated": _set("lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)",
+                          "lead_practitioner", "at"),
+    "LeadPractitionerIdentified": _set("lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)",
+                                       "practitioner", "at"),
+    "TafHeld": _set("taf_held_at = coalesce(taf_held_at, $2)", "at"),
+    "SteppedUp": _set("stepped_up_at = $2", "at"),
+    "MaspReferred": _set("masp_referred_at = $2", "at"),
+    "CaseEnded": _ended,
+    "DeadlineSet": _deadline_set,
+    "DeadlineMet": _deadline("status = 'met', completed_at = $3"),
+    "DeadlineMissed": _deadline("status = 'missed', escalated = escalated OR $3::timestamptz IS NULL,"
+                                " completed_at = $3"),
+    "DeadlineCompletedLate": _deadline("completed_at = $3"),
+    "DeadlineCancelled": _deadline("status = 'cancelled', completed_at = coalesce($3, completed_at)"),
+    "DeadlineReminded": _deadline("reminded = true, completed_at = coalesce($3, completed_at)"),
+    "ClosureRequested": _closure_requested,
+    "ClosureDecided": _resolve(None),
+    "ApprovalCancelled": _resolve("cancelled"),
+    "AdditionalServiceRequested": _rfas,
+}
+
+
+async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event]) -> None:
+    """Apply newly saved events, in order, to the read model."""
+    last = 0
+    for e in events:
+        if handler := HANDLERS.get(e.type):
+            await handler(conn, case_id, e)
+        last = e.seq
+    if last:
+        await conn.execute("UPDATE cases SET last_seq = greatest(last_seq, $2) WHERE case_id = $1", case_id, last)
+
+
+async def rebuild(conn: asyncpg.Connection) -> int:
+    """Drop the read model and project every saved event again; returns how many cases."""
+    await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
+    cases = 0
+    async with conn.transaction():
+        case_ids = [r["case_id"] for r in await conn.fetch("SELECT DISTINCT case_id FROM case_events ORDER BY 1")]
+        for case_id in case_ids:
+            rows = await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)
+            await project(conn, case_id, (event_of(r) for r in rows))
+            cases += 1
+    return cases
+
+
+def event_of(row: asyncpg.Record) -> Event:
+    data = row["data"]
+    return Event(seq=row["seq"], type=row["type"], at=row["at"], by=row["by_actor"],
+                 data=json.loads(data) if isinstance(data, str) else data)
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)

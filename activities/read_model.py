@@ -1,0 +1,83 @@
+"""Managers' and practitioners' views of the read model: caseload, what is due, approvals."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+
+def _filters(**equal: str | None) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    for column, value in equal.items():
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    return (" AND " + " AND ".join(clauses)) if clauses else "", args
+
+
+async def caseload(conn: asyncpg.Connection, lead: str | None = None, locality: str | None = None) -> list[dict]:
+    """Open cases with their stage, lead and next deadline."""
+    where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
+    rows = await conn.fetch(
+        "SELECT c.case_id, c.route, c.locality, c.stage, c.lead_practitioner AS lead, c.received_at,"
+        " (SELECT min(due_at) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'pending') AS next_deadline,"
+        " (SELECT count(*) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'"
+        "   AND d.completed_at IS NULL) AS overdue,"
+        " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
+        f" FROM cases c WHERE c.ended_at IS NULL{where} ORDER BY c.locality, c.lead_practitioner NULLS FIRST, c.case_id",
+        *args)
+    return [dict(r) for r in rows]
+
+
+async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False, within: timedelta | None = None,
+              lead: str | None = None, locality: str | None = None) -> list[dict]:
+    """Deadlines of open cases: overdue (passed, step not done) and, unless `overdue`, those due within `within`."""
+    where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
+    args.append(now)
+    n = len(args)
+    window = ""
+    if not overdue:
+        args.append(now + (within or timedelta(days=7)))
+        window = f" OR (d.status = 'pending' AND d.due_at <= ${n + 1})"
+    rows = await conn.fetch(
+        "SELECT c.case_id, c.locality, c.lead_practitioner AS lead, d.kind, d.due_at, d.status,"
+        f" (d.status = 'missed' OR d.due_at < ${n}) AS overdue, d.escalated"
+        " FROM deadlines d JOIN cases c USING (case_id)"
+        f" WHERE c.ended_at IS NULL{where} AND ((d.status = 'missed' AND d.completed_at IS NULL)"
+        f" OR (d.status = 'pending' AND d.due_at < ${n}){window})"
+        " ORDER BY d.due_at", *args)
+    return [dict(r) for r in rows]
+
+
+async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: str | None = None) -> list[dict]:
+    """Closures waiting for a manager's decision; a manager never sees their own requests [003]."""
+    where, args = _filters(**{"c.locality": locality})
+    if manager is not None:
+        args.append(manager)
+        where += f" AND a.requested_by <> ${len(args)}"
+    rows = await conn.fetch(
+        "SELECT a.case_id, c.locality, c.lead_practitioner AS lead, a.reason, a.requested_by, a.requested_at"
+        f" FROM approvals a JOIN cases c USING (case_id) WHERE a.resolution IS NULL{where} ORDER BY a.requested_at",
+        *args)
+    return [dict(r) for r in rows]
+
+
+async def ssd_early_help_episodes(conn: asyncpg.Connection) -> list[dict]:
+    """Early help episodes in the Data to Insight Standard Safeguarding Dataset shape.
+
+    One row per child of each case that went beyond screening (or per case if
+    no child is recorded): the episode runs from acceptance to the case's end.
+    """
+    rows = await conn.fetch(
+        "SELECT c.case_id || coalesce('-' || p.person_ref, '') AS earl_episode_id,"
+        " coalesce(p.person_ref, c.case_id) AS earl_person_id,"
+        " c.accepted_at AS earl_episode_start_date, c.ended_at AS earl_episode_end_date,"
+        " CASE WHEN c.route = 'step_down' THEN 'step down from social care' ELSE 'referral: ' || c.referrer_agency"
+        "  END AS earl_episode_reason,"
+        " coalesce(c.end_reason, '') AS earl_episode_end_reason,"
+        " c.locality AS earl_episode_organisation, c.lead_practitioner AS earl_episode_worker_id"
+        " FROM cases c LEFT JOIN case_people p ON p.case_id = c.case_id AND p.role = 'child'"
+        " WHERE c.accepted_at IS NOT NULL ORDER BY 1")
+    return [dict(r) for r in rows]

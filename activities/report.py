@@ -1,0 +1,141 @@
+"""The protocol's performance figures [002] ("What is reported", DOMAIN.md), for any period and locality.
+
+Counts of what happened come from `case_events` (the log of record); states at
+the end of the period and deadline outcomes come from the projections.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import asyncpg
+from pydantic import BaseModel
+
+from workflows.calendar import LONDON
+
+
+class Month(BaseModel):
+    month: str
+    referrals: int
+    accepted: int
+    signposted: int
+    stepped_up: int
+    other: int
+    taf_on_time: int
+    taf_late: int
+    reviews_on_time: int
+    reviews_late: int
+
+
+class Report(BaseModel):
+    period_from: date
+    period_to: date
+    locality: str | None
+    referrals: int
+    accepted: int
+    signposted: int
+    stepped_up: int
+    awaiting_allocation: int
+    open_cases: int
+    taf_due: int
+    taf_on_time: int
+    taf_within_four_weeks_pct: float | None
+    reviews_due: int
+    reviews_on_time: int
+    reviews_on_time_pct: float | None
+    closures: int
+    closures_needs_met: int
+    closures_needs_met_pct: float | None
+    masp_referrals: int
+    # Advice-point contacts are not cases, so the engine does not record them.
+    advice_point_contacts: int | None = None
+    months: list[Month]
+
+
+FIGURES = [  # (field, label) in the order the protocol reports them
+    ("referrals", "Referrals received"), ("accepted", "Accepted for an Early Help Assessment"),
+    ("signposted", "Signposted (below threshold)"), ("stepped_up", "Stepped up to social care"),
+    ("awaiting_allocation", "Awaiting allocation (at period end)"), ("open_cases", "Open cases (at period end)"),
+    ("taf_within_four_weeks_pct", "TAF held within four weeks of allocation (%)"),
+    ("reviews_on_time_pct", "Reviews held on time (%)"), ("closures_needs_met_pct", "Closures with needs met (%)"),
+    ("masp_referrals", "Cases referred to MASP"), ("advice_point_contacts", "Contacts through the advice point"),
+]
+
+
+def pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The period as London days, inclusive of both dates."""
+    return datetime.combine(start, time(), LONDON), datetime.combine(end + timedelta(days=1), time(), LONDON)
+
+
+_EVENTS = """
+SELECT count(*) FILTER (WHERE e.type = 'CaseReferred') AS referrals,
+       count(*) FILTER (WHERE (e.type = 'ScreeningRecorded' AND e.data->>'decision' = 'accept')
+                          OR (e.type = 'CaseReferred' AND e.data->>'route' = 'step_down')) AS accepted,
+       count(*) FILTER (WHERE e.type = 'ScreeningRecorded' AND e.data->>'decision' = 'signpost') AS signposted,
+       count(DISTINCT e.case_id) FILTER (WHERE e.type = 'SteppedUp') AS stepped_up,
+       count(*) FILTER (WHERE e.type = 'CaseEnded' AND e.data->>'final_stage' = 'closed') AS closures,
+       count(*) FILTER (WHERE e.type = 'CaseEnded' AND e.data->>'final_stage' = 'closed'
+                          AND e.data->>'reason' = 'needs_met') AS closures_needs_met,
+       count(DISTINCT e.case_id) FILTER (WHERE e.type = 'MaspReferred') AS masp_referrals
+FROM case_events e JOIN cases c USING (case_id)
+WHERE e.at >= $1 AND e.at < $2 AND ($3::text IS NULL OR c.locality = $3)
+"""
+_STATE_AT_END = """
+SELECT count(*) FILTER (WHERE c.accepted_at < $2 AND (c.allocated_at IS NULL OR c.allocated_at >= $2)
+                          AND (c.ended_at IS NULL OR c.ended_at >= $2)) AS awaiting_allocation,
+       count(*) FILTER (WHERE c.received_at < $2 AND (c.ended_at IS NULL OR c.ended_at >= $2)) AS open_cases
+FROM cases c WHERE $1::timestamptz IS NOT NULL AND ($3::text IS NULL OR c.locality = $3)
+"""
+_DEADLINES = """
+SELECT count(*) FILTER (WHERE d.kind = 'taf') AS taf_due,
+       count(*) FILTER (WHERE d.kind = 'taf' AND d.status = 'met') AS taf_on_time,
+       count(*) FILTER (WHERE d.kind = 'review') AS reviews_due,
+       count(*) FILTER (WHERE d.kind = 'review' AND d.status = 'met') AS reviews_on_time
+FROM deadlines d JOIN cases c USING (case_id)
+WHERE d.due_at >= $1 AND d.due_at < $2 AND d.status IN ('met', 'missed') AND ($3::text IS NULL OR c.locality = $3)
+"""
+_MONTHS = """
+WITH months AS (
+  SELECT to_char(c.received_at AT TIME ZONE 'Europe/London', 'YYYY-MM') AS month,
+         CASE WHEN c.route = 'step_down' THEN 'accepted' WHEN c.screening_decision = 'accept' THEN 'accepted'
+              WHEN c.screening_decision = 'signpost' THEN 'signposted'
+              WHEN c.stepped_up_at IS NOT NULL THEN 'stepped_up' ELSE 'other' END AS outcome,
+         NULL::text AS kind, NULL::text AS status
+  FROM cases c WHERE c.received_at >= $1 AND c.received_at < $2 AND ($3::text IS NULL OR c.locality = $3)
+  UNION ALL
+  SELECT to_char(d.due_at AT TIME ZONE 'Europe/London', 'YYYY-MM'), NULL, d.kind, d.status
+  FROM deadlines d JOIN cases c USING (case_id)
+  WHERE d.due_at >= $1 AND d.due_at < $2 AND d.kind IN ('taf', 'review') AND d.status IN ('met', 'missed')
+    AND ($3::text IS NULL OR c.locality = $3)
+)
+SELECT month,
+       count(outcome) AS referrals,
+       count(*) FILTER (WHERE outcome = 'accepted') AS accepted,
+       count(*) FILTER (WHERE outcome = 'signposted') AS signposted,
+       count(*) FILTER (WHERE outcome = 'stepped_up') AS stepped_up,
+       count(*) FILTER (WHERE outcome = 'other') AS other,
+       count(*) FILTER (WHERE kind = 'taf' AND status = 'met') AS taf_on_time,
+       count(*) FILTER (WHERE kind = 'taf' AND status = 'missed') AS taf_late,
+       count(*) FILTER (WHERE kind = 'review' AND status = 'met') AS reviews_on_time,
+       count(*) FILTER (WHERE kind = 'review' AND status = 'missed') AS reviews_late
+FROM months GROUP BY month ORDER BY month
+"""
+
+
+async def performance(conn: asyncpg.Connection, start: date, end: date, locality: str | None = None) -> Report:
+    args = (*bounds(start, end), locality)
+    figures: dict = {}
+    for sql in (_EVENTS, _STATE_AT_END, _DEADLINES):
+        figures |= dict(await conn.fetchrow(sql, *args))
+    months = [Month(**dict(r)) for r in await conn.fetch(_MONTHS, *args)]
+    return Report(
+        period_from=start, period_to=end, locality=locality, months=months,
+        taf_within_four_weeks_pct=pct(figures["taf_on_time"], figures["taf_due"]),
+        reviews_on_time_pct=pct(figures["reviews_on_time"], figures["reviews_due"]),
+        closures_needs_met_pct=pct(figures["closures_needs_met"], figures["closures"]),
+        **figures,
+    )

@@ -1,0 +1,161 @@
+"""Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd.
+
+They read PostgreSQL (DATABASE_URL), not Temporal. Tables for people;
+`--json` and `--csv` for machines and spreadsheets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+import typer
+from rich.table import Table
+
+from activities import db, read_model, report
+from starter.cli import app, fail, out
+from starter.render import when
+from starter.report_html import render as render_html
+from worker.config import Config, ConfigError
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="JSON for machines")]
+CsvFlag = Annotated[bool, typer.Option("--csv", help="CSV for spreadsheets")]
+
+
+def chosen(as_json: bool, as_csv: bool) -> Format:
+    if as_json and as_csv:
+        fail("choose one of --json and --csv", 2)
+    return Format.json if as_json else Format.csv if as_csv else Format.table
+
+
+def with_db(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        try:
+            pool = await db.connect(Config.from_env().database_url, max_size=2)
+        except (OSError, asyncpg.PostgresError) as e:
+            raise ConfigError("DATABASE_URL", f"cannot use PostgreSQL: {e}") from None
+        try:
+            async with pool.acquire() as conn:
+                return await action(conn)
+        finally:
+            await pool.close()
+
+    try:
+        return asyncio.run(go())
+    except ConfigError as e:
+        fail(str(e), 2)
+
+
+def emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
+    if fmt == Format.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif fmt == Format.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows({k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows)
+    else:
+        table = Table(title=f"{title}: {len(rows)}", title_justify="left")
+        for column in rows[0] if rows else ["-"]:
+            table.add_column(column.replace("_", " "))
+        for r in rows:
+            table.add_row(*(when(v) if isinstance(v, datetime) else "-" if v is None else str(v) for v in r.values()))
+        out.print(table)
+
+
+def duration(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([hdw])", text.strip())
+    if not match:
+        fail(f"--within: expected a number and h, d or w (e.g. 7d), got {text!r}", 2)
+    amount, unit = int(match[1]), match[2]
+    return {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
+
+
+@app.command()
+def caseload(lead: Annotated[str | None, typer.Option(help="a lead practitioner's id")] = None,
+             locality: Annotated[str | None, typer.Option()] = None,
+             as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
+    """Open cases: stage, lead, next deadline, overdue deadlines, awaiting approval."""
+    emit(with_db(lambda conn: read_model.caseload(conn, lead, locality)), chosen(as_json, as_csv), "Open cases")
+
+
+@app.command()
+def due(overdue: Annotated[bool, typer.Option(help="only deadlines already passed")] = False,
+        within: Annotated[str, typer.Option(help="how far ahead: 48h, 7d, 2w")] = "7d",
+        lead: Annotated[str | None, typer.Option()] = None,
+        locality: Annotated[str | None, typer.Option()] = None,
+        as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
+    """Deadlines overdue and coming up."""
+    window = duration(within)
+    rows = with_db(lambda conn: read_model.due(conn, datetime.now(UTC), overdue=overdue, within=window,
+                                               lead=lead, locality=locality))
+    emit(rows, chosen(as_json, as_csv), "Overdue" if overdue else f"Due within {within} or overdue")
+
+
+@app.command()
+def approvals(manager: Annotated[str | None, typer.Option(help="the deciding manager (hides their own requests)",
+                                                          envvar="EARLYHELP_USER")] = None,
+              locality: Annotated[str | None, typer.Option()] = None,
+              as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
+    """Closures waiting for a manager's decision."""
+    emit(with_db(lambda conn: read_model.approvals(conn, manager, locality)), chosen(as_json, as_csv),
+         "Awaiting approval")
+
+
+@app.command("report")
+def report_command(
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day, YYYY-MM-DD")],
+    locality: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+    html: Annotated[Path | None, typer.Option(help="also write the HTML report with charts here")] = None,
+) -> None:
+    """The protocol's performance figures for a period (and locality)."""
+    if end < start:
+        fail("--to is before --from", 2)
+    fmt = chosen(as_json, as_csv)
+    result: report.Report = with_db(lambda conn: report.performance(conn, start.date(), end.date(), locality))
+    if fmt == Format.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        rows = [{"figure": label, "value": getattr(result, field)} for field, label in report.FIGURES]
+        emit(rows, fmt, f"Early Help performance {start:%Y-%m-%d} to {end:%Y-%m-%d} ({locality or 'all localities'})")
+    if html is not None:
+        html.write_text(render_html(result))
+        print(f"HTML report written to {html}", file=sys.stderr)
+
+
+@app.command("export-ssd")
+def export_ssd(out_file: Annotated[Path | None, typer.Option("--out", help="CSV file (default: standard output)")] = None
+               ) -> None:
+    """Early help episodes as the Standard Safeguarding Dataset's ssd_early_help_episodes (CSV)."""
+    rows = with_db(read_model.ssd_early_help_episodes)
+    columns = ["earl_episode_id", "earl_person_id", "earl_episode_start_date", "earl_episode_end_date",
+               "earl_episode_reason", "earl_episode_end_reason", "earl_episode_organisation",
+               "earl_episode_worker_id"]
+    stream = out_file.open("w", newline="") if out_file else sys.stdout
+    writer = csv.DictWriter(stream, fieldnames=columns)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (v.date().isoformat() if isinstance(v, datetime) else v) for k, v in r.items()})
+    if out_file:
+        stream.close()
+        print(f"{len(rows)} episodes written to {out_file}", file=sys.stderr)
+
+

@@ -1,0 +1,253 @@
+"""The read model and the protocol's performance report [002], checked against a seeded caseload.
+
+Cases are built with the pathway itself (pure, with chosen dates) and saved
+through the store's activity; the right answers are computed here from the
+seed's own description, independently of the SQL under test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+
+from activities import projections, read_model, report
+from activities.store import CaseActivities
+from starter.report_html import render
+from starter.samples import sample_referral
+from workflows import pathway
+from workflows.calendar import LONDON
+from workflows.models import (
+    Allocate,
+    DecideClosure,
+    Event,
+    IdentifyLeadPractitioner,
+    NeedOutcome,
+    NeedProgress,
+    PlanAction,
+    RecordAssessment,
+    RecordContactAttempt,
+    RecordHomeVisit,
+    RecordReview,
+    RecordScreening,
+    RecordTaf,
+    ReferToMasp,
+    RequestClosure,
+    StepDown,
+)
+
+KINDS = ["signpost", "step_up", "waiting", "taf_on_time", "taf_late", "closed_met", "closed_moved", "masp",
+         "step_down", "reviewed"]
+LOCALITIES = ["North", "East"]
+PERIOD = (date(2026, 1, 1), date(2026, 3, 31))
+END_OF_WORLD = datetime(2026, 4, 30, 12, tzinfo=UTC)  # every case is ticked to here
+
+
+@dataclass
+class Spec:
+    case_id: str
+    kind: str
+    locality: str
+    received: datetime
+
+    def day(self, n: float) -> datetime:
+        return self.received + timedelta(days=n)
+
+    @property
+    def allocated(self) -> datetime | None:
+        return None if self.kind in ("signpost", "step_up", "waiting") else self.day(2 if self.kind == "step_down" else 1)
+
+
+def seed_specs(prefix: str) -> list[Spec]:
+    specs, n = [], 0
+    for month in (12, 1, 2, 3, 4):  # December and April fall outside the period
+        year = 2025 if month == 12 else 2026
+        for i, kind in enumerate(KINDS):
+            n += 1
+            received = datetime(year, month, 2 + i, 10, tzinfo=LONDON).astimezone(UTC)
+            specs.append(Spec(f"{prefix}{n:03d}", kind, LOCALITIES[n % 2], received))
+    return specs
+
+
+def build(spec: Spec) -> list[Event]:
+    """The case's events, made by the pathway at the spec's dates."""
+    step_down = StepDown(social_worker="sw-1", cin_meeting_agreed_plan=True) if spec.kind == "step_down" else None
+    referral = sample_referral(spec.case_id, spec.received, locality=spec.locality, step_down=step_down,
+                               immediate_safeguarding=spec.kind == "step_up", previous_referrals=1)
+    state, events = pathway.open_case(referral)
+
+    def do(command, at: datetime) -> None:
+        events.extend(pathway.tick(state, at))
+        events.extend(pathway.decide(state, command, at))
+
+    def taf(at: datetime, review_in: timedelta = timedelta(weeks=12)) -> None:
+        do(RecordTaf(by="lp", held_at=at, attendees=["parent"], review_date=(at + review_in).astimezone(LONDON).date(),
+                     actions=[PlanAction(need_code=n.code, action="a", owner="o", due=at.date()) for n in state.needs]),
+           at)
+
+    if spec.kind == "step_down":
+        do(IdentifyLeadPractitioner(by="sw-1", practitioner="lp", chosen_by_family=True), spec.allocated)
+    elif spec.kind == "signpost":
+        do(RecordScreening(by="das", decision="signpost", reason="two needs", services=["Family Support"]),
+           spec.day(0.1))
+    elif spec.kind != "step_up":
+        do(RecordScreening(by="das", decision="accept"), spec.day(0.1))
+    if spec.allocated and spec.kind != "step_down":
+        do(Allocate(by="das", lead_practitioner="lp"), spec.allocated)
+        do(RecordContactAttempt(by="lp", method="phone", outcome="reached"), spec.day(1.5))
+        do(RecordHomeVisit(by="lp", agreement_given=True, genogram_started=True, children_seen=True), spec.day(2))
+        do(RecordAssessment(by="lp", worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"],
+                            needs=state.needs), spec.day(3))
+    if spec.kind in ("taf_on_time", "closed_met", "masp"):
+        taf(spec.day(10))
+    if spec.kind == "reviewed":
+        taf(spec.day(10), timedelta(weeks=2))
+        review_at = datetime.combine(spec.day(24).astimezone(LONDON).date(), datetime.min.time(), LONDON) \
+            + timedelta(hours=11)
+        do(RecordReview(by="lp", held_at=review_at, progress=[NeedProgress(need_code=n.code, status="met")
+                                                              for n in state.needs],
+                        next_review_date=(review_at + timedelta(weeks=4)).date()), review_at)
+    if spec.kind == "taf_late":
+        taf(spec.day(31))
+    if spec.kind == "closed_met":
+        do(RequestClosure(by="lp", reason="needs_met", need_outcomes=[NeedOutcome(need_code=n.code, summary="ok")
+                                                                       for n in state.needs]), spec.day(20))
+        do(DecideClosure(by="tm", approve=True, reason="met"), spec.day(21))
+    if spec.kind == "closed_moved":
+        do(RequestClosure(by="lp", reason="moved_away"), spec.day(5))
+        do(DecideClosure(by="tm", approve=True, reason="moved"), spec.day(6))
+    if spec.kind == "masp":
+        do(ReferToMasp(by="lp", criteria=["no_improvement"]), spec.day(15))
+    events.extend(pathway.tick(state, END_OF_WORLD))
+    return events
+
+
+def expected(specs: list[Spec], locality: str | None = None) -> dict:
+    """The protocol's figures computed from the seed's description alone."""
+    start = datetime.combine(PERIOD[0], datetime.min.time(), LONDON)
+    end = datetime.combine(PERIOD[1] + timedelta(days=1), datetime.min.time(), LONDON)
+    mine = [s for s in specs if locality in (None, s.locality)]
+
+    def within(t: datetime | None) -> bool:
+        return t is not None and start <= t < end
+
+    accepted_at = {s.case_id: (s.received if s.kind == "step_down" else s.day(0.1))
+                   for s in mine if s.kind not in ("signpost", "step_up")}
+    ended_at = {s.case_id: s.day(21 if s.kind == "closed_met" else 6) for s in mine
+                if s.kind in ("closed_met", "closed_moved")} | {s.case_id: s.day(0.1) for s in mine if s.kind == "signpost"}
+    taf = [(s.allocated + timedelta(days=28), s.kind != "taf_late") for s in mine
+           if s.allocated and s.kind not in ("step_down", "closed_moved")
+           and s.allocated + timedelta(days=28) <= END_OF_WORLD]
+    def end_of(day: datetime) -> datetime:
+        return datetime.combine(day.astimezone(LONDON).date(), datetime.max.time().replace(microsecond=0), LONDON)
+
+    reviews = []  # (due, held on time) of every review deadline that fell due by the end of the seed
+    for s in mine:
+        if s.kind == "reviewed":
+            first = end_of(s.day(10) + timedelta(weeks=2))
+            reviews += [(first, True), (end_of(first + timedelta(weeks=4)), False)]
+        elif s.kind in ("taf_on_time", "masp", "taf_late", "step_down"):
+            plan_from = {"taf_late": s.day(31), "step_down": s.allocated}.get(s.kind, s.day(10))
+            reviews.append((end_of(plan_from + timedelta(weeks=12)), False))
+    reviews = [(due, met) for due, met in reviews if due <= END_OF_WORLD]
+    closures = [s for s in mine if s.kind in ("closed_met", "closed_moved") and within(ended_at[s.case_id])]
+    return {
+        "referrals": sum(within(s.received) for s in mine),
+        "accepted": sum(within(t) for t in accepted_at.values()),
+        "signposted": sum(within(s.day(0.1)) for s in mine if s.kind == "signpost"),
+        "stepped_up": sum(within(s.received) for s in mine if s.kind == "step_up"),
+        "awaiting_allocation": sum(1 for s in mine if s.kind == "waiting" and accepted_at[s.case_id] < end),
+        "open_cases": sum(1 for s in mine if s.received < end and not (s.case_id in ended_at
+                                                                         and ended_at[s.case_id] < end)),
+        "taf_due": sum(within(due) for due, _ in taf),
+        "taf_on_time": sum(within(due) and met for due, met in taf),
+        "reviews_due": sum(within(due) for due, _ in reviews),
+        "reviews_on_time": sum(within(due) and met for due, met in reviews),
+        "closures": len(closures),
+        "closures_needs_met": sum(s.kind == "closed_met" for s in closures),
+        "masp_referrals": sum(within(s.day(15)) for s in mine if s.kind == "masp"),
+    }
+
+
+async def seeded(pool, prefix: str) -> list[Spec]:
+    specs = seed_specs(prefix)
+    store = CaseActivities(pool)
+    for spec in specs:
+        await store.append_events(spec.case_id, build(spec))
+    return specs
+
+
+async def only(pool, prefix: str, table: str) -> list[dict]:
+    rows = await pool.fetch(f"SELECT * FROM {table} WHERE case_id LIKE $1 ORDER BY 1, 2", prefix + "%")
+    return [dict(r) for r in rows]
+
+
+async def test_report_figures_match_an_independently_computed_caseload(fresh_pool):
+    """Every figure of "What is reported" [002] for a period, for all localities and for one."""
+    specs = await seeded(fresh_pool, "RPT")
+    async with fresh_pool.acquire() as conn:
+        for locality in (None, "North"):
+            got = (await report.performance(conn, *PERIOD, locality)).model_dump()
+            for figure, value in expected(specs, locality).items():
+                assert got[figure] == value, (locality, figure, got[figure], value)
+    assert got["advice_point_contacts"] is None  # not recorded by the engine
+
+
+async def test_projections_are_the_same_after_saving_the_same_events_twice_and_after_a_rebuild(pool):
+    """Idempotent under retries; rebuilt from case_events, the read model is the same [DESIGN]."""
+    specs = await seeded(pool, "IDM")
+    tables = ("cases", "deadlines", "approvals", "case_people")
+    before = {t: await only(pool, "IDM", t) for t in tables}
+    store = CaseActivities(pool)
+    for spec in specs[:5]:
+        assert await store.append_events(spec.case_id, build(spec)) == 0
+    assert {t: await only(pool, "IDM", t) for t in tables} == before
+    async with pool.acquire() as conn:
+        await projections.rebuild(conn)
+    assert {t: await only(pool, "IDM", t) for t in tables} == before
+
+
+async def test_a_missed_deadline_shows_as_overdue_in_due_and_in_the_report(pool):
+    """A TAF not held within four weeks [003] is overdue in `due` and counts against the report."""
+    spec = Spec("OVD001", "waiting", "West", datetime(2026, 2, 2, 10, tzinfo=UTC))
+    referral = sample_referral(spec.case_id, spec.received, locality="West")
+    state, events = pathway.open_case(referral)
+    events += pathway.decide(state, RecordScreening(by="das", decision="accept"), spec.day(0.1))
+    events += pathway.decide(state, Allocate(by="das", lead_practitioner="lp-west"), spec.day(1))
+    events += pathway.tick(state, spec.day(40))
+    await CaseActivities(pool).append_events(spec.case_id, events)
+    async with pool.acquire() as conn:
+        overdue = await read_model.due(conn, spec.day(40), overdue=True, locality="West")
+        figures = await report.performance(conn, date(2026, 3, 1), date(2026, 3, 31), "West")
+        caseload = await read_model.caseload(conn, lead="lp-west")
+    assert {(r["case_id"], r["kind"]) for r in overdue} >= {("OVD001", "taf"), ("OVD001", "first_contact_attempt")}
+    assert (figures.taf_due, figures.taf_on_time, figures.taf_within_four_weeks_pct) == (1, 0, 0.0)
+    assert caseload[0]["overdue"] == 2
+
+
+async def test_the_html_report_renders_with_its_charts(fresh_pool):
+    """The manager's HTML report: every figure, and SVG charts of referrals and deadlines."""
+    await seeded(fresh_pool, "HTM")
+    async with fresh_pool.acquire() as conn:
+        page = render(await report.performance(conn, *PERIOD))
+
+    class Parsed(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, dict(attrs)))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    parsed = Parsed()
+    parsed.feed(page)
+    svgs = [a for t, a in parsed.tags if t == "svg"]
+    assert [s["aria-label"] for s in svgs] == ["Referrals per month by outcome", "Deadline performance per month"]
+    assert sum(1 for t, _ in parsed.tags if t == "rect") >= 3 * 4
+    text = " ".join(parsed.text)
+    for _, label in report.FIGURES:
+        assert label in text
+    assert "2026-01" in text and "2026-03" in text
