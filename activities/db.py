@@ -6,6 +6,8 @@ from importlib import resources
 
 import asyncpg
 
+from activities import projections
+
 # Any fixed number: serialises migrations when several workers start at once.
 _MIGRATION_LOCK = 7_733_001
 
@@ -29,6 +31,9 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                 applied.append(name)
+        if "0002_read_model.sql" in applied:
+            # Events saved before the read model existed: project them now.
+            await projections.rebuild(conn)
     return applied
 
 

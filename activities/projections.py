@@ -133,9 +133,9 @@ async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event
 
 async def rebuild(conn: asyncpg.Connection) -> int:
     """Drop the read model and project every saved event again; returns how many cases."""
-    await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
     cases = 0
     async with conn.transaction():
+        await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
         case_ids = [r["case_id"] for r in await conn.fetch("SELECT DISTINCT case_id FROM case_events ORDER BY 1")]
         for case_id in case_ids:
             rows = await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)

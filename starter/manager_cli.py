@@ -62,7 +62,15 @@ def with_db(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
         fail(str(e), 2)
 
 
-def emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
+def cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return "-" if value is None else str(value)
+
+
+def emit(rows: list[dict[str, Any]], fmt: Format, title: str, counted: bool = True) -> None:
     if fmt == Format.json:
         print(json.dumps(rows, indent=2, default=str))
     elif fmt == Format.csv:
@@ -70,11 +78,11 @@ def emit(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
         writer.writeheader()
         writer.writerows({k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows)
     else:
-        table = Table(title=f"{title}: {len(rows)}", title_justify="left")
+        table = Table(title=f"{title}: {len(rows)}" if counted else title, title_justify="left")
         for column in rows[0] if rows else ["-"]:
             table.add_column(column.replace("_", " "))
         for r in rows:
-            table.add_row(*(when(v) if isinstance(v, datetime) else "-" if v is None else str(v) for v in r.values()))
+            table.add_row(*(cell(v) for v in r.values()))
         out.print(table)
 
 
@@ -135,7 +143,8 @@ def report_command(
         print(result.model_dump_json(indent=2))
     else:
         rows = [{"figure": label, "value": getattr(result, field)} for field, label in report.FIGURES]
-        emit(rows, fmt, f"Early Help performance {start:%Y-%m-%d} to {end:%Y-%m-%d} ({locality or 'all localities'})")
+        emit(rows, fmt, f"Early Help performance {start:%Y-%m-%d} to {end:%Y-%m-%d}, {locality or 'all localities'}",
+             counted=False)
     if html is not None:
         html.write_text(render_html(result))
         print(f"HTML report written to {html}", file=sys.stderr)
