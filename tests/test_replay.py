@@ -1,0 +1,89 @@
+"""Versioning: the current workflow code replays the golden histories of every route.
+
+tests/histories/ holds histories recorded by earlier versions of the code
+(`python -m tests.histories.record`); a change that would break running
+cases fails here as non-determinism, before it is deployed.
+"""
+
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.histories.record import SCENARIOS
+from workflows.case import EarlyHelpCase
+from workflows.models import CaseOutcome, Referral
+from workflows.state import Carried
+
+GOLDEN = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def golden_histories() -> list[WorkflowHistory]:
+    return [WorkflowHistory.from_json(path.stem, path.read_text()) for path in GOLDEN]
+
+
+async def replay(workflow_class: type, histories: list[WorkflowHistory]) -> dict[str, str | None]:
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            yield history
+
+    replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    return {history.workflow_id: (str(failure) if (failure := results.replay_failures.get(history.run_id))
+                                  else None) for history in histories}
+
+
+def test_golden_histories_cover_every_route_and_continue_as_new():
+    names = {path.name.split(".")[0] for path in GOLDEN}
+    assert names == set(SCENARIOS)
+    assert len([p for p in GOLDEN if p.name.startswith("continue_as_new.")]) >= 2
+
+
+async def test_every_golden_history_replays_on_the_current_code():
+    failures = {k: v for k, v in (await replay(EarlyHelpCase, golden_histories())).items() if v}
+    assert not failures
+
+
+@workflow.defn(name="EarlyHelpCase", sandboxed=False)
+class IncompatibleCase(EarlyHelpCase):
+    """A change made without `workflow.patched`: a new timer before anything else."""
+
+    @workflow.run
+    async def run(self, start: Referral | Carried) -> CaseOutcome:
+        await workflow.sleep(timedelta(seconds=1))
+        return await super().run(start)
+
+
+async def test_an_unguarded_change_is_caught_as_non_determinism():
+    results = await replay(IncompatibleCase, golden_histories())
+    assert all(results.values()), results
+    assert all("nondetermin" in failure.lower() for failure in results.values())
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_golden_history_is_the_temporal_cli_json_format(path: Path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    assert history.events[0].HasField("workflow_execution_started_event_attributes")
+    assert history.events[0].workflow_execution_started_event_attributes.workflow_type.name == "EarlyHelpCase"
+
+
+async def test_the_patched_change_replays_old_and_new_histories(env, task_queue):
+    """`publish-search-attributes-before-save` changed the command order under `workflow.patched`:
+    histories recorded before it (the goldens) and after it both replay on the current code."""
+    from tests.support import Case
+
+    case = await Case.start(env, task_queue)
+    await case.in_plan()
+    new = await case.histories()
+    markers = [e.marker_recorded_event_attributes for e in new[0].events if e.HasField("marker_recorded_event_attributes")]
+    assert markers, "a new history records the patch marker"
+    old = golden_histories()
+    assert not any(e.HasField("marker_recorded_event_attributes") for h in old for e in h.events)
+    failures = {k: v for k, v in (await replay(EarlyHelpCase, old + new)).items() if v}
+    assert not failures
