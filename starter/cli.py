@@ -287,8 +287,26 @@ def status(case: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
 
 
 @app.command()
-def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False,
+             from_history: Annotated[bool, typer.Option(
+                 "--from-history", help="build it from the case's histories (every run), not the timeline query")]
+             = False) -> None:
     """The case's domain events in order: who did what, when."""
+    if from_history:
+        from starter import ops
+
+        async def histories(client: Client) -> list[Any]:
+            return [h async for h in ops.server_histories(client, f"WorkflowId = '{workflow_id(case)}'")]
+
+        found = sorted(run(histories), key=lambda h: h.events[0].event_time.ToDatetime())
+        if not found:
+            fail(f"no history found for case {case}", 1)
+        entries = ops.chronology(found)
+        if as_json:
+            print(json.dumps([vars(e) for e in entries], indent=2))
+        else:
+            out.print(render.chronology(case, entries))
+        return
     events: list[Event] = run(lambda client: client.get_workflow_handle(workflow_id(case)).query(
         EarlyHelpCase.timeline))
     if as_json:
@@ -385,8 +403,8 @@ def demo_command(cases: Annotated[int, typer.Option(min=1, help="how many famili
     count = run(lambda client: seed_caseload(client, cases, seed, Config.from_env().task_queue))
     out.print(f"Seeded {count} cases.")
 
-# The read-model commands register themselves on `app`.
-from starter import manager_cli  # noqa: E402, F401
+# The read-model and ops commands register themselves on `app`.
+from starter import manager_cli, ops_cli  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

@@ -65,3 +65,12 @@ def case_list(rows: list[dict[str, Any]]) -> Table:
         table.add_row(r["case_id"], r["stage"] or "-", r["locality"] or "-", r["lead"] or "-",
                       when(r["next_deadline"]), r["status"] or "-")
     return table
+
+
+def chronology(case_id: str, entries: list[Any]) -> Table:
+    table = Table(title=f"Case {case_id}: chronology from its history", title_justify="left")
+    for column in ("when", "what", "by", "details"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.at, e.what, e.by, e.details)
+    return table

@@ -1,0 +1,155 @@
+"""Ops on case histories: replay against the current code, export, rebuild the read model, chronology.
+
+Temporal's history is the event log of record: every domain event the
+workflow recorded travels in the input of an `append_events` activity, so
+the read model can be rebuilt from the histories alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from activities import projections
+from workflows.case import WORKFLOW_TYPE, EarlyHelpCase
+from workflows.models import Event
+
+ALL_CASES = f"WorkflowType = '{WORKFLOW_TYPE}'"
+
+
+@dataclass
+class ReplayResult:
+    workflow_id: str
+    run_id: str
+    failure: str | None
+
+    @property
+    def diverged_at(self) -> str | None:
+        """The first diverging event, as the SDK names it (e.g. 'HistoryEvent(id: 5, ActivityTaskScheduled)')."""
+        if self.failure is None:
+            return None
+        match = re.search(r"Nondeterminism error: ([^\"]+)", self.failure)
+        return match[1].strip() if match else self.failure.splitlines()[0]
+
+
+async def server_histories(client: Client, query: str | None) -> AsyncIterator[WorkflowHistory]:
+    """Every run (continue-as-new included) of the cases matching a visibility query."""
+    clause = ALL_CASES if not query else f"{ALL_CASES} AND ({query})"
+    async for history in client.list_workflows(clause).map_histories():
+        yield history
+
+
+async def dir_histories(folder: Path) -> AsyncIterator[WorkflowHistory]:
+    """JSON histories as the Temporal CLI (`workflow show --output json`) and Web UI export them."""
+    for path in sorted(folder.glob("*.json")):
+        yield WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+async def replay(histories: AsyncIterator[WorkflowHistory],
+                 progress: Callable[[ReplayResult], None] = lambda r: None) -> list[ReplayResult]:
+    """Replay each history against the current workflow code with the project's data converter."""
+    replayer = Replayer(workflows=[EarlyHelpCase], data_converter=pydantic_data_converter)
+    results = []
+    async with replayer.workflow_replay_iterator(histories) as replayed:
+        async for outcome in replayed:
+            failure = outcome.replay_failure
+            result = ReplayResult(outcome.history.workflow_id, outcome.history.run_id,
+                                  None if failure is None else str(failure))
+            results.append(result)
+            progress(result)
+    return results
+
+
+async def export(client: Client, query: str, folder: Path) -> list[Path]:
+    """Write every run's history as JSON, one file per run: <workflow id>.<run id>.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    async for history in server_histories(client, query):
+        path = folder / f"{history.workflow_id}.{history.run_id}.json"
+        path.write_text(history.to_json())
+        written.append(path)
+    return written
+
+
+def saved_events(history: WorkflowHistory) -> list[Event]:
+    """The domain events the workflow handed to `append_events` in this run."""
+    events: list[Event] = []
+    for e in history.events:
+        if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        attributes = e.activity_task_scheduled_event_attributes
+        if attributes.activity_type.name == "append_events":
+            _, batch = pydantic_data_converter.payload_converter.from_payloads(
+                list(attributes.input.payloads), [str, list[Event]])
+            events.extend(batch)
+    return events
+
+
+def case_id_of(workflow_id: str) -> str:
+    return workflow_id.removeprefix("case-")
+
+
+async def events_by_case(histories: AsyncIterator[WorkflowHistory]) -> dict[str, list[Event]]:
+    cases: dict[str, dict[int, Event]] = {}
+    async for history in histories:
+        for event in saved_events(history):
+            cases.setdefault(case_id_of(history.workflow_id), {})[event.seq] = event
+    return {case: [events[seq] for seq in sorted(events)] for case, events in cases.items()}
+
+
+@dataclass
+class Rebuilt:
+    cases: int
+    events: int
+    missing_from_store: int  # events in the histories that case_events lacks
+
+
+async def rebuild(conn: asyncpg.Connection, cases: dict[str, list[Event]], everything: bool) -> Rebuilt:
+    """Replace the read model's rows of `cases` (of every case if `everything`) with projections of their events."""
+    async with conn.transaction():
+        if everything:
+            await conn.execute(f"TRUNCATE {', '.join(projections.PROJECTION_TABLES)}")
+        else:
+            await conn.execute("DELETE FROM cases WHERE case_id = any($1::text[])", list(cases))
+        stored = {(r["case_id"], r["seq"]) for r in await conn.fetch(
+            "SELECT case_id, seq FROM case_events WHERE case_id = any($1::text[])", list(cases))}
+        for case_id, events in cases.items():
+            await projections.project(conn, case_id, events)
+    total = sum(len(events) for events in cases.values())
+    missing = sum(1 for case_id, events in cases.items() for e in events if (case_id, e.seq) not in stored)
+    return Rebuilt(len(cases), total, missing)
+
+
+@dataclass
+class Entry:
+    """One line of a case's chronology."""
+
+    at: str
+    what: str
+    by: str
+    details: str
+
+
+def chronology(histories: Iterable[WorkflowHistory]) -> list[Entry]:
+    """Who did what, when, and which deadline was met or missed, from the histories alone."""
+    entries: list[Entry] = []
+    for n, history in enumerate(histories, start=1):
+        started = history.events[0].event_time.ToDatetime().isoformat(timespec="seconds")
+        entries.append(Entry(started, f"run {n} started", "temporal", history.run_id))
+        for event in saved_events(history):
+            details = {k: v for k, v in event.data.items() if k in DETAIL_KEYS}
+            entries.append(Entry(event.at.isoformat(timespec="minutes"), event.type, event.by,
+                                 ", ".join(f"{k}={v}" for k, v in details.items())))
+    return entries
+
+
+DETAIL_KEYS = ("to", "kind", "decision", "outcome", "lead_practitioner", "practitioner", "reason", "method",
+               "time_of_day", "approve", "criteria", "final_stage", "due_at", "completed_at")

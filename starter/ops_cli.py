@@ -1,0 +1,84 @@
+"""Ops commands of `earlyhelp`: replay, history export, rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from starter import ops
+from starter.cli import app, err, fail, out, run, workflow_id
+from starter.manager_cli import with_db
+
+history_app = typer.Typer(help="Case histories: export them as JSON.", no_args_is_help=True)
+app.add_typer(history_app, name="history")
+
+QueryOption = Annotated[str | None, typer.Option(
+    "--query", help="a visibility query, e.g. \"CaseStage = 'plan_active'\" (default: every case)")]
+
+
+@app.command("replay")
+def replay_command(
+    query: QueryOption = None,
+    folder: Annotated[Path | None, typer.Option("--dir", help="replay JSON histories from this folder instead")] = None,
+) -> None:
+    """Replay case histories against the current workflow code: run before every deploy."""
+    if folder is not None and not folder.is_dir():
+        fail(f"--dir: {folder} is not a folder", 2)
+
+    with Progress(TextColumn("Replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        def advance(result: ops.ReplayResult) -> None:
+            progress.update(task, advance=1, description=result.workflow_id)
+            if result.failure:
+                progress.console.print(f"[red]NON-DETERMINISTIC[/] {result.workflow_id} run {result.run_id}: "
+                                       f"first divergence at {result.diverged_at}", highlight=False)
+
+        if folder is not None:
+            results = asyncio.run(ops.replay(ops.dir_histories(folder), advance))
+        else:
+            results = run(lambda client: ops.replay(ops.server_histories(client, query), advance))
+    failed = [r for r in results if r.failure]
+    out.print(f"Replayed {len(results)} histories: {len(results) - len(failed)} ok, {len(failed)} non-deterministic.")
+    if not results:
+        fail("no histories found", 1)
+    if failed:
+        raise typer.Exit(1)
+
+
+@history_app.command("export")
+def history_export(
+    case: Annotated[str | None, typer.Argument(help="the case id (or --all)")] = None,
+    every: Annotated[bool, typer.Option("--all", help="every case")] = False,
+    out_dir: Annotated[Path, typer.Option("--out", help="the folder to write into")] = Path("histories"),
+) -> None:
+    """Write case histories as JSON, in the Temporal CLI's format, one file per run."""
+    if (case is None) == (not every):
+        fail("give a case id or --all (not both)", 2)
+    query = None if every else f"WorkflowId = '{workflow_id(case or '')}'"
+    written = run(lambda client: ops.export(client, query, out_dir))
+    if not written:
+        fail(f"no history found for {case}", 1)
+    out.print(f"Wrote {len(written)} histories to {out_dir}")
+
+
+@app.command()
+def rebuild(query: QueryOption = None) -> None:
+    """Drop the read model and rebuild it from the histories on the server (not from its own tables)."""
+
+    async def collect(client) -> dict:
+        return await ops.events_by_case(ops.server_histories(client, query))
+
+    with err.status("Reading histories..."):
+        cases = run(collect)
+    with err.status(f"Projecting {len(cases)} cases..."):
+        result: ops.Rebuilt = with_db(lambda conn: ops.rebuild(conn, cases, everything=query is None))
+    out.print(f"Rebuilt the read model of {result.cases} cases from {result.events} events in their histories.")
+    if result.missing_from_store:
+        err.print(f"[yellow]warning:[/] {result.missing_from_store} events in the histories are not in case_events "
+                  "yet (saves still in flight, or a restored database).")

@@ -1,0 +1,112 @@
+"""Ops on the dev server: replay before a deploy, export histories, rebuild the read model from them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+
+import asyncpg
+
+from starter.local import BIN
+from tests.e2e.conftest import Stack, wait_until
+from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
+
+TABLES = {"cases": "case_id", "deadlines": "case_id, seq", "approvals": "case_id, seq", "case_people": "case_id"}
+
+
+def read_model(database_url: str, cases: list[str]) -> dict[str, list[dict]]:
+    async def fetch() -> dict[str, list[dict]]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return {table: [dict(r) for r in await conn.fetch(
+                f"SELECT * FROM {table} WHERE case_id = any($1::text[]) ORDER BY {order}", cases)]
+                for table, order in TABLES.items()}
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
+def test_rebuild_from_histories_equals_the_live_read_model(stack: Stack):
+    """`earlyhelp rebuild` drops the read model and rebuilds it from histories: the same rows [DESIGN]."""
+    stack.start_worker()
+    cases = []
+    for n in range(4):
+        case = case_id()
+        refer(stack, case)
+        if n % 2:
+            drive_to_closure_pending(stack, case)
+        if n == 3:
+            stack.cli("approve", case, "--manager", "tm-patel", "--reason", "met")
+        cases.append(case)
+    for case in cases:
+        timeline = stack.cli_json("timeline", case)
+        wait_until(lambda c=case, t=timeline: len(saved_events(stack.database_url, c)) == len(t))
+    live = read_model(stack.database_url, cases)
+    assert len(live["cases"]) == 4 and live["approvals"]
+    result = stack.cli("rebuild", "--query", f"TaskQueue = '{stack.task_queue}'")
+    assert "Rebuilt the read model of 4 cases" in result.output
+    assert read_model(stack.database_url, cases) == live
+
+
+def test_export_then_replay_round_trip_and_a_temporal_cli_export(stack: Stack, tmp_path):
+    """Histories exported by `earlyhelp history export` and by `temporal workflow show --output json` replay."""
+    stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    drive_to_closure_pending(stack, case)
+    exported = tmp_path / "export"
+    assert "Wrote 1 histories" in stack.cli("history", "export", case, "--out", str(exported)).output
+    replayed = stack.cli("replay", "--dir", str(exported))
+    assert "Replayed 1 histories: 1 ok, 0 non-deterministic" in replayed.output
+    cli_dir = tmp_path / "temporal-cli"
+    cli_dir.mkdir()
+    shown = subprocess.run([str(BIN / "temporal"), "workflow", "show", "--workflow-id", f"case-{case}",
+                            "--address", stack.server.address, "--output", "json"],
+                           capture_output=True, text=True, check=True, timeout=60)
+    (cli_dir / f"case-{case}.json").write_text(shown.stdout)
+    assert json.loads(shown.stdout)["events"]
+    assert "1 ok" in stack.cli("replay", "--dir", str(cli_dir)).output
+    from_server = stack.cli("replay", "--query", f"TaskQueue = '{stack.task_queue}'")
+    assert "0 non-deterministic" in from_server.output
+
+
+def test_a_broken_history_is_reported_and_fails_the_replay(stack: Stack, tmp_path):
+    """A history the current code cannot replay is named, with exit code 1."""
+    stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    stack.cli("record-screening", case, "--by", "das", "--decision", "accept")
+    stack.cli("history", "export", case, "--out", str(tmp_path))
+    path = next(tmp_path.glob("*.json"))
+    history = json.loads(path.read_text())
+    # Drop the first activity the workflow scheduled: the code will schedule one the history lacks.
+    events = history["events"]
+    first_activity = next(i for i, e in enumerate(events) if "activityTaskScheduledEventAttributes" in e)
+    del events[first_activity:]
+    events.append({**events[-1], "eventId": str(int(events[-1]["eventId"]) + 1),
+                   "eventType": "EVENT_TYPE_TIMER_STARTED",
+                   "timerStartedEventAttributes": {"timerId": "1", "startToFireTimeout": "60s",
+                                                   "workflowTaskCompletedEventId": events[-1]["eventId"]}})
+    for key in [k for k in events[-1] if k.endswith("EventAttributes") and k != "timerStartedEventAttributes"]:
+        del events[-1][key]
+    path.write_text(json.dumps(history))
+    result = stack.cli("replay", "--dir", str(tmp_path), ok=False)
+    assert result.exit_code == 1 and "NON-DETERMINISTIC" in result.output and "1 non-deterministic" in result.output
+
+
+def test_timeline_from_history_tells_who_did_what_and_when(stack: Stack):
+    """The chronology from the history itself: steps, people, deadlines met [003]."""
+    stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    drive_to_closure_pending(stack, case)
+    timeline = stack.cli_json("timeline", case)
+    wait_until(lambda: len(saved_events(stack.database_url, case)) == len(timeline))  # every save in the history
+    entries = stack.cli_json("timeline", case, "--from-history")
+    whats = [e["what"] for e in entries]
+    assert whats[0] == "run 1 started"
+    assert [e["type"] for e in timeline] == [w for w in whats if not w.startswith("run ")]
+    assert any(e["what"] == "DeadlineMet" and "kind=taf" in e["details"] for e in entries)
+    assert {e["by"] for e in entries} >= {"lp-jones", "das-screener"}
