@@ -25,7 +25,9 @@ async def _referred(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
     await conn.execute(
         "INSERT INTO cases (case_id, route, locality, stage, recommendation, referrer_agency, previous_referrals,"
         " received_at, accepted_at, last_seq) VALUES ($1, $2, $3, 'screening', $4, $5, $6, $7, $8, $9)",
-        case_id, d["route"], d["locality"], d["recommendation"], d["referrer"]["agency"], d["previous_referrals"],
+        # .get: an erased case keeps only its non-personal facts (activities/erasure.py)
+        case_id, d["route"], d["locality"], d["recommendation"], d.get("referrer", {}).get("agency"),
+        d["previous_referrals"],
         e.at, e.at if step_down else None, e.seq)
     await conn.executemany(
         "INSERT INTO case_people (case_id, person_ref, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

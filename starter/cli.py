@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter import render
+from worker.codec import CaseErased
 from worker.config import Config, ConfigError
 from worker.temporal import connect
 from workflows import search
@@ -70,6 +71,8 @@ def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
         return asyncio.run(go())
     except ConfigError as e:
         fail(str(e), 2)
+    except CaseErased as e:
+        fail(str(e), 1)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         fail(f"refused: {getattr(cause, 'message', cause)}", 1)
@@ -295,13 +298,14 @@ def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False
     if from_history:
         from starter import ops
 
-        async def histories(client: Client) -> list[Any]:
-            return [h async for h in ops.server_histories(client, f"WorkflowId = '{workflow_id(case)}'")]
+        async def chronology(client: Client) -> list[Any]:
+            found = [h async for h in ops.server_histories(client, f"WorkflowId = '{workflow_id(case)}'")]
+            found.sort(key=lambda h: h.events[0].event_time.ToDatetime())
+            return await ops.chronology(found, client.data_converter)
 
-        found = sorted(run(histories), key=lambda h: h.events[0].event_time.ToDatetime())
-        if not found:
+        entries = run(chronology)
+        if not entries:
             fail(f"no history found for case {case}", 1)
-        entries = ops.chronology(found)
         if as_json:
             print(json.dumps([vars(e) for e in entries], indent=2))
         else:
@@ -403,8 +407,8 @@ def demo_command(cases: Annotated[int, typer.Option(min=1, help="how many famili
     count = run(lambda client: seed_caseload(client, cases, seed, Config.from_env().task_queue))
     out.print(f"Seeded {count} cases.")
 
-# The read-model and ops commands register themselves on `app`.
-from starter import manager_cli, ops_cli  # noqa: E402, F401
+# The read-model, ops and data-protection commands register themselves on `app`.
+from starter import manager_cli, ops_cli, protection_cli  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

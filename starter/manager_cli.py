@@ -21,11 +21,12 @@ import asyncpg
 import typer
 from rich.table import Table
 
-from activities import db, read_model, report
+from activities import read_model, report
 from starter.cli import app, fail, out
 from starter.render import when
 from starter.report_html import render as render_html
 from worker.config import Config, ConfigError
+from worker.temporal import open_database
 
 
 class Format(StrEnum):
@@ -46,10 +47,7 @@ def chosen(as_json: bool, as_csv: bool) -> Format:
 
 def with_db(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
     async def go() -> Any:
-        try:
-            pool = await db.connect(Config.from_env().database_url, max_size=2)
-        except (OSError, asyncpg.PostgresError) as e:
-            raise ConfigError("DATABASE_URL", f"cannot use PostgreSQL: {e}") from None
+        pool = await open_database(Config.from_env())
         try:
             async with pool.acquire() as conn:
                 return await action(conn)

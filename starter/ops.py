@@ -16,6 +16,7 @@ import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from activities import projections
@@ -53,10 +54,10 @@ async def dir_histories(folder: Path) -> AsyncIterator[WorkflowHistory]:
         yield WorkflowHistory.from_json(path.stem, path.read_text())
 
 
-async def replay(histories: AsyncIterator[WorkflowHistory],
+async def replay(histories: AsyncIterator[WorkflowHistory], converter: DataConverter = pydantic_data_converter,
                  progress: Callable[[ReplayResult], None] = lambda r: None) -> list[ReplayResult]:
     """Replay each history against the current workflow code with the project's data converter."""
-    replayer = Replayer(workflows=[EarlyHelpCase], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[EarlyHelpCase], data_converter=converter)
     results = []
     async with replayer.workflow_replay_iterator(histories) as replayed:
         async for outcome in replayed:
@@ -79,7 +80,7 @@ async def export(client: Client, query: str, folder: Path) -> list[Path]:
     return written
 
 
-def saved_events(history: WorkflowHistory) -> list[Event]:
+async def saved_events(history: WorkflowHistory, converter: DataConverter = pydantic_data_converter) -> list[Event]:
     """The domain events the workflow handed to `append_events` in this run."""
     events: list[Event] = []
     for e in history.events:
@@ -87,8 +88,7 @@ def saved_events(history: WorkflowHistory) -> list[Event]:
             continue
         attributes = e.activity_task_scheduled_event_attributes
         if attributes.activity_type.name == "append_events":
-            _, batch = pydantic_data_converter.payload_converter.from_payloads(
-                list(attributes.input.payloads), [str, list[Event]])
+            _, batch = await converter.decode(list(attributes.input.payloads), [str, list[Event]])
             events.extend(batch)
     return events
 
@@ -97,10 +97,11 @@ def case_id_of(workflow_id: str) -> str:
     return workflow_id.removeprefix("case-")
 
 
-async def events_by_case(histories: AsyncIterator[WorkflowHistory]) -> dict[str, list[Event]]:
+async def events_by_case(histories: AsyncIterator[WorkflowHistory],
+                         converter: DataConverter = pydantic_data_converter) -> dict[str, list[Event]]:
     cases: dict[str, dict[int, Event]] = {}
     async for history in histories:
-        for event in saved_events(history):
+        for event in await saved_events(history, converter):
             cases.setdefault(case_id_of(history.workflow_id), {})[event.seq] = event
     return {case: [events[seq] for seq in sorted(events)] for case, events in cases.items()}
 
@@ -138,13 +139,14 @@ class Entry:
     details: str
 
 
-def chronology(histories: Iterable[WorkflowHistory]) -> list[Entry]:
+async def chronology(histories: Iterable[WorkflowHistory],
+                     converter: DataConverter = pydantic_data_converter) -> list[Entry]:
     """Who did what, when, and which deadline was met or missed, from the histories alone."""
     entries: list[Entry] = []
     for n, history in enumerate(histories, start=1):
         started = history.events[0].event_time.ToDatetime().isoformat(timespec="seconds")
         entries.append(Entry(started, f"run {n} started", "temporal", history.run_id))
-        for event in saved_events(history):
+        for event in await saved_events(history, converter):
             details = {k: v for k, v in event.data.items() if k in DETAIL_KEYS}
             entries.append(Entry(event.at.isoformat(timespec="minutes"), event.type, event.by,
                                  ", ".join(f"{k}={v}" for k, v in details.items())))

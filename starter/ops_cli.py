@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from starter import ops
 from starter.cli import app, err, fail, out, run, workflow_id
 from starter.manager_cli import with_db
+from worker.config import Config, ConfigError
+from worker.temporal import data_converter
 
 history_app = typer.Typer(help="Case histories: export them as JSON.", no_args_is_help=True)
 app.add_typer(history_app, name="history")
@@ -40,15 +42,24 @@ def replay_command(
                                        f"first divergence at {result.diverged_at}", highlight=False)
 
         if folder is not None:
-            results = asyncio.run(ops.replay(ops.dir_histories(folder), advance))
+            results = asyncio.run(_replay_folder(folder, advance))
         else:
-            results = run(lambda client: ops.replay(ops.server_histories(client, query), advance))
+            results = run(lambda client: ops.replay(ops.server_histories(client, query), client.data_converter,
+                                                    advance))
     failed = [r for r in results if r.failure]
     out.print(f"Replayed {len(results)} histories: {len(results) - len(failed)} ok, {len(failed)} non-deterministic.")
     if not results:
         fail("no histories found", 1)
     if failed:
         raise typer.Exit(1)
+
+
+async def _replay_folder(folder: Path, advance) -> list[ops.ReplayResult]:
+    try:
+        converter = await data_converter(Config.from_env())
+    except ConfigError as e:
+        fail(str(e), 2)
+    return await ops.replay(ops.dir_histories(folder), converter, advance)
 
 
 @history_app.command("export")
@@ -72,7 +83,7 @@ def rebuild(query: QueryOption = None) -> None:
     """Drop the read model and rebuild it from the histories on the server (not from its own tables)."""
 
     async def collect(client) -> dict:
-        return await ops.events_by_case(ops.server_histories(client, query))
+        return await ops.events_by_case(ops.server_histories(client, query), client.data_converter)
 
     with err.status("Reading histories..."):
         cases = run(collect)

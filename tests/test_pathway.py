@@ -6,9 +6,10 @@ document ([000]..[004] in ../shared/seeds).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
-from tests.support import LEAD, MANAGER, SCREENER, Case, london
+from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, london
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     AddAgencyContribution,
@@ -248,3 +249,19 @@ async def test_closure_is_not_self_approved(env, task_queue):
 
 def _deadline(snap, kind):
     return [d for d in snap.deadlines if d.kind == kind][-1]
+
+
+async def test_search_attributes_follow_the_stage_even_after_quick_commands(env, task_queue, pool):
+    """Lists and the Web UI find a case by its stage: the last upsert carries the current stage."""
+    case = await Case.start(env, task_queue)
+    await case.in_plan()  # five commands in quick succession
+    await case.wait_saved(pool)
+
+    async def last_stage() -> str | None:
+        upserts = [e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+                   for e in (await case.handle.fetch_history()).events
+                   if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+        stages = [json.loads(fields["CaseStage"].data) for fields in upserts if "CaseStage" in fields]
+        return stages[-1] if stages and stages[-1] == "plan_active" else None
+
+    assert await eventually(last_stage) == "plan_active"

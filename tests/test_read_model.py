@@ -193,8 +193,9 @@ async def test_report_figures_match_an_independently_computed_caseload(fresh_poo
     assert got["advice_point_contacts"] is None  # not recorded by the engine
 
 
-async def test_projections_are_the_same_after_saving_the_same_events_twice_and_after_a_rebuild(pool):
+async def test_projections_are_the_same_after_saving_the_same_events_twice_and_after_a_rebuild(fresh_pool):
     """Idempotent under retries; rebuilt from case_events, the read model is the same [DESIGN]."""
+    pool = fresh_pool
     specs = await seeded(pool, "IDM")
     tables = ("cases", "deadlines", "approvals", "case_people")
     before = {t: await only(pool, "IDM", t) for t in tables}

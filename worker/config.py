@@ -39,6 +39,15 @@ class Config(BaseModel):
     max_cached_cases: Annotated[int, Field(ge=0)] = 1000
     # Seconds in-flight activities get to finish on SIGTERM/SIGINT.
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # Payload encryption (worker/keys.py): a key file, or one base64 key. Unset: no encryption.
+    keys_file: Path | None = None
+    master_key: str | None = None
+    # Who may do what (worker/authz.py): a TOML file of people and roles. Unset: no role checks.
+    roles_file: Path | None = None
+    # The codec server for the Web UI and CLI: bearer token, the UI's origin, port.
+    codec_token: str | None = None
+    codec_origin: str = "http://localhost:8233"
+    codec_port: Annotated[int, Field(ge=1, le=65535)] = 8081
 
     @field_validator("temporal_address")
     @classmethod
@@ -62,7 +71,7 @@ class Config(BaseModel):
             raise ValueError(f"expected debug, info, warning or error, got {v!r}")
         return v.lower()
 
-    @field_validator("tls_cert", "tls_key", "tls_ca")
+    @field_validator("tls_cert", "tls_key", "tls_ca", "keys_file", "roles_file")
     @classmethod
     def _readable(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_file():
@@ -102,4 +111,10 @@ ENV: dict[str, str] = {
     "log_level": "EARLYHELP_LOG_LEVEL",
     "max_cached_cases": "EARLYHELP_MAX_CACHED_CASES",
     "shutdown_grace_seconds": "EARLYHELP_SHUTDOWN_GRACE_SECONDS",
+    "keys_file": "EARLYHELP_KEYS_FILE",
+    "master_key": "EARLYHELP_MASTER_KEY",
+    "roles_file": "EARLYHELP_ROLES_FILE",
+    "codec_token": "EARLYHELP_CODEC_TOKEN",
+    "codec_origin": "EARLYHELP_CODEC_ORIGIN",
+    "codec_port": "EARLYHELP_CODEC_PORT",
 }

@@ -13,30 +13,22 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from activities import db
 from activities.store import CaseActivities
 from worker import logs
+from worker.authz import Authorization, Roles
 from worker.config import Config, ConfigError
-from worker.temporal import connect, ensure_search_attributes
+from worker.temporal import connect, ensure_search_attributes, open_database
 from workflows.case import EarlyHelpCase
 
 
 def new_worker(client: Client, store: CaseActivities, task_queue: str, **options: Any) -> Worker:
     return Worker(client, task_queue=task_queue, workflows=[EarlyHelpCase], activities=[store.append_events], **options)
-
-
-async def open_database(config: Config) -> asyncpg.Pool:
-    try:
-        return await db.connect(config.database_url)
-    except (OSError, asyncpg.PostgresError) as e:
-        raise ConfigError("DATABASE_URL", f"cannot use PostgreSQL: {e}") from None
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -49,15 +41,16 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     runtime = None
     if config.metrics_port:
         runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")))
-    client = await connect(config, runtime)
+    pool = await open_database(config)
+    client = await connect(config, runtime, pool)
     try:
         if added := await ensure_search_attributes(client):
             log.info("search attributes registered", names=added)
     except RPCError as e:  # e.g. a managed cluster: an admin registers them (README.md)
         log.warning("search attributes not registered", error=e.message)
-    pool = await open_database(config)
+    interceptors = [Authorization(Roles.load(config.roles_file))] if config.roles_file else []
     worker = new_worker(
-        client, CaseActivities(pool), config.task_queue,
+        client, CaseActivities(pool), config.task_queue, interceptors=interceptors,
         max_cached_workflows=config.max_cached_cases,
         graceful_shutdown_timeout=timedelta(seconds=config.shutdown_grace_seconds),
     )

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import asyncpg
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import db
+from worker.codec import CaseKeys, EncryptionCodec, encrypted_converter
 from worker.config import Config, ConfigError
+from worker.keys import MasterKeys
 from workflows import search
 
 
-async def connect(config: Config, runtime: Runtime | None = None) -> Client:
+async def open_database(config: Config) -> asyncpg.Pool:
+    try:
+        return await db.connect(config.database_url)
+    except (OSError, asyncpg.PostgresError) as e:
+        raise ConfigError("DATABASE_URL", f"cannot use PostgreSQL: {e}") from None
+
+
+async def data_converter(config: Config, pool: asyncpg.Pool | None = None) -> DataConverter:
+    """The project's converter; with payload encryption when keys are configured (which needs the database)."""
+    master = MasterKeys.from_config(config)
+    if master is None:
+        return pydantic_data_converter
+    pool = pool or await open_database(config)
+    return encrypted_converter(EncryptionCodec(master, CaseKeys(pool, master)))
+
+
+async def connect(config: Config, runtime: Runtime | None = None, pool: asyncpg.Pool | None = None) -> Client:
     """A client on the configured cluster with the project's data converter."""
     tls: TLSConfig | bool = False
     if config.tls_cert or config.tls_ca:
@@ -28,7 +49,7 @@ async def connect(config: Config, runtime: Runtime | None = None) -> Client:
         return await Client.connect(
             config.temporal_address,
             namespace=config.namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=await data_converter(config, pool),
             tls=tls,
             api_key=config.api_key,
             runtime=runtime,

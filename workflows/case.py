@@ -82,6 +82,7 @@ class EarlyHelpCase:
             if workflow.patched(PUBLISH_BEFORE_SAVE):
                 self._publish()
                 await self._save()
+                self._publish()  # what changed while saving (a no-op if nothing did)
             else:
                 await self._save()
                 self._publish()

@@ -65,11 +65,13 @@ class Stack:
         self.server, self.database_url, self.folder = server, database_url, folder
         self.task_queue = f"e2e-{uuid.uuid4().hex[:8]}"
         self.workers: list[tuple[subprocess.Popen[bytes], Path]] = []
+        self.extra: dict[str, str] = {}  # e.g. keys and roles files
 
     @property
     def env(self) -> dict[str, str]:
         return {"TEMPORAL_ADDRESS": self.server.address, "EARLYHELP_TASK_QUEUE": self.task_queue,
-                "DATABASE_URL": self.database_url, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "info"}
+                "DATABASE_URL": self.database_url, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "info",
+                **self.extra}
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = self.folder / f"worker-{len(self.workers)}.log"
@@ -79,7 +81,7 @@ class Stack:
         return process
 
     def cli(self, *args: str, ok: bool = True) -> Any:
-        result = CliRunner().invoke(app, list(args), env=self.env)
+        result = CliRunner().invoke(app, list(args), env={**self.env, "COLUMNS": "250"})  # no wrapped lines
         if ok:
             assert result.exit_code == 0, (args, result.output, result.exception)
         return result

@@ -67,6 +67,9 @@ def test_a_case_from_referral_to_closure_through_the_cli(stack: Stack):
     snap = refer(stack, case)
     assert (snap["stage"], snap["threshold_recommendation"]) == ("screening", "accept")
     drive_to_closure_pending(stack, case)
+    # The case's search attributes follow its stage: lists and the Web UI find it there.
+    wait_until(lambda: case in [r["case_id"] for r in stack.cli_json("list", "--stage", "closure_pending")],
+               what="the case listed in closure_pending")
     refused = stack.cli("approve", case, "--manager", "lp-jones", "--reason", "done", ok=False)
     assert refused.exit_code == 1 and "closure_not_self_approved" in refused.output
     snap = stack.cli_json("approve", case, "--manager", "tm-patel", "--reason", "needs met")

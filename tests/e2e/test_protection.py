@@ -1,0 +1,169 @@
+"""Family data protected: encrypted histories, erasure by crypto-shredding, keys rotated, roles enforced."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+
+from activities import projections
+from activities.db import connect
+from starter.codec_server import build_app
+from tests.e2e.conftest import Stack, wait_until
+from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer, saved_events
+from worker.codec import CaseKeys, EncryptionCodec
+from worker.config import Config
+from worker.keys import MasterKeys, new_key_file
+
+ROLES = """
+managers = ["tm-patel", "tm-okafor"]
+screeners = ["das-screener"]
+practitioners = ["lp-jones"]
+social_workers = ["sw-ahmed"]
+"""
+UI = "http://localhost:8233"
+
+
+@pytest.fixture
+def secure(stack: Stack, tmp_path) -> Stack:
+    keys, roles = tmp_path / "keys.json", tmp_path / "roles.toml"
+    new_key_file(keys)
+    roles.write_text(ROLES)
+    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles)}
+    stack.start_worker()
+    return stack
+
+
+def closed_case(stack: Stack) -> str:
+    case = case_id()
+    refer(stack, case)
+    drive_to_closure_pending(stack, case)
+    stack.cli("approve", case, "--manager", "tm-patel", "--reason", "needs met")
+    timeline = stack.cli_json("timeline", case)
+    wait_until(lambda: len(saved_events(stack.database_url, case)) == len(timeline))
+    return case
+
+
+def test_the_workflow_service_never_sees_plaintext(secure: Stack):
+    """After a full case, Temporal's SQLite file holds no family reference, referrer name or need description."""
+    case = closed_case(secure)
+    secure.server.stop()  # flush the SQLite file and its write-ahead log
+    stored = b"".join(p.read_bytes() for p in secure.server.db_file.parent.glob("temporal.db*"))
+    secure.server.start()
+    assert f"case-{case}".encode() in stored  # the file is the right one: ids are in the clear
+    for secret in (f"FAM-{case}", "A. Nurse", "presenting need", "dsl@school", "hv@nhs.example", "attendance"):
+        assert secret.encode() not in stored, secret
+    assert secure.cli_json("status", case)["stage"] == "closed"  # and the client decodes it
+
+
+def test_codec_server_decodes_with_the_token_and_refuses_without(secure: Stack):
+    """The Web UI's decode call returns plaintext with the bearer token, 401 without; CORS for the UI only."""
+    case = closed_case(secure)
+
+    async def check() -> None:
+        config = Config.from_env(secure.env)
+        master = MasterKeys.from_config(config)
+        pool = await connect(secure.database_url)
+        codec = EncryptionCodec(master, CaseKeys(pool, master, cache=False))
+        plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"family_ref": "FAM-X"}')
+        encoded = await codec.with_context(_context(case)).encode([plain])
+        body = json_format.MessageToJson(Payloads(payloads=encoded))
+        assert "FAM-X" not in body
+        async with TestClient(TestServer(build_app(codec, "s3cret", UI))) as http:
+            refused = await http.post("/decode", data=body, headers={"Origin": UI})
+            assert refused.status == 401 and refused.headers["Access-Control-Allow-Origin"] == UI
+            decoded = await http.post("/decode", data=body, headers={"Authorization": "Bearer s3cret", "Origin": UI})
+            text = await decoded.text()
+            assert decoded.status == 200 and base64.b64encode(b'{"family_ref": "FAM-X"}').decode() in text
+            other = await http.post("/decode", data=body, headers={"Authorization": "Bearer s3cret",
+                                                                   "Origin": "http://evil.example"})
+            assert "Access-Control-Allow-Origin" not in other.headers
+        await pool.close()
+
+    asyncio.run(check())
+
+
+def test_erased_case_cannot_be_decoded_while_others_still_replay(secure: Stack):
+    """Erasure destroys the case key: replay and status fail with 'erased'; other cases replay; stats remain."""
+    erased, kept = closed_case(secure), closed_case(secure)
+    open_case = case_id()
+    refer(secure, open_case)
+    assert "still open" in secure.cli("erase", open_case, "--by", "tm-patel", "--reason", "request", ok=False).output
+    assert "only a manager" in secure.cli("erase", erased, "--by", "lp-jones", "--reason", "x", ok=False).output
+    secure.cli("erase", erased, "--by", "tm-patel", "--reason", "subject access: erasure request")
+    status = secure.cli("status", erased, ok=False)
+    assert status.exit_code == 1 and "erased" in status.output
+    replay = secure.cli("replay", "--query", f"TaskQueue = '{secure.task_queue}'", ok=False)
+    assert replay.exit_code == 1 and f"case-{erased}" in replay.output and "erased" in replay.output
+    assert f"case-{kept}" not in [line.split()[1] for line in replay.output.splitlines()
+                                  if line.startswith("NON-DETERMINISTIC")]
+    assert secure.cli("replay", "--query", f"WorkflowId = 'case-{kept}'").exit_code == 0
+    rows = saved_events(secure.database_url, erased)
+    assert rows and rows[0]["type"] == "CaseReferred"  # the statistics still count the case
+    audit = secure.cli_json("audit", "--case", erased)
+    assert audit[-1]["what"] == "erase" and audit[-1]["who"] == "tm-patel"
+
+
+def test_histories_under_a_rotated_key_still_decode(secure: Stack):
+    """Rotate the master key: cases written under the old key still decode and replay."""
+    before = closed_case(secure)
+    keys_file = secure.extra["EARLYHELP_KEYS_FILE"]
+    assert "new active key k2" in secure.cli("keys", "rotate", "--file", keys_file).output
+    worker, _ = secure.workers[0]
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(60)
+    secure.start_worker()
+    after = closed_case(secure)
+    for case in (before, after):
+        assert secure.cli_json("status", case)["stage"] == "closed"
+    assert "0 non-deterministic" in secure.cli("replay", "--query", f"TaskQueue = '{secure.task_queue}'").output
+
+
+def test_only_a_manager_approves_and_never_their_own_request(secure: Stack):
+    """decide_closure from a non-manager, or from the requester, is refused with a clear error [003]."""
+    case = case_id()
+    refer(secure, case)
+    drive_to_closure_pending(secure, case)
+    refused = secure.cli("approve", case, "--manager", "lp-jones", "--reason", "done", ok=False)
+    assert refused.exit_code == 1 and "not_authorized" in refused.output and "managers" in refused.output
+    stranger = secure.cli("record-screening", case, "--by", "someone", "--decision", "accept", ok=False)
+    assert "has no role" in stranger.output
+    # A manager who asked for the closure cannot approve it.
+    other = case_id()
+    refer(secure, other)
+    drive_to_closure_pending(secure, other)
+    secure.cli("refuse", other, "--manager", "tm-okafor", "--reason", "final TAF first")
+    outcomes = json.dumps([{"need_code": n, "summary": "met"} for n in NEEDS])
+    secure.cli("request-closure", other, "--by", "tm-patel", "--reason", "needs_met", "--need-outcomes", outcomes)
+    self_approval = secure.cli("approve", other, "--manager", "tm-patel", "--reason", "mine", ok=False)
+    assert "closure_not_self_approved" in self_approval.output
+    assert secure.cli_json("approve", other, "--manager", "tm-okafor", "--reason", "ok")["stage"] == "closed"
+
+
+def _context(case: str):
+    from temporalio.converter import WorkflowSerializationContext
+
+    return WorkflowSerializationContext(namespace="default", workflow_id=f"case-{case}")
+
+
+def test_the_read_model_rebuilds_after_an_erasure(secure: Stack):
+    """An erased case keeps its statistics through a rebuild of the read model from case_events."""
+    case = closed_case(secure)
+    secure.cli("erase", case, "--by", "tm-okafor", "--reason", "retention period over")
+
+    async def rebuilt() -> dict:
+        pool = await connect(secure.database_url)
+        try:
+            async with pool.acquire() as conn:
+                await projections.rebuild(conn)
+            return dict(await pool.fetchrow("SELECT stage, final_stage, locality FROM cases WHERE case_id = $1", case))
+        finally:
+            await pool.close()
+
+    assert asyncio.run(rebuilt()) == {"stage": "closed", "final_stage": "closed", "locality": "North"}
