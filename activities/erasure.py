@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from worker.codec import CaseKeys
+from worker.codec import destroy_case_key
 
 # Event fields that are facts about the process, never about the family.
 PUBLIC_FIELDS = ["route", "locality", "recommendation", "decision", "to", "from", "kind", "due_at", "reminder_at",
@@ -28,15 +28,13 @@ class NotErasable(Exception):
     pass
 
 
-async def erase_case(conn: asyncpg.Connection, case_keys: CaseKeys | None, case_id: str, by: str,
-                     reason: str) -> None:
+async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: str) -> None:
     async with conn.transaction():
         ended = await conn.fetchval("SELECT ended_at FROM cases WHERE case_id = $1 FOR UPDATE", case_id)
         if ended is None:
             known = await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = $1", case_id)
             raise NotErasable(f"case {case_id} is {'still open' if known else 'unknown'}: only closed cases are erased")
-        if case_keys is not None:
-            await case_keys.erase(conn, case_id)
+        await destroy_case_key(conn, case_id)  # a no-op where payloads were never encrypted
         await conn.execute(
             "UPDATE case_events SET data = coalesce((SELECT jsonb_object_agg(key, value) FROM jsonb_each(data)"
             " WHERE key = any($2::text[]) OR (key = 'reason' AND type = any($3::text[]))), '{}'::jsonb)"

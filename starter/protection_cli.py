@@ -32,14 +32,8 @@ def erase(case: str,
     config = Config.from_env()
     if config.roles_file and "managers" not in Roles.load(config.roles_file).people.get(by, frozenset()):
         fail(f"not_authorized: only a manager may erase a case; {by!r} is not one", 1)
-    master = MasterKeys.from_config(config)
-
-    async def go(conn) -> None:
-        keys = CaseKeys(conn, master) if master else None  # type: ignore[arg-type]
-        await erase_case(conn, keys, case, by, reason)
-
     try:
-        with_db(go)
+        with_db(lambda conn: erase_case(conn, case, by, reason))
     except NotErasable as e:
         fail(str(e), 1)
     out.print(f"Case {case} erased: its history can no longer be decoded; its statistics remain.")

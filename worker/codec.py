@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from collections.abc import Sequence
 
 import asyncpg
@@ -42,15 +43,24 @@ class CaseErased(Exception):
 
 
 class CaseKeys:
-    """Per-case data keys in PostgreSQL, wrapped by a master key."""
+    """Per-case data keys in PostgreSQL, wrapped by a master key.
 
-    def __init__(self, pool: asyncpg.Pool, master: MasterKeys, cache: bool = True) -> None:
-        self.pool, self.master, self.cache = pool, master, cache
-        self._keys: dict[str, bytes] = {}
+    Unwrapped keys are cached for `cache_seconds` only, so an erasure reaches
+    every long-running process within that time.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, master: MasterKeys, cache: bool = True, cache_seconds: float = 300) -> None:
+        self.pool, self.master = pool, master
+        self.cache_seconds = cache_seconds if cache else 0
+        self._keys: dict[str, tuple[bytes, float]] = {}
+
+    def _cached(self, case_id: str) -> bytes | None:
+        dek, until = self._keys.get(case_id, (b"", 0.0))
+        return dek if until > time.monotonic() else None
 
     async def for_encrypt(self, case_id: str) -> bytes:
-        if case_id in self._keys:
-            return self._keys[case_id]
+        if dek := self._cached(case_id):
+            return dek
         dek = secrets.token_bytes(32)
         wrapped = seal(self.master.key(self.master.active), dek, case_id.encode())
         await self.pool.execute("INSERT INTO case_keys (case_id, master_key_id, wrapped_key) VALUES ($1, $2, $3)"
@@ -58,8 +68,8 @@ class CaseKeys:
         return await self.for_decrypt(case_id)  # whichever process created it first wins
 
     async def for_decrypt(self, case_id: str) -> bytes:
-        if case_id in self._keys:
-            return self._keys[case_id]
+        if dek := self._cached(case_id):
+            return dek
         row = await self.pool.fetchrow("SELECT master_key_id, wrapped_key, erased_at FROM case_keys"
                                        " WHERE case_id = $1", case_id)
         if row is None:
@@ -67,15 +77,17 @@ class CaseKeys:
         if row["erased_at"] is not None:
             raise CaseErased(case_id)
         dek = unseal(self.master.key(row["master_key_id"]), row["wrapped_key"], case_id.encode())
-        if self.cache:
-            self._keys[case_id] = dek
+        if self.cache_seconds:
+            self._keys[case_id] = (dek, time.monotonic() + self.cache_seconds)
         return dek
 
-    async def erase(self, conn: asyncpg.Connection, case_id: str) -> bool:
-        self._keys.pop(case_id, None)
-        done = await conn.execute("UPDATE case_keys SET wrapped_key = NULL, erased_at = now()"
-                                  " WHERE case_id = $1 AND erased_at IS NULL", case_id)
-        return done.endswith(" 1")
+
+
+async def destroy_case_key(conn: asyncpg.Connection, case_id: str) -> bool:
+    """Crypto-shredding: without its wrapped key, nothing of the case can be decoded again."""
+    done = await conn.execute("UPDATE case_keys SET wrapped_key = NULL, erased_at = now()"
+                              " WHERE case_id = $1 AND erased_at IS NULL", case_id)
+    return done.endswith(" 1")
 
 
 class EncryptionCodec(PayloadCodec, WithSerializationContext):
