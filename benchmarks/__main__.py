@@ -201,20 +201,26 @@ async def replay_speed(client: Client, queue: str) -> dict[str, float]:
             "seconds": round(elapsed, 2), "histories_per_s": round(len(results) / elapsed, 1)}
 
 
-async def hold_open_cases(client: Client, queue: str, count: int, concurrency: int, worker: psutil.Process,
-                          db_file: Path) -> dict[str, float]:
+async def hold_open_cases(client: Client, pool: asyncpg.Pool, queue: str, count: int, concurrency: int,
+                          worker: psutil.Process, db_file: Path) -> dict[str, float]:
     disk_before = _disk(db_file)
     rss_before = worker.memory_info().rss
 
+    tag = uuid.uuid4().hex[:6]
+
     async def start(i: int) -> None:
-        case_id = f"OPEN{i:06d}{uuid.uuid4().hex[:4]}"
+        case_id = f"OPEN{tag}{i:06d}"
         await client.start_workflow(EarlyHelpCase.run, referral_for("closure", case_id),
                                              id=f"case-{case_id}", task_queue=queue)
         if i % 500 == 0:
             phase(f"  {i} open cases started")
 
     elapsed = await pooled(count, concurrency, start)
-    await asyncio.sleep(5)  # let the last workflow tasks finish before reading memory
+
+    async def all_running() -> bool:  # every case has run its first task (and saved its referral)
+        return await pool.fetchval("SELECT count(*) FROM cases WHERE case_id LIKE $1", f"OPEN{tag}%") == count
+
+    await wait_for(all_running, within=600)
     return {"open_cases": count, "start_seconds": round(elapsed, 1), "starts_per_s": round(count / elapsed, 1),
             "worker_rss_mb_before": round(rss_before / 2**20, 1),
             "worker_rss_mb_after": round(worker.memory_info().rss / 2**20, 1),
@@ -233,7 +239,7 @@ async def wait_for(probe: Callable[[], Awaitable[bool]], within: float = 60) -> 
     deadline = time.monotonic() + within
     while not await probe():
         if time.monotonic() > deadline:
-            raise TimeoutError("the benchmark stack did not come up")
+            raise TimeoutError("the benchmark's servers did not answer in time")
         await asyncio.sleep(0.2)
 
 
@@ -281,8 +287,8 @@ async def run(size: str) -> dict[str, Any]:
         results["replay"] = await replay_speed(client, "bench-engine")
         phase(f"scale: {cfg['open_cases']} open cases")
         try:
-            results["scale"] = await hold_open_cases(client, "bench-engine", cfg["open_cases"], cfg["concurrency"],
-                                                     engine, work / "temporal.db")
+            results["scale"] = await hold_open_cases(client, pool, "bench-engine", cfg["open_cases"],
+                                                     cfg["concurrency"], engine, work / "temporal.db")
         except Exception as e:  # noqa: BLE001 (report what broke, keep the other figures)
             results["scale"] = {"error": f"{type(e).__name__}: {e}", "open_cases": 0}
         await pool.close()
