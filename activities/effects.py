@@ -24,7 +24,6 @@ DEADLINE_NAMES = {
     "review": "review",
     "closure_decision": "manager's closure decision",
 }
-EHA_COORDINATOR = "eha-coordinator"
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def _option_type(annotation: Any) -> tuple[Any, bool]:
     if annotation in (bool, int, str):
         return annotation, False
     if origin is list:
-        inner, as_json = _option_type(args[0])
+        _, as_json = _option_type(args[0])
         return (str, True) if as_json else (list[str], False)
     if origin is typing.Literal or isinstance(annotation, type) and issubclass(annotation, str):
         return str, False

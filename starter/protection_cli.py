@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from temporalio.exceptions import ApplicationError
 
 from activities.erasure import NotErasable, audit_trail, erase_case
 from starter.cli import BY_HELP, app, fail, out
@@ -30,8 +31,11 @@ def erase(case: str,
     if not by or not reason:
         fail("--by and --reason are both required: every erasure is audited", 2)
     config = Config.from_env()
-    if config.roles_file and "managers" not in Roles.load(config.roles_file).people.get(by, frozenset()):
-        fail(f"not_authorized: only a manager may erase a case; {by!r} is not one", 1)
+    if config.roles_file:
+        try:
+            Roles.load(config.roles_file).check("erase", by)
+        except ApplicationError as e:
+            fail(e.message, 1)
     try:
         with_db(lambda conn: erase_case(conn, case, by, reason))
     except NotErasable as e:

