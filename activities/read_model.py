@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+# A filter's value: one value, any of several (a team's localities), or None for no filter.
+Filter = str | Collection[str] | None
 
-def _filters(**equal: str | None) -> tuple[str, list[Any]]:
+
+def _filters(**equal: Filter) -> tuple[str, list[Any]]:
     clauses, args = [], []
     for column, value in equal.items():
-        if value is not None:
+        if value is None:
+            continue
+        if isinstance(value, str):
             args.append(value)
             clauses.append(f"{column} = ${len(args)}")
+        else:
+            args.append(list(value))
+            clauses.append(f"{column} = ANY(${len(args)})")
     return (" AND " + " AND ".join(clauses)) if clauses else "", args
 
 
-async def caseload(conn: asyncpg.Connection, lead: str | None = None, locality: str | None = None) -> list[dict]:
+async def caseload(conn: asyncpg.Connection, lead: Filter = None, locality: Filter = None) -> list[dict]:
     """Open cases with their stage, lead and next deadline."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
     rows = await conn.fetch(
@@ -32,7 +41,7 @@ async def caseload(conn: asyncpg.Connection, lead: str | None = None, locality: 
 
 
 async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False, within: timedelta | None = None,
-              lead: str | None = None, locality: str | None = None) -> list[dict]:
+              lead: Filter = None, locality: Filter = None) -> list[dict]:
     """Deadlines of open cases: overdue (passed, step not done) and, unless `overdue`, those due within `within`."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
     args.append(now)
@@ -51,7 +60,7 @@ async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False,
     return [dict(r) for r in rows]
 
 
-async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: str | None = None) -> list[dict]:
+async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: Filter = None) -> list[dict]:
     """Closures waiting for a manager's decision; a manager never sees their own requests [003]."""
     where, args = _filters(**{"c.locality": locality})
     if manager is not None:
@@ -61,6 +70,13 @@ async def approvals(conn: asyncpg.Connection, manager: str | None = None, locali
         "SELECT a.case_id, c.locality, c.lead_practitioner AS lead, a.reason, a.requested_by, a.requested_at"
         f" FROM approvals a JOIN cases c USING (case_id) WHERE a.resolution IS NULL{where} ORDER BY a.requested_at",
         *args)
+    return [dict(r) for r in rows]
+
+
+async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:
+    """What a practitioner has to do next: open deadlines of their cases, and their requests for services."""
+    rows = await conn.fetch("SELECT case_id, locality, task, due_at, status FROM tasks WHERE practitioner = $1"
+                            " ORDER BY due_at NULLS LAST, case_id", practitioner)
     return [dict(r) for r in rows]
 
 

@@ -385,17 +385,26 @@ def worker() -> None:
     main()
 
 
+@app.command("web")
+def web_command() -> None:
+    """Serve the web app for managers and practitioners (EARLYHELP_WEB_PORT), configured from the environment."""
+    from web.main import main
+
+    main()
+
+
 @app.command()
 def up(
     data_dir: Annotated[Path, typer.Option(help="where Temporal's SQLite file and PostgreSQL's data live")] = Path(".data"),
     demo: Annotated[bool, typer.Option(help="seed the demo caseload on first start")] = True,
     port: Annotated[int, typer.Option(help="Temporal's gRPC port")] = 7233,
-    ui_port: Annotated[int, typer.Option(help="the Web UI's port")] = 8233,
+    ui_port: Annotated[int, typer.Option(help="the Temporal Web UI's port")] = 8233,
+    web_port: Annotated[int, typer.Option(help="the web app's port")] = 8080,
 ) -> None:
-    """Run the whole engine locally: Temporal dev server, PostgreSQL and a worker. Ctrl-C stops it all."""
+    """Run the whole engine locally: Temporal dev server, PostgreSQL, a worker and the web app. Ctrl-C stops it all."""
     from starter.local import run_local
 
-    run_local(data_dir, demo=demo, port=port, ui_port=ui_port)
+    run_local(data_dir, demo=demo, port=port, ui_port=ui_port, web_port=web_port)
 
 
 @app.command("demo")

@@ -6,6 +6,7 @@ data) and walked along the pathway to every stage a manager would see.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -136,3 +137,18 @@ async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) 
             await scenario(send, now, LEADS[n % len(LEADS)])
             progress.advance(task)
     return seeded
+
+
+def demo_roles(password_hash: str) -> str:
+    """The demo's people as a roles file: two managers' teams of three localities each, one practitioner
+    a locality (the one whose cases the demo gives them), EH Duty and Advice, a social worker."""
+    localities = DEFAULT_LOCALITIES
+    managers = {"tm-patel": localities[:3], "tm-obi": localities[3:]}
+    team = {loc: [m for m, locs in managers.items() if loc in locs] + [LEADS[i], "sw-ahmed"]
+            for i, loc in enumerate(localities)}
+    people = [*managers, scripts.SCREENER, *LEADS, "sw-ahmed"]
+    lines = [f"managers = {json.dumps(list(managers))}", f"screeners = {json.dumps([scripts.SCREENER])}",
+             f"practitioners = {json.dumps(LEADS)}", 'social_workers = ["sw-ahmed"]', "", "[teams]"]
+    lines += [f"{json.dumps(loc)} = {json.dumps(members)}" for loc, members in team.items()]
+    lines += ["", "[passwords]"] + [f'{json.dumps(p)} = "{password_hash}"' for p in people]
+    return "\n".join(lines) + "\n"

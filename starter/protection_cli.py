@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.erasure import NotErasable, audit_trail, erase_case
 from starter.cli import BY_HELP, app, fail, out
 from starter.manager_cli import CsvFlag, JsonFlag, chosen, emit, with_db
-from worker.authz import Roles
+from worker.authz import Roles, hash_password
 from worker.codec import CaseKeys, EncryptionCodec
 from worker.config import Config, ConfigError
 from worker.keys import MasterKeys, new_key_file
@@ -94,3 +94,15 @@ def keys_rotate(file: Annotated[Path, typer.Option(help="the key file to rotate"
     active = f"k{len(keys) + 1}"
     new_key_file(file, active, keys)
     out.print(f"{file}: new active key {active}; {len(keys)} earlier key(s) kept. Restart the workers.")
+
+
+@app.command("hash-password")
+def hash_password_command(
+    person: Annotated[str, typer.Argument(help="the staff id, as in the roles file")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="asked for when not given")],
+) -> None:
+    """Print a roles-file line with a password's scrypt hash, for web sign-in ([passwords] table)."""
+    if len(password) < 12:
+        fail("use at least 12 characters", 2)
+    print(f'{json.dumps(person)} = "{hash_password(password)}"')

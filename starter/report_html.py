@@ -35,7 +35,8 @@ def bar_chart(title: str, labels: list[str], series: dict[str, tuple[str, list[i
     return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}<p>{legend}</p></figure>"
 
 
-def render(report: Report) -> str:
+def body(report: Report) -> str:
+    """The report's content (figures and charts), for this page and for the web app's."""
     place = escape(report.locality or "all localities")
     rows = "".join(
         f"<tr><th scope='row'>{escape(label)}</th><td>{'not recorded' if getattr(report, field) is None else getattr(report, field)}</td></tr>"
@@ -51,14 +52,18 @@ def render(report: Report) -> str:
         "TAF late": (RED, [m.taf_late for m in report.months]),
         "reviews on time": (LIGHT_GREEN, [m.reviews_on_time for m in report.months]),
         "reviews late": (LIGHT_RED, [m.reviews_late for m in report.months])}, stacked=False)
+    return f"""<p>{report.period_from} to {report.period_to}, {place}. Figures of the Early Help and Prevention Protocol.</p>
+<table><caption>Figures</caption><tbody>{rows}</tbody></table>
+{referrals}
+{deadlines}"""
+
+
+def render(report: Report) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Early Help performance {report.period_from} to {report.period_to}</title>
 <style>body{{font-family:Arial,sans-serif;margin:2rem;max-width:48rem}}table{{border-collapse:collapse}}
 th,td{{border-bottom:1px solid #b1b4b6;padding:.4rem .8rem;text-align:left}}figure{{margin:2rem 0}}</style></head>
 <body><h1>Early Help performance</h1>
-<p>{report.period_from} to {report.period_to}, {place}. Figures of the Early Help and Prevention Protocol.</p>
-<table><caption>Figures</caption><tbody>{rows}</tbody></table>
-{referrals}
-{deadlines}
+{body(report)}
 </body></html>
 """

@@ -7,6 +7,16 @@ A TOML roles file (EARLYHELP_ROLES_FILE) lists people by role:
     practitioners = ["lp-kaur"]
     social_workers = ["sw-ahmed"]
 
+    [teams]            # the localities each person works in (the web app shows only these)
+    North = ["tm-patel", "lp-kaur"]
+
+    [passwords]        # web sign-in: `earlyhelp hash-password` prints a line for here
+    tm-patel = "scrypt$16384$8$1$..."
+
+Screeners (EH Duty and Advice) screen referrals for every locality [000], so
+they see every team's cases; everyone else sees their teams' cases and the
+cases they lead.
+
 A worker interceptor checks each update's `by` against PERMISSIONS in the
 validator stage, so a refused command is never written to history. The
 safeguarding signal is never checked: nothing may stop it. Validators do
@@ -15,8 +25,13 @@ not run on replay, so changing the roles file never affects running cases.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +60,38 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+SEES_EVERY_TEAM = frozenset({"screeners"})
+TABLES = ("teams", "passwords")
+# scrypt's cost: about 50 ms a sign-in on one core, 16 MiB of memory.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                             dklen=len(expected))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, expected)
+
+
 @dataclass(frozen=True)
 class Roles:
     people: dict[str, frozenset[str]]
+    # person -> the localities of their teams
+    teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    passwords: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Roles:
@@ -55,14 +99,33 @@ class Roles:
             doc = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise ConfigError("EARLYHELP_ROLES_FILE", f"cannot read {path}: {e}") from None
-        unknown = set(doc) - set(ROLES)
+        unknown = set(doc) - set(ROLES) - set(TABLES)
         if unknown:
-            raise ConfigError("EARLYHELP_ROLES_FILE", f"unknown role(s) {sorted(unknown)}; roles are {list(ROLES)}")
+            raise ConfigError("EARLYHELP_ROLES_FILE", f"unknown role(s) {sorted(unknown)}; roles are {list(ROLES)}"
+                              f" and the tables are {list(TABLES)}")
         people: dict[str, set[str]] = {}
         for role in ROLES:
             for person in doc.get(role, []):
                 people.setdefault(person, set()).add(role)
-        return cls({person: frozenset(roles) for person, roles in people.items()})
+        teams: dict[str, set[str]] = {}
+        for locality, members in doc.get("teams", {}).items():
+            for person in members:
+                teams.setdefault(person, set()).add(locality)
+        passwords = doc.get("passwords", {})
+        strays = (set(teams) | set(passwords)) - set(people)
+        if strays:
+            raise ConfigError("EARLYHELP_ROLES_FILE", f"{sorted(strays)} in [teams] or [passwords] but in no role")
+        return cls({person: frozenset(roles) for person, roles in people.items()},
+                   {person: frozenset(localities) for person, localities in teams.items()}, passwords)
+
+    def localities(self, person: str) -> frozenset[str] | None:
+        """The localities whose cases `person` sees; None for all of them."""
+        if self.people.get(person, frozenset()) & SEES_EVERY_TEAM:
+            return None
+        return self.teams.get(person, frozenset())
+
+    def may(self, update: str, person: str) -> bool:
+        return bool(self.people.get(person, frozenset()) & PERMISSIONS.get(update, EVERYONE))
 
     def check(self, update: str, by: str) -> None:
         allowed = PERMISSIONS.get(update, EVERYONE)

@@ -6,6 +6,7 @@ unreachable server is reported as a ConfigError naming that variable.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,6 +49,12 @@ class Config(BaseModel):
     codec_token: str | None = None
     codec_origin: str = "http://localhost:8233"
     codec_port: Annotated[int, Field(ge=1, le=65535)] = 8081
+    # The web app (`earlyhelp web`): address and port, the key that seals session cookies (32 bytes, URL-safe
+    # base64; unset: a new one each start, so everyone signs in again), cookies sent over HTTPS only.
+    web_host: str = "127.0.0.1"
+    web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    web_secret: str | None = None
+    web_secure_cookies: bool = False
 
     @field_validator("temporal_address")
     @classmethod
@@ -76,6 +83,18 @@ class Config(BaseModel):
     def _readable(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_file():
             raise ValueError(f"no such file: {v}")
+        return v
+
+    @field_validator("web_secret")
+    @classmethod
+    def _fernet_key(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                if len(base64.urlsafe_b64decode(v)) != 32:
+                    raise ValueError
+            except ValueError:
+                raise ValueError("expected 32 bytes in URL-safe base64 (python -c 'import secrets, base64; "
+                                 "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')") from None
         return v
 
     @model_validator(mode="after")
@@ -117,4 +136,8 @@ ENV: dict[str, str] = {
     "codec_token": "EARLYHELP_CODEC_TOKEN",
     "codec_origin": "EARLYHELP_CODEC_ORIGIN",
     "codec_port": "EARLYHELP_CODEC_PORT",
+    "web_host": "EARLYHELP_WEB_HOST",
+    "web_port": "EARLYHELP_WEB_PORT",
+    "web_secret": "EARLYHELP_WEB_SECRET",
+    "web_secure_cookies": "EARLYHELP_WEB_SECURE_COOKIES",
 }

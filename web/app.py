@@ -1,0 +1,378 @@
+"""`earlyhelp web`: the managers' and practitioners' web app (server-rendered, no framework in the browser).
+
+Every change goes through the contract: a form becomes the command's model,
+sent as the workflow update it names, so the engine's validators and the
+worker's role checks decide, exactly as for the CLI. Lists come from the
+read model (PostgreSQL); a case's page from the case itself (its queries).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import aiohttp_session
+import asyncpg
+import jinja2
+from aiohttp import web
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import read_model, report
+from activities.effects import DEADLINE_NAMES
+from starter.render import when
+from starter.report_html import body as report_body
+from web import forms
+from web.auth import (
+    ROLES_KEY,
+    User,
+    check_csrf,
+    check_password,
+    csrf_token,
+    current_user,
+    flash,
+    require_sign_in,
+    safe_next,
+    sign_in,
+    take_flash,
+)
+from worker.authz import Roles
+from worker.codec import CaseErased
+from workflows.case import EarlyHelpCase
+from workflows.models import TERMINAL_STAGES, Event, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
+from workflows.pathway import STEPS
+from workflows.policy import Policy
+from workflows.rules import threshold_recommendation
+
+HERE = Path(__file__).parent
+CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
+TASK_QUEUE_KEY = web.AppKey("task_queue", str)
+BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
+# The referral form: the Referral model's fields but those the service sets or that other routes use.
+REFERRAL_OMITS = frozenset({"received_at", "route", "step_down", "policy", "members"})
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",  # case pages hold family data: never kept by the browser or a proxy
+}
+
+
+class Problem(Exception):
+    """A page that cannot be shown, with the status and what to tell the person."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- talking to the engine -------------------------------------------------------------
+
+
+def handle(request: web.Request, case_id: str) -> Any:
+    return request.app[CLIENT_KEY].get_workflow_handle(f"case-{case_id}")
+
+
+async def engine(call: Any) -> Any:
+    """Await a call to Temporal, turning its failures into pages a person can act on."""
+    try:
+        return await call
+    except CaseErased as e:
+        raise Problem(410, str(e)) from None
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise Problem(404, "There is no such case.") from None
+        raise Problem(503, "The case engine is not answering, so nothing was recorded. Try again shortly.") from None
+
+
+async def visible_case(request: web.Request, case_id: str) -> Snapshot:
+    """The case's snapshot, if the signed-in person may see it (another team's case looks like no case)."""
+    snap: Snapshot = await engine(handle(request, case_id).query(EarlyHelpCase.snapshot))
+    if not current_user(request).sees(snap.locality, snap.lead_practitioner):
+        raise Problem(404, "There is no such case in your teams' caseload.")
+    return snap
+
+
+def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
+    """The commands this person may give in the case's current stage (only those)."""
+    if snap.stage in TERMINAL_STAGES:
+        return []
+    return [step.name for step in STEPS.values()
+            if snap.stage in step.stages and (step.route is None or step.route == snap.route)
+            and roles.may(step.name, user.id)]
+
+
+def command_widgets(name: str, snap: Snapshot) -> list[forms.Widget]:
+    model, _ = BY_NAME[name]
+    return forms.fields_of(model, [n.code for n in snap.needs])
+
+
+def initial_values(snap: Snapshot) -> dict[str, list[str]]:
+    """Pre-filled answers: the case's needs for an assessment's needs."""
+    values: dict[str, list[str]] = {}
+    for need in snap.needs:
+        values[f"needs.{need.code}"] = ["on"]
+        values[f"needs.{need.code}.description"] = [need.description]
+        if need.complex:
+            values[f"needs.{need.code}.complex"] = ["on"]
+    return values
+
+
+def submitted(form: Any) -> dict[str, list[str]]:
+    return {k: [str(v) for v in form.getall(k)] for k in set(form.keys()) if k != "csrf"}
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
+    user = request.get("user")
+    context = {"user": user, "csrf": await csrf_token(request), "flash": await take_flash(request),
+               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms._label, **context}
+    return aiohttp_jinja2.render_template(template, request, context, status=status)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/inbox" if current_user(request).is_manager else "/cases")
+
+
+async def sign_in_page(request: web.Request) -> web.Response:
+    if request.method == "POST":
+        form = await request.post()
+        person, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
+        if check_password(request.app[ROLES_KEY], person, password):
+            await sign_in(request, person)
+            raise web.HTTPSeeOther(safe_next(request.query.get("next")))
+        return await render(request, "sign_in.html", {"error": "That staff id and password do not match.",
+                                                      "person": person}, status=401)
+    return await render(request, "sign_in.html", {})
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    (await aiohttp_session.get_session(request)).invalidate()
+    raise web.HTTPSeeOther("/sign-in")
+
+
+async def inbox(request: web.Request) -> web.Response:
+    user = current_user(request)
+    if not user.is_manager:
+        raise Problem(403, "The inbox is for team managers.")
+    async with request.app[POOL_KEY].acquire() as conn:
+        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities)
+        escalations = await read_model.due(conn, datetime.now(UTC), overdue=True, locality=user.localities)
+        caseload = await read_model.caseload(conn, locality=user.localities)
+    for row in pending:  # each closure's summary per need comes from the case itself
+        snap: Snapshot = await engine(handle(request, row["case_id"]).query(EarlyHelpCase.snapshot))
+        row["approval"] = snap.pending_approval
+    return await render(request, "inbox.html", {"pending": pending, "escalations": escalations,
+                                                "caseload": caseload})
+
+
+async def cases(request: web.Request) -> web.Response:
+    user = current_user(request)
+    async with request.app[POOL_KEY].acquire() as conn:
+        mine = await read_model.caseload(conn, lead=user.id)
+        tasks = await read_model.tasks(conn, user.id)
+        team = await read_model.caseload(conn, locality=user.localities)
+    return await render(request, "cases.html", {"mine": mine, "tasks": tasks, "team": team, "now": datetime.now(UTC)})
+
+
+async def case_page(request: web.Request, errors: dict[str, str] | None = None, open_form: str | None = None,
+                    values: dict[str, list[str]] | None = None, status: int = 200) -> web.Response:
+    case_id = request.match_info["case_id"]
+    snap = await visible_case(request, case_id)
+    timeline: list[Event] = await engine(handle(request, case_id).query(EarlyHelpCase.timeline))
+    user = current_user(request)
+    commands = [{"name": name, "help": (BY_NAME[name][0].__doc__ or "").strip(), "widgets": command_widgets(name, snap)}
+                for name in available(snap, user, request.app[ROLES_KEY])]
+    return await render(request, "case.html", {
+        "snap": snap, "timeline": list(reversed(timeline)), "commands": commands, "open_form": open_form,
+        "errors": errors or {}, "values": values if values is not None else initial_values(snap),
+        "details": event_details}, status=status)
+
+
+def event_details(event: Event) -> str:
+    parts = []
+    for key, value in event.data.items():
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        parts.append(f"{key.replace('_', ' ')}: {text}")
+    return "; ".join(parts)
+
+
+async def command(request: web.Request) -> web.Response:
+    """Send one command; on a refusal show the case again, the message beside its field, nothing changed."""
+    case_id, name = request.match_info["case_id"], request.match_info["name"]
+    if name not in BY_NAME:
+        raise Problem(404, f"There is no command {name!r}.")
+    snap = await visible_case(request, case_id)
+    form = await request.post()
+    widgets = command_widgets(name, snap)
+    data = forms.payload(widgets, form, current_user(request).id)
+    model: type[BaseModel] = BY_NAME[name][0]
+    try:
+        cmd = model.model_validate(data)
+    except ValidationError as e:
+        return await case_page(request, forms.validation_errors(e, widgets, data), name, submitted(form), 422)
+    try:
+        await engine(handle(request, case_id).execute_update(name, cmd, result_type=Snapshot))
+    except WorkflowUpdateFailedError as e:
+        cause: Any = e.cause
+        details = getattr(cause, "details", None) or ()
+        rule = str(details[0]) if details else getattr(cause, "type", "") or ""
+        message = getattr(cause, "message", str(cause))
+        return await case_page(request, forms.rule_error(rule, message, widgets), name, submitted(form), 422)
+    await flash(request, f"Recorded: {forms._label(name)}.")
+    raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))) if form.get("next") else f"/cases/{case_id}")
+
+
+async def safeguarding(request: web.Request) -> web.Response:
+    """A safeguarding concern: a signal, never refused [DOMAIN 8]."""
+    case_id = request.match_info["case_id"]
+    await visible_case(request, case_id)
+    form = await request.post()
+    try:
+        concern = SafeguardingConcern(by=current_user(request).id, details=str(form.get("details", "")).strip())
+    except ValidationError:
+        return await case_page(request, {"details": "Say what was seen or said."}, "safeguarding", submitted(form), 422)
+    await engine(handle(request, case_id).signal(EarlyHelpCase.safeguarding_concern, concern))
+    await flash(request, "Safeguarding concern raised: the case goes to MASH without delay.")
+    raise web.HTTPSeeOther(f"/cases/{case_id}")
+
+
+# --- referrals --------------------------------------------------------------------------
+
+
+def referral_widgets(user: User) -> list[forms.Widget]:
+    widgets = forms.fields_of(Referral, [], omit=REFERRAL_OMITS)
+    for w in widgets:
+        if w.name == "locality":
+            localities = Policy().localities
+            w.kind, w.choices = "select", [x for x in localities if user.localities is None or x in user.localities]
+    return widgets
+
+
+def recommendation(form: Any, widgets: list[forms.Widget], by: str) -> str:
+    """The threshold recommendation for what the form says so far [000][002]."""
+    data = forms.payload(widgets, form, by, signed_in=())
+    needs = [Need.model_validate(n) for n in data.get("needs", []) if n.get("code") in NeedCode.__members__]
+    return threshold_recommendation(needs, bool(data.get("immediate_safeguarding")), Policy())
+
+
+async def refer(request: web.Request) -> web.Response:
+    user = current_user(request)
+    if not user.refers:
+        raise Problem(403, "Referrals are taken by EH Duty and Advice (screeners) and managers.")
+    widgets = referral_widgets(user)
+    if request.method == "GET":
+        return await render(request, "refer.html", {"widgets": widgets, "values": {}, "errors": {},
+                                                    "recommendation": None})
+    form = await request.post()
+    values, rec = submitted(form), recommendation(form, widgets, user.id)
+    errors: dict[str, str] = {}
+    if form.get("action") != "preview":
+        data = forms.payload(widgets, form, user.id, signed_in=()) | {"received_at": datetime.now(UTC).isoformat()}
+        try:
+            referral = Referral.model_validate(data)
+        except ValidationError as e:
+            errors = forms.validation_errors(e, widgets, data)
+        else:
+            if referral.locality not in (user.localities or [referral.locality]):
+                errors = {"locality": "not one of your teams' localities"}
+            else:
+                try:
+                    await engine(request.app[CLIENT_KEY].start_workflow(
+                        EarlyHelpCase.run, referral, id=f"case-{referral.case_id}",
+                        task_queue=request.app[TASK_QUEUE_KEY]))
+                except RPCError as e:
+                    if e.status != RPCStatusCode.ALREADY_EXISTS:
+                        raise
+                    errors = {"case_id": "a case with this id already exists"}
+                else:
+                    await flash(request, f"Referral {referral.case_id} received: recommendation {rec}.")
+                    raise web.HTTPSeeOther(f"/cases/{referral.case_id}")
+    return await render(request, "refer.html", {"widgets": widgets, "values": values, "errors": errors,
+                                                "recommendation": rec}, status=422 if errors else 200)
+
+
+async def threshold(request: web.Request) -> web.Response:
+    """The recommendation as the form is filled in (progressive enhancement of the preview button)."""
+    user = current_user(request)
+    return web.json_response({"recommendation": recommendation(await request.post(), referral_widgets(user),
+                                                               user.id)})
+
+
+# --- the performance report ----------------------------------------------------------
+
+
+async def report_page(request: web.Request) -> web.Response:
+    user = current_user(request)
+    if not user.is_manager:
+        raise Problem(403, "The performance report is for team managers.")
+    today = date.today()
+    try:
+        start = date.fromisoformat(request.query.get("from") or str(today - timedelta(days=365)))
+        end = date.fromisoformat(request.query.get("to") or str(today))
+    except ValueError:
+        raise Problem(400, "Dates are YYYY-MM-DD.") from None
+    # Figures are counts with no family data: any manager may compare localities.
+    localities = Policy().localities
+    locality = request.query.get("locality") or None
+    if locality is not None and locality not in localities:
+        raise Problem(404, f"There is no locality {locality!r}.")
+    async with request.app[POOL_KEY].acquire() as conn:
+        result = await report.performance(conn, start, end, locality)
+    return await render(request, "report.html", {"body": report_body(result), "start": start, "end": end,
+                                                 "locality": locality, "localities": localities})
+
+
+# --- the application -------------------------------------------------------------------
+
+
+@web.middleware
+async def pages_for_problems(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except Problem as p:
+        response = await render(request, "problem.html", {"message": str(p)}, status=p.status)
+    except web.HTTPException as e:
+        response = e
+    response.headers.update(SECURITY_HEADERS)
+    if isinstance(response, web.HTTPException):
+        raise response
+    return response
+
+
+def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str, secret: str,
+               secure_cookies: bool = False) -> web.Application:
+    storage = EncryptedCookieStorage(base64.urlsafe_b64decode(secret), cookie_name="earlyhelp_session",
+                                     httponly=True, samesite="Lax", secure=secure_cookies, max_age=8 * 3600)
+    app = web.Application(middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems,
+                                       require_sign_in, check_csrf])
+    app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    app.add_routes([
+        web.get("/healthz", healthz),
+        web.get("/", home),
+        web.route("*", "/sign-in", sign_in_page),
+        web.post("/sign-out", sign_out),
+        web.get("/inbox", inbox),
+        web.get("/cases", cases),
+        web.get("/cases/{case_id}", case_page),
+        web.post("/cases/{case_id}/commands/{name}", command),
+        web.post("/cases/{case_id}/safeguarding", safeguarding),
+        web.route("*", "/refer", refer),
+        web.post("/refer/threshold", threshold),
+        web.get("/report", report_page),
+        web.static("/static", HERE / "static"),
+    ])
+    return app

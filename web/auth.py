@@ -1,0 +1,117 @@
+"""Who is signed in, what they may see, and the guards every request passes.
+
+People, roles, teams and password hashes come from the roles file
+(worker/authz.py), the same file the worker enforces. Sessions are sealed
+cookies (aiohttp-session, AES via Fernet); every unsafe request must carry
+the session's CSRF token, in the form or in an X-CSRF-Token header.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from aiohttp import web
+from aiohttp_session import get_session, new_session
+
+from worker.authz import Roles, password_matches
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+ROLES_KEY = web.AppKey("roles", Roles)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    roles: frozenset[str]
+    localities: frozenset[str] | None  # None: every locality
+
+    @property
+    def is_manager(self) -> bool:
+        return "managers" in self.roles
+
+    @property
+    def refers(self) -> bool:
+        return bool(self.roles & {"screeners", "managers"})  # EH Duty and Advice [000]
+
+    def sees(self, locality: str, lead: str | None) -> bool:
+        """A person sees their teams' cases and the cases they lead."""
+        return lead == self.id or self.localities is None or locality in self.localities
+
+
+def user_of(roles: Roles, person: str) -> User:
+    return User(person, roles.people.get(person, frozenset()), roles.localities(person))
+
+
+def current_user(request: web.Request) -> User:
+    return request["user"]
+
+
+# A hash to compare against when the person is unknown, so a wrong name takes as long as a wrong password.
+_NOBODY = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def check_password(roles: Roles, person: str, password: str) -> bool:
+    stored = roles.passwords.get(person)
+    matches = password_matches(password, stored or _NOBODY)
+    return matches and stored is not None and bool(roles.people.get(person))
+
+
+async def sign_in(request: web.Request, person: str) -> None:
+    session = await new_session(request)  # a new session id on sign-in: no fixation
+    session["user"] = person
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+async def csrf_token(request: web.Request) -> str:
+    session = await get_session(request)
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+async def flash(request: web.Request, message: str) -> None:
+    (await get_session(request))["flash"] = message
+
+
+async def take_flash(request: web.Request) -> str | None:
+    return (await get_session(request)).pop("flash", None)
+
+
+@web.middleware
+async def require_sign_in(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Anonymous requests go to the sign-in page; a person removed from the roles file is signed out."""
+    if request.path.startswith(PUBLIC):
+        return await handler(request)
+    session = await get_session(request)
+    roles = request.app[ROLES_KEY]
+    person = session.get("user")
+    if person is None or not roles.people.get(person):
+        if person is not None:  # removed from the roles file since signing in
+            session.invalidate()
+        target = request.path_qs if request.method in SAFE_METHODS else "/"
+        raise web.HTTPSeeOther(f"/sign-in?next={quote(target)}")
+    request["user"] = user_of(roles, person)
+    return await handler(request)
+
+
+@web.middleware
+async def check_csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method not in SAFE_METHODS:
+        session = await get_session(request)
+        sent = request.headers.get("X-CSRF-Token") or str((await request.post()).get("csrf", ""))
+        expected = session.get("csrf")
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise web.HTTPForbidden(text="This form has expired or did not come from this site: nothing was "
+                                         "recorded. Go back, reload the page and try again.")
+    return await handler(request)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"

@@ -1,0 +1,195 @@
+"""HTML forms for the contract's commands, generated from their pydantic models.
+
+Like the CLI, the forms come from the command models, so they cannot drift
+from the contract. `fields_of` describes a model's fields as widgets;
+`payload` turns a submitted form back into the model's input; `errors`
+places pydantic's and the engine's messages beside the field they concern.
+Who acts (`by`, and a consent's `recorded_by`) is the signed-in person,
+never a form field.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
+from workflows.calendar import LONDON
+from workflows.models import Need, NeedCode
+
+SIGNED_IN = ("by", "recorded_by")  # filled from the session, never from the form
+FORM_ERROR = ""  # errors about the whole command, shown above the form
+# The field a pathway rule (workflows/rules.py) is about, so its message shows beside it.
+RULE_FIELDS: dict[str, tuple[str, ...]] = {
+    "threshold_departure_needs_reason": ("reason",),
+    "signposting_names_services": ("services",),
+    "no_future_records": ("at", "held_at"),
+    "no_records_before_start": ("at", "held_at"),
+    "letter_left_each_visit": ("letter_left",),
+    "visits_apart": ("at",),
+    "genogram_started": ("genogram_started",),
+    "assessment_triangulated": ("sources",),
+    "every_need_has_an_action": ("actions",),
+    "review_date_after_meeting": ("review_date", "next_review_date"),
+    "reviews_every_twelve_weeks": ("review_date", "next_review_date"),
+    "closure_after_plan": ("need_outcomes", "progress"),
+    "masp_re_referrals_history": ("criteria",),
+    "consent_recorded_as_given": ("consent.given",),
+    "step_down_signed_consent_form": ("consent.form_ref",),
+    "rfas_states_family_needs": ("needs",),
+}
+
+
+@dataclass
+class Widget:
+    name: str  # the form field's name; nested as "consent.given", rows as "actions.education.owner"
+    label: str
+    kind: str  # text, number, checkbox, select, checkboxes, lines, datetime, date, group, rows
+    required: bool = False
+    choices: list[str] = field(default_factory=list)
+    hint: str = ""
+    children: list[Widget] = field(default_factory=list)  # a group's fields; a row's fields
+    rows: list[str] = field(default_factory=list)  # a rows widget's keys (need codes)
+    key: str = ""  # a rows widget's key field (need_code or code)
+    optional_rows: bool = False  # rows have an "include" box (no required field marks them as used)
+    signed_in: list[str] = field(default_factory=list)  # a group's fields filled with who acts
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The annotation without Annotated and Optional, and whether None was allowed."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _unwrap(args[0])
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        inner, _ = _unwrap(rest[0])
+        return inner, len(rest) < len(args)
+    return annotation, False
+
+
+def _choices(annotation: Any) -> list[str]:
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [str(m.value) for m in annotation]
+    return []
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize().replace("Taf", "TAF")
+
+
+def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: str = "",
+              omit: frozenset[str] = frozenset()) -> list[Widget]:
+    """The widgets of a model's fields; `omit` names fields (at any depth) the form leaves to their defaults."""
+    widgets = []
+    for name, info in model.model_fields.items():
+        if name in SIGNED_IN or name in omit:
+            continue
+        annotation, _ = _unwrap(info.annotation)
+        w = Widget(prefix + name, _label(name), "text", info.is_required(), hint=info.description or "")
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if annotation is bool:
+            w.kind = "checkbox"
+        elif annotation is int:
+            w.kind = "number"
+        elif _choices(annotation):
+            w.kind, w.choices = "select", _choices(annotation)
+        elif annotation in (datetime, AwareDatetime):
+            w.kind, w.hint = "datetime", w.hint or "UK time"
+        elif annotation is date:
+            w.kind = "date"
+        elif origin is list and _choices(args[0]):
+            w.kind, w.choices = "checkboxes", _choices(args[0])
+        elif origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+            row_model = args[0]
+            w.key = "code" if "code" in row_model.model_fields else "need_code"
+            w.kind, w.children = "rows", [c for c in fields_of(row_model, case_needs) if c.name != w.key]
+            # Needs found by an assessment may be any of the ten; otherwise, one row per need of the case.
+            w.rows = [str(c.value) for c in NeedCode] if row_model is Need else [str(c) for c in case_needs]
+            w.optional_rows = not any(c.required for c in w.children)
+        elif origin is list:
+            w.kind, w.hint = "lines", (w.hint + "; " if w.hint else "") + "one per line"
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            w.kind, w.children = "group", fields_of(annotation, case_needs, prefix + name + ".", omit)
+            w.signed_in = [n for n in annotation.model_fields if n in SIGNED_IN]
+        widgets.append(w)
+    return widgets
+
+
+def _value(w: Widget, form: Mapping[str, Any], name: str) -> Any:
+    """One widget's value from the submitted form, or None when left empty."""
+    if w.kind == "checkbox":
+        return name in form
+    if w.kind == "checkboxes":
+        return list(form.getall(name, []))  # type: ignore[attr-defined]
+    raw = str(form.get(name, "")).strip()
+    if w.kind == "lines":
+        return [line.strip() for line in raw.splitlines() if line.strip()]
+    if raw == "":
+        return None
+    if w.kind == "datetime":
+        try:  # <input type=datetime-local> has no zone: it is the practitioner's, UK time
+            return datetime.fromisoformat(raw).replace(tzinfo=LONDON).isoformat()
+        except ValueError:
+            return raw  # pydantic says what is wrong with it
+    return raw
+
+
+def payload(widgets: Sequence[Widget], form: Mapping[str, Any], by: str, signed_in: Sequence[str] = ("by",)
+            ) -> dict[str, Any]:
+    """A command's input from a submitted form (pydantic then validates and converts it)."""
+    return _collect(widgets, form, by) | dict.fromkeys(signed_in, by)
+
+
+def _collect(widgets: Sequence[Widget], form: Mapping[str, Any], by: str) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for w in widgets:
+        name = w.name.rsplit(".", 1)[-1]
+        if w.kind == "group":
+            data[name] = _collect(w.children, form, by) | dict.fromkeys(w.signed_in, by)
+        elif w.kind == "rows":
+            data[name] = []
+            for key in w.rows:
+                row = {c.name: _value(c, form, f"{w.name}.{key}.{c.name}") for c in w.children}
+                used = f"{w.name}.{key}" in form if w.optional_rows else any(
+                    v not in (None, False, []) for v in row.values())
+                if used:
+                    data[name].append({w.key: key} | {k: v for k, v in row.items() if v is not None})
+        else:
+            value = _value(w, form, w.name)
+            if value is not None and value != []:
+                data[name] = value
+    return data
+
+
+def validation_errors(error: ValidationError, widgets: Sequence[Widget], data: Mapping[str, Any]) -> dict[str, str]:
+    """pydantic's errors by form field name (a row's error by its need code)."""
+    rows = {w.name: w for w in widgets if w.kind == "rows"}
+    found: dict[str, str] = {}
+    for e in error.errors():
+        loc = [str(part) for part in e["loc"]]
+        message = e["msg"].removeprefix("Value error, ")
+        if loc and loc[0] in rows and len(loc) > 1 and loc[1].isdigit():
+            row = data[loc[0]][int(loc[1])]
+            w = rows[loc[0]]
+            name = ".".join([loc[0], str(row[w.key]), *loc[2:]])
+        else:
+            name = ".".join(loc) if loc else FORM_ERROR
+        found.setdefault(name, message)
+    return found
+
+
+def rule_error(rule: str, message: str, widgets: Sequence[Widget]) -> dict[str, str]:
+    """The engine's refusal, beside the field its rule is about (or above the form)."""
+    names = {w.name for w in widgets} | {c.name for w in widgets for c in w.children}
+    for name in RULE_FIELDS.get(rule, ()):
+        if name in names:
+            return {name: message}
+    return {FORM_ERROR: message}

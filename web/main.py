@@ -1,0 +1,63 @@
+"""The web app's process: `earlyhelp web` or `python -m web`, configured from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import signal
+import sys
+
+import structlog
+from aiohttp import web
+
+from web.app import create_app
+from worker import logs
+from worker.authz import Roles
+from worker.config import Config, ConfigError
+from worker.temporal import connect, open_database
+
+
+def roles_with_passwords(config: Config) -> Roles:
+    if config.roles_file is None:
+        raise ConfigError("EARLYHELP_ROLES_FILE", "the web app signs people in from the roles file: set it")
+    roles = Roles.load(config.roles_file)
+    if not roles.passwords:
+        raise ConfigError("EARLYHELP_ROLES_FILE", "no [passwords] table: nobody could sign in "
+                                                  "(`earlyhelp hash-password` prints a line for it)")
+    return roles
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
+    logs.configure(config.log_level)
+    log = structlog.get_logger("earlyhelp.web")
+    roles = roles_with_passwords(config)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    secret = config.web_secret
+    if secret is None:
+        log.warning("no EARLYHELP_WEB_SECRET: sessions end when the web app restarts")
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    pool = await open_database(config)
+    try:
+        client = await connect(config, pool=pool)
+        app = create_app(client, pool, roles, config.task_queue, secret, config.web_secure_cookies)
+        runner = web.AppRunner(app, access_log=None)  # paths hold case ids only, but keep logs to events
+        await runner.setup()
+        await web.TCPSite(runner, config.web_host, config.web_port).start()
+        log.info("web started", address=f"http://{config.web_host}:{config.web_port}", people=len(roles.people))
+        await stop.wait()
+        await runner.cleanup()
+    finally:
+        await pool.close()
+    log.info("web stopped")
+
+
+def main() -> None:
+    try:
+        asyncio.run(serve(Config.from_env()))
+    except ConfigError as e:
+        print(f"earlyhelp web: {e}", file=sys.stderr)
+        sys.exit(2)
