@@ -8,6 +8,7 @@ read model (PostgreSQL); a case's page from the case itself (its queries).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -97,6 +98,18 @@ async def visible_case(request: web.Request, case_id: str) -> Snapshot:
     if not current_user(request).sees(snap.locality, snap.lead_practitioner):
         raise Problem(404, "There is no such case in your teams' caseload.")
     return snap
+
+
+async def settled(request: web.Request, case_id: str, within: float = 2.0) -> None:
+    """Wait (briefly) until the read model has the case's latest events, so the lists shown next include
+    what the person just did. The engine saves events just after it accepts a command (milliseconds)."""
+    events = len(await engine(handle(request, case_id).query(EarlyHelpCase.timeline)))
+    deadline = asyncio.get_running_loop().time() + within
+    async with request.app[POOL_KEY].acquire() as conn:
+        while (await conn.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id) or 0) < events:
+            if asyncio.get_running_loop().time() > deadline:
+                return  # the lists catch up on their own; the case page is always current
+            await asyncio.sleep(0.02)
 
 
 def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
@@ -225,12 +238,20 @@ async def command(request: web.Request) -> web.Response:
         return await case_page(request, forms.validation_errors(e, widgets, data), name, submitted(form), 422)
     try:
         await engine(handle(request, case_id).execute_update(name, cmd, result_type=Snapshot))
+    except Problem as p:
+        if p.status != 404:
+            raise
+        # The case was open when the page was shown; it has ended since (its run is complete).
+        ended = await visible_case(request, case_id)
+        message = f"This case is now {ended.stage.replace('_', ' ')} and takes no more commands: nothing was recorded."
+        return await case_page(request, {forms.FORM_ERROR: message}, name, submitted(form), 409)
     except WorkflowUpdateFailedError as e:
         cause: Any = e.cause
         details = getattr(cause, "details", None) or ()
         rule = str(details[0]) if details else getattr(cause, "type", "") or ""
         message = getattr(cause, "message", str(cause))
         return await case_page(request, forms.rule_error(rule, message, widgets), name, submitted(form), 422)
+    await settled(request, case_id)
     await flash(request, f"Recorded: {forms._label(name)}.")
     raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))) if form.get("next") else f"/cases/{case_id}")
 
@@ -245,6 +266,7 @@ async def safeguarding(request: web.Request) -> web.Response:
     except ValidationError:
         return await case_page(request, {"details": "Say what was seen or said."}, "safeguarding", submitted(form), 422)
     await engine(handle(request, case_id).signal(EarlyHelpCase.safeguarding_concern, concern))
+    await settled(request, case_id)
     await flash(request, "Safeguarding concern raised: the case goes to MASH without delay.")
     raise web.HTTPSeeOther(f"/cases/{case_id}")
 
@@ -298,6 +320,7 @@ async def refer(request: web.Request) -> web.Response:
                         raise
                     errors = {"case_id": "a case with this id already exists"}
                 else:
+                    await settled(request, referral.case_id)
                     await flash(request, f"Referral {referral.case_id} received: recommendation {rec}.")
                     raise web.HTTPSeeOther(f"/cases/{referral.case_id}")
     return await render(request, "refer.html", {"widgets": widgets, "values": values, "errors": errors,

@@ -1,0 +1,349 @@
+"""The web app in headless Chromium (Debian's `chromium`, driven by Playwright) against the real stack:
+the Temporal dev server, PostgreSQL, a worker and the web app as processes of their own."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from starter.local import start_module, stop
+from starter.samples import sample_referral
+from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
+from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer
+from web.main import roles_with_passwords
+from worker.authz import hash_password
+from worker.config import Config, ConfigError
+from worker.keys import new_key_file
+from workflows.calendar import LONDON
+from workflows.models import Need
+from workflows.policy import Policy
+
+PASSWORD = "a test password, long enough"
+ROLES = f"""
+managers = ["tm-patel", "tm-south"]
+screeners = ["das-screener"]
+practitioners = ["lp-jones", "lp-south"]
+social_workers = ["sw-ahmed"]
+
+[teams]
+North = ["tm-patel", "lp-jones"]
+South = ["tm-south", "lp-south"]
+
+[passwords]
+{chr(10).join(f'"{p}" = "{hash_password(PASSWORD)}"' for p in ("tm-patel", "tm-south", "das-screener", "lp-jones",
+                                                                 "lp-south"))}
+"""
+# As the machine's probe runs it: no sandbox as root, and no calls out of this closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+class OwnThreadStack(Stack):
+    """The CLI runs its own event loop: in a thread of its own while Playwright's runs in this one."""
+
+    def cli(self, *args: str, ok: bool = True) -> Any:
+        with ThreadPoolExecutor(1) as thread:
+            return thread.submit(Stack.cli, self, *args, ok=ok).result()
+
+
+@dataclass
+class Web:
+    stack: Stack
+    url: str
+
+    def events(self, case: str) -> int:
+        return len(self.stack.cli_json("timeline", case))
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    folder = tmp_path_factory.mktemp("web")
+    keys, roles = folder / "keys.json", folder / "roles.toml"
+    new_key_file(keys)
+    roles.write_text(ROLES)
+    stack = OwnThreadStack(dev_server, database_url, folder)
+    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles)}
+    stack.start_worker()
+    port = free_port()
+    process = start_module("web", {**stack.env, "EARLYHELP_WEB_PORT": str(port)}, folder / "web.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(url + "/healthz"), what="the web app answering")
+        yield Web(stack, url)
+    finally:
+        stop(process)
+        stack.stop_all()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed for the browser tests: `make test` installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    context.set_default_timeout(10_000)  # a missing element fails in seconds, not half a minute
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in(page: Page, web: Web, person: str) -> None:
+    page.goto(web.url + "/sign-in")
+    page.fill("#user", person)
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".signout")).to_contain_text(person)
+
+
+def allocated_case(web: Web, **policy: object) -> str:
+    """A North case allocated to lp-jones, waiting for first contact."""
+    case = case_id()
+    referral = sample_referral(case, datetime.now(UTC), locality="North", policy=Policy(**policy),
+                               needs=[Need(code=n, complex=True) for n in NEEDS])
+    file = web.stack.folder / f"{case}.json"
+    file.write_text(referral.model_dump_json())
+    web.stack.cli("refer", "--file", str(file))
+    web.stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
+    web.stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
+    return case
+
+
+def stage_of(web: Web, case: str) -> str:
+    return web.stack.cli_json("status", case)["stage"]
+
+
+def test_an_anonymous_request_is_redirected_to_sign_in(web: Web, page: Page):
+    """Every page but sign-in needs a signed-in person; a form post without one records nothing."""
+    for path in ("/inbox", "/cases", "/cases/ANY-1", "/refer", "/report"):
+        page.goto(web.url + path)
+        assert page.url == f"{web.url}/sign-in?next={path}"
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    response = page.request.post(web.url + "/cases/ANY-1/commands/allocate", form={"lead_practitioner": "x"},
+                                 max_redirects=0)
+    assert response.status == 303 and response.headers["location"] == "/sign-in?next=/"
+    page.fill("#user", "tm-patel")
+    page.fill("#password", "not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("do not match")
+
+
+def test_a_form_without_the_session_csrf_token_is_refused(web: Web, page: Page):
+    """CSRF: a signed-in person's browser posting from elsewhere (no token) changes nothing."""
+    case = allocated_case(web)
+    sign_in(page, web, "lp-jones")
+    before = web.events(case)
+    response = page.request.post(f"{web.url}/cases/{case}/commands/record_contact_attempt",
+                                 form={"method": "phone", "outcome": "reached"}, max_redirects=0)
+    assert response.status == 403 and "nothing was recorded" in response.text()
+    assert web.events(case) == before and stage_of(web, case) == "initial_contact"
+
+
+def test_manager_refuses_then_approves_a_pending_closure(web: Web, page: Page):
+    """Closure needs a manager's permission, with the reason and each need's outcome [003]."""
+    case = case_id()
+    refer(web.stack, case)
+    drive_to_closure_pending(web.stack, case)
+    sign_in(page, web, "tm-patel")
+    page.goto(web.url + "/inbox")
+    card = page.locator("section.card", has=page.get_by_role("link", name=f"Case {case}"))
+    expect(card).to_contain_text("needs met")
+    for need in NEEDS:  # the closure summary, per need
+        expect(card.get_by_role("row", name=need.replace("_", " "))).to_contain_text("met")
+
+    card.get_by_label("Your reason").fill("Housing is not yet stable: keep the plan open")
+    card.get_by_role("button", name="Refuse").click()
+    expect(page.locator(".flash")).to_contain_text("Recorded: Decide closure")
+    expect(page.locator(f"section.card:has-text('Case {case}')")).to_have_count(0)
+    assert stage_of(web, case) == "plan_active"
+    timeline = web.stack.cli_json("timeline", case)
+    refused = next(e for e in timeline if e["type"] == "ClosureDecided")
+    assert refused["by"] == "tm-patel" and refused["data"]["approve"] is False
+    assert refused["data"]["reason"] == "Housing is not yet stable: keep the plan open"
+
+    # The practitioner asks again; the manager approves from the inbox and the case is closed.
+    outcomes = json.dumps([{"need_code": n, "summary": "met and sustained"} for n in NEEDS])
+    web.stack.cli("request-closure", case, "--by", "lp-jones", "--reason", "needs_met", "--need-outcomes", outcomes)
+    page.goto(web.url + "/inbox")
+    card.get_by_label("Your reason").fill("Needs met and sustained for three months")
+    card.get_by_role("button", name="Approve closure").click()
+    expect(page.locator(".flash")).to_contain_text("Recorded")
+    page.goto(f"{web.url}/cases/{case}")
+    expect(page.locator("h1")).to_contain_text("closed")
+    expect(page.locator(".summary")).to_contain_text("needs met")
+    assert stage_of(web, case) == "closed"
+
+
+def test_the_engine_refusal_is_shown_with_the_rules_message(web: Web, page: Page):
+    """A manager cannot approve the closure they asked for [003]: the page shows the rule, nothing changes."""
+    case = case_id()
+    refer(web.stack, case)
+    drive_to_closure_pending(web.stack, case)
+    web.stack.cli("refuse", case, "--manager", "tm-south", "--reason", "one more review")
+    outcomes = json.dumps([{"need_code": n, "summary": "met"} for n in NEEDS])
+    web.stack.cli("request-closure", case, "--by", "tm-patel", "--reason", "needs_met", "--need-outcomes", outcomes)
+    before = web.events(case)
+    sign_in(page, web, "tm-patel")
+    page.goto(web.url + "/inbox")
+    expect(page.get_by_role("link", name=f"Case {case}")).to_have_count(0)  # not in their own inbox
+    page.goto(f"{web.url}/cases/{case}")
+    page.get_by_label("Your reason").fill("approve")
+    page.get_by_role("button", name="Approve closure").click()
+    expect(page.locator(".error-summary")).to_contain_text("closure_not_self_approved")
+    assert web.events(case) == before and stage_of(web, case) == "closure_pending"
+
+
+def test_a_command_on_a_case_that_ended_meanwhile_says_so(web: Web, page: Page):
+    """Two managers decide at once: the second sees the case has closed, and nothing is recorded twice."""
+    case = case_id()
+    refer(web.stack, case)
+    drive_to_closure_pending(web.stack, case)
+    sign_in(page, web, "tm-patel")
+    page.goto(web.url + "/inbox")
+    card = page.locator("section.card", has=page.get_by_role("link", name=f"Case {case}"))
+    card.get_by_label("Your reason").fill("approve")
+    web.stack.cli("approve", case, "--manager", "tm-south", "--reason", "needs met")
+    before = web.events(case)
+    card.get_by_role("button", name="Approve closure").click()
+    expect(page.locator(".error-summary")).to_contain_text("This case is now closed and takes no more commands")
+    assert web.events(case) == before
+
+
+def test_practitioner_records_three_failed_contact_attempts_and_gets_the_warm_handover_task(web: Web, page: Page):
+    """Three failed attempts: the referrer is asked for a warm handover [003].
+
+    The case's policy asks for one time of day, as the three attempts are made
+    within seconds; the rule for three times of day has its own tests (test_rules).
+    """
+    case = allocated_case(web, distinct_times_of_day_required=1)
+    sign_in(page, web, "lp-jones")
+    page.goto(web.url + "/cases")
+    page.locator("#mine").locator("xpath=following-sibling::table[1]").get_by_role("link", name=case).click()
+    for attempt in range(1, 4):
+        form = page.locator("#form-record_contact_attempt")
+        form.locator("summary").click()
+        form.get_by_label("Method").select_option("phone")
+        form.get_by_label("Outcome").select_option("no_answer")
+        form.get_by_role("button", name="Record contact attempt").click()
+        expect(page.locator(".flash")).to_contain_text("Recorded: Record contact attempt")
+        expect(page.locator(".timeline")).to_contain_text(f"attempt: {attempt}")
+    expect(page.locator("h1")).to_contain_text("warm handover")
+    expect(page.locator("#form-record_contact_attempt")).to_have_count(0)  # only the stage's commands
+    expect(page.locator("#form-record_warm_handover")).to_have_count(1)
+    page.goto(web.url + "/cases")
+    tasks = page.locator("#tasks").locator("xpath=following-sibling::table[1]").get_by_role("row")
+    expect(tasks.filter(has_text=case).filter(has_text="warm handover answer")).to_have_count(1)
+
+
+def test_an_invalid_form_shows_the_rule_beside_the_field_and_changes_nothing(web: Web, page: Page):
+    """An attempt dated in the future breaks `no_future_records`; a missing answer is named at its field."""
+    case = allocated_case(web)
+    before = web.events(case)
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-record_contact_attempt")
+    form.locator("summary").click()
+    tomorrow = (datetime.now(LONDON) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")
+    form.get_by_label("At (optional)").fill(tomorrow)
+    form.get_by_label("Method").select_option("phone")
+    form.get_by_label("Outcome").select_option("no_answer")
+    form.get_by_role("button", name="Record contact attempt").click()
+    expect(page.locator("#record_contact_attempt-at")).to_have_attribute("aria-invalid", "true")
+    beside = page.locator("#at-error")
+    expect(beside).to_contain_text("no_future_records")
+    expect(form).to_have_attribute("open", "")
+    expect(form.get_by_label("Method")).to_have_value("phone")  # what was typed is kept
+
+    form.get_by_label("At (optional)").fill("")
+    form.get_by_label("Outcome").select_option("")
+    form.get_by_role("button", name="Record contact attempt").click()
+    expect(page.locator("#outcome-error")).to_contain_text("Field required")
+    assert web.events(case) == before and stage_of(web, case) == "initial_contact"
+
+
+def test_a_practitioner_cannot_see_another_teams_case(web: Web, page: Page):
+    """Teams see their localities' cases: a South practitioner cannot open or list a North case."""
+    case = allocated_case(web)
+    sign_in(page, web, "lp-south")
+    response = page.goto(f"{web.url}/cases/{case}")
+    assert response is not None and response.status == 404
+    expect(page.locator("main")).to_contain_text("no such case in your teams' caseload")
+    page.goto(web.url + "/cases")
+    expect(page.get_by_role("link", name=case)).to_have_count(0)
+    response = page.request.post(f"{web.url}/cases/{case}/commands/record_contact_attempt", form={
+        "csrf": page.locator("input[name=csrf]").first.input_value(), "method": "phone", "outcome": "reached"})
+    assert response.status == 404 and stage_of(web, case) == "initial_contact"
+
+
+def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: Web, page: Page):
+    """EHA threshold: three or more complex needs [000][002]; the form says so before submitting."""
+    case = case_id()
+    sign_in(page, web, "das-screener")
+    page.goto(web.url + "/refer")
+    page.get_by_label("Case id", exact=True).fill(case)
+    page.get_by_label("Locality").select_option("North")
+    page.get_by_label("Family ref", exact=True).fill(f"FAM-{case}")
+    page.get_by_label("Name", exact=True).fill("A. Teacher")
+    page.get_by_label("Agency", exact=True).fill("school")
+    page.get_by_label("Contact", exact=True).fill("dsl@school.example")
+    for need in NEEDS[:2]:
+        page.get_by_label(f"include {need.replace('_', ' ')}").check()
+        page.get_by_label(f"Complex for {need.replace('_', ' ')}").check()
+    expect(page.locator("#recommendation")).to_have_text("signpost")  # two complex needs
+    page.get_by_label(f"include {NEEDS[2].replace('_', ' ')}").check()
+    page.get_by_label(f"Complex for {NEEDS[2].replace('_', ' ')}").check()
+    expect(page.locator("#recommendation")).to_have_text("accept")
+    page.get_by_label("Given", exact=True).check()
+    page.get_by_label("Form ref (optional)", exact=True).fill("CF-9")
+    page.get_by_role("button", name="Submit referral").click()
+    assert page.url == f"{web.url}/cases/{case}"
+    expect(page.locator("h1")).to_contain_text("screening")
+    snap = web.stack.cli_json("status", case)
+    assert snap["threshold_recommendation"] == "accept" and snap["consent_given"]
+    assert {n["code"] for n in snap["needs"]} == set(NEEDS)
+
+
+def test_the_performance_report_is_linked_from_the_inbox(web: Web, page: Page):
+    """The protocol's performance figures, for managers, one click from the inbox."""
+    sign_in(page, web, "tm-patel")
+    page.goto(web.url + "/inbox")
+    page.locator("main").get_by_role("link", name="Performance report").click()
+    expect(page.locator("h1")).to_have_text("Early Help performance")
+    expect(page.locator(".report table")).to_contain_text("Referrals")
+    sign_in(page, web, "lp-jones")
+    assert page.goto(web.url + "/report").status == 403
+
+
+def test_the_web_app_needs_passwords_in_the_roles_file(tmp_path: Path):
+    """Without a roles file with passwords nobody could sign in: the web app says so and stops."""
+    roles = tmp_path / "roles.toml"
+    roles.write_text('managers = ["tm-1"]\n')
+    with pytest.raises(ConfigError, match="EARLYHELP_ROLES_FILE: no \\[passwords\\]"):
+        roles_with_passwords(Config(roles_file=roles))
+    with pytest.raises(ConfigError, match="EARLYHELP_ROLES_FILE: the web app signs people in"):
+        roles_with_passwords(Config())
