@@ -2,6 +2,9 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: run test bench
 
 $(VENV)/.installed: pyproject.toml
@@ -10,10 +13,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
 run: $(VENV)/.installed
 	$(VENV)/bin/earlyhelp up
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

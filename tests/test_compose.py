@@ -23,6 +23,12 @@ def expand(value: str) -> str:
 
 
 FILES = {"EARLYHELP_KEYS_FILE", "EARLYHELP_ROLES_FILE"}  # mounted secrets: not on this machine
+SESSION_KEY = "A" * 43 + "="  # stands for the operator's ${EARLYHELP_WEB_SECRET:?...}
+
+
+def service_env(name: str) -> dict[str, str]:
+    env = {k: expand(str(v)) for k, v in compose()["services"][name]["environment"].items()}
+    return env | ({"EARLYHELP_WEB_SECRET": SESSION_KEY} if "EARLYHELP_WEB_SECRET" in env else {})
 
 
 def test_compose_parses_and_pins_every_image():
@@ -34,16 +40,21 @@ def test_compose_parses_and_pins_every_image():
 
 
 def test_worker_environment_is_read_by_the_code_and_valid():
-    services = compose()["services"]
-    for name in ("worker", "codec-server"):
-        env = {k: expand(str(v)) for k, v in services[name]["environment"].items()}
+    for name in ("worker", "codec-server", "web"):
+        env = service_env(name)
         assert set(env) <= set(ENV.values()), (name, set(env) - set(ENV.values()))
         assert FILES <= set(env) and all(env[f].startswith("/run/secrets/") for f in FILES)
         Config.from_env({k: v for k, v in env.items() if k not in FILES})
-    env = {k: expand(str(v)) for k, v in services["worker"]["environment"].items() if k not in FILES}
-    config = Config.from_env(env)
+    config = Config.from_env({k: v for k, v in service_env("worker").items() if k not in FILES})
     assert config.temporal_address == "temporal:7233" and config.task_queue == "early-help"
     assert config.database_url.endswith("@postgresql:5432/earlyhelp")
+
+
+def test_web_service_serves_the_web_app_on_its_published_port():
+    web = compose()["services"]["web"]
+    config = Config.from_env({k: v for k, v in service_env("web").items() if k not in FILES})
+    assert web["command"] == ["earlyhelp", "web"] and config.web_host == "0.0.0.0"
+    assert f"{config.web_port}:{config.web_port}" in web["ports"] and not config.web_secure_cookies
 
 
 def test_worker_image_runs_the_worker_and_temporal_uses_postgresql():
@@ -51,7 +62,7 @@ def test_worker_image_runs_the_worker_and_temporal_uses_postgresql():
     assert services["worker"]["build"] == "."
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["python", "-m", "worker"]' in dockerfile
-    for folder in ("workflows", "activities", "worker", "starter"):
+    for folder in ("workflows", "activities", "worker", "starter", "web"):
         assert f"COPY {folder} {folder}" in dockerfile
     temporal = services["temporal"]["environment"]
     assert temporal["DB"].startswith("postgres") and temporal["POSTGRES_SEEDS"] == "postgresql"

@@ -1,0 +1,92 @@
+"""The web app's pure parts: forms from the command models, errors placed at their fields, people and teams."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from multidict import MultiDict
+from pydantic import ValidationError
+
+from web import forms
+from web.auth import User, check_password
+from worker.authz import Roles, hash_password, password_matches
+from worker.config import ConfigError
+from workflows.models import NeedCode, RecordConsent, RecordTaf
+from workflows.pathway import STEPS
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS = [NeedCode.education, NeedCode.housing]
+
+
+def test_every_command_has_a_form_with_every_field_but_who_acts():
+    for model in STEPS:
+        names = {w.name.split(".")[0] for w in forms.fields_of(model, NEEDS)}
+        assert names == set(model.model_fields) - {"by"}, model.__name__
+
+
+def test_a_submitted_taf_form_becomes_the_command_with_uk_times_and_a_row_per_need():
+    widgets = forms.fields_of(RecordTaf, NEEDS)
+    form = MultiDict({"held_at": "2026-07-01T10:00", "attendees": "parent\n school \n", "review_date": "2026-09-20",
+                      "actions.education.action": "attendance plan", "actions.education.owner": "school",
+                      "actions.education.due": "2026-08-01"})
+    command = RecordTaf.model_validate(forms.payload(widgets, form, "lp-1"))
+    assert command.by == "lp-1" and command.attendees == ["parent", "school"]
+    assert command.held_at == datetime(2026, 7, 1, 9, 0, tzinfo=UTC)  # 10:00 British Summer Time
+    assert [a.need_code for a in command.actions] == [NeedCode.education]  # the empty housing row is left out
+
+
+def test_a_row_left_half_filled_is_named_at_its_need_and_field():
+    widgets = forms.fields_of(RecordTaf, NEEDS)
+    form = MultiDict({"actions.housing.action": "bidding support"})
+    data = forms.payload(widgets, form, "lp-1")
+    with pytest.raises(ValidationError) as e:
+        RecordTaf.model_validate(data)
+    errors = forms.validation_errors(e.value, widgets, data)
+    assert errors["actions.housing.owner"] == "Field required" and "held_at" in errors
+
+
+def test_who_acts_is_the_signed_in_person_even_inside_a_consent():
+    widgets = forms.fields_of(RecordConsent, [])
+    command = RecordConsent.model_validate(forms.payload(widgets, MultiDict({"consent.given": "on", "by": "x"}), "lp-1"))
+    assert command.by == "lp-1" and command.consent.recorded_by == "lp-1" and command.consent.given
+
+
+def test_each_rule_placed_at_a_field_is_a_rule_of_the_pathway():
+    """RULE_FIELDS names only rules the engine raises (workflows/rules.py, workflows/pathway.py)."""
+    source = (ROOT / "workflows/rules.py").read_text() + (ROOT / "workflows/pathway.py").read_text()
+    raised = set(re.findall(r'RuleBroken\(\s*"(\w+)"', source))
+    assert set(forms.RULE_FIELDS) <= raised
+    widgets = forms.fields_of(RecordTaf, NEEDS)
+    assert forms.rule_error("every_need_has_an_action", "m", widgets) == {"actions": "m"}
+    assert forms.rule_error("wrong_stage", "m", widgets) == {forms.FORM_ERROR: "m"}
+
+
+def test_roles_file_gives_teams_and_passwords(tmp_path: Path):
+    """A person sees their teams' localities; screeners (EH Duty and Advice) see all [000]."""
+    path = tmp_path / "roles.toml"
+    path.write_text(f'managers = ["tm-1"]\nscreeners = ["das-1"]\npractitioners = ["lp-1"]\n'
+                    f'[teams]\nNorth = ["tm-1", "lp-1"]\nSouth = ["tm-1"]\n'
+                    f'[passwords]\n"lp-1" = "{hash_password("sesame sesame")}"\n')
+    roles = Roles.load(path)
+    assert roles.localities("tm-1") == {"North", "South"} and roles.localities("lp-1") == {"North"}
+    assert roles.localities("das-1") is None
+    assert check_password(roles, "lp-1", "sesame sesame")
+    assert not check_password(roles, "lp-1", "sesame") and not check_password(roles, "tm-1", "sesame sesame")
+    lp = User("lp-1", roles.people["lp-1"], roles.localities("lp-1"))
+    assert lp.sees("North", None) and not lp.sees("South", None) and lp.sees("South", "lp-1")
+    assert roles.may("record_contact_attempt", "lp-1") and not roles.may("decide_closure", "lp-1")
+
+
+def test_roles_file_refuses_teams_or_passwords_of_people_in_no_role(tmp_path: Path):
+    path = tmp_path / "roles.toml"
+    path.write_text('managers = ["tm-1"]\n[teams]\nNorth = ["tm-2"]\n')
+    with pytest.raises(ConfigError, match=r"\['tm-2'\] in \[teams\] or \[passwords\] but in no role"):
+        Roles.load(path)
+
+
+def test_password_hashes_are_salted_and_malformed_ones_never_match():
+    assert hash_password("same password") != hash_password("same password")
+    assert not password_matches("x", "plain-text-password") and not password_matches("x", "scrypt$1$2")
