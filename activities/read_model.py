@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,17 +27,19 @@ def _filters(**equal: Filter) -> tuple[str, list[Any]]:
     return (" AND " + " AND ".join(clauses)) if clauses else "", args
 
 
-async def caseload(conn: asyncpg.Connection, lead: Filter = None, locality: Filter = None) -> list[dict]:
-    """Open cases with their stage, lead and next deadline."""
+async def caseload(conn: asyncpg.Connection, lead: Filter = None, locality: Filter = None,
+                   limit: int | None = None) -> list[dict]:
+    """Open cases with their stage, lead and next deadline (the first `limit` of them)."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
+    args.append(limit)
     rows = await conn.fetch(
         "SELECT c.case_id, c.route, c.locality, c.stage, c.lead_practitioner AS lead, c.received_at,"
         " (SELECT min(due_at) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'pending') AS next_deadline,"
         " (SELECT count(*) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'"
         "   AND d.completed_at IS NULL) AS overdue,"
         " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
-        f" FROM cases c WHERE c.ended_at IS NULL{where} ORDER BY c.locality, c.lead_practitioner NULLS FIRST, c.case_id",
-        *args)
+        f" FROM cases c WHERE c.ended_at IS NULL{where} ORDER BY c.locality, c.lead_practitioner NULLS FIRST, c.case_id"
+        f" LIMIT ${len(args)}", *args)
     return [dict(r) for r in rows]
 
 
@@ -60,17 +63,26 @@ async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False,
     return [dict(r) for r in rows]
 
 
-async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: Filter = None) -> list[dict]:
-    """Closures waiting for a manager's decision; a manager never sees their own requests [003]."""
+async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: Filter = None,
+                    with_outcomes: bool = False) -> list[dict]:
+    """Closures waiting for a manager's decision; a manager never sees their own requests [003].
+
+    `with_outcomes` adds the request's summary per need (from its ClosureRequested event).
+    """
     where, args = _filters(**{"c.locality": locality})
     if manager is not None:
         args.append(manager)
         where += f" AND a.requested_by <> ${len(args)}"
+    outcomes = ", coalesce(e.data -> 'need_outcomes', '[]') AS need_outcomes" if with_outcomes else ""
     rows = await conn.fetch(
-        "SELECT a.case_id, c.locality, c.lead_practitioner AS lead, a.reason, a.requested_by, a.requested_at"
-        f" FROM approvals a JOIN cases c USING (case_id) WHERE a.resolution IS NULL{where} ORDER BY a.requested_at",
-        *args)
-    return [dict(r) for r in rows]
+        f"SELECT a.case_id, c.locality, c.lead_practitioner AS lead, a.reason, a.requested_by, a.requested_at{outcomes}"
+        " FROM approvals a JOIN cases c USING (case_id) LEFT JOIN case_events e ON e.case_id = a.case_id AND e.seq = a.seq"
+        f" WHERE a.resolution IS NULL{where} ORDER BY a.requested_at", *args)
+    found = [dict(r) for r in rows]
+    for row in found:
+        if isinstance(row.get("need_outcomes"), str):
+            row["need_outcomes"] = json.loads(row["need_outcomes"])
+    return found
 
 
 async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:

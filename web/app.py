@@ -52,6 +52,7 @@ from workflows.policy import Policy
 from workflows.rules import threshold_recommendation
 
 HERE = Path(__file__).parent
+LIST_LIMIT = 500  # rows of a caseload on one page; `earlyhelp caseload --csv` gives them all
 CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
 BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
@@ -147,6 +148,7 @@ def submitted(form: Any) -> dict[str, list[str]]:
 async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
     user = request.get("user")
     context = {"user": user, "csrf": await csrf_token(request), "flash": await take_flash(request),
+               "list_limit": LIST_LIMIT,
                "when": when, "deadline_name": DEADLINE_NAMES, "label": forms._label, **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
@@ -181,12 +183,9 @@ async def inbox(request: web.Request) -> web.Response:
     if not user.is_manager:
         raise Problem(403, "The inbox is for team managers.")
     async with request.app[POOL_KEY].acquire() as conn:
-        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities)
+        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities, with_outcomes=True)
         escalations = await read_model.due(conn, datetime.now(UTC), overdue=True, locality=user.localities)
-        caseload = await read_model.caseload(conn, locality=user.localities)
-    for row in pending:  # each closure's summary per need comes from the case itself
-        snap: Snapshot = await engine(handle(request, row["case_id"]).query(EarlyHelpCase.snapshot))
-        row["approval"] = snap.pending_approval
+        caseload = await read_model.caseload(conn, locality=user.localities, limit=LIST_LIMIT)
     return await render(request, "inbox.html", {"pending": pending, "escalations": escalations,
                                                 "caseload": caseload})
 
@@ -194,9 +193,9 @@ async def inbox(request: web.Request) -> web.Response:
 async def cases(request: web.Request) -> web.Response:
     user = current_user(request)
     async with request.app[POOL_KEY].acquire() as conn:
-        mine = await read_model.caseload(conn, lead=user.id)
+        mine = await read_model.caseload(conn, lead=user.id, limit=LIST_LIMIT)
         tasks = await read_model.tasks(conn, user.id)
-        team = await read_model.caseload(conn, locality=user.localities)
+        team = await read_model.caseload(conn, locality=user.localities, limit=LIST_LIMIT)
     return await render(request, "cases.html", {"mine": mine, "tasks": tasks, "team": team, "now": datetime.now(UTC)})
 
 

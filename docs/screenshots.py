@@ -1,0 +1,45 @@
+"""Screenshots of the web app for the README, taken from `make run`'s demo in headless Chromium.
+
+    python docs/screenshots.py http://localhost:8080 "$(cat .data/demo-password)"
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).parent
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def main(base: str, password: str) -> None:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+
+        def sign_in(person: str) -> None:
+            page.goto(base + "/sign-in")
+            page.fill("#user", person)
+            page.fill("#password", password)
+            page.get_by_role("button", name="Sign in").click()
+
+        sign_in("tm-patel")
+        page.goto(base + "/inbox")
+        page.screenshot(path=HERE / "inbox.png", full_page=True)
+        sign_in("lp-khan")  # a practitioner in North, with a case waiting for first contact
+        page.goto(base + "/cases")
+        page.locator("#mine + table tr", has_text="initial contact").get_by_role("link").first.click()
+        form = page.locator("#form-record_contact_attempt")
+        form.locator("summary").click()
+        form.get_by_label("Method").select_option("phone")
+        form.get_by_label("Outcome").select_option("no_answer")
+        page.screenshot(path=HERE / "case.png", full_page=True)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
