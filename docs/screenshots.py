@@ -19,7 +19,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 def main(base: str, password: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page = browser.new_page(viewport={"width": 1100, "height": 900}, locale="en-GB")
 
         def sign_in(person: str) -> None:
             page.goto(base + "/sign-in")
@@ -30,7 +30,7 @@ def main(base: str, password: str) -> None:
         sign_in("tm-patel")
         page.goto(base + "/inbox")
         page.screenshot(path=HERE / "inbox.png", full_page=True)
-        sign_in("lp-khan")  # a practitioner in North, with a case waiting for first contact
+        sign_in("lp-jones")  # a practitioner in North West, with a case waiting for first contact
         page.goto(base + "/cases")
         page.locator("#mine + table tr", has_text="initial contact").get_by_role("link").first.click()
         form = page.locator("#form-record_contact_attempt")

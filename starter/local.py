@@ -128,8 +128,9 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             console.print(f"Seeded the demo caseload: {seeded} families.")
         console.print(
             f"\n[bold green]earlyhelp is up.[/]\n"
-            f"  Web app         http://localhost:{web_port} (every demo person's password: {password})\n"
-            f"  Sign in as      tm-patel (manager), lp-khan (practitioner, North), das-screener (duty)\n"
+            f"  Web app         http://localhost:{web_port}\n"
+            f"  Sign in as      tm-patel (manager), lp-jones (practitioner), das-screener\n"
+            f"  Password        {password} (every demo person's: {data_dir.name}/demo-password)\n"
             f"  Temporal        127.0.0.1:{port} (namespace {config.namespace}, task queue {config.task_queue})\n"
             f"  Web UI          http://localhost:{ui_port}/namespaces/{config.namespace}/workflows\n"
             f"  PostgreSQL      {database_url}\n"
