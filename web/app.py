@@ -149,7 +149,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any], s
     user = request.get("user")
     context = {"user": user, "csrf": await csrf_token(request), "flash": await take_flash(request),
                "list_limit": LIST_LIMIT,
-               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms._label, **context}
+               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label, **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
 
@@ -251,7 +251,7 @@ async def command(request: web.Request) -> web.Response:
         message = getattr(cause, "message", str(cause))
         return await case_page(request, forms.rule_error(rule, message, widgets), name, submitted(form), 422)
     await settled(request, case_id)
-    await flash(request, f"Recorded: {forms._label(name)}.")
+    await flash(request, f"Recorded: {forms.label(name)}.")
     raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))) if form.get("next") else f"/cases/{case_id}")
 
 

@@ -81,7 +81,7 @@ def _choices(annotation: Any) -> list[str]:
     return []
 
 
-def _label(name: str) -> str:
+def label(name: str) -> str:
     return name.replace("_", " ").capitalize().replace("Taf", "TAF")
 
 
@@ -93,7 +93,7 @@ def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: st
         if name in SIGNED_IN or name in omit:
             continue
         annotation, _ = _unwrap(info.annotation)
-        w = Widget(prefix + name, _label(name), "text", info.is_required(), hint=info.description or "")
+        w = Widget(prefix + name, label(name), "text", info.is_required(), hint=info.description or "")
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if annotation is bool:
             w.kind = "checkbox"
