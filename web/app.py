@@ -184,10 +184,13 @@ async def inbox(request: web.Request) -> web.Response:
         raise Problem(403, "The inbox is for team managers.")
     async with request.app[POOL_KEY].acquire() as conn:
         pending = await read_model.approvals(conn, manager=user.id, locality=user.localities, with_outcomes=True)
-        escalations = await read_model.due(conn, datetime.now(UTC), overdue=True, locality=user.localities)
+        now = datetime.now(UTC)
+        escalations = await read_model.due(conn, now, overdue=True, locality=user.localities)
+        coming = [d for d in await read_model.due(conn, now, within=timedelta(days=7), locality=user.localities)
+                  if not d["overdue"]]
         caseload = await read_model.caseload(conn, locality=user.localities, limit=LIST_LIMIT)
     return await render(request, "inbox.html", {"pending": pending, "escalations": escalations,
-                                                "caseload": caseload})
+                                                "coming": coming, "caseload": caseload})
 
 
 async def cases(request: web.Request) -> web.Response:

@@ -234,6 +234,23 @@ def test_a_command_on_a_case_that_ended_meanwhile_says_so(web: Web, page: Page):
     assert web.events(case) == before
 
 
+def test_a_missed_taf_is_escalated_in_the_managers_inbox(web: Web, page: Page):
+    """The initial TAF is due within four weeks of allocation [003]; when missed, the manager sees it.
+
+    The case's policy gives the TAF two seconds instead of four weeks (a durable timer all the same).
+    """
+    case = allocated_case(web, taf_within=timedelta(seconds=2))
+    sign_in(page, web, "tm-patel")
+
+    def escalated() -> bool:
+        page.goto(web.url + "/inbox")
+        rows = page.locator("#escalations + table tr", has_text=case)
+        return rows.count() == 1 and "initial Team Around the Family meeting" in rows.inner_text()
+
+    wait_until(escalated, within=30, what="the missed TAF in the inbox's escalations")
+    expect(page.locator("#escalations + table tr", has_text=case)).to_contain_text("lp-jones")
+
+
 def test_practitioner_records_three_failed_contact_attempts_and_gets_the_warm_handover_task(web: Web, page: Page):
     """Three failed attempts: the referrer is asked for a warm handover [003].
 
