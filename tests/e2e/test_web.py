@@ -303,6 +303,24 @@ def test_an_invalid_form_shows_the_rule_beside_the_field_and_changes_nothing(web
     assert web.events(case) == before and stage_of(web, case) == "initial_contact"
 
 
+def test_a_safeguarding_concern_from_the_case_page_steps_the_case_up(web: Web, page: Page):
+    """Safeguarding interrupts at any moment: referred to MASH without delay [004]."""
+    case = allocated_case(web)
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-safeguarding")
+    form.locator("summary").click()
+    form.get_by_role("button", name="Raise concern").click()  # empty: said at its field, nothing sent
+    expect(page.locator("#details-error")).to_contain_text("Say what was seen or said")
+    assert stage_of(web, case) == "initial_contact"
+    form.get_by_label("What was seen or said").fill("child disclosed an injury at home visit")
+    form.get_by_role("button", name="Raise concern").click()
+    expect(page.locator(".flash")).to_contain_text("Safeguarding concern raised")
+    wait_until(lambda: stage_of(web, case) == "stepped_up", what="the case stepped up")
+    page.goto(f"{web.url}/cases/{case}")
+    expect(page.locator(".timeline")).to_contain_text("SafeguardingConcernRaised by lp-jones")
+
+
 def test_a_practitioner_cannot_see_another_teams_case(web: Web, page: Page):
     """Teams see their localities' cases: a South practitioner cannot open or list a North case."""
     case = allocated_case(web)
