@@ -46,7 +46,7 @@ from web.auth import (
 from worker.authz import Roles
 from worker.codec import CaseErased
 from workflows.case import EarlyHelpCase
-from workflows.models import TERMINAL_STAGES, Event, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
+from workflows.models import Event, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
 from workflows.pathway import STEPS
 from workflows.policy import Policy
 from workflows.rules import threshold_recommendation
@@ -114,12 +114,9 @@ async def settled(request: web.Request, case_id: str, within: float = 2.0) -> No
 
 
 def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
-    """The commands this person may give in the case's current stage (only those)."""
-    if snap.stage in TERMINAL_STAGES:
-        return []
+    """The commands this person may give in the case's current stage (only those; none once it has ended)."""
     return [step.name for step in STEPS.values()
-            if snap.stage in step.stages and (step.route is None or step.route == snap.route)
-            and roles.may(step.name, user.id)]
+            if step.for_stage(snap.stage) and step.for_route(snap.route) and roles.may(step.name, user.id)]
 
 
 def command_widgets(name: str, snap: Snapshot) -> list[forms.Widget]:

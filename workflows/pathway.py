@@ -396,6 +396,12 @@ class Step:
     stages: tuple[Stage, ...]
     route: str | None = None
 
+    def for_stage(self, stage: Stage) -> bool:
+        return stage in self.stages
+
+    def for_route(self, route: str) -> bool:
+        return self.route is None or self.route == route
+
 
 STEPS: dict[type[Command], Step] = {
     RecordScreening: Step("record_screening", _record_screening, (S.screening,)),
@@ -425,10 +431,10 @@ STEPS: dict[type[Command], Step] = {
 def decide(state: CaseState, command: Command, now: datetime) -> list[Event]:
     """Check `command` against the pathway and emit its events (applied to `state`)."""
     step = STEPS[type(command)]
-    if state.stage not in step.stages:
+    if not step.for_stage(state.stage):
         allowed = ", ".join(step.stages)
         raise RuleBroken("wrong_stage", f"{step.name} is not allowed in stage '{state.stage}' (allowed in: {allowed})")
-    if step.route and state.referral.route != step.route:
+    if not step.for_route(state.referral.route):
         raise RuleBroken("wrong_route", f"{step.name} is for {step.route} cases; this case's route is {state.referral.route!r}")
     d = Decision(state, command.by, now)
     step.handler(d, command)
