@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from multidict import MultiDict
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from starter.cli import app
 from web import forms
-from web.auth import User, check_password
+from web.auth import Throttle, User, check_password
 from worker.authz import Roles, hash_password, password_matches
 from worker.config import ConfigError
 from workflows.models import NeedCode, RecordConsent, RecordTaf
@@ -90,3 +92,30 @@ def test_roles_file_refuses_teams_or_passwords_of_people_in_no_role(tmp_path: Pa
 def test_password_hashes_are_salted_and_malformed_ones_never_match():
     assert hash_password("same password") != hash_password("same password")
     assert not password_matches("x", "plain-text-password") and not password_matches("x", "scrypt$1$2")
+
+
+def test_sign_in_is_throttled_per_staff_id_after_five_failures():
+    now = [1000.0]
+    throttle = Throttle(limit=5, window=900, clock=lambda: now[0])
+    for _ in range(4):
+        throttle.failed("lp-1")
+    assert throttle.wait("lp-1") == 0
+    throttle.failed("lp-1")
+    assert throttle.wait("lp-1") == 900 and throttle.wait("lp-2") == 0
+    now[0] += 600
+    assert throttle.wait("lp-1") == 300
+    now[0] += 300
+    assert throttle.wait("lp-1") == 0  # the failures have aged out
+    throttle.failed("lp-1")
+    throttle.succeeded("lp-1")
+    assert throttle.failures == {}
+
+
+def test_hash_password_prints_a_roles_file_line_that_signs_in(tmp_path: Path):
+    result = CliRunner().invoke(app, ["hash-password", "lp-1", "--password", "twelve chars!"])
+    assert result.exit_code == 0, result.output
+    roles = tmp_path / "roles.toml"
+    roles.write_text('practitioners = ["lp-1"]\n[passwords]\n' + result.stdout)
+    assert check_password(Roles.load(roles), "lp-1", "twelve chars!")
+    short = CliRunner().invoke(app, ["hash-password", "lp-1", "--password", "short"])
+    assert short.exit_code == 2 and "12 characters" in short.output

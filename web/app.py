@@ -32,6 +32,8 @@ from starter.report_html import body as report_body
 from web import forms
 from web.auth import (
     ROLES_KEY,
+    THROTTLE_KEY,
+    Throttle,
     User,
     check_csrf,
     check_password,
@@ -145,7 +147,7 @@ def submitted(form: Any) -> dict[str, list[str]]:
 async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
     user = request.get("user")
     context = {"user": user, "csrf": await csrf_token(request), "flash": await take_flash(request),
-               "list_limit": LIST_LIMIT,
+               "list_limit": LIST_LIMIT, "path": request.path,
                "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label, **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
@@ -162,9 +164,16 @@ async def sign_in_page(request: web.Request) -> web.Response:
     if request.method == "POST":
         form = await request.post()
         person, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
+        throttle = request.app[THROTTLE_KEY]
+        if wait := throttle.wait(person):
+            return await render(request, "sign_in.html", {
+                "error": f"Too many failed attempts for {person}: try again in {int(wait // 60) + 1} minutes.",
+                "person": person}, status=429)
         if check_password(request.app[ROLES_KEY], person, password):
+            throttle.succeeded(person)
             await sign_in(request, person)
             raise web.HTTPSeeOther(safe_next(request.query.get("next")))
+        throttle.failed(person)
         return await render(request, "sign_in.html", {"error": "That staff id and password do not match.",
                                                       "person": person}, status=401)
     return await render(request, "sign_in.html", {})
@@ -381,6 +390,7 @@ def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str
     app = web.Application(middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems,
                                        require_sign_in, check_csrf])
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
+    app[THROTTLE_KEY] = Throttle()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.add_routes([
         web.get("/healthz", healthz),

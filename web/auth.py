@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -60,6 +61,34 @@ def check_password(roles: Roles, person: str, password: str) -> bool:
     stored = roles.passwords.get(person)
     matches = password_matches(password, stored or _NOBODY)
     return matches and stored is not None and bool(roles.people.get(person))
+
+
+class Throttle:
+    """Failed sign-ins per staff id: after `limit` within `window` seconds, that id waits out the window."""
+
+    def __init__(self, limit: int = 5, window: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self.failures: dict[str, list[float]] = {}
+
+    def _recent(self, person: str) -> list[float]:
+        now = self.clock()
+        return [t for t in self.failures.get(person, []) if now - t < self.window]
+
+    def wait(self, person: str) -> float:
+        """Seconds before `person` may try again (0: now)."""
+        recent = self._recent(person)
+        return self.window - (self.clock() - recent[0]) if len(recent) >= self.limit else 0.0
+
+    def failed(self, person: str) -> None:
+        if len(self.failures) > 10_000:  # forget ids whose failures have aged out: memory stays bounded
+            self.failures = {p: r for p in list(self.failures) if (r := self._recent(p))}
+        self.failures[person] = [*self._recent(person), self.clock()]
+
+    def succeeded(self, person: str) -> None:
+        self.failures.pop(person, None)
+
+
+THROTTLE_KEY = web.AppKey("throttle", Throttle)
 
 
 async def sign_in(request: web.Request, person: str) -> None:
