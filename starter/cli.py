@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter import render
+from starter.annotations import choices, unwrap
 from worker.codec import CaseErased
 from worker.config import Config, ConfigError
 from worker.temporal import connect
@@ -102,12 +103,10 @@ def print_snapshot(snap: Snapshot, as_json: bool) -> None:
 
 def _option_type(annotation: Any) -> tuple[Any, bool]:
     """The CLI type of a model field, and whether its value is given as JSON."""
+    annotation = unwrap(annotation)
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Annotated:
-        return _option_type(args[0])
-    if origin in (typing.Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        return _option_type(rest[0]) if len(rest) == 1 else (str, True)
+    if origin in (typing.Union, types.UnionType):  # several types: only JSON says which
+        return str, True
     if annotation in (bool, int, str):
         return annotation, False
     if origin is list:
@@ -122,12 +121,9 @@ def _option_type(annotation: Any) -> tuple[Any, bool]:
 
 def _field_help(name: str, field: Any, as_json: bool) -> str:
     annotation = field.annotation
-    choices = [a for a in typing.get_args(annotation) if isinstance(a, str)]
-    if typing.get_origin(annotation) is list and typing.get_args(annotation):
-        choices = [a for a in typing.get_args(typing.get_args(annotation)[0]) if isinstance(a, str)]
     parts = [field.description or name.replace("_", " ")]
-    if choices:
-        parts.append("one of: " + ", ".join(choices))
+    if allowed := choices(annotation):
+        parts.append("one of: " + ", ".join(allowed))
     if as_json:
         parts.append("as JSON")
     if AwareDatetime in (annotation, *typing.get_args(annotation)):

@@ -8,7 +8,6 @@ worker process and the web app, with the demo's people in a roles file. Data sur
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import secrets
 import signal
@@ -22,7 +21,7 @@ from rich.console import Console
 from temporalio.client import Client
 
 from worker.authz import hash_password
-from worker.config import Config, ConfigError
+from worker.config import Config, ConfigError, new_session_key
 from worker.keys import new_key_file
 from worker.temporal import connect
 from workflows import search
@@ -84,7 +83,7 @@ def web_secret(data_dir: Path) -> str:
     """The key that seals the web app's session cookies, kept so a restart does not sign everyone out."""
     path = data_dir / "web-secret"
     if not path.exists():
-        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        path.write_text(new_session_key())
         path.chmod(0o600)
     return path.read_text().strip()
 

@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import read_model, report
@@ -316,17 +317,15 @@ async def refer(request: web.Request) -> web.Response:
         except ValidationError as e:
             errors = forms.validation_errors(e, widgets, data)
         else:
-            if referral.locality not in (user.localities or [referral.locality]):
+            if not user.sees(referral.locality, None):
                 errors = {"locality": "not one of your teams' localities"}
             else:
                 try:
                     await engine(request.app[CLIENT_KEY].start_workflow(
                         EarlyHelpCase.run, referral, id=f"case-{referral.case_id}",
                         task_queue=request.app[TASK_QUEUE_KEY]))
-                except RPCError as e:
-                    if e.status != RPCStatusCode.ALREADY_EXISTS:
-                        raise
-                    errors = {"case_id": "a case with this id already exists"}
+                except WorkflowAlreadyStartedError:
+                    errors = {"case_id": "a case with this id already exists: nothing was recorded"}
                 else:
                     await settled(request, referral.case_id)
                     await flash(request, f"Referral {referral.case_id} received: recommendation {rec}.")

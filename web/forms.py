@@ -10,16 +10,15 @@ never a form field.
 
 from __future__ import annotations
 
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import Enum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
+from starter.annotations import choices, unwrap
 from workflows.calendar import LONDON
 from workflows.models import Need, NeedCode
 
@@ -61,26 +60,6 @@ class Widget:
     signed_in: list[str] = field(default_factory=list)  # a group's fields filled with who acts
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """The annotation without Annotated and Optional, and whether None was allowed."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Annotated:
-        return _unwrap(args[0])
-    if origin in (typing.Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        inner, _ = _unwrap(rest[0])
-        return inner, len(rest) < len(args)
-    return annotation, False
-
-
-def _choices(annotation: Any) -> list[str]:
-    if typing.get_origin(annotation) is typing.Literal:
-        return [str(a) for a in typing.get_args(annotation)]
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return [str(m.value) for m in annotation]
-    return []
-
-
 def label(name: str) -> str:
     return name.replace("_", " ").capitalize().replace("Taf", "TAF")
 
@@ -92,21 +71,19 @@ def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: st
     for name, info in model.model_fields.items():
         if name in SIGNED_IN or name in omit:
             continue
-        annotation, _ = _unwrap(info.annotation)
+        annotation = unwrap(info.annotation)
         w = Widget(prefix + name, label(name), "text", info.is_required(), hint=info.description or "")
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if annotation is bool:
             w.kind = "checkbox"
         elif annotation is int:
             w.kind = "number"
-        elif _choices(annotation):
-            w.kind, w.choices = "select", _choices(annotation)
+        elif choices(annotation):  # one of them, or some of them for a list
+            w.kind, w.choices = "checkboxes" if origin is list else "select", choices(annotation)
         elif annotation in (datetime, AwareDatetime):
             w.kind, w.hint = "datetime", w.hint or "UK time"
         elif annotation is date:
             w.kind = "date"
-        elif origin is list and _choices(args[0]):
-            w.kind, w.choices = "checkboxes", _choices(args[0])
         elif origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
             row_model = args[0]
             w.key = "code" if "code" in row_model.model_fields else "need_code"

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
-import signal
-import sys
 
 import structlog
 from aiohttp import web
@@ -14,7 +10,8 @@ from aiohttp import web
 from web.app import create_app
 from worker import logs
 from worker.authz import Roles
-from worker.config import Config, ConfigError
+from worker.config import Config, ConfigError, new_session_key
+from worker.process import run, stop_on_signals
 from worker.temporal import connect, open_database
 
 
@@ -32,14 +29,11 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     logs.configure(config.log_level)
     log = structlog.get_logger("earlyhelp.web")
     roles = roles_with_passwords(config)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(stop)
     secret = config.web_secret
     if secret is None:
         log.warning("no EARLYHELP_WEB_SECRET: sessions end when the web app restarts")
-        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        secret = new_session_key()
     pool = await open_database(config)
     try:
         client = await connect(config, pool=pool)
@@ -56,8 +50,4 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
 
 
 def main() -> None:
-    try:
-        asyncio.run(serve(Config.from_env()))
-    except ConfigError as e:
-        print(f"earlyhelp web: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(serve, "web")

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+def new_session_key() -> str:
+    """A key for EARLYHELP_WEB_SECRET: 32 random bytes, URL-safe base64."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 class ConfigError(Exception):
@@ -93,8 +99,8 @@ class Config(BaseModel):
                 if len(base64.urlsafe_b64decode(v)) != 32:
                     raise ValueError
             except ValueError:
-                raise ValueError("expected 32 bytes in URL-safe base64 (python -c 'import secrets, base64; "
-                                 "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')") from None
+                raise ValueError("expected 32 bytes in URL-safe base64 (python -c 'from worker.config import "
+                                 "new_session_key; print(new_session_key())')") from None
         return v
 
     @model_validator(mode="after")

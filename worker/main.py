@@ -8,8 +8,6 @@ on SIGTERM or SIGINT stops polling and lets in-flight activities finish.
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +20,8 @@ from temporalio.worker import Worker
 from activities.store import CaseActivities
 from worker import logs
 from worker.authz import Authorization, Roles
-from worker.config import Config, ConfigError
+from worker.config import Config
+from worker.process import run, stop_on_signals
 from worker.temporal import connect, ensure_search_attributes, open_database
 from workflows.case import EarlyHelpCase
 
@@ -34,10 +33,7 @@ def new_worker(client: Client, store: CaseActivities, task_queue: str, **options
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     logs.configure(config.log_level)
     log = structlog.get_logger("earlyhelp.worker")
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(stop)
     runtime = None
     if config.metrics_port:
         runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")))
@@ -66,11 +62,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
 
 
 def main() -> None:
-    try:
-        asyncio.run(serve(Config.from_env()))
-    except ConfigError as e:
-        print(f"earlyhelp worker: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(serve, "worker")
 
 
 if __name__ == "__main__":

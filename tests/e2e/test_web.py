@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from starter.local import start_module, stop
 from starter.samples import sample_referral
@@ -164,14 +164,19 @@ def test_a_form_without_the_session_csrf_token_is_refused(web: Web, page: Page):
     assert web.events(case) == before and stage_of(web, case) == "initial_contact"
 
 
-def test_manager_refuses_then_approves_a_pending_closure(web: Web, page: Page):
-    """Closure needs a manager's permission, with the reason and each need's outcome [003]."""
+def closure_in_inbox(web: Web, page: Page) -> tuple[str, Locator]:
+    """A North case whose closure lp-jones asked for, and its card in tm-patel's inbox."""
     case = case_id()
     refer(web.stack, case)
     drive_to_closure_pending(web.stack, case)
     sign_in(page, web, "tm-patel")
     page.goto(web.url + "/inbox")
-    card = page.locator("section.card", has=page.get_by_role("link", name=f"Case {case}"))
+    return case, page.locator("section.card", has=page.get_by_role("link", name=f"Case {case}"))
+
+
+def test_manager_refuses_then_approves_a_pending_closure(web: Web, page: Page):
+    """Closure needs a manager's permission, with the reason and each need's outcome [003]."""
+    case, card = closure_in_inbox(web, page)
     expect(card).to_contain_text("needs met")
     for need in NEEDS:  # the closure summary, per need
         expect(card.get_by_role("row", name=need.replace("_", " "))).to_contain_text("met")
@@ -220,12 +225,7 @@ def test_the_engine_refusal_is_shown_with_the_rules_message(web: Web, page: Page
 
 def test_a_command_on_a_case_that_ended_meanwhile_says_so(web: Web, page: Page):
     """Two managers decide at once: the second sees the case has closed, and nothing is recorded twice."""
-    case = case_id()
-    refer(web.stack, case)
-    drive_to_closure_pending(web.stack, case)
-    sign_in(page, web, "tm-patel")
-    page.goto(web.url + "/inbox")
-    card = page.locator("section.card", has=page.get_by_role("link", name=f"Case {case}"))
+    case, card = closure_in_inbox(web, page)
     card.get_by_label("Your reason").fill("approve")
     web.stack.cli("approve", case, "--manager", "tm-south", "--reason", "needs met")
     before = web.events(case)
@@ -361,6 +361,15 @@ def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: We
     snap = web.stack.cli_json("status", case)
     assert snap["threshold_recommendation"] == "accept" and snap["consent_given"]
     assert {n["code"] for n in snap["needs"]} == set(NEEDS)
+
+    # The same case id again: refused beside the field, the existing case untouched.
+    before = web.events(case)
+    again = page.request.post(web.url + "/refer", form={
+        "csrf": page.locator("input[name=csrf]").first.input_value(), "action": "submit", "case_id": case,
+        "locality": "North", "family.family_ref": "FAM-OTHER", "referrer.name": "B. Nurse",
+        "referrer.agency": "health", "referrer.contact": "hv@nhs.example"})
+    assert again.status == 422 and "a case with this id already exists" in again.text()
+    assert web.events(case) == before
 
 
 def test_the_performance_report_is_linked_from_the_inbox(web: Web, page: Page):
