@@ -102,6 +102,15 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
                                  "practitioner: the case can close to the social worker [004].")]
         case "SteppedUp":
             return [MashReferral(d["reason"])]
+        case "SafeguardingConcernRaised" if d.get("malformed"):
+            # Acted on all the same (stepped up, or a MASH referral if already stepped up); a manager checks it.
+            effects = [Notification("escalation", _manager(locality), f"Case {case_id}: safeguarding concern to check",
+                                    f"A safeguarding concern on case {case_id} arrived incomplete or malformed. "
+                                    "The case was referred to MASH; read the concern as received on the case's "
+                                    "timeline and complete it.")]
+            if d["stage"] == "stepped_up":
+                effects.append(MashReferral("further safeguarding concern while stepped up (malformed: check it)"))
+            return effects
         case "SafeguardingConcernRaised" if d["stage"] == "stepped_up":
             return [MashReferral("further safeguarding concern while stepped up")]
     return []

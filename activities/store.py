@@ -13,6 +13,7 @@ import json
 import asyncpg
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import projections
 from activities.effects import Document, Effect, MashReferral, Notification, effects_of
@@ -36,6 +37,21 @@ SELECT
 
 log = structlog.get_logger("earlyhelp.store")
 
+# Failures a retry cannot mend, told apart from outages (which retry until the database is back).
+SAVE_IMPOSSIBLE = "SaveImpossible"
+CASE_ID_TAKEN = "CaseIdTaken"
+# SQLSTATE classes of data errors: 22 data exception (NUL, out of range), 23 integrity, 42 syntax or schema.
+_IMPOSSIBLE_CLASSES = ("22", "23", "42")
+
+
+def impossible(error: BaseException) -> bool:
+    """A save that fails with this will fail the same way for ever."""
+    if isinstance(error, asyncpg.PostgresError):
+        return (error.sqlstate or "")[:2] in _IMPOSSIBLE_CLASSES
+    # Raised while encoding arguments, before anything reaches the server.
+    # (asyncpg's own DataError, an argument it cannot encode, is a ValueError.)
+    return isinstance(error, (ValueError, TypeError, OverflowError, UnicodeError))
+
 
 class CaseActivities:
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -44,7 +60,21 @@ class CaseActivities:
     @activity.defn
     async def append_events(self, case_id: str, events: list[Event]) -> int:
         """Save events (idempotent); returns how many were new."""
+        try:
+            return await self._append(case_id, events)
+        except Exception as e:
+            if not impossible(e):
+                raise  # an outage: retried until the database is back
+            # Named by type and case only: the error's text may quote a family's data.
+            log.error("save impossible", case_id=case_id, error_type=type(e).__name__,
+                      sqlstate=getattr(e, "sqlstate", None), seqs=f"{events[0].seq}-{events[-1].seq}")
+            raise ApplicationError(f"save_impossible: {type(e).__name__} (sqlstate {getattr(e, 'sqlstate', '-')})",
+                                   type=SAVE_IMPOSSIBLE, non_retryable=True) from None
+
+    async def _append(self, case_id: str, events: list[Event]) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
+            if events[0].seq == 1 and activity.in_activity():  # (rebuild and tests save outside Temporal)
+                await self._claim_case_id(conn, case_id)
             rows = await conn.fetch(
                 _INSERT_EVENTS,
                 case_id,
@@ -61,6 +91,16 @@ class CaseActivities:
                 await projections.project(conn, case_id, fresh)
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new)
+
+    async def _claim_case_id(self, conn: asyncpg.Connection, case_id: str) -> None:
+        """The first save of a case records its run; any other run's first save is refused."""
+        run_id = activity.info().workflow_run_id
+        owner = await conn.fetchval("INSERT INTO case_runs (case_id, run_id) VALUES ($1, $2)"
+                                    " ON CONFLICT (case_id) DO UPDATE SET case_id = EXCLUDED.case_id"
+                                    " RETURNING run_id", case_id, run_id)
+        if owner != run_id:
+            raise ApplicationError(f"case_id_taken: case {case_id} was opened before; a case id is never reused",
+                                   type=CASE_ID_TAKEN, non_retryable=True)
 
     async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> None:
         ctx = await conn.fetchrow(_CASE_CONTEXT, case_id, events[0].seq)

@@ -33,7 +33,7 @@ console = Console()
 def start_dev_server(db_file: Path, port: int, ui_port: int, log_file: Path | None = None) -> subprocess.Popen[bytes]:
     """Start `temporal server start-dev` on loopback with the case search attributes registered."""
     attributes = [f"--search-attribute={k.name}={k.indexed_value_type.name.title().replace('_', '')}"
-                  for k in search.KEYS]
+                  for k in search.REGISTERED]
     log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 (kept open for the child)
     return subprocess.Popen(
         [str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(db_file), "--ip", "127.0.0.1",

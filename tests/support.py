@@ -85,7 +85,7 @@ class Case:
             await self.handle.execute_update(update, command, id=update_id, result_type=Snapshot)
         except WorkflowUpdateFailedError as e:
             assert isinstance(e.cause, ApplicationError), e.cause
-            assert e.cause.type in ("RuleBroken", "ValidationError"), e.cause
+            assert e.cause.type in ("RuleBroken", "InvalidCommand"), e.cause
             message = e.cause.message
         else:
             raise AssertionError(f"{command!r} was accepted")

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
+from temporalio.common import RawValue
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.histories.record import SCENARIOS
 from workflows.case import EarlyHelpCase
-from workflows.models import CaseOutcome, Referral
-from workflows.state import Carried
+from workflows.models import CaseOutcome
 
 GOLDEN = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -55,7 +55,7 @@ class IncompatibleCase(EarlyHelpCase):
     """A change made without `workflow.patched`: a new timer before anything else."""
 
     @workflow.run
-    async def run(self, start: Referral | Carried) -> CaseOutcome:
+    async def run(self, start: RawValue) -> CaseOutcome:
         await workflow.sleep(timedelta(seconds=1))
         return await super().run(start)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     HandleUpdateInput,
@@ -139,6 +141,17 @@ class Roles:
                 type="NotAuthorized", non_retryable=True)
 
 
+def claimed_by(command: Any) -> str | None:
+    """The `by` a command claims (commands reach the workflow undecoded: workflows/case.py)."""
+    if isinstance(command, RawValue):
+        try:
+            command = json.loads(command.payload.data)
+        except ValueError:
+            return None
+    by = command.get("by") if isinstance(command, dict) else getattr(command, "by", None)
+    return by if isinstance(by, str) else None
+
+
 class Authorization(Interceptor):
     def __init__(self, roles: Roles) -> None:
         self.roles = roles
@@ -148,8 +161,9 @@ class Authorization(Interceptor):
 
         class CheckRoles(WorkflowInboundInterceptor):
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
-                command: Any = input.args[0] if input.args else None
-                roles.check(input.update, getattr(command, "by", ""))
+                by = claimed_by(input.args[0] if input.args else None)
+                if by is not None:  # otherwise the command's own validator refuses it, naming `by`
+                    roles.check(input.update, by)
                 super().handle_update_validator(input)
 
         return CheckRoles

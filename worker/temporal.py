@@ -70,7 +70,7 @@ async def ensure_search_attributes(client: Client) -> list[str]:
         known = set()
     missing = {
         key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-        for key in search.KEYS if key.name not in known
+        for key in search.REGISTERED if key.name not in known
     }
     if missing:
         await client.operator_service.add_search_attributes(

@@ -10,43 +10,21 @@ review boundary, or earlier if Temporal suggests it.
 
 
 import asyncio
+import json
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.store import CaseActivities
+    from pydantic import ValidationError
+
+    from activities.store import CASE_ID_TAKEN, SAVE_IMPOSSIBLE, CaseActivities
     from workflows import pathway, search
-    from workflows.models import (
-        AddAgencyContribution,
-        Allocate,
-        CaseOutcome,
-        Command,
-        DecideClosure,
-        Event,
-        IdentifyLeadPractitioner,
-        RecordAssessment,
-        RecordConsent,
-        RecordContactAttempt,
-        RecordHomeVisit,
-        RecordLeadDeclined,
-        RecordMaspOutcome,
-        RecordReview,
-        RecordScreening,
-        RecordSocialCareDecision,
-        RecordTaf,
-        RecordUnannouncedVisit,
-        RecordWarmHandover,
-        Referral,
-        ReferToMasp,
-        RequestAdditionalService,
-        RequestClosure,
-        SafeguardingConcern,
-        Snapshot,
-        WithdrawConsent,
-    )
+    from workflows.bounds import refusal
+    from workflows.models import CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
     from workflows.rules import RuleBroken
     from workflows.state import Carried
 
@@ -55,29 +33,61 @@ WORKFLOW_TYPE = "EarlyHelpCase"
 # Search attributes first, so lists and the Web UI show a case's new stage
 # even while PostgreSQL is slow or down; histories from before it save first.
 PUBLISH_BEFORE_SAVE = "publish-search-attributes-before-save"
+# A malformed safeguarding concern is acted on (recorded, flagged, stepped up); before, it was dropped.
+ACT_ON_MALFORMED_CONCERNS = "act-on-malformed-safeguarding-concerns"
 SAVE_TIMEOUT = timedelta(seconds=30)
-# Keep retrying a save: the database coming back is the only way forward.
+# Keep retrying a save through outages: the database coming back is the only way forward.
+# A save that can never succeed (activities/store.py: SaveImpossible) fails at once instead;
+# the case is marked for ops and tries again each hour, losing nothing (a fix may be deployed).
 SAVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+RETRY_IMPOSSIBLE_SAVE = timedelta(hours=1)
 
 
-@workflow.defn(name=WORKFLOW_TYPE)
+def _invalid(kind: str, error: Exception) -> ApplicationError:
+    detail = refusal(error) if isinstance(error, ValidationError) else str(error)
+    return ApplicationError(detail, type=kind, non_retryable=True)
+
+
+def _decode(raw: RawValue, model: type[Any]) -> Any:
+    """A model from a payload the SDK did not decode, so a bad one is refused by name, never retried."""
+    return model.model_validate_json(raw.payload.data)
+
+
 class EarlyHelpCase:
+    """Start input, commands and the signal are taken as raw payloads and decoded here, so nothing a
+    client sends can fail a workflow task: a bad referral fails the workflow at once (InvalidReferral),
+    a bad command is refused naming its field (InvalidCommand), a bad concern is still acted on."""
+
     @workflow.init
-    def __init__(self, start: Referral | Carried) -> None:
+    def __init__(self, start: RawValue) -> None:
         # A new case starts from its Referral; a continued run from what the last run carried.
-        # (One parameter: the SDK types arguments only when their count matches.)
         self._review_held = False
         self._published: search.Values | None = None
-        if isinstance(start, Referral):
-            self.state, events = pathway.open_case(start)
-            self.events: list[Event] = []
-            self.unsaved: list[Event] = []
-            self._record(events)
-        else:
-            self.state, self.events, self.unsaved = start.state, start.timeline, start.unsaved
+        self._refused: ApplicationError | None = None
+        self.needs_attention = False
+        self.events: list[Event] = []
+        self.unsaved: list[Event] = []
+        try:
+            carried = isinstance(first := json.loads(start.payload.data), dict) and "state" in first
+        except ValueError:
+            carried = False
+        if carried:
+            c = _decode(start, Carried)
+            self.state, self.events, self.unsaved = c.state, c.timeline, c.unsaved
+            return
+        try:
+            referral = _decode(start, Referral)
+            pathway.check_referral(referral, workflow.now())
+        except (ValidationError, RuleBroken) as e:
+            self._refused = _invalid("InvalidReferral", e)
+            return
+        self.state, events = pathway.open_case(referral)
+        self._record(events)
 
     @workflow.run
-    async def run(self, start: Referral | Carried) -> CaseOutcome:
+    async def run(self, start: RawValue) -> CaseOutcome:
+        if self._refused:
+            raise self._refused
         while True:
             if workflow.patched(PUBLISH_BEFORE_SAVE):
                 self._publish()
@@ -123,206 +133,106 @@ class EarlyHelpCase:
     async def _save(self) -> None:
         while self.unsaved:
             batch = list(self.unsaved)
-            await workflow.execute_activity_method(
-                CaseActivities.append_events,
-                args=[self.state.referral.case_id, batch],
-                start_to_close_timeout=SAVE_TIMEOUT,
-                retry_policy=SAVE_RETRY,
-            )
+            try:
+                await workflow.execute_activity_method(
+                    CaseActivities.append_events,
+                    args=[self.state.referral.case_id, batch],
+                    start_to_close_timeout=SAVE_TIMEOUT,
+                    retry_policy=SAVE_RETRY,
+                )
+            except ActivityError as e:
+                cause = e.cause
+                if isinstance(cause, ApplicationError) and cause.type == CASE_ID_TAKEN:
+                    raise ApplicationError(cause.message, type=CASE_ID_TAKEN, non_retryable=True) from None
+                if not (isinstance(cause, ApplicationError) and cause.type == SAVE_IMPOSSIBLE):
+                    raise
+                self._needs_attention(True)
+                await workflow.sleep(RETRY_IMPOSSIBLE_SAVE)
+                continue
             del self.unsaved[: len(batch)]
+        if self.needs_attention:
+            self._needs_attention(False)
+
+    def _needs_attention(self, flag: bool) -> None:
+        """Ops see the case in `earlyhelp doctor` (search attribute) and in the worker's metrics."""
+        if flag and not self.needs_attention:
+            workflow.metric_meter().create_counter("earlyhelp_save_impossible", "saves that cannot succeed").add(1)
+        self.needs_attention = flag
+        workflow.upsert_search_attributes([search.NEEDS_ATTENTION.value_set(flag)])
 
     def _record(self, events: list[Event]) -> None:
         self.events.extend(events)
         self.unsaved.extend(events)
         self._review_held = self._review_held or any(e.type == "ReviewHeld" for e in events)
 
-    # --- commands: validator on a copy, handler for real ---------------------
+    # --- commands: one update per pathway Step (below), validator on a copy, handler for real ----
 
-    def _check(self, command: Command) -> None:
+    def _command(self, model: type[Command], raw: RawValue) -> Command:
+        if self._refused:
+            raise self._refused
+        try:
+            return _decode(raw, model)
+        except ValidationError as e:
+            raise _invalid("InvalidCommand", e) from None
+
+    def _check(self, model: type[Command], raw: RawValue) -> None:
+        command = self._command(model, raw)
         try:
             pathway.decide(self.state.model_copy(deep=True), command, workflow.now())
         except RuleBroken as e:
             raise ApplicationError(str(e), e.rule, type="RuleBroken", non_retryable=True) from None
 
-    def _handle(self, command: Command) -> Snapshot:
+    def _handle(self, model: type[Command], raw: RawValue) -> Snapshot:
         working = self.state.model_copy(deep=True)
-        events = pathway.decide(working, command, workflow.now())
+        events = pathway.decide(working, self._command(model, raw), workflow.now())
         self.state = working
         self._record(events)
         return self.state.snapshot()
 
-    @workflow.update
-    def record_screening(self, command: RecordScreening) -> Snapshot:
-        return self._handle(command)
-
-    @record_screening.validator
-    def _v_record_screening(self, command: RecordScreening) -> None:
-        self._check(command)
-
-    @workflow.update
-    def allocate(self, command: Allocate) -> Snapshot:
-        return self._handle(command)
-
-    @allocate.validator
-    def _v_allocate(self, command: Allocate) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_contact_attempt(self, command: RecordContactAttempt) -> Snapshot:
-        return self._handle(command)
-
-    @record_contact_attempt.validator
-    def _v_record_contact_attempt(self, command: RecordContactAttempt) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_warm_handover(self, command: RecordWarmHandover) -> Snapshot:
-        return self._handle(command)
-
-    @record_warm_handover.validator
-    def _v_record_warm_handover(self, command: RecordWarmHandover) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_unannounced_visit(self, command: RecordUnannouncedVisit) -> Snapshot:
-        return self._handle(command)
-
-    @record_unannounced_visit.validator
-    def _v_record_unannounced_visit(self, command: RecordUnannouncedVisit) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_home_visit(self, command: RecordHomeVisit) -> Snapshot:
-        return self._handle(command)
-
-    @record_home_visit.validator
-    def _v_record_home_visit(self, command: RecordHomeVisit) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_assessment(self, command: RecordAssessment) -> Snapshot:
-        return self._handle(command)
-
-    @record_assessment.validator
-    def _v_record_assessment(self, command: RecordAssessment) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_taf(self, command: RecordTaf) -> Snapshot:
-        return self._handle(command)
-
-    @record_taf.validator
-    def _v_record_taf(self, command: RecordTaf) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_review(self, command: RecordReview) -> Snapshot:
-        return self._handle(command)
-
-    @record_review.validator
-    def _v_record_review(self, command: RecordReview) -> None:
-        self._check(command)
-
-    @workflow.update
-    def request_closure(self, command: RequestClosure) -> Snapshot:
-        return self._handle(command)
-
-    @request_closure.validator
-    def _v_request_closure(self, command: RequestClosure) -> None:
-        self._check(command)
-
-    @workflow.update
-    def decide_closure(self, command: DecideClosure) -> Snapshot:
-        return self._handle(command)
-
-    @decide_closure.validator
-    def _v_decide_closure(self, command: DecideClosure) -> None:
-        self._check(command)
-
-    @workflow.update
-    def refer_to_masp(self, command: ReferToMasp) -> Snapshot:
-        return self._handle(command)
-
-    @refer_to_masp.validator
-    def _v_refer_to_masp(self, command: ReferToMasp) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_masp_outcome(self, command: RecordMaspOutcome) -> Snapshot:
-        return self._handle(command)
-
-    @record_masp_outcome.validator
-    def _v_record_masp_outcome(self, command: RecordMaspOutcome) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_social_care_decision(self, command: RecordSocialCareDecision) -> Snapshot:
-        return self._handle(command)
-
-    @record_social_care_decision.validator
-    def _v_record_social_care_decision(self, command: RecordSocialCareDecision) -> None:
-        self._check(command)
-
-    @workflow.update
-    def withdraw_consent(self, command: WithdrawConsent) -> Snapshot:
-        return self._handle(command)
-
-    @withdraw_consent.validator
-    def _v_withdraw_consent(self, command: WithdrawConsent) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_consent(self, command: RecordConsent) -> Snapshot:
-        return self._handle(command)
-
-    @record_consent.validator
-    def _v_record_consent(self, command: RecordConsent) -> None:
-        self._check(command)
-
-    @workflow.update
-    def identify_lead_practitioner(self, command: IdentifyLeadPractitioner) -> Snapshot:
-        return self._handle(command)
-
-    @identify_lead_practitioner.validator
-    def _v_identify_lead_practitioner(self, command: IdentifyLeadPractitioner) -> None:
-        self._check(command)
-
-    @workflow.update
-    def record_lead_declined(self, command: RecordLeadDeclined) -> Snapshot:
-        return self._handle(command)
-
-    @record_lead_declined.validator
-    def _v_record_lead_declined(self, command: RecordLeadDeclined) -> None:
-        self._check(command)
-
-    @workflow.update
-    def add_agency_contribution(self, command: AddAgencyContribution) -> Snapshot:
-        return self._handle(command)
-
-    @add_agency_contribution.validator
-    def _v_add_agency_contribution(self, command: AddAgencyContribution) -> None:
-        self._check(command)
-
-    @workflow.update
-    def request_additional_service(self, command: RequestAdditionalService) -> Snapshot:
-        return self._handle(command)
-
-    @request_additional_service.validator
-    def _v_request_additional_service(self, command: RequestAdditionalService) -> None:
-        self._check(command)
-
     # --- safeguarding: a signal, so nothing can refuse it ----------------------
 
     @workflow.signal
-    def safeguarding_concern(self, concern: SafeguardingConcern) -> None:
-        self._record(pathway.raise_safeguarding(self.state, concern, workflow.now()))
+    def safeguarding_concern(self, concern: RawValue) -> None:
+        if self._refused:
+            return  # no case was opened: the referral was refused at start
+        try:
+            parsed, problem = _decode(concern, SafeguardingConcern), None
+        except ValidationError as e:
+            if not workflow.patched(ACT_ON_MALFORMED_CONCERNS):
+                return  # what cases from before the patch did
+            parsed, problem = None, refusal(e)
+        self._record(pathway.raise_safeguarding(self.state, parsed, workflow.now(), problem,
+                                                concern.payload.data))
 
     # --- queries ----------------------------------------------------------------
 
     @workflow.query
     def snapshot(self) -> Snapshot:
+        if self._refused:
+            raise self._refused
         return self.state.snapshot()
 
     @workflow.query
     def timeline(self) -> list[Event]:
         return self.events
+
+
+def _update(name: str, model: type[Command]) -> Any:
+    """The update `name`: decode its command with `model`, validate on a copy, then handle it."""
+
+    def handler(self, command: RawValue) -> Snapshot:  # type: ignore[no-untyped-def] (the SDK skips an unannotated self)
+        return self._handle(model, command)
+
+    def validator(self, command: RawValue) -> None:  # type: ignore[no-untyped-def]
+        self._check(model, command)
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = model.__doc__
+    update = workflow.update(name=name)(handler)
+    update.validator(validator)
+    return update
+
+
+for _model, _step in pathway.STEPS.items():
+    setattr(EarlyHelpCase, _step.name, _update(_step.name, _model))
+EarlyHelpCase = workflow.defn(name=WORKFLOW_TYPE)(EarlyHelpCase)

@@ -7,13 +7,27 @@ fixed by the contract: renaming one is a breaking change.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from workflows.policy import Policy
+from workflows.bounds import (
+    FEW,
+    MANY,
+    SOME,
+    Contact,
+    Day,
+    Id,
+    Name,
+    OptionalReason,
+    OptionalSummary,
+    Reason,
+    Summary,
+    When,
+)
+from workflows.policy import DEFAULT_LOCALITIES, Policy
 
 
 class Model(BaseModel):
@@ -84,52 +98,58 @@ DeadlineStatus = Literal["pending", "met", "missed", "cancelled"]
 
 
 class Member(Model):
-    person_ref: str = Field(min_length=1)
-    role: str = Field(min_length=1)
+    person_ref: Id
+    role: Name
     year_of_birth: int | None = Field(None, ge=1900, le=2100)
 
 
 class Family(Model):
-    family_ref: str = Field(min_length=1)
-    members: list[Member] = Field(default_factory=list)
+    family_ref: Id
+    members: list[Member] = Field(default_factory=list, max_length=SOME)
 
 
 class Referrer(Model):
-    name: str = Field(min_length=1)
-    agency: str = Field(min_length=1)
-    contact: str = Field(min_length=1)
+    name: Name
+    agency: Name
+    contact: Contact
 
 
 class Need(Model):
     code: NeedCode
-    description: str = ""
+    description: OptionalReason = ""
     complex: bool = False
 
 
 class Consent(Model):
     given: bool = False
-    recorded_by: str | None = None
-    form_ref: str | None = None
+    recorded_by: Id | None = None
+    form_ref: Id | None = None
 
 
 class StepDown(Model):
-    social_worker: str = Field(min_length=1)
+    social_worker: Id
     cin_meeting_agreed_plan: bool = False
-    prior_assessment: str | None = None
-    preferred_lead: str | None = None
+    prior_assessment: OptionalSummary | None = None
+    preferred_lead: Id | None = None
+
+
+def _distinct_needs(needs: list[Any]) -> None:
+    codes = [n if isinstance(n, str) else n.code for n in needs]
+    if len(set(codes)) != len(codes):
+        raise ValueError("each need code may appear once")
 
 
 class Referral(Model):
     case_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     route: Route = "referral"
-    received_at: AwareDatetime
-    locality: str
+    received_at: When
+    locality: Name
     family: Family
     referrer: Referrer
-    needs: list[Need] = Field(default_factory=list)
+    needs: list[Need] = Field(default_factory=list, max_length=len(NeedCode))
     consent: Consent = Field(default_factory=Consent)
     immediate_safeguarding: bool = False
-    previous_referrals: int = Field(0, ge=0)
+    previous_referrals: int = Field(0, ge=0, le=1000)
     step_down: StepDown | None = None
     policy: Policy | None = None
 
@@ -139,6 +159,9 @@ class Referral(Model):
             raise ValueError("a step_down referral needs step_down details (social worker, CIN plan) [004]")
         if self.route == "referral" and self.step_down is not None:
             raise ValueError("step_down details are only for route 'step_down'")
+        _distinct_needs(self.needs)
+        if self.policy is not None and self.policy.localities != DEFAULT_LOCALITIES:
+            raise ValueError("policy.localities: the localities are the deployment's, not a referral's")
         if self.locality not in self.effective_policy.localities:
             raise ValueError(f"locality {self.locality!r} is not one of {self.effective_policy.localities}")
         return self
@@ -152,25 +175,25 @@ class Referral(Model):
 
 
 class Command(Model):
-    by: str = Field(min_length=1, description="who acts (a staff id, never a family member's name)")
+    by: Id = Field(description="who acts (a staff id, never a family member's name)")
 
 
 class Recorded(Command):
-    at: AwareDatetime | None = Field(None, description="when it happened; defaults to the workflow's now")
+    at: When | None = Field(None, description="when it happened; defaults to the workflow's now")
 
 
 class RecordScreening(Command):
     """The screener's decision: accept, signpost (below threshold) or step up [000]."""
 
     decision: ScreeningDecision
-    reason: str | None = None
-    services: list[str] = Field(default_factory=list)
+    reason: OptionalReason | None = None
+    services: list[Name] = Field(default_factory=list, max_length=FEW)
 
 
 class Allocate(Command):
     """Allocate (or reallocate) the lead practitioner; starts the TAF clock [003]."""
 
-    lead_practitioner: str = Field(min_length=1)
+    lead_practitioner: Id
 
 
 class RecordContactAttempt(Recorded):
@@ -204,29 +227,34 @@ class RecordHomeVisit(Recorded):
 class RecordAssessment(Recorded):
     """The Signs of Safety assessment, triangulated from two or more sources [003]."""
 
-    worries: list[str] = Field(min_length=1)
-    working_well: list[str] = Field(default_factory=list)
-    needs_to_happen: list[str] = Field(min_length=1)
+    worries: list[Reason] = Field(min_length=1, max_length=SOME)
+    working_well: list[Reason] = Field(default_factory=list, max_length=SOME)
+    needs_to_happen: list[Reason] = Field(min_length=1, max_length=SOME)
     scaling: int = Field(ge=0, le=10)
-    sources: list[str]
-    needs: list[Need] = Field(min_length=1)
+    sources: list[Name] = Field(max_length=FEW)
+    needs: list[Need] = Field(min_length=1, max_length=len(NeedCode))
+
+    @model_validator(mode="after")
+    def _needs_once(self) -> RecordAssessment:
+        _distinct_needs(self.needs)
+        return self
 
 
 class PlanAction(Model):
     need_code: NeedCode
-    action: str = Field(min_length=1)
-    owner: str = Field(min_length=1)
-    due: date
+    action: Reason
+    owner: Name
+    due: Day
 
 
 class RecordTaf(Command):
     """The initial Team Around the Family meeting and its family plan [001][003]."""
 
-    held_at: AwareDatetime
+    held_at: When
     virtual: bool = False
-    attendees: list[str] = Field(min_length=1)
-    actions: list[PlanAction] = Field(min_length=1)
-    review_date: date
+    attendees: list[Name] = Field(min_length=1, max_length=SOME)
+    actions: list[PlanAction] = Field(min_length=1, max_length=MANY)
+    review_date: Day
 
 
 class NeedProgress(Model):
@@ -237,41 +265,41 @@ class NeedProgress(Model):
 class RecordReview(Command):
     """A progress review of the plan, with the next review date [003]."""
 
-    held_at: AwareDatetime
-    progress: list[NeedProgress] = Field(min_length=1)
-    next_review_date: date
+    held_at: When
+    progress: list[NeedProgress] = Field(min_length=1, max_length=len(NeedCode))
+    next_review_date: Day
 
 
 class NeedOutcome(Model):
     need_code: NeedCode
-    summary: str = Field(min_length=1)
+    summary: Summary
 
 
 class RequestClosure(Command):
     """Ask a manager's permission to close, with how each need was met [003]."""
 
     reason: ClosureReason
-    need_outcomes: list[NeedOutcome] = Field(default_factory=list)
+    need_outcomes: list[NeedOutcome] = Field(default_factory=list, max_length=len(NeedCode))
 
 
 class DecideClosure(Command):
     """A manager's decision on a pending closure; never the requester's [003]."""
 
     approve: bool
-    reason: str = Field(min_length=1)
+    reason: Reason
 
 
 class ReferToMasp(Command):
     """Refer to the Multi Agency Support Panel [000]."""
 
-    criteria: list[MaspCriterion] = Field(min_length=1)
+    criteria: list[MaspCriterion] = Field(min_length=1, max_length=FEW)
 
 
 class RecordMaspOutcome(Command):
     """The panel's outcome: resources agreed, SUSD or LARP [000]."""
 
     outcome: MaspOutcome
-    notes: str = ""
+    notes: OptionalSummary = ""
 
 
 class RecordSocialCareDecision(Command):
@@ -283,7 +311,7 @@ class RecordSocialCareDecision(Command):
 class WithdrawConsent(Command):
     """The family withdraws consent [004]."""
 
-    reason: str = Field(min_length=1)
+    reason: Reason
 
 
 class RecordConsent(Command):
@@ -295,39 +323,39 @@ class RecordConsent(Command):
 class IdentifyLeadPractitioner(Command):
     """Step-down: the lead practitioner, ideally the family's choice [004]."""
 
-    practitioner: str = Field(min_length=1)
+    practitioner: Id
     chosen_by_family: bool
 
 
 class RecordLeadDeclined(Command):
     """Step-down: a practitioner declines the lead role, with reasons [004]."""
 
-    practitioner: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    practitioner: Id
+    reason: Reason
 
 
 class AddAgencyContribution(Command):
     """Step-down: an agency adds to the EHA left open [004]."""
 
-    agency: str = Field(min_length=1)
-    summary: str = Field(min_length=1)
+    agency: Name
+    summary: Summary
 
 
 class RequestAdditionalService(Command):
     """A Request for Additional Service: the family's needs and why [004]."""
 
-    service: str = Field(min_length=1)
-    needs: list[NeedCode] = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    service: Name
+    needs: list[NeedCode] = Field(min_length=1, max_length=len(NeedCode))
+    reason: Reason
 
 
 # --- signal ------------------------------------------------------------------
 
 
 class SafeguardingConcern(Model):
-    by: str = Field(min_length=1)
-    details: str = Field(min_length=1)
-    at: AwareDatetime | None = None
+    by: Id
+    details: Summary
+    at: When | None = None
 
 
 # --- queries and result ------------------------------------------------------

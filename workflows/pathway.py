@@ -124,6 +124,14 @@ class Decision:
 # --- opening a case -------------------------------------------------------------
 
 
+def check_referral(referral: Referral, now: datetime) -> None:
+    """What a model cannot check alone: a referral is not received in the future."""
+    try:
+        rules.check_recorded_time(referral.received_at, referral.received_at, now, "received_at: the referral")
+    except RuleBroken as e:
+        raise RuleBroken(e.rule, f"received_at: {e}") from None
+
+
 def open_case(referral: Referral) -> tuple[CaseState, list[Event]]:
     """The case as referred: its first events are dated when the referral was received."""
     policy = referral.effective_policy
@@ -358,12 +366,32 @@ def _request_additional_service(d: Decision, c: RequestAdditionalService) -> Non
     d.emit("AdditionalServiceRequested", service=c.service, needs=c.needs, reason=c.reason)
 
 
-def raise_safeguarding(state: CaseState, concern: SafeguardingConcern, now: datetime) -> list[Event]:
-    """Acted on at once in every non-terminal stage; nothing can refuse it [000][003][004]."""
+# What of a malformed concern is kept: enough to act on, bounded, printable.
+RECEIVED_LIMIT = 10_000
+UNKNOWN_SENDER = "unknown"
+
+
+def _printable(raw: bytes) -> str:
+    text = raw[: RECEIVED_LIMIT * 4].decode("utf-8", errors="replace")[:RECEIVED_LIMIT]
+    return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x7f") else "\ufffd" for c in text)
+
+
+def raise_safeguarding(state: CaseState, concern: SafeguardingConcern | None, now: datetime,
+                       problem: str | None = None, received: bytes = b"") -> list[Event]:
+    """Acted on at once in every non-terminal stage; nothing can refuse it [000][003][004].
+
+    A malformed concern (`concern` None, `problem` saying why) is acted on just the same: recorded as
+    received (bounded), flagged for the locality's manager, and the case stepped up.
+    """
     if state.stage in TERMINAL_STAGES:
         return []
-    d = Decision(state, concern.by, now)
-    d.emit("SafeguardingConcernRaised", at=concern.at or now, details=concern.details, stage=state.stage)
+    if concern is None:
+        d = Decision(state, UNKNOWN_SENDER, now)
+        d.emit("SafeguardingConcernRaised", details=_printable(received), stage=state.stage,
+               malformed=problem, escalated_to="manager")
+    else:
+        d = Decision(state, concern.by, now)
+        d.emit("SafeguardingConcernRaised", at=concern.at or now, details=concern.details, stage=state.stage)
     if state.stage != S.stepped_up:
         d.step_up("safeguarding concern: referred to MASH without delay [004]")
     return d.events

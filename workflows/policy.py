@@ -11,42 +11,46 @@ from datetime import time, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflows.bounds import SOME, Id, Name, bounded_duration
+
 # Leicester's locality advice points [000].
 DEFAULT_LOCALITIES = ["North West", "North", "West", "East", "Central", "South"]
+# No working-day deadline of the pathway is set further ahead than this.
+WORKING_DAYS = 60
 
 
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Threshold for an Early Help Assessment: 3+ complex needs [000][002].
-    threshold_min_needs: int = Field(3, ge=1)
+    threshold_min_needs: int = Field(3, ge=1, le=10)
     # Screening decision within 1 working day of receipt (policy default).
-    screening_working_days: int = Field(1, ge=1)
+    screening_working_days: int = Field(1, ge=1, le=WORKING_DAYS)
     # Initial contact [003]: 3 attempts at 3 different times of day.
-    contact_attempts_required: int = Field(3, ge=1)
+    contact_attempts_required: int = Field(3, ge=1, le=10)
     distinct_times_of_day_required: int = Field(3, ge=1, le=3)
     # Time-of-day boundaries, Europe/London [DOMAIN 2].
     afternoon_starts: time = time(12, 0)
     evening_starts: time = time(17, 0)
-    first_contact_working_days: int = Field(2, ge=1)
-    warm_handover_working_days: int = Field(5, ge=1)
+    first_contact_working_days: int = Field(2, ge=1, le=WORKING_DAYS)
+    warm_handover_working_days: int = Field(5, ge=1, le=WORKING_DAYS)
     # Three unannounced visits, a letter each time [003]; at least 1 day apart.
-    unannounced_visits_required: int = Field(3, ge=1)
-    visit_min_gap_days: int = Field(1, ge=0)
+    unannounced_visits_required: int = Field(3, ge=1, le=10)
+    visit_min_gap_days: int = Field(1, ge=0, le=30)
     # Initial TAF within four weeks of allocation [003]. Durations are ISO 8601
     # in JSON ("P28D"); short ones serve tests that wait in real time.
-    taf_within: timedelta = timedelta(days=28)
+    taf_within: bounded_duration(timedelta(seconds=1), timedelta(days=365)) = timedelta(days=28)
     # Reviews every twelve weeks [003].
-    review_interval_weeks: int = Field(12, ge=1)
+    review_interval_weeks: int = Field(12, ge=1, le=52)
     # Reminder 7 days before a deadline; escalate on the day (policy default).
-    reminder_before: timedelta = timedelta(days=7)
+    reminder_before: bounded_duration(timedelta(0), timedelta(days=90)) = timedelta(days=7)
     # A manager answers a closure request within 5 working days (policy default).
-    closure_decision_working_days: int = Field(5, ge=1)
-    localities: list[str] = Field(default_factory=lambda: list(DEFAULT_LOCALITIES))
+    closure_decision_working_days: int = Field(5, ge=1, le=WORKING_DAYS)
+    localities: list[Name] = Field(default_factory=lambda: list(DEFAULT_LOCALITIES), max_length=SOME)
     # No longer used: who is a manager comes from the roles file (worker/authz.py). Kept, and
     # dropped when written, so that cases started with it still decode (tests/histories).
-    managers: list[str] = Field(default_factory=list, exclude=True, deprecated="use the roles file")
+    managers: list[Id] = Field(max_length=SOME, default_factory=list, exclude=True, deprecated="use the roles file")
     # Engine setting, not a DOMAIN rule: continue-as-new at the first review
     # boundary after a run's history passes this many events (or when
     # Temporal suggests it), so histories stay short and fast to replay.
-    continue_as_new_after_events: int = Field(2000, ge=10)
+    continue_as_new_after_events: int = Field(2000, ge=10, le=10_000)

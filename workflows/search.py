@@ -15,6 +15,9 @@ LOCALITY = SearchAttributeKey.for_keyword("Locality")
 LEAD_PRACTITIONER = SearchAttributeKey.for_keyword("LeadPractitioner")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 KEYS = (CASE_STAGE, LOCALITY, LEAD_PRACTITIONER, NEXT_DEADLINE)
+# Set while a save cannot succeed (a data error, not an outage): `earlyhelp doctor` lists these cases.
+NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
+REGISTERED = (*KEYS, NEEDS_ATTENTION)
 
 Values = tuple[str, str, str | None, datetime | None]
 

@@ -1,0 +1,83 @@
+"""The bounds every input must keep: one definition, used by every model.
+
+Text is bounded by what it holds and may not carry control characters (but
+newline and tab; a browser's CRLF is read as a newline): PostgreSQL refuses
+NUL, and a case must stay far below Temporal's limits (2 MB a payload,
+50 MB a history) whatever a client sends. Numbers and dates are bounded the
+same way. The JSON Schemas (`earlyhelp schema`) show each bound.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints, ValidationError
+
+# Control characters but tab and newline, C1 controls included (lone surrogates never decode from JSON).
+PRINTABLE = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+# Staff ids, person and family refs: no spaces, so a full name cannot pass for an id
+# (ids sit in plain-text search attributes: DESIGN.md pitfall 7).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:/-]*$"
+
+EARLIEST = datetime(2000, 1, 1).date()
+LATEST = datetime(2100, 1, 1).date()
+
+
+def _crlf(value: Any) -> Any:
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
+def _text(max_length: int, min_length: int = 0) -> Any:
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length, pattern=PRINTABLE),
+                     BeforeValidator(_crlf)]
+
+
+def _in_range(value: date | datetime) -> date | datetime:
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day < LATEST:
+        raise ValueError(f"must be from {EARLIEST} and before {LATEST}")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+Name = _text(200, 1)  # a person's name, an agency, a service
+Contact = _text(320, 1)  # an email address or a phone number
+Reason = _text(2_000, 1)  # a short reason or one statement of an assessment
+OptionalReason = _text(2_000)
+Summary = _text(10_000, 1)  # a summary, a note, a concern's details
+OptionalSummary = _text(10_000)
+
+Day = Annotated[date, AfterValidator(_in_range)]
+When = Annotated[AwareDatetime, AfterValidator(_in_range)]
+
+# How many items a list may hold.
+FEW = 20  # services, sources, criteria, attendees' agencies
+SOME = 50  # members of a family, statements of an assessment, attendees
+MANY = 100  # actions of a plan
+
+
+def bounded_duration(low: timedelta, high: timedelta) -> Any:
+    def check(value: timedelta) -> timedelta:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return Annotated[timedelta, AfterValidator(check), Field(description=f"an ISO 8601 duration from {low} to {high}")]
+
+
+_PATTERN_MEANS = {
+    PRINTABLE: "control characters are not allowed (newline and tab are)",
+    ID_PATTERN: "must be an id: letters, digits and . _ - @ : / without spaces",
+}
+
+
+def refusal(error: ValidationError, limit: int = 10) -> str:
+    """Each bad field and its rule, never the value sent (it may be 3 MB, or a family's details)."""
+    lines = []
+    for e in error.errors(include_url=False, include_input=False)[:limit]:
+        where = ".".join(str(p) for p in e["loc"]) or "(the whole input)"
+        message = _PATTERN_MEANS.get((e.get("ctx") or {}).get("pattern"), e["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    more = error.error_count() - limit
+    return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
