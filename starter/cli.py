@@ -26,14 +26,17 @@ import typer
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from rich.console import Console
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter import render
 from starter.annotations import choices, unwrap
+from worker import temporal
 from worker.codec import CaseErased
 from worker.config import Config, ConfigError
-from worker.temporal import connect
+from worker.temporal import connect, new_update_id, send_command
 from workflows import search
+from workflows.bounds import refusal
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     CaseOutcome,
@@ -51,6 +54,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 out = Console()
 err = Console(stderr=True)
 BY_HELP = "who acts: your staff id (or set EARLYHELP_USER)"
+IDEMPOTENCY_HELP = ("the command's update id (default: a new one each run); send a command again with the same "
+                    "key and it is recorded once")
+IdempotencyKey = Annotated[str | None, typer.Option("--idempotency-key", help=IDEMPOTENCY_HELP)]
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -84,11 +90,11 @@ def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
 
 
 def parse(model: type[BaseModel], payload: dict[str, Any]) -> Any:
+    """Validated here with the workflow's own models: the same refusal, before anything is sent."""
     try:
         return model.model_validate(payload)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'input'}: {x['msg']}" for x in e.errors())
-        fail(f"invalid {model.__name__}: {problems}", 2)
+        fail(f"invalid {model.__name__}: {refusal(e)}", 2)
 
 
 def print_snapshot(snap: Snapshot, as_json: bool) -> None:
@@ -126,9 +132,9 @@ def _field_help(name: str, field: Any, as_json: bool) -> str:
         parts.append("one of: " + ", ".join(allowed))
     if as_json:
         parts.append("as JSON")
-    if AwareDatetime in (annotation, *typing.get_args(annotation)):
+    if unwrap(annotation) is AwareDatetime:
         parts.append("ISO 8601 with offset, e.g. 2026-03-10T14:30:00+00:00")
-    elif annotation is date:
+    elif unwrap(annotation) is date:
         parts.append("YYYY-MM-DD")
     return "; ".join(parts)
 
@@ -149,8 +155,10 @@ def update_command(update_name: str, model: type[BaseModel]) -> Callable[..., No
                                         default=option))
     params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                                     default=typer.Option(False, "--json", help="print the snapshot as JSON")))
+    params.append(inspect.Parameter("idempotency_key", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+                                    default=typer.Option(None, "--idempotency-key", help=IDEMPOTENCY_HELP)))
 
-    def command(case: str, as_json: bool = False, **options: Any) -> None:
+    def command(case: str, as_json: bool = False, idempotency_key: str | None = None, **options: Any) -> None:
         payload: dict[str, Any] = {}
         for name, value in options.items():
             if value is None or value == []:
@@ -161,45 +169,47 @@ def update_command(update_name: str, model: type[BaseModel]) -> Callable[..., No
                 except json.JSONDecodeError as e:
                     fail(f"--{name.replace('_', '-')} is not valid JSON: {e}", 2)
             payload[name] = value
-        print_snapshot(send(case, update_name, parse(model, payload)), as_json)
+        print_snapshot(send(case, update_name, parse(model, payload), idempotency_key), as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return command
 
 
-def send(case: str, update_name: str, command: BaseModel) -> Snapshot:
-    async def go(client: Client) -> Snapshot:
-        handle = client.get_workflow_handle(workflow_id(case))
-        return await handle.execute_update(update_name, command, result_type=Snapshot)
-
-    return run(go)
+def send(case: str, update_name: str, command: BaseModel, idempotency_key: str | None = None) -> Snapshot:
+    """One command per invocation, under one update id: a retry (ours, or yours with the same
+    --idempotency-key) is recorded once."""
+    update_id = idempotency_key or new_update_id()
+    return run(lambda client: send_command(client, case, update_name, command, update_id))
 
 
 for _model, _step in STEPS.items():
     app.command(_step.name.replace("_", "-"), help=(_model.__doc__ or "").strip())(update_command(_step.name, _model))
 
 
-def _decide(case: str, manager: str | None, reason: str | None, approve: bool, as_json: bool) -> None:
+def _decide(case: str, manager: str | None, reason: str | None, approve: bool, as_json: bool,
+            idempotency_key: str | None) -> None:
     decision = parse(DecideClosure, {"by": manager, "approve": approve, "reason": reason})
-    print_snapshot(send(case, "decide_closure", decision), as_json)
+    print_snapshot(send(case, "decide_closure", decision, idempotency_key), as_json)
 
 
 @app.command()
 def approve(case: str,
             manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
             reason: Annotated[str | None, typer.Option(help="why")] = None,
-            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+            as_json: Annotated[bool, typer.Option("--json")] = False,
+            idempotency_key: IdempotencyKey = None) -> None:
     """A manager approves the pending closure (decide_closure, approve)."""
-    _decide(case, manager, reason, True, as_json)
+    _decide(case, manager, reason, True, as_json, idempotency_key)
 
 
 @app.command()
 def refuse(case: str,
            manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
            reason: Annotated[str | None, typer.Option(help="why, and what should happen instead")] = None,
-           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+           as_json: Annotated[bool, typer.Option("--json")] = False,
+           idempotency_key: IdempotencyKey = None) -> None:
     """A manager refuses the pending closure (decide_closure, refuse)."""
-    _decide(case, manager, reason, False, as_json)
+    _decide(case, manager, reason, False, as_json, idempotency_key)
 
 
 # --- starting a case ------------------------------------------------------------------
@@ -251,9 +261,10 @@ def refer(
 
 async def start_case(client: Client, referral: Referral, task_queue: str | None = None) -> Snapshot:
     """Start a case's workflow, then read its first snapshot."""
-    handle = await client.start_workflow(
-        EarlyHelpCase.run, referral, id=workflow_id(referral.case_id),
-        task_queue=task_queue or Config.from_env().task_queue)
+    try:
+        handle = await temporal.start_case(client, referral, task_queue or Config.from_env().task_queue)
+    except WorkflowAlreadyStartedError:
+        fail(f"case_id: a case {referral.case_id} exists already (a case id is never reused): nothing was recorded", 1)
     return await handle.query(EarlyHelpCase.snapshot)
 
 

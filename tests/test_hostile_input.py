@@ -155,6 +155,17 @@ async def test_every_hostile_command_is_refused_by_field_and_changes_nothing(env
                                              result_type=dict))["stage"] == "awaiting_allocation"
 
 
+async def test_the_same_update_id_sent_again_is_recorded_once(env, task_queue):
+    """Retries are safe (CONTRACT.md): a client that sends its command again with the same id gets the
+    first result, and the case records it once."""
+    case = await Case.start(env, task_queue)
+    command = {"by": SCREENER, "decision": "accept"}
+    first = await case.handle.execute_update("record_screening", command, id="screen-once", result_type=dict)
+    again = await case.handle.execute_update("record_screening", command, id="screen-once", result_type=dict)
+    assert first == again
+    assert [e.type for e in await case.timeline()].count("ScreeningRecorded") == 1
+
+
 async def test_an_unknown_update_is_refused(env, task_queue):
     case = await Case.start(env, task_queue)
     with pytest.raises(WorkflowUpdateFailedError):

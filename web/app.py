@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
+import secrets
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ from web.auth import (
 )
 from worker.authz import Roles
 from worker.codec import CaseErased
+from worker.temporal import new_update_id, send_command, start_case
 from workflows.case import EarlyHelpCase
 from workflows.models import Event, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
 from workflows.pathway import STEPS
@@ -139,7 +142,18 @@ def initial_values(snap: Snapshot) -> dict[str, list[str]]:
 
 
 def submitted(form: Any) -> dict[str, list[str]]:
-    return {k: [str(v) for v in form.getall(k)] for k in set(form.keys()) if k != "csrf"}
+    return {k: [str(v) for v in form.getall(k)] for k in set(form.keys()) if k not in ("csrf", FORM_ID)}
+
+
+# Each rendered page gives its forms one id; the command's update id is derived from it, so a double
+# submit or a browser's retry of the same form is recorded once (Temporal dedupes update ids).
+FORM_ID = "form_id"
+_FORM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def form_update_id(form: Any, name: str) -> str:
+    given = str(form.get(FORM_ID, ""))
+    return f"web-{name}-{given}" if _FORM_ID_PATTERN.match(given) else new_update_id()
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -147,7 +161,8 @@ def submitted(form: Any) -> dict[str, list[str]]:
 
 async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
     user = request.get("user")
-    context = {"user": user, "csrf": await csrf_token(request), "flash": await take_flash(request),
+    context = {"user": user, "csrf": await csrf_token(request), "form_id": secrets.token_urlsafe(16),
+               "flash": await take_flash(request),
                "list_limit": LIST_LIMIT, "path": request.path,
                "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label, **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
@@ -246,7 +261,7 @@ async def command(request: web.Request) -> web.Response:
     except ValidationError as e:
         return await case_page(request, forms.validation_errors(e, widgets, data), name, submitted(form), 422)
     try:
-        await engine(handle(request, case_id).execute_update(name, cmd, result_type=Snapshot))
+        await engine(send_command(request.app[CLIENT_KEY], case_id, name, cmd, form_update_id(form, name)))
     except Problem as p:
         if p.status != 404:
             raise
@@ -321,11 +336,9 @@ async def refer(request: web.Request) -> web.Response:
                 errors = {"locality": "not one of your teams' localities"}
             else:
                 try:
-                    await engine(request.app[CLIENT_KEY].start_workflow(
-                        EarlyHelpCase.run, referral, id=f"case-{referral.case_id}",
-                        task_queue=request.app[TASK_QUEUE_KEY]))
+                    await engine(start_case(request.app[CLIENT_KEY], referral, request.app[TASK_QUEUE_KEY]))
                 except WorkflowAlreadyStartedError:
-                    errors = {"case_id": "a case with this id already exists: nothing was recorded"}
+                    errors = {"case_id": "this case id is taken (a case id is never reused): nothing was recorded"}
                 else:
                     await settled(request, referral.case_id)
                     await flash(request, f"Referral {referral.case_id} received: recommendation {rec}.")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from typing import Any
+
 import asyncpg
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client, TLSConfig
+from temporalio.client import Client, TLSConfig, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
@@ -16,6 +21,7 @@ from worker.codec import CaseKeys, EncryptionCodec, encrypted_converter
 from worker.config import Config, ConfigError
 from worker.keys import MasterKeys
 from workflows import search
+from workflows.models import Referral, Snapshot
 
 
 async def open_database(config: Config) -> asyncpg.Pool:
@@ -76,3 +82,36 @@ async def ensure_search_attributes(client: Client) -> list[str]:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
     return sorted(missing)
+
+
+def case_workflow_id(case_id: str) -> str:
+    return f"case-{case_id}"
+
+
+async def start_case(client: Client, referral: Referral, task_queue: str) -> WorkflowHandle[Any, Any]:
+    """Start a case; a case id is never used twice, even after its case ended (CONTRACT.md)."""
+    return await client.start_workflow(
+        "EarlyHelpCase", referral, id=case_workflow_id(referral.case_id), task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, result_type=Any)
+
+
+def new_update_id() -> str:
+    return uuid.uuid4().hex
+
+
+# Transient failures a client retries with the same update id: Temporal records the update once.
+_TRANSIENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+
+
+async def send_command(client: Client, case_id: str, name: str, command: Any, update_id: str,
+                       attempts: int = 5) -> Snapshot:
+    """Send one command, retrying outages with the same update id so it is recorded at most once."""
+    handle = client.get_workflow_handle(case_workflow_id(case_id))
+    for attempt in range(attempts):
+        try:
+            return await handle.execute_update(name, command, id=update_id, result_type=Snapshot)
+        except RPCError as e:
+            if e.status not in _TRANSIENT or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(min(0.5 * 2**attempt, 5))
+    raise AssertionError("unreachable")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from datetime import UTC, datetime
 
 from tests.e2e.conftest import Stack, wait_until
@@ -26,6 +31,34 @@ def test_worker_killed_mid_case_a_new_worker_finishes_it_exactly_once(stack: Sta
     timeline = stack.cli_json("timeline", case)
     rows = wait_until(lambda: (r := saved_events(stack.database_url, case)) and len(r) == len(timeline) and r)
     assert [r["seq"] for r in rows] == [e["seq"] for e in timeline] == list(range(1, len(timeline) + 1))
+
+
+def test_clients_retrying_through_a_killed_worker_record_each_command_once(stack: Stack):
+    """A burst of commands from CLI processes while the worker is killed: each client sends its command
+    again with the same --idempotency-key, as a person would after an error. 0 lost, 0 duplicated."""
+    stack.start_worker()
+    cases = [case_id() for _ in range(8)]
+    for case in cases:
+        refer(stack, case)
+        stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
+        stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
+    earlyhelp = str(Path(sys.executable).parent / "earlyhelp")
+
+    def attempt(case: str) -> int:
+        command = [earlyhelp, "record-contact-attempt", case, "--by", "lp-jones", "--method", "phone",
+                   "--outcome", "no_answer", "--idempotency-key", f"burst-{case}"]
+        return subprocess.run(command, env={**os.environ, **stack.env}, capture_output=True, timeout=120).returncode
+
+    stack.workers[0][0].send_signal(signal.SIGKILL)
+    with ThreadPoolExecutor(len(cases)) as pool:
+        first = [pool.submit(attempt, c) for c in cases]  # in flight while no worker runs
+        stack.start_worker()
+        results = [f.result() for f in first]
+    again = [attempt(c) for c in cases]  # "did that go through?": sent again, same key
+    assert again == [0] * len(cases), (results, again)
+    for case in cases:
+        timeline = stack.cli_json("timeline", case)
+        assert [e["type"] for e in timeline].count("ContactAttemptRecorded") == 1, case
 
 
 def test_second_worker_takes_over_when_the_first_stops(stack: Stack):

@@ -164,6 +164,23 @@ def test_a_form_without_the_session_csrf_token_is_refused(web: Web, page: Page):
     assert web.events(case) == before and stage_of(web, case) == "initial_contact"
 
 
+def test_a_double_submitted_form_is_recorded_once(web: Web, page: Page):
+    """The update id comes from the rendered form: the same form posted twice records one attempt
+    (CONTRACT.md "Retries are safe")."""
+    case = allocated_case(web)
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-record_contact_attempt form")
+    fields = {"csrf": form.locator("[name=csrf]").input_value(), "form_id": form.locator("[name=form_id]").input_value(),
+              "method": "phone", "outcome": "no_answer"}
+    before = web.events(case)
+    for _ in range(2):
+        response = page.request.post(f"{web.url}/cases/{case}/commands/record_contact_attempt", form=fields)
+        assert response.ok
+    attempts = [e for e in web.stack.cli_json("timeline", case) if e["type"] == "ContactAttemptRecorded"]
+    assert len(attempts) == 1 and web.events(case) > before
+
+
 def closure_in_inbox(web: Web, page: Page) -> tuple[str, Locator]:
     """A North case whose closure lp-jones asked for, and its card in tm-patel's inbox."""
     case = case_id()
@@ -368,7 +385,7 @@ def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: We
         "csrf": page.locator("input[name=csrf]").first.input_value(), "action": "submit", "case_id": case,
         "locality": "North", "family.family_ref": "FAM-OTHER", "referrer.name": "B. Nurse",
         "referrer.agency": "health", "referrer.contact": "hv@nhs.example"})
-    assert again.status == 422 and "a case with this id already exists" in again.text()
+    assert again.status == 422 and "this case id is taken" in again.text()
     assert web.events(case) == before
 
 
