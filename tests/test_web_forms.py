@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from starter.cli import app
 from web import forms
-from web.auth import Throttle, User, check_password
+from web.auth import Throttle, User, check_password, safe_next
 from worker.authz import Roles, hash_password, password_matches
 from worker.config import ConfigError
 from workflows.models import NeedCode, RecordConsent, RecordTaf
@@ -119,3 +119,19 @@ def test_hash_password_prints_a_roles_file_line_that_signs_in(tmp_path: Path):
     assert check_password(Roles.load(roles), "lp-1", "twelve chars!")
     short = CliRunner().invoke(app, ["hash-password", "lp-1", "--password", "short"])
     assert short.exit_code == 2 and "12 characters" in short.output
+
+
+OPEN_REDIRECTS = ["//evil.example/x", "/\t/evil.example/x", "/%09/evil.example/x".replace("%09", "\t"),
+                  "/\\evil.example", "\\\\evil.example", "http://evil.example/x", "https:evil.example",
+                  "javascript:alert(1)", "/\n/evil.example", " //evil.example", "evil.example/x", "/ok\x7f", ""]
+
+
+@pytest.mark.parametrize("target", OPEN_REDIRECTS)
+def test_next_after_sign_in_is_only_ever_a_path_of_this_site(target: str):
+    """No open redirect (README "The web app"): browsers drop tabs and newlines and read a backslash as a slash."""
+    assert safe_next(target) == "/"
+
+
+@pytest.mark.parametrize("target", ["/inbox", "/cases/C-1?tab=timeline", "/cases/C%2F1"])
+def test_next_keeps_a_path_of_this_site(target: str):
+    assert safe_next(target) == target

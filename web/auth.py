@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from aiohttp_session import get_session, new_session
@@ -21,7 +21,8 @@ from aiohttp_session import get_session, new_session
 from worker.authz import Roles, password_matches
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
+# /api/ authenticates by password or bearer token, never by cookie (web/api.py).
+PUBLIC = ("/sign-in", "/static/", "/healthz", "/favicon.ico", "/api/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ROLES_KEY = web.AppKey("roles", Roles)
 
@@ -73,10 +74,10 @@ class Throttle:
         now = self.clock()
         return [t for t in self.failures.get(person, []) if now - t < self.window]
 
-    def wait(self, person: str) -> float:
-        """Seconds before `person` may try again (0: now)."""
+    def wait(self, person: str, limit: int | None = None) -> float:
+        """Seconds before `person` (any key) may try again (0: now)."""
         recent = self._recent(person)
-        return self.window - (self.clock() - recent[0]) if len(recent) >= self.limit else 0.0
+        return self.window - (self.clock() - recent[0]) if len(recent) >= (limit or self.limit) else 0.0
 
     def failed(self, person: str) -> None:
         if len(self.failures) > 10_000:  # forget ids whose failures have aged out: memory stays bounded
@@ -88,6 +89,8 @@ class Throttle:
 
 
 THROTTLE_KEY = web.AppKey("throttle", Throttle)
+# Failed sign-ins from one address, whoever they were for, before it waits out the window.
+ADDRESS_LIMIT = 50
 
 
 async def sign_in(request: web.Request, person: str) -> None:
@@ -130,7 +133,7 @@ async def require_sign_in(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def check_csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method not in SAFE_METHODS:
+    if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
         session = await get_session(request)
         sent = request.headers.get("X-CSRF-Token") or str((await request.post()).get("csrf", ""))
         expected = session.get("csrf")
@@ -141,5 +144,11 @@ async def check_csrf(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect."""
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path on this site: never an open redirect. Browsers drop tabs and newlines from a URL and read
+    a backslash as a slash, so `/\t/evil.example` would be `//evil.example`: any of those is refused."""
+    if not target or any(c <= " " or c in "\\\x7f" for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target

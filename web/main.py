@@ -11,8 +11,9 @@ from web.app import create_app
 from worker import logs
 from worker.authz import Roles
 from worker.config import Config, ConfigError, new_session_key
+from worker.identity import Signer
 from worker.process import run, stop_on_signals
-from worker.temporal import connect, open_database
+from worker.temporal import connect, open_database, signing_interceptors
 
 
 def roles_with_passwords(config: Config) -> Roles:
@@ -36,8 +37,9 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         secret = new_session_key()
     pool = await open_database(config)
     try:
-        client = await connect(config, pool=pool)
-        app = create_app(client, pool, roles, config.task_queue, secret, config.web_secure_cookies)
+        client = await connect(config, pool=pool, interceptors=signing_interceptors(config))
+        signer = Signer.from_file(config.signing_key, config.token_issuer) if config.signing_key else None
+        app = create_app(client, pool, roles, config.task_queue, secret, config.web_secure_cookies, signer)
         runner = web.AppRunner(app, access_log=None)  # paths hold case ids only, but keep logs to events
         await runner.setup()
         await web.TCPSite(runner, config.web_host, config.web_port).start()

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
@@ -45,7 +46,9 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from worker.codec import PLAINTEXT
 from worker.config import ConfigError
+from worker.identity import Binding, NotAuthenticated, Verifier, payload_hash, token_from
 
 ROLES = ("managers", "screeners", "practitioners", "social_workers")
 EVERYONE = frozenset(ROLES)
@@ -121,49 +124,116 @@ class Roles:
                    {person: frozenset(localities) for person, localities in teams.items()}, passwords)
 
     def localities(self, person: str) -> frozenset[str] | None:
-        """The localities whose cases `person` sees; None for all of them."""
-        if self.people.get(person, frozenset()) & SEES_EVERY_TEAM:
+        """The localities whose cases `person` sees; None for all of them (a screener, or a roles file
+        that has no [teams] at all)."""
+        if not self.teams or self.people.get(person, frozenset()) & SEES_EVERY_TEAM:
             return None
         return self.teams.get(person, frozenset())
 
     def may(self, update: str, person: str) -> bool:
         return bool(self.people.get(person, frozenset()) & PERMISSIONS.get(update, EVERYONE))
 
-    def check(self, update: str, by: str) -> None:
+    def check(self, update: str, by: str, case: Scope | None = None) -> None:
+        """The one definition of who may do what to which case: a role for the command, and the case in
+        their teams' localities or led by them (screeners: every locality). Used by the worker, the web
+        app, `erase` and the codec server."""
         allowed = PERMISSIONS.get(update, EVERYONE)
         held = self.people.get(by, frozenset())
         if not held:
-            raise ApplicationError(f"not_authorized: {by!r} has no role in this service", type="NotAuthorized",
-                                   non_retryable=True)
+            raise NotAuthorized(f"{by!r} has no role in this service")
         if not held & allowed:
-            raise ApplicationError(
-                f"not_authorized: {update} needs one of {sorted(allowed)}; {by!r} is {sorted(held)}",
-                type="NotAuthorized", non_retryable=True)
+            raise NotAuthorized(f"{update} needs one of {sorted(allowed)}; {by!r} is {sorted(held)}")
+        if case is not None and not in_scope(self.localities(by), by, case):
+            raise NotAuthorized(f"{by!r} works in {sorted(self.localities(by) or [])}; case {case.case_id} is in "
+                                f"{case.locality} and led by someone else")
+
+    def check_staff(self, command: Any, route: str) -> None:
+        """People a command names (a lead) are people of the service in a lead's role [DOMAIN 9]."""
+        for name in STAFF_FIELDS:
+            person = command.get(name) if isinstance(command, dict) else None
+            if isinstance(person, str) and not self.people.get(person, frozenset()) & LEADS[route]:
+                raise NotAuthorized(f"{name}: {person!r} is not one of the service's "
+                                    f"{' or '.join(sorted(LEADS[route]))}")
 
 
-def claimed_by(command: Any) -> str | None:
-    """The `by` a command claims (commands reach the workflow undecoded: workflows/case.py)."""
+class NotAuthorized(ApplicationError):
+    def __init__(self, why: str) -> None:
+        super().__init__(f"not_authorized: {why}", type="NotAuthorized", non_retryable=True)
+
+
+# Fields of a command that name a member of staff who must exist, and the roles a lead may hold.
+STAFF_FIELDS = ("lead_practitioner", "practitioner")
+LEADS = {"referral": frozenset({"practitioners"}), "step_down": frozenset({"practitioners", "social_workers"})}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What decides who may act on a case: where it is and who leads it."""
+
+    case_id: str
+    locality: str
+    lead: str | None
+
+
+def in_scope(localities: frozenset[str] | None, person: str, case: Scope) -> bool:
+    """A person acts on their teams' cases and the cases they lead; None: every locality."""
+    return case.lead == person or localities is None or case.locality in localities
+
+
+def claimed(command: Any) -> dict[str, Any]:
+    """A command's fields as sent (commands reach the workflow undecoded: workflows/case.py)."""
     if isinstance(command, RawValue):
         try:
             command = json.loads(command.payload.data)
         except ValueError:
-            return None
-    by = command.get("by") if isinstance(command, dict) else getattr(command, "by", None)
+            return {}
+    return command if isinstance(command, dict) else {}
+
+
+def claimed_by(command: Any) -> str | None:
+    by = claimed(command).get("by")
     return by if isinstance(by, str) else None
 
 
 class Authorization(Interceptor):
-    def __init__(self, roles: Roles) -> None:
-        self.roles = roles
+    """Checks every command in the validator stage (never on replay): encrypted where keys are configured,
+    sent by the person its `by` names (a verified token), and allowed for that person on this case."""
+
+    def __init__(self, roles: Roles | None, verifier: Verifier | None = None, encrypted: bool = False) -> None:
+        self.roles, self.verifier, self.encrypted = roles, verifier, encrypted
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
-        roles = self.roles
+        owner = self
 
-        class CheckRoles(WorkflowInboundInterceptor):
+        class CheckCommands(WorkflowInboundInterceptor):
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
-                by = claimed_by(input.args[0] if input.args else None)
-                if by is not None:  # otherwise the command's own validator refuses it, naming `by`
-                    roles.check(input.update, by)
+                owner.check(input)
                 super().handle_update_validator(input)
 
-        return CheckRoles
+        return CheckCommands
+
+    def check(self, input: HandleUpdateInput) -> None:
+        raw = input.args[0] if input.args else None
+        if self.encrypted and (not isinstance(raw, RawValue) or raw.payload.metadata.get(PLAINTEXT)):
+            raise ApplicationError("not_encrypted: this deployment takes only commands encrypted by its codec "
+                                   "(use earlyhelp, the web app, or --codec-endpoint)", type="NotEncrypted",
+                                   non_retryable=True)
+        command = claimed(raw)
+        by = command.get("by")
+        if not isinstance(by, str):
+            return  # the command's own validator refuses it, naming `by`
+        if self.verifier is not None:
+            token = token_from(input.headers)
+            if token is None:
+                raise NotAuthenticated("no identity token: sign in (earlyhelp login, or the web app)")
+            assert isinstance(raw, RawValue)
+            binding = Binding(workflow.info().workflow_id, input.update, input.id, payload_hash(raw.payload))
+            person = self.verifier.command(token, binding, workflow.now())
+            if person != by:
+                raise NotAuthenticated(f"the command says by {by!r} but was sent by {person!r}")
+        if self.roles is not None:
+            case = workflow.instance()
+            state = getattr(case, "state", None)
+            scope = Scope(state.referral.case_id, state.referral.locality, state.lead_practitioner) if state else None
+            self.roles.check(input.update, by, scope)
+            self.roles.check_staff(command, state.referral.route if state else "referral")

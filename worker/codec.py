@@ -32,6 +32,9 @@ from worker.keys import MasterKeys, seal, unseal
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 CIPHER = "encryption-cipher"
+# Set on a payload that arrived unencrypted, so the workflow and the worker's checks can refuse it
+# (worker/authz.py; workflows/case.py) instead of the decode failing a workflow task for ever.
+PLAINTEXT = "earlyhelp-plaintext"
 
 
 class CaseErased(Exception):
@@ -111,7 +114,10 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
-                out.append(p)
+                marked = Payload()
+                marked.CopyFrom(p)
+                marked.metadata[PLAINTEXT] = b"1"
+                out.append(marked)
                 continue
             key_id = p.metadata[KEY_ID].decode()
             kind, _, name = key_id.partition(":")

@@ -51,6 +51,11 @@ class Config(BaseModel):
     master_key: str | None = None
     # Who may do what (worker/authz.py): a TOML file of people and roles. Unset: no role checks.
     roles_file: Path | None = None
+    # Proven identity (worker/identity.py): the web app signs with the Ed25519 private key, workers and the
+    # codec server verify with its public key. Unset verify key: a command's `by` is taken as claimed.
+    signing_key: Path | None = None
+    verify_key: Path | None = None
+    token_issuer: str = Field("earlyhelp", min_length=1, max_length=200)
     # The codec server for the Web UI and CLI: bearer token, the UI's origin, port.
     codec_token: str | None = None
     codec_origin: str = "http://localhost:8233"
@@ -84,7 +89,7 @@ class Config(BaseModel):
             raise ValueError(f"expected debug, info, warning or error, got {v!r}")
         return v.lower()
 
-    @field_validator("tls_cert", "tls_key", "tls_ca", "keys_file", "roles_file")
+    @field_validator("tls_cert", "tls_key", "tls_ca", "keys_file", "roles_file", "signing_key", "verify_key")
     @classmethod
     def _readable(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_file():
@@ -139,6 +144,9 @@ ENV: dict[str, str] = {
     "keys_file": "EARLYHELP_KEYS_FILE",
     "master_key": "EARLYHELP_MASTER_KEY",
     "roles_file": "EARLYHELP_ROLES_FILE",
+    "signing_key": "EARLYHELP_SIGNING_KEY",
+    "verify_key": "EARLYHELP_VERIFY_KEY",
+    "token_issuer": "EARLYHELP_TOKEN_ISSUER",
     "codec_token": "EARLYHELP_CODEC_TOKEN",
     "codec_origin": "EARLYHELP_CODEC_ORIGIN",
     "codec_port": "EARLYHELP_CODEC_PORT",

@@ -21,9 +21,19 @@ from activities.store import CaseActivities
 from worker import logs
 from worker.authz import Authorization, Roles
 from worker.config import Config
+from worker.identity import Verifier
+from worker.keys import MasterKeys
 from worker.process import run, stop_on_signals
 from worker.temporal import connect, ensure_search_attributes, open_database
 from workflows.case import EarlyHelpCase
+
+
+def authorization(config: Config) -> Authorization | None:
+    """The worker's checks of every command, from what is configured (README "Identity")."""
+    roles = Roles.load(config.roles_file) if config.roles_file else None
+    verifier = Verifier.from_file(config.verify_key, config.token_issuer) if config.verify_key else None
+    encrypted = MasterKeys.from_config(config) is not None
+    return Authorization(roles, verifier, encrypted) if roles or verifier or encrypted else None
 
 
 def new_worker(client: Client, store: CaseActivities, task_queue: str, **options: Any) -> Worker:
@@ -44,7 +54,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             log.info("search attributes registered", names=added)
     except RPCError as e:  # e.g. a managed cluster: an admin registers them (README.md)
         log.warning("search attributes not registered", error=e.message)
-    interceptors = [Authorization(Roles.load(config.roles_file))] if config.roles_file else []
+    interceptors = [checks] if (checks := authorization(config)) else []
     worker = new_worker(
         client, CaseActivities(pool), config.task_queue, interceptors=interceptors,
         max_cached_workflows=config.max_cached_cases,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client, TLSConfig, WorkflowHandle
+from temporalio.client import Client, Interceptor, TLSConfig, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -17,6 +19,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import db
+from worker import identity
 from worker.codec import CaseKeys, EncryptionCodec, encrypted_converter
 from worker.config import Config, ConfigError
 from worker.keys import MasterKeys
@@ -40,7 +43,8 @@ async def data_converter(config: Config, pool: asyncpg.Pool | None = None) -> Da
     return encrypted_converter(EncryptionCodec(master, CaseKeys(pool, master)))
 
 
-async def connect(config: Config, runtime: Runtime | None = None, pool: asyncpg.Pool | None = None) -> Client:
+async def connect(config: Config, runtime: Runtime | None = None, pool: asyncpg.Pool | None = None,
+                  interceptors: Sequence[Interceptor] = ()) -> Client:
     """A client on the configured cluster with the project's data converter."""
     tls: TLSConfig | bool = False
     if config.tls_cert or config.tls_ca:
@@ -59,6 +63,7 @@ async def connect(config: Config, runtime: Runtime | None = None, pool: asyncpg.
             tls=tls,
             api_key=config.api_key,
             runtime=runtime,
+            interceptors=interceptors,
         )
     except Exception as e:
         raise ConfigError("TEMPORAL_ADDRESS", f"cannot reach Temporal at {config.temporal_address}: {e}") from None
@@ -115,3 +120,12 @@ async def send_command(client: Client, case_id: str, name: str, command: Any, up
                 raise
             await asyncio.sleep(min(0.5 * 2**attempt, 5))
     raise AssertionError("unreachable")
+
+
+def signing_interceptors(config: Config) -> list[Interceptor]:
+    """For the processes that hold the signing key (the web app, the local demo's seeding): each command
+    is signed for the person `identity.acting_for` names."""
+    if config.signing_key is None:
+        return []
+    signer = identity.Signer.from_file(config.signing_key, config.token_issuer)
+    return [identity.SignCommands(identity.local_mint(signer, lambda: datetime.now(UTC)))]

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.store import CASE_ID_TAKEN, SAVE_IMPOSSIBLE, CaseActivities
+    from worker.codec import PLAINTEXT
     from workflows import pathway, search
     from workflows.bounds import refusal
     from workflows.models import CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
@@ -33,6 +34,8 @@ WORKFLOW_TYPE = "EarlyHelpCase"
 # Search attributes first, so lists and the Web UI show a case's new stage
 # even while PostgreSQL is slow or down; histories from before it save first.
 PUBLISH_BEFORE_SAVE = "publish-search-attributes-before-save"
+# A case started with an unencrypted referral where keys are configured is refused (NotEncrypted).
+REFUSE_PLAINTEXT_START = "refuse-plaintext-start"
 # A malformed safeguarding concern is acted on (recorded, flagged, stepped up); before, it was dropped.
 ACT_ON_MALFORMED_CONCERNS = "act-on-malformed-safeguarding-concerns"
 SAVE_TIMEOUT = timedelta(seconds=30)
@@ -74,6 +77,10 @@ class EarlyHelpCase:
         if carried:
             c = _decode(start, Carried)
             self.state, self.events, self.unsaved = c.state, c.timeline, c.unsaved
+            return
+        if start.payload.metadata.get(PLAINTEXT) and workflow.patched(REFUSE_PLAINTEXT_START):
+            self._refused = ApplicationError("not_encrypted: this deployment takes only referrals encrypted by its "
+                                             "codec", type="NotEncrypted", non_retryable=True)
             return
         try:
             referral = _decode(start, Referral)

@@ -24,6 +24,7 @@ from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, re
 from web.main import roles_with_passwords
 from worker.authz import hash_password
 from worker.config import Config, ConfigError
+from worker.identity import new_key_pair
 from worker.keys import new_key_file
 from workflows.calendar import LONDON
 from workflows.models import Need
@@ -31,13 +32,13 @@ from workflows.policy import Policy
 
 PASSWORD = "a test password, long enough"
 ROLES = f"""
-managers = ["tm-patel", "tm-south"]
+managers = ["tm-patel", "tm-deputy", "tm-south"]
 screeners = ["das-screener"]
 practitioners = ["lp-jones", "lp-south"]
 social_workers = ["sw-ahmed"]
 
 [teams]
-North = ["tm-patel", "lp-jones"]
+North = ["tm-patel", "tm-deputy", "lp-jones"]
 South = ["tm-south", "lp-south"]
 
 [passwords]
@@ -80,8 +81,12 @@ def web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempP
     keys, roles = folder / "keys.json", folder / "roles.toml"
     new_key_file(keys)
     roles.write_text(ROLES)
+    signing_key, verify_key = new_key_pair(folder)
     stack = OwnThreadStack(dev_server, database_url, folder)
-    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles)}
+    # The worker verifies who sends each command; the web app signs for the person signed in (and the
+    # tests' own set-up commands through the CLI sign with the same key, as the local stack's seeding does).
+    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles),
+                   "EARLYHELP_VERIFY_KEY": str(verify_key), "EARLYHELP_SIGNING_KEY": str(signing_key)}
     stack.start_worker()
     port = free_port()
     process = start_module("web", {**stack.env, "EARLYHELP_WEB_PORT": str(port)}, folder / "web.log")
@@ -226,7 +231,7 @@ def test_the_engine_refusal_is_shown_with_the_rules_message(web: Web, page: Page
     case = case_id()
     refer(web.stack, case)
     drive_to_closure_pending(web.stack, case)
-    web.stack.cli("refuse", case, "--manager", "tm-south", "--reason", "one more review")
+    web.stack.cli("refuse", case, "--manager", "tm-deputy", "--reason", "one more review")
     outcomes = json.dumps([{"need_code": n, "summary": "met"} for n in NEEDS])
     web.stack.cli("request-closure", case, "--by", "tm-patel", "--reason", "needs_met", "--need-outcomes", outcomes)
     before = web.events(case)
@@ -244,7 +249,7 @@ def test_a_command_on_a_case_that_ended_meanwhile_says_so(web: Web, page: Page):
     """Two managers decide at once: the second sees the case has closed, and nothing is recorded twice."""
     case, card = closure_in_inbox(web, page)
     card.get_by_label("Your reason").fill("approve")
-    web.stack.cli("approve", case, "--manager", "tm-south", "--reason", "needs met")
+    web.stack.cli("approve", case, "--manager", "tm-deputy", "--reason", "needs met")
     before = web.events(case)
     card.get_by_role("button", name="Approve closure").click()
     expect(page.locator(".error-summary")).to_contain_text("This case is now closed and takes no more commands")

@@ -1,0 +1,85 @@
+"""The CLI's sign-in: `earlyhelp login` keeps a login token, and each command gets a token of its own.
+
+The login token comes from the web app (`POST /api/login`, the person's
+password) and is kept in the user's config directory, mode 0600. It proves
+nothing to a worker by itself: for each command the CLI asks the web app for
+a command token bound to that command (worker/identity.py), so this machine
+never holds a key that could sign for anyone else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import aiohttp
+import typer
+
+from worker.identity import Binding, Mint, SignCommands
+
+
+def session_file() -> Path:
+    return Path(os.environ.get("EARLYHELP_SESSION_FILE") or Path(typer.get_app_dir("earlyhelp")) / "session.json")
+
+
+@dataclass(frozen=True)
+class Session:
+    person: str
+    token: str
+    web_url: str
+
+    def save(self) -> Path:
+        path = session_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f)
+        path.chmod(0o600)
+        return path
+
+    @classmethod
+    def load(cls) -> Session | None:
+        try:
+            return cls(**json.loads(session_file().read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+class SignInFailed(Exception):
+    pass
+
+
+async def _post(url: str, body: dict[str, str], bearer: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http, \
+                http.post(url, json=body, headers=headers) as response:
+            if response.status != 200:
+                raise SignInFailed(f"{response.status}: {(await response.text())[:300]}")
+            return await response.json()
+    except aiohttp.ClientError as e:
+        raise SignInFailed(f"cannot reach the web app at {url}: {e}") from None
+
+
+async def login(web_url: str, person: str, password: str) -> Session:
+    answer = await _post(web_url.rstrip("/") + "/api/login", {"user": person, "password": password})
+    return Session(answer["person"], answer["token"], web_url.rstrip("/"))
+
+
+def remote_mint(session: Session) -> Mint:
+    async def mint(binding: Binding) -> str | None:
+        answer = await _post(session.web_url + "/api/command-token", {
+            "workflow_id": binding.workflow_id, "update": binding.update, "update_id": binding.update_id,
+            "sha": binding.sha}, bearer=session.token)
+        return answer["token"]
+
+    return mint
+
+
+def interceptors() -> list[SignCommands]:
+    """A signing interceptor when this user has signed in; none otherwise (the worker then refuses
+    commands wherever identity is verified, saying to sign in)."""
+    session = Session.load()
+    return [SignCommands(remote_mint(session))] if session else []
