@@ -22,7 +22,7 @@ from activities.store import CaseActivities
 from starter import scripts
 from tests.support import LEAD, MANAGER, SCREENER, Case
 from worker.authz import Authorization, Roles
-from worker.identity import Binding, Signer, SignCommands, Verifier
+from worker.identity import Binding, SignCommands, Signer, Verifier
 from worker.main import new_worker
 
 ROLES = """

@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
