@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+from workflows.models import Event
 
 # A filter's value: one value, any of several (a team's localities), or None for no filter.
 Filter = str | Collection[str] | None
@@ -109,3 +112,22 @@ async def ssd_early_help_episodes(conn: asyncpg.Connection) -> list[dict]:
         " FROM cases c LEFT JOIN case_people p ON p.case_id = c.case_id AND p.role = 'child'"
         " WHERE c.accepted_at IS NOT NULL ORDER BY 1")
     return [dict(r) for r in rows]
+
+
+async def timeline(conn: asyncpg.Connection, case_id: str) -> list[Event]:
+    """A case's whole timeline, every run of it (the `timeline` query holds only the current run's latest)."""
+    rows = await conn.fetch("SELECT seq, type, at, by_actor, data FROM case_events WHERE case_id = $1 ORDER BY seq",
+                            case_id)
+    return [Event(seq=r["seq"], type=r["type"], at=r["at"], by=r["by_actor"], data=json.loads(r["data"]))
+            for r in rows]
+
+
+async def saved_up_to(conn: asyncpg.Connection, case_id: str, seq: int, within: float = 5.0) -> bool:
+    """Wait (briefly) until the case's events up to `seq` are saved: the engine saves them just after it
+    accepts a command (milliseconds). False if they are not there within `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (await conn.fetchval("SELECT max(seq) FROM case_events WHERE case_id = $1", case_id) or 0) < seq:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

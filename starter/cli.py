@@ -30,13 +30,14 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import read_model
 from starter import render, session
 from starter.annotations import choices, unwrap
 from worker import temporal
 from worker.codec import CaseErased
 from worker.config import Config, ConfigError
 from worker.identity import acting_for
-from worker.temporal import connect, new_update_id, send_command, signing_interceptors
+from worker.temporal import connect, new_update_id, open_database, send_command, signing_interceptors
 from workflows import search
 from workflows.bounds import refusal
 from workflows.case import EarlyHelpCase
@@ -358,8 +359,17 @@ def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False
         else:
             out.print(render.chronology(case, entries))
         return
-    events: list[Event] = run(lambda client: client.get_workflow_handle(workflow_id(case)).query(
-        EarlyHelpCase.timeline))
+    async def every_run(client: Client) -> list[Event]:
+        snap = await client.get_workflow_handle(workflow_id(case)).query(EarlyHelpCase.snapshot)
+        pool = await open_database(Config.from_env())
+        try:
+            async with pool.acquire() as conn:  # the whole timeline is PostgreSQL's (README "Bounded history")
+                await read_model.saved_up_to(conn, case, snap.events)
+                return await read_model.timeline(conn, case)
+        finally:
+            await pool.close()
+
+    events = run(every_run)
     if as_json:
         print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
     else:

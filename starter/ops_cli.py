@@ -93,3 +93,26 @@ def rebuild(query: QueryOption = None) -> None:
     if result.missing_from_store:
         err.print(f"[yellow]warning:[/] {result.missing_from_store} events in the histories are not in case_events "
                   "yet (saves still in flight, or a restored database).")
+
+
+@app.command()
+def doctor(query: QueryOption = None) -> None:
+    """Open cases that need ops: failing workflow tasks, activities retrying past 10 attempts, saves that cannot
+    succeed, events not in the case store. Exit 1 if any."""
+    from starter.doctor import examine
+    from worker.temporal import open_database
+
+    async def go(client) -> list:
+        pool = await open_database(Config.from_env())
+        try:
+            return await examine(client, pool, query)
+        finally:
+            await pool.close()
+
+    with err.status("Examining open cases..."):
+        findings = run(go)
+    for f in findings:
+        out.print(f"{f.case_id}\t{f.problem}\t{f.detail}", highlight=False)
+    out.print(f"{len(findings)} problem(s) found." if findings else "No problems found: every open case can proceed.")
+    if findings:
+        raise typer.Exit(1)

@@ -119,11 +119,11 @@ class Case:
 
     async def wait_saved(self, pool: Any) -> list[dict[str, Any]]:
         """The case's events in PostgreSQL once the workflow has saved all it has recorded."""
-        timeline = await self.timeline()
+        recorded = (await self.snapshot()).events
 
         async def saved() -> list[Any] | None:
             rows = await pool.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", self.case_id)
-            return rows if len(rows) >= len(timeline) else None
+            return rows if len(rows) >= recorded else None
 
         return [dict(r) for r in await eventually(saved)]
 

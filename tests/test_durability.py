@@ -15,6 +15,7 @@ from worker.main import new_worker
 from workflows.case import EarlyHelpCase
 from workflows.models import DecideClosure, Event
 from workflows.policy import Policy
+from workflows.state import Carried
 
 
 async def test_five_years_of_reviews_continue_as_new_and_keep_state(env, task_queue, pool):
@@ -34,6 +35,11 @@ async def test_five_years_of_reviews_continue_as_new_and_keep_state(env, task_qu
 
     runs = await case.runs()
     assert runs[0] == first_run and len(runs) >= 3, runs
+    # Each continued run carries the state and what is unsaved, not every event so far (carry-state-not-timeline).
+    for history in (await case.histories())[1:]:
+        start = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+        carried = pydantic_data_converter.payload_converter.from_payload(start, Carried)
+        assert carried.timeline == [] and carried.state.seq > 0
     rows = await case.wait_saved(pool)
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
     assert sum(r["type"] == "ReviewHeld" for r in rows) == 21
@@ -90,3 +96,68 @@ async def test_finished_case_histories_replay_deterministically(env, task_queue)
     replayer = Replayer(workflows=[EarlyHelpCase], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(await case.handle.fetch_history(), raise_on_replay_failure=False)
     assert result.replay_failure is None
+
+
+async def test_a_case_with_maximal_input_in_every_field_runs_for_years_within_temporals_limits(env, task_queue, pool):
+    """Bounded input, bounded history (CONTRACT.md "Bounded input"): every text at its maximum, ten needs,
+    a full assessment and plan, then five years of reviews and a hundred closure requests of 100 KB each
+    refused. The case continues-as-new by size, each run's history and what it carries stay far below
+    Temporal's limits (50 MB a history, 2 MB a payload), and the timeline query still answers."""
+    from datetime import timedelta
+
+    from starter.samples import sample_referral
+    from tests.support import SCREENER
+    from workflows.models import (
+        Allocate,
+        Family,
+        Member,
+        Need,
+        NeedCode,
+        NeedOutcome,
+        PlanAction,
+        RecordAssessment,
+        RecordContactAttempt,
+        RecordHomeVisit,
+        RecordScreening,
+        RecordTaf,
+        RequestClosure,
+    )
+
+    reason, summary, name = "r" * 2_000, "s" * 10_000, "n" * 200
+    needs = [Need(code=c, complex=True, description=reason) for c in NeedCode]
+    referral = sample_referral(f"T{uuid.uuid4().hex[:10]}", await env.get_current_time(), needs=needs)
+    referral = referral.model_copy(update={"family": Family(family_ref="F" * 64, members=[
+        Member(person_ref=f"P{i:063d}", role=name, year_of_birth=2010) for i in range(50)])})
+    case = await Case.start(env, task_queue, referral)
+    await case.do(EarlyHelpCase.record_screening, RecordScreening(by=SCREENER, decision="accept"))
+    await case.do(EarlyHelpCase.allocate, Allocate(by=SCREENER, lead_practitioner=LEAD))
+    await case.do(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=LEAD, method="phone", outcome="reached"))
+    await case.do(EarlyHelpCase.record_home_visit, RecordHomeVisit(by=LEAD, agreement_given=True,
+                                                                   genogram_started=True, children_seen=True))
+    await case.do(EarlyHelpCase.record_assessment, RecordAssessment(
+        by=LEAD, worries=[reason] * 50, working_well=[reason] * 50, needs_to_happen=[reason] * 50, scaling=4,
+        sources=[f"{i:03d}{name[3:]}" for i in range(20)], needs=needs))
+    held = await case.now()
+    await case.do(EarlyHelpCase.record_taf, RecordTaf(
+        by=LEAD, held_at=held, attendees=[name] * 50, review_date=held.date() + timedelta(weeks=12),
+        actions=[PlanAction(need_code=NeedCode(list(NeedCode)[i % 10]), action=reason, owner=name,
+                            due=held.date() + timedelta(weeks=6)) for i in range(100)]))
+    outcomes = [NeedOutcome(need_code=n.code, summary=summary) for n in needs]
+    for _year in range(5):
+        for _ in range(4):
+            await case.reviewed("partly_met")
+        for _ in range(20):
+            await case.do(EarlyHelpCase.request_closure, RequestClosure(by=LEAD, reason="needs_met",
+                                                                        need_outcomes=outcomes))
+            await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=False, reason=reason))
+    assert len(await case.timeline()) > 0  # the query answers, bounded
+    histories = await case.histories()
+    assert len(histories) >= 2, "a case this large continues-as-new by size"
+    for history in histories:
+        size = sum(e.ByteSize() for e in history.events)
+        assert size < 20 * 1024 * 1024, size
+        started = history.events[0].workflow_execution_started_event_attributes
+        assert all(p.ByteSize() < 2 * 1024 * 1024 for p in started.input.payloads)
+    rows = await case.wait_saved(pool)
+    assert [r["seq"] for r in rows] == list(range(1, (await case.snapshot()).events + 1))
+    await case.handle.terminate("test over")

@@ -76,15 +76,31 @@ def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
+class Guarded:
+    """A task queue whose worker checks identity, and the cases started on it."""
+
+    def __init__(self, env: Any, queue: str) -> None:
+        self.env, self.queue, self.cases = env, queue, []
+
+    async def start(self) -> Case:
+        case = await Case.start(self.env, self.queue)
+        self.cases.append(case)
+        return case
+
+
 @pytest.fixture(scope="module")
-async def guarded_queue(env, pool, key, tmp_path_factory) -> AsyncIterator[str]:
+async def guarded(env, pool, key, tmp_path_factory) -> AsyncIterator[Guarded]:
     roles_file = Path(tmp_path_factory.mktemp("roles")) / "roles.toml"
     roles_file.write_text(ROLES)
     checks = Authorization(Roles.load(roles_file), Verifier(key.public_key()))
-    queue = f"identity-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, CaseActivities(pool), queue, interceptors=[checks],
+    queue = Guarded(env, f"identity-{uuid.uuid4().hex[:8]}")
+    async with new_worker(env.client, CaseActivities(pool), queue.queue, interceptors=[checks],
                           workflow_failure_exception_types=[Exception]):
         yield queue
+        # No case may outlive its worker: the test server stops skipping time for a task nobody polls.
+        for case in queue.cases:
+            if (await case.snapshot()).outcome is None:
+                await case.handle.terminate("test over")
 
 
 @pytest.fixture
@@ -95,50 +111,50 @@ def sender(env, key) -> Sender:
 SCREEN = {"by": SCREENER, "decision": "accept"}
 
 
-async def test_a_signed_command_is_accepted_and_recorded_with_the_proven_actor(env, guarded_queue, sender):
-    case = await Case.start(env, guarded_queue)
+async def test_a_signed_command_is_accepted_and_recorded_with_the_proven_actor(guarded, sender):
+    case = await guarded.start()
     snap = await sender.send(case, SCREENER, "record_screening", SCREEN)
     assert snap["stage"] == "awaiting_allocation"
     assert [e.by for e in await case.timeline() if e.type == "ScreeningRecorded"] == [SCREENER]
 
 
-async def test_a_forged_by_is_refused(env, guarded_queue, sender):
+async def test_a_forged_by_is_refused(guarded, sender):
     """A practitioner's token with `by` naming the manager: refused, nothing written."""
-    case = await Case.start(env, guarded_queue)
+    case = await guarded.start()
     cause = await sender.refused(case, LEAD, "record_screening", SCREEN)
     assert cause.type == "NotAuthenticated" and "'lp-jones'" in cause.message
 
 
-async def test_a_command_without_a_token_is_refused(env, guarded_queue, sender):
-    case = await Case.start(env, guarded_queue)
+async def test_a_command_without_a_token_is_refused(guarded, sender):
+    case = await guarded.start()
     cause = await sender.refused(case, None, "record_screening", SCREEN)
     assert cause.type == "NotAuthenticated" and "no identity token" in cause.message
 
 
-async def test_an_expired_token_is_refused(env, guarded_queue, sender):
-    case = await Case.start(env, guarded_queue)
+async def test_an_expired_token_is_refused(guarded, sender):
+    case = await guarded.start()
     sender.offset = -timedelta(minutes=10)
     cause = await sender.refused(case, SCREENER, "record_screening", SCREEN)
     assert cause.type == "NotAuthenticated" and "expired" in cause.message
 
 
-async def test_a_token_from_another_issuer_is_refused(env, guarded_queue):
-    case = await Case.start(env, guarded_queue)
+async def test_a_token_from_another_issuer_is_refused(env, guarded):
+    case = await guarded.start()
     impostor = Sender(env, Signer(Ed25519PrivateKey.generate()))
     cause = await impostor.refused(case, SCREENER, "record_screening", SCREEN)
     assert cause.type == "NotAuthenticated" and "not valid" in cause.message
 
 
-async def test_a_token_with_another_issuer_name_is_refused(env, guarded_queue, key):
-    case = await Case.start(env, guarded_queue)
+async def test_a_token_with_another_issuer_name_is_refused(env, guarded, key):
+    case = await guarded.start()
     cause = await Sender(env, Signer(key, issuer="somewhere-else")).refused(case, SCREENER, "record_screening", SCREEN)
     assert cause.type == "NotAuthenticated"
 
 
-async def test_a_captured_token_cannot_be_replayed_for_another_command(env, guarded_queue, sender):
+async def test_a_captured_token_cannot_be_replayed_for_another_command(guarded, sender):
     """A token is bound to one case, update, update id and payload."""
-    case = await Case.start(env, guarded_queue)
-    other = await Case.start(env, guarded_queue)
+    case = await guarded.start()
+    other = await guarded.start()
     await sender.send(case, SCREENER, "record_screening", SCREEN)
     sender.replay = sender.captured[-1]
     for target, update, command in ((other, "record_screening", SCREEN),  # another case
@@ -148,10 +164,10 @@ async def test_a_captured_token_cannot_be_replayed_for_another_command(env, guar
         assert cause.type == "NotAuthenticated" and "another command" in cause.message
 
 
-async def test_a_manager_of_another_team_cannot_act_on_the_case(env, guarded_queue, sender):
+async def test_a_manager_of_another_team_cannot_act_on_the_case(guarded, sender):
     """People act only on their teams' cases or cases they lead (CONTRACT.md): South's manager cannot
     decide a Central closure; Central's can, but never on their own request [003]."""
-    case = await Case.start(env, guarded_queue)  # a Central case
+    case = await guarded.start()  # a Central case
 
     async def do(update: Any, command: Any) -> Any:
         sender.person = command.by
@@ -168,8 +184,8 @@ async def test_a_manager_of_another_team_cannot_act_on_the_case(env, guarded_que
     assert (await sender.send(case, MANAGER, "decide_closure", {"by": MANAGER, **decision}))["stage"] == "closed"
 
 
-async def test_a_lead_must_be_a_known_practitioner(env, guarded_queue, sender):
-    case = await Case.start(env, guarded_queue)
+async def test_a_lead_must_be_a_known_practitioner(guarded, sender):
+    case = await guarded.start()
     await sender.send(case, SCREENER, "record_screening", SCREEN)
     cause = await sender.refused(case, SCREENER, "allocate", {"by": SCREENER, "lead_practitioner": "lp-jonse"})
     assert cause.type == "NotAuthorized" and "lead_practitioner" in cause.message

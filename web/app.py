@@ -112,7 +112,7 @@ async def visible_case(request: web.Request, case_id: str) -> Snapshot:
 async def settled(request: web.Request, case_id: str, within: float = 2.0) -> None:
     """Wait (briefly) until the read model has the case's latest events, so the lists shown next include
     what the person just did. The engine saves events just after it accepts a command (milliseconds)."""
-    events = len(await engine(handle(request, case_id).query(EarlyHelpCase.timeline)))
+    events = (await engine(handle(request, case_id).query(EarlyHelpCase.snapshot))).events
     deadline = asyncio.get_running_loop().time() + within
     async with request.app[POOL_KEY].acquire() as conn:
         while (await conn.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id) or 0) < events:
@@ -233,7 +233,9 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
                     values: dict[str, list[str]] | None = None, status: int = 200) -> web.Response:
     case_id = request.match_info["case_id"]
     snap = await visible_case(request, case_id)
-    timeline: list[Event] = await engine(handle(request, case_id).query(EarlyHelpCase.timeline))
+    async with request.app[POOL_KEY].acquire() as conn:  # every run's events (README "Bounded history")
+        await read_model.saved_up_to(conn, case_id, snap.events, within=1.0)
+        timeline = await read_model.timeline(conn, case_id)
     user = current_user(request)
     commands = [{"name": name, "help": (BY_NAME[name][0].__doc__ or "").strip(), "widgets": command_widgets(name, snap)}
                 for name in available(snap, user, request.app[ROLES_KEY])]

@@ -34,6 +34,14 @@ WORKFLOW_TYPE = "EarlyHelpCase"
 # Search attributes first, so lists and the Web UI show a case's new stage
 # even while PostgreSQL is slow or down; histories from before it save first.
 PUBLISH_BEFORE_SAVE = "publish-search-attributes-before-save"
+# Continue-as-new carries the state and the unsaved events, not every event so far (the full timeline is
+# in PostgreSQL), so what a run carries stays small however long the case runs.
+CARRY_STATE_NOT_TIMELINE = "carry-state-not-timeline"
+# Continue-as-new whatever the stage once a run's history passes this size (Temporal's limit is 50 MB).
+HISTORY_BYTES_LIMIT = 8 * 1024 * 1024
+# What the `timeline` query answers at most: the run's latest events within this size (a query's reply
+# must stay under the server's message limit). The whole timeline is `case_events` in PostgreSQL.
+TIMELINE_QUERY_BYTES = 1024 * 1024
 # A case started with an unencrypted referral where keys are configured is refused (NotEncrypted).
 REFUSE_PLAINTEXT_START = "refuse-plaintext-start"
 # A malformed safeguarding concern is acted on (recorded, flagged, stepped up); before, it was dropped.
@@ -107,7 +115,8 @@ class EarlyHelpCase:
                 break
             if self._time_to_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(Carried(state=self.state, timeline=self.events, unsaved=self.unsaved))
+                timeline = [] if workflow.patched(CARRY_STATE_NOT_TIMELINE) else self.events
+                workflow.continue_as_new(Carried(state=self.state, timeline=timeline, unsaved=self.unsaved))
             await self._wait_for_change_or_deadline()
             self._record(pathway.tick(self.state, workflow.now()))
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -125,7 +134,8 @@ class EarlyHelpCase:
     def _time_to_continue_as_new(self) -> bool:
         info = workflow.info()
         long_run = info.get_current_history_length() >= self.state.policy.continue_as_new_after_events
-        return info.is_continue_as_new_suggested() or (self._review_held and long_run)
+        large = info.get_current_history_size() >= HISTORY_BYTES_LIMIT
+        return info.is_continue_as_new_suggested() or large or (self._review_held and long_run)
 
     async def _wait_for_change_or_deadline(self) -> None:
         wake = self.state.next_wake()
@@ -221,7 +231,14 @@ class EarlyHelpCase:
 
     @workflow.query
     def timeline(self) -> list[Event]:
-        return self.events
+        """This run's events, the latest first dropped last: at most TIMELINE_QUERY_BYTES of them."""
+        size, kept = 0, 0
+        for event in reversed(self.events):
+            size += len(event.model_dump_json())
+            if size > TIMELINE_QUERY_BYTES:
+                break
+            kept += 1
+        return self.events[len(self.events) - kept:]
 
 
 def _update(name: str, model: type[Command]) -> Any:

@@ -392,6 +392,8 @@ class Snapshot(Model):
     threshold_recommendation: ScreeningDecision
     consent_given: bool
     next_deadline: AwareDatetime | None
+    # How many domain events the case has recorded (its last seq): clients wait for the read model to reach it.
+    events: int = 0
 
 
 class Event(Model):

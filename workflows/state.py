@@ -77,6 +77,7 @@ class CaseState(Model):
             threshold_recommendation=self.recommendation,
             consent_given=self.consent.given,
             next_deadline=self.next_deadline(),
+            events=self.seq,
         )
 
 
@@ -230,8 +231,11 @@ def apply(state: CaseState, event: Event) -> None:
 
 
 class Carried(Model):
-    """What a case takes into its next run on continue-as-new."""
+    """What a case takes into its next run on continue-as-new: its state and what is not saved yet.
+
+    Runs from before `carry-state-not-timeline` (workflows/case.py) also carried every event so far.
+    """
 
     state: CaseState
-    timeline: list[Event]
+    timeline: list[Event] = Field(default_factory=list)
     unsaved: list[Event] = Field(default_factory=list)

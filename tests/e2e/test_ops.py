@@ -5,12 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from datetime import UTC, datetime
 
 import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
+from activities.store import SAVE_IMPOSSIBLE
 from starter.local import BIN
+from starter.samples import sample_referral
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
+from worker.config import Config
+from worker.temporal import connect, start_case
+from workflows.case import EarlyHelpCase
+from workflows.models import Event
+
+
+@activity.defn(name="append_events")
+async def impossible(case_id: str, events: list[Event]) -> int:
+    """A case store for which every save is a data error."""
+    raise ApplicationError("save_impossible: test", type=SAVE_IMPOSSIBLE, non_retryable=True)
+
 
 TABLES = {"cases": "case_id", "deadlines": "case_id, seq", "approvals": "case_id, seq", "case_people": "case_id"}
 
@@ -110,3 +127,33 @@ def test_timeline_from_history_tells_who_did_what_and_when(stack: Stack):
     assert [e["type"] for e in timeline] == [w for w in whats if not w.startswith("run ")]
     assert any(e["what"] == "DeadlineMet" and "kind=taf" in e["details"] for e in entries)
     assert {e["by"] for e in entries} >= {"lp-jones", "das-screener"}
+
+
+def test_doctor_names_a_case_whose_save_cannot_succeed_and_passes_a_healthy_one(stack: Stack):
+    """`earlyhelp doctor` (README "Bad input"): a case whose save fails with a data error is marked
+    NeedsAttention and listed, exit 1; a healthy case alone gives exit 0."""
+    stack.start_worker()
+    healthy = case_id()
+    refer(stack, healthy)
+    wedged = case_id()
+
+    async def with_a_broken_store() -> None:
+        client = await connect(Config.from_env(stack.env))
+        queue = f"{stack.task_queue}-broken"
+        async with Worker(client, task_queue=queue, workflows=[EarlyHelpCase], activities=[impossible]):
+            await start_case(client, sample_referral(wedged, datetime.now(UTC)), queue)
+
+            async def marked() -> bool:
+                return (await client.count_workflows(f"WorkflowId = 'case-{wedged}' AND NeedsAttention = true")).count == 1
+
+            deadline = asyncio.get_running_loop().time() + 30
+            while not await marked():
+                assert asyncio.get_running_loop().time() < deadline, "the case was never marked"
+                await asyncio.sleep(0.1)
+
+    asyncio.run(with_a_broken_store())
+    both = f"WorkflowId IN ('case-{healthy}', 'case-{wedged}')"
+    result = stack.cli("doctor", "--query", both, ok=False)
+    assert result.exit_code == 1 and wedged in result.output and "save_impossible" in result.output
+    assert healthy not in result.output
+    assert stack.cli("doctor", "--query", f"WorkflowId = 'case-{healthy}'").exit_code == 0

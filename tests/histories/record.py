@@ -10,6 +10,7 @@ still replay.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -103,6 +104,13 @@ async def continue_as_new(case: Case) -> None:
     await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
 
 
+async def malformed_safeguarding_concern(case: Case) -> None:
+    """A concern whose payload does not decode: acted on all the same (act-on-malformed-safeguarding-concerns)."""
+    await case.handle.signal("safeguarding_concern", {"details": "no sender, no time"})
+    await case.env.sleep(timedelta(hours=1))
+    await case.do(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=True))
+
+
 SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     "referral_closed_needs_met": (referral_closed_needs_met, {}),
     "signposted": (signposted, {"needs": [Need(code="health", complex=True)]}),
@@ -112,6 +120,9 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
                                                                       cin_meeting_agreed_plan=True)}),
     "masp_step_up_and_back": (masp_step_up_and_back, {"previous_referrals": 2}),
     "continue_as_new": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
+    # Recorded after carry-state-not-timeline: continued runs carry the state only.
+    "continue_as_new_carrying_state": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
+    "malformed_safeguarding_concern": (malformed_safeguarding_concern, {}),
 }
 
 
@@ -139,6 +150,6 @@ async def record(folder: Path, names: list[str] | None = None) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in asyncio.run(record(HERE)):
+if __name__ == "__main__":  # python -m tests.histories.record [NAME ...]: only the scenarios named (new ones)
+    for path in asyncio.run(record(HERE, sys.argv[1:] or None)):
         print(path.relative_to(HERE.parent.parent))
