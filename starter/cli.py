@@ -457,11 +457,15 @@ def up(
     port: Annotated[int, typer.Option(help="Temporal's gRPC port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="the Temporal Web UI's port")] = 8233,
     web_port: Annotated[int, typer.Option(help="the web app's port")] = 8080,
+    reset: Annotated[bool, typer.Option(help="delete the data directory first: start afresh")] = False,
 ) -> None:
     """Run the whole engine locally: Temporal dev server, PostgreSQL, a worker and the web app. Ctrl-C stops it all."""
     from starter.local import run_local
 
-    run_local(data_dir, demo=demo, port=port, ui_port=ui_port, web_port=web_port)
+    try:
+        run_local(data_dir, demo=demo, port=port, ui_port=ui_port, web_port=web_port, reset=reset)
+    except ConfigError as e:
+        fail(str(e), 2)
 
 
 @app.command("demo")

@@ -75,7 +75,8 @@ async def _closure_pending(send: scripts.Send, now: scripts.Now, lead: str) -> N
 
 async def _closed(send: scripts.Send, now: scripts.Now, lead: str) -> None:
     await _closure_pending(send, now, lead)
-    await send(EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="needs met"))
+    # Approved by the manager of the lead's team (people act only on their teams' cases).
+    await send(EarlyHelpCase.decide_closure, DecideClosure(by=manager_of(lead), approve=True, reason="needs met"))
 
 
 async def _masp(send: scripts.Send, now: scripts.Now, lead: str) -> None:
@@ -141,11 +142,20 @@ async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) 
     return seeded
 
 
+# Two managers' teams of three localities each; LEADS[i] works in DEFAULT_LOCALITIES[i].
+MANAGERS = {"tm-patel": DEFAULT_LOCALITIES[:3], "tm-obi": DEFAULT_LOCALITIES[3:]}
+
+
+def manager_of(lead: str) -> str:
+    locality = DEFAULT_LOCALITIES[LEADS.index(lead)]
+    return next(m for m, localities in MANAGERS.items() if locality in localities)
+
+
 def demo_roles(password_hash: str) -> str:
     """The demo's people as a roles file: two managers' teams of three localities each, one practitioner
     a locality (the one whose cases the demo gives them), EH Duty and Advice, a social worker."""
     localities = DEFAULT_LOCALITIES
-    managers = {"tm-patel": localities[:3], "tm-obi": localities[3:]}
+    managers = MANAGERS
     team = {loc: [m for m, locs in managers.items() if loc in locs] + [LEADS[i], "sw-ahmed"]
             for i, loc in enumerate(localities)}
     people = [*managers, scripts.SCREENER, *LEADS, "sw-ahmed"]

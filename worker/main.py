@@ -20,11 +20,11 @@ from temporalio.worker import Worker
 from activities.store import CaseActivities
 from worker import logs
 from worker.authz import Authorization, Roles
-from worker.config import Config
+from worker.config import Config, ConfigError
 from worker.identity import Verifier
 from worker.keys import MasterKeys
 from worker.process import run, stop_on_signals
-from worker.temporal import connect, ensure_search_attributes, open_database
+from worker.temporal import connect, ensure_search_attributes, open_database, patiently
 from workflows.case import EarlyHelpCase
 
 
@@ -46,9 +46,15 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     stop = stop_on_signals(stop)
     runtime = None
     if config.metrics_port:
-        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")))
-    pool = await open_database(config)
-    client = await connect(config, runtime, pool)
+        try:
+            runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+                bind_address=f"0.0.0.0:{config.metrics_port}")))
+        except Exception as e:  # the SDK's runtime says only that it could not bind
+            raise ConfigError("EARLYHELP_METRICS_PORT", f"cannot serve metrics on port {config.metrics_port} "
+                              f"({e}): is it in use? Set another port, or 0 for none") from None
+    # A server still starting (as with `earlyhelp up`) is waited for, up to EARLYHELP_STARTUP_SECONDS.
+    pool = await patiently(lambda: open_database(config), config.startup_seconds)
+    client = await patiently(lambda: connect(config, runtime, pool), config.startup_seconds)
     try:
         if added := await ensure_search_attributes(client):
             log.info("search attributes registered", names=added)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.api.enums.v1 import IndexedValueType
@@ -25,6 +25,22 @@ from worker.config import Config, ConfigError
 from worker.keys import MasterKeys
 from workflows import search
 from workflows.models import Referral, Snapshot
+
+T = TypeVar("T")
+
+
+async def patiently(connect_once: Callable[[], Awaitable[T]], within: float) -> T:
+    """Retry a connection with backoff (a server still starting), then give up with its named error."""
+    deadline = asyncio.get_running_loop().time() + within
+    delay = 0.25
+    while True:
+        try:
+            return await connect_once()
+        except ConfigError:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def open_database(config: Config) -> asyncpg.Pool:
