@@ -32,3 +32,47 @@ def test_a_client_certificate_needs_its_key(tmp_path):
     cert.write_text("-----BEGIN CERTIFICATE-----")
     with pytest.raises(ConfigError, match="TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY"):
         Config.from_env({"TEMPORAL_TLS_CERT": str(cert)})
+
+
+def _busy_port():
+    import socket
+
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    s.listen()
+    return s, s.getsockname()[1]
+
+
+def test_earlyhelp_up_names_the_option_of_a_port_in_use(tmp_path):
+    """A second `earlyhelp up`, or anything else on the port, is named before anything starts."""
+    from starter.local import run_local
+
+    held, port = _busy_port()
+    with held, pytest.raises(ConfigError) as e:
+        run_local(tmp_path / "data", demo=False, port=port, ui_port=port + 1, web_port=port + 2)
+    assert e.value.variable == "--port" and str(port) in str(e.value)
+    assert not (tmp_path / "data").exists()  # nothing was started or written
+
+
+def test_a_worker_whose_metrics_port_is_in_use_names_the_variable(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    held, port = _busy_port()
+    with held:
+        result = subprocess.run([sys.executable, "-m", "worker"], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "EARLYHELP_METRICS_PORT": str(port), "EARLYHELP_STARTUP_SECONDS": "0"})
+    assert result.returncode == 2, result.stderr[-500:]
+    assert "EARLYHELP_METRICS_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_worker_gives_up_on_an_unreachable_database_with_a_named_error():
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "worker"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_STARTUP_SECONDS": "1",
+                                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.returncode == 2 and "DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
