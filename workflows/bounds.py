@@ -72,11 +72,17 @@ _PATTERN_MEANS = {
 }
 
 
+def _shown(part: object) -> str:
+    """A field's name as sent (an extra field's name is the client's own text): printable, short."""
+    text = "".join(c if c.isprintable() else "?" for c in str(part))
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
 def refusal(error: ValidationError, limit: int = 10) -> str:
     """Each bad field and its rule, never the value sent (it may be 3 MB, or a family's details)."""
     lines = []
     for e in error.errors(include_url=False, include_input=False)[:limit]:
-        where = ".".join(str(p) for p in e["loc"]) or "(the whole input)"
+        where = ".".join(_shown(p) for p in e["loc"]) or "(the whole input)"
         message = _PATTERN_MEANS.get((e.get("ctx") or {}).get("pattern"), e["msg"]).removeprefix("Value error, ")
         lines.append(f"{where}: {message}")
     more = error.error_count() - limit
