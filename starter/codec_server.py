@@ -1,24 +1,67 @@
 """`earlyhelp codec-server`: decode payloads for the Temporal Web UI and CLI (`--codec-endpoint`).
 
 Implements Temporal's codec server protocol (POST /decode and /encode with
-{"payloads": [...]} in protobuf JSON). Only requests with the configured
-bearer token are served, and CORS admits only the configured UI origin.
+{"payloads": [...]} in protobuf JSON). It decides per person and per case:
+
+- a request carries a person's login token (`Authorization: Bearer ...`,
+  from `earlyhelp login`), verified with the web app's public key; no shared
+  secret;
+- a payload of a case decodes only for someone who may see that case
+  (`Roles.check`, the one definition the worker and the web app use): 403
+  otherwise, 410 for an erased case;
+- every decode of a case is written to `audit_log` (who viewed which case,
+  when): `earlyhelp audit --viewed` answers "who looked at this family";
+- CORS admits only the configured UI origin.
+
+The Temporal Web UI cannot send a person's token. For it, `--dev-ui` serves
+one fixed person (`EARLYHELP_CODEC_DEV_PERSON`, audited as such) and is
+refused on any address but loopback.
 """
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+import asyncpg
 from aiohttp import web
 from google.protobuf import json_format
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.exceptions import ApplicationError
 
-from worker.codec import CaseErased, EncryptionCodec
+from worker.authz import Roles, Scope
+from worker.codec import KEY_ID, CaseErased, EncryptionCodec
+from worker.identity import NotAuthenticated, Verifier
 
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
+Who = Callable[[web.Request], Awaitable[str]]
 
 
-def build_app(codec: EncryptionCodec, token: str, origin: str) -> web.Application:
+def case_of(payload: Payload) -> str | None:
+    key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+    kind, _, name = key_id.partition(":")
+    return name if kind == "case" else None
+
+
+def bearer_person(verifier: Verifier) -> Who:
+    async def who(request: web.Request) -> str:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        try:
+            return verifier.login(token, datetime.now(UTC))
+        except NotAuthenticated as e:
+            raise web.HTTPUnauthorized(text=e.message) from None
+
+    return who
+
+
+def fixed_person(person: str) -> Who:
+    async def who(request: web.Request) -> str:
+        return person
+
+    return who
+
+
+def build_app(codec: EncryptionCodec, pool: asyncpg.Pool, roles: Roles, who: Who, origin: str) -> web.Application:
     def cors(response: web.StreamResponse, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Origin") == origin:
             response.headers["Access-Control-Allow-Origin"] = origin
@@ -27,23 +70,39 @@ def build_app(codec: EncryptionCodec, token: str, origin: str) -> web.Applicatio
             response.headers["Access-Control-Allow-Credentials"] = "true"
         return response
 
-    def authorised(request: web.Request) -> bool:
-        given = request.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    async def may_view(person: str, cases: set[str]) -> None:
+        rows = {r["case_id"]: r for r in await pool.fetch(
+            "SELECT case_id, locality, lead_practitioner FROM cases WHERE case_id = ANY($1)", list(cases))}
+        for case_id in cases:
+            row = rows.get(case_id)
+            scope = Scope(case_id, row["locality"], row["lead_practitioner"]) if row else None
+            try:
+                if scope is None:
+                    raise ApplicationError(f"not_authorized: case {case_id} is not in the read model yet")
+                roles.check("view", person, scope)
+            except ApplicationError as e:
+                raise web.HTTPForbidden(text=e.message) from None
 
     async def handle(request: web.Request, decode: bool) -> web.StreamResponse:
         if request.method == "OPTIONS":
             return cors(web.Response(status=204), request)
-        if not authorised(request):
-            return cors(web.json_response({"error": "a valid bearer token is required"}, status=401), request)
         try:
-            payloads = json_format.Parse(await request.text(), Payloads())
-        except json_format.ParseError as e:
-            return cors(web.json_response({"error": f"not a Payloads JSON: {e}"}, status=400), request)
-        try:
-            coded = await (codec.decode if decode else codec.encode)(list(payloads.payloads))
-        except CaseErased as e:
-            return cors(web.json_response({"error": str(e)}, status=410), request)
+            person = await who(request)
+            try:
+                payloads = list(json_format.Parse(await request.text(), Payloads()).payloads)
+            except json_format.ParseError as e:
+                raise web.HTTPBadRequest(text=f"not a Payloads JSON: {e}") from None
+            cases = {c for p in payloads if (c := case_of(p))} if decode else set()
+            await may_view(person, cases)
+            try:
+                coded = await (codec.decode if decode else codec.encode)(payloads)
+            except CaseErased as e:
+                raise web.HTTPGone(text=str(e)) from None
+            if cases:
+                await pool.executemany("INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'viewed', $2,"
+                                       " 'decoded through the codec server')", [(person, c) for c in sorted(cases)])
+        except web.HTTPException as e:
+            return cors(web.json_response({"error": e.text}, status=e.status), request)
         body = json_format.MessageToJson(Payloads(payloads=coded))
         return cors(web.Response(text=body, content_type="application/json"), request)
 

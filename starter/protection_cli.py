@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from starter.manager_cli import CsvFlag, JsonFlag, chosen, emit, with_db
 from worker.authz import Roles, hash_password
 from worker.codec import CaseKeys, EncryptionCodec
 from worker.config import Config, ConfigError
+from worker.identity import Verifier
 from worker.keys import MasterKeys, new_key_file
 from worker.temporal import open_database
 
@@ -46,32 +47,66 @@ def erase(case: str,
 @app.command()
 def audit(case: Annotated[str | None, typer.Option(help="one case")] = None,
           by: Annotated[str | None, typer.Option(help="one person")] = None,
+          viewed: Annotated[bool, typer.Option("--viewed", help="only who viewed (decoded) the case")] = False,
           as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
-    """Who did what to which case, and when (commands and erasures)."""
-    emit(with_db(lambda conn: audit_trail(conn, case, by)), chosen(as_json, as_csv), "Audit trail")
+    """Who did what to which case, and when (commands, decodes through the codec server, erasures)."""
+    rows = with_db(lambda conn: audit_trail(conn, case, by))
+    if viewed:
+        rows = [r for r in rows if r["what"] == "viewed"]
+    emit(rows, chosen(as_json, as_csv), "Who viewed the case" if viewed else "Audit trail")
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @app.command("codec-server")
-def codec_server(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1") -> None:
-    """Serve /decode and /encode for the Web UI and the Temporal CLI (bearer token, CORS for the UI only)."""
+def codec_server(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+                 dev_ui: Annotated[bool, typer.Option(
+                     "--dev-ui", help="loopback only: decode for EARLYHELP_CODEC_DEV_PERSON without a token, "
+                     "for the Temporal Web UI of a local stack (it cannot send one)")] = False) -> None:
+    """Serve /decode and /encode for the Web UI and the Temporal CLI: a person's token, their cases only,
+    every decode audited."""
     from aiohttp import web
 
-    from starter.codec_server import build_app
+    from starter.codec_server import bearer_person, build_app, fixed_person
 
     try:
         config = Config.from_env()
         master = MasterKeys.from_config(config)
         if master is None:
             raise ConfigError("EARLYHELP_KEYS_FILE", "the codec server needs the master keys")
-        if not config.codec_token:
-            raise ConfigError("EARLYHELP_CODEC_TOKEN", "set a bearer token for the codec server")
-        pool = asyncio.run(open_database(config))
+        if config.roles_file is None:
+            raise ConfigError("EARLYHELP_ROLES_FILE", "the codec server decides who may see which case: set it")
+        roles = Roles.load(config.roles_file)
+        if dev_ui:
+            if host not in LOOPBACK:
+                raise ConfigError("--dev-ui", f"only on a loopback address, never on {host}")
+            person = os.environ.get("EARLYHELP_CODEC_DEV_PERSON", "")
+            if not roles.people.get(person):
+                raise ConfigError("EARLYHELP_CODEC_DEV_PERSON", "name a person of the roles file to decode for")
+            who = fixed_person(person)
+        elif config.verify_key is None:
+            raise ConfigError("EARLYHELP_VERIFY_KEY", "the codec server admits a person's token: set the web app's "
+                                                      "public key (or --dev-ui on loopback)")
+        else:
+            who = bearer_person(Verifier.from_file(config.verify_key, config.token_issuer))
     except ConfigError as e:
         fail(str(e), 2)
-    codec = EncryptionCodec(master, CaseKeys(pool, master, cache=False))
+
+    async def make_app() -> web.Application:
+        # The pool is made in the server's own event loop (one made in another loop fails every request).
+        pool = await open_database(config)
+        app = build_app(EncryptionCodec(master, CaseKeys(pool, master, cache=False)), pool, roles, who,
+                        config.codec_origin)
+
+        async def close(_: web.Application) -> None:
+            await pool.close()
+
+        app.on_cleanup.append(close)
+        return app
+
     out.print(f"Codec server on http://{host}:{config.codec_port} for {config.codec_origin}")
-    web.run_app(build_app(codec, config.codec_token, config.codec_origin), host=host, port=config.codec_port,
-                print=None)
+    web.run_app(make_app(), host=host, port=config.codec_port, print=None)
 
 
 @keys_app.command("new")

@@ -22,7 +22,8 @@ def expand(value: str) -> str:
     return re.sub(r"\$\{[A-Z_]+:[-?]([^}]*)\}", r"\1", value)
 
 
-FILES = {"EARLYHELP_KEYS_FILE", "EARLYHELP_ROLES_FILE"}  # mounted secrets: not on this machine
+FILES = {"EARLYHELP_KEYS_FILE", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY"}  # mounted secrets: not here
+SIGNING = "EARLYHELP_SIGNING_KEY"  # the web app's alone
 SESSION_KEY = "A" * 43 + "="  # stands for the operator's ${EARLYHELP_WEB_SECRET:?...}
 
 
@@ -44,7 +45,9 @@ def test_worker_environment_is_read_by_the_code_and_valid():
         env = service_env(name)
         assert set(env) <= set(ENV.values()), (name, set(env) - set(ENV.values()))
         assert FILES <= set(env) and all(env[f].startswith("/run/secrets/") for f in FILES)
-        Config.from_env({k: v for k, v in env.items() if k not in FILES})
+        assert (SIGNING in env) == (name == "web"), name
+        assert env.get(SIGNING, "/run/secrets/").startswith("/run/secrets/")
+        Config.from_env({k: v for k, v in env.items() if k not in FILES | {SIGNING}})
     config = Config.from_env({k: v for k, v in service_env("worker").items() if k not in FILES})
     assert config.temporal_address == "temporal:7233" and config.task_queue == "early-help"
     assert config.database_url.endswith("@postgresql:5432/earlyhelp")
@@ -52,7 +55,7 @@ def test_worker_environment_is_read_by_the_code_and_valid():
 
 def test_web_service_serves_the_web_app_on_its_published_port():
     web = compose()["services"]["web"]
-    config = Config.from_env({k: v for k, v in service_env("web").items() if k not in FILES})
+    config = Config.from_env({k: v for k, v in service_env("web").items() if k not in FILES | {SIGNING}})
     assert web["command"] == ["earlyhelp", "web"] and config.web_host == "0.0.0.0"
     assert f"{config.web_port}:{config.web_port}" in web["ports"] and not config.web_secure_cookies
 

@@ -58,8 +58,7 @@ class Config(BaseModel):
     signing_key: Path | None = None
     verify_key: Path | None = None
     token_issuer: str = Field("earlyhelp", min_length=1, max_length=200)
-    # The codec server for the Web UI and CLI: bearer token, the UI's origin, port.
-    codec_token: str | None = None
+    # The codec server for the Web UI and CLI: the UI's origin, port (who may decode: a person's token).
     codec_origin: str = "http://localhost:8233"
     codec_port: Annotated[int, Field(ge=1, le=65535)] = 8081
     # The web app (`earlyhelp web`): address and port, the key that seals session cookies (32 bytes, URL-safe
@@ -150,7 +149,6 @@ ENV: dict[str, str] = {
     "signing_key": "EARLYHELP_SIGNING_KEY",
     "verify_key": "EARLYHELP_VERIFY_KEY",
     "token_issuer": "EARLYHELP_TOKEN_ISSUER",
-    "codec_token": "EARLYHELP_CODEC_TOKEN",
     "codec_origin": "EARLYHELP_CODEC_ORIGIN",
     "codec_port": "EARLYHELP_CODEC_PORT",
     "web_host": "EARLYHELP_WEB_HOST",

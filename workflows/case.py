@@ -218,6 +218,9 @@ class EarlyHelpCase:
             if not workflow.patched(ACT_ON_MALFORMED_CONCERNS):
                 return  # what cases from before the patch did
             parsed, problem = None, refusal(e)
+            if not workflow.unsafe.is_replaying():
+                workflow.metric_meter().create_counter(
+                    "earlyhelp_malformed_concerns", "safeguarding concerns acted on though malformed").add(1)
         self._record(pathway.raise_safeguarding(self.state, parsed, workflow.now(), problem,
                                                 concern.payload.data))
 

@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +155,89 @@ def test_earlyhelp_login_signs_each_command_for_the_person_only(trusted: Trusted
     finally:
         os.environ.pop("EARLYHELP_PASSWORD", None)
         cli("logout")
+
+
+@pytest.fixture(scope="module")
+def codec_server(trusted: Trusted) -> Iterator[str]:
+    """The real `earlyhelp codec-server` process, with the web app's public key and the roles file."""
+    port = free_port()
+    log = trusted.stack.folder / "codec.log"
+    process = subprocess.Popen([str(Path(sys.executable).parent / "earlyhelp"), "codec-server"],
+                               env={**os.environ, **trusted.stack.env, "EARLYHELP_CODEC_PORT": str(port)},
+                               stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def listening() -> bool:
+        try:
+            urllib.request.urlopen(urllib.request.Request(url + "/decode", method="OPTIONS"), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(listening, what="the codec server answering")
+        yield url
+    finally:
+        stop(process)
+
+
+def login_token(trusted: Trusted, person: str) -> str:
+    from datetime import UTC, datetime
+
+    from worker.identity import Signer
+
+    return Signer.from_file(Path(trusted.signing["EARLYHELP_SIGNING_KEY"])).login_token(person, datetime.now(UTC))
+
+
+def post(url: str, body: str, token: str | None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body.encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_the_codec_server_decodes_a_case_only_for_its_team_and_audits_each_view(trusted: Trusted, codec_server: str):
+    """The real process (one event loop): a North manager's token decodes a North case (200, audited);
+    South's manager gets 403; no token 401. `earlyhelp audit --viewed` says who looked."""
+    from google.protobuf import json_format
+    from temporalio.api.common.v1 import Payloads
+    from temporalio.client import Client
+
+    case = closure_pending(trusted)
+
+    async def referral_payload() -> str:
+        raw = await Client.connect(trusted.stack.server.address)  # no codec: the payloads as stored
+        history = await raw.get_workflow_handle(f"case-{case}").fetch_history()
+        payloads = history.events[0].workflow_execution_started_event_attributes.input
+        return json_format.MessageToJson(Payloads(payloads=list(payloads.payloads)))
+
+    body = asyncio.run(referral_payload())
+    assert f"FAM-{case}" not in body
+    status, text = post(codec_server + "/decode", body, login_token(trusted, "tm-patel"))
+    assert status == 200, text
+    decoded = json_format.Parse(text, Payloads())
+    assert f"FAM-{case}".encode() in decoded.payloads[0].data
+    assert post(codec_server + "/decode", body, login_token(trusted, "tm-south"))[0] == 403
+    assert post(codec_server + "/decode", body, None)[0] == 401
+    viewed = trusted.stack.cli_json("audit", "--viewed", "--case", case)
+    assert [row["who"] for row in viewed] == ["tm-patel"]
+
+
+def test_the_temporal_cli_through_the_codec_server_gets_a_refused_updates_error(trusted: Trusted, codec_server: str):
+    """`temporal workflow update execute --codec-endpoint`: the command is encrypted by the codec server,
+    the worker refuses it (no person's token in a header), and the refusal decodes for the CLI at once."""
+    case = closure_pending(trusted)
+    before = trusted.history_length(case)
+    temporal = str(Path(sys.executable).parent / "temporal")
+    result = subprocess.run(
+        [temporal, "workflow", "update", "execute", "--address", trusted.stack.server.address,
+         "--codec-endpoint", codec_server, "--codec-auth", f"Bearer {login_token(trusted, 'tm-patel')}",
+         "-w", f"case-{case}", "--name", "decide_closure",
+         "--input", json.dumps({"by": "tm-patel", "approve": True, "reason": "no token"})],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "not_authenticated" in result.stderr, result.stderr
+    assert trusted.history_length(case) == before

@@ -6,19 +6,23 @@ import asyncio
 import base64
 import json
 import signal
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from activities import projections
 from activities.db import connect
-from starter.codec_server import build_app
+from starter.codec_server import bearer_person, build_app, fixed_person
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer, saved_events
+from worker.authz import Roles
 from worker.codec import CaseKeys, EncryptionCodec
 from worker.config import Config
+from worker.identity import Verifier
 from worker.keys import MasterKeys, new_key_file
 
 ROLES = """
@@ -62,8 +66,9 @@ def test_the_workflow_service_never_sees_plaintext(secure: Stack):
     assert secure.cli_json("status", case)["stage"] == "closed"  # and the client decodes it
 
 
-def test_codec_server_decodes_with_the_token_and_refuses_without(secure: Stack):
-    """The Web UI's decode call returns plaintext with the bearer token, 401 without; CORS for the UI only."""
+def test_codec_server_answers_cors_for_the_ui_only(secure: Stack, tmp_path):
+    """The Web UI's decode call returns plaintext for a person who may see the case, 401 without a person;
+    CORS admits the UI's origin only. (Per-person, per-team decisions: tests/e2e/test_identity.py.)"""
     case = closed_case(secure)
 
     async def check() -> None:
@@ -75,14 +80,16 @@ def test_codec_server_decodes_with_the_token_and_refuses_without(secure: Stack):
         encoded = await codec.with_context(_context(case)).encode([plain])
         body = json_format.MessageToJson(Payloads(payloads=encoded))
         assert "FAM-X" not in body
-        async with TestClient(TestServer(build_app(codec, "s3cret", UI))) as http:
+        roles = Roles.load(Path(secure.extra["EARLYHELP_ROLES_FILE"]))
+        verifier = Verifier(Ed25519PrivateKey.generate().public_key())
+        async with TestClient(TestServer(build_app(codec, pool, roles, bearer_person(verifier), UI))) as http:
             refused = await http.post("/decode", data=body, headers={"Origin": UI})
             assert refused.status == 401 and refused.headers["Access-Control-Allow-Origin"] == UI
-            decoded = await http.post("/decode", data=body, headers={"Authorization": "Bearer s3cret", "Origin": UI})
+        async with TestClient(TestServer(build_app(codec, pool, roles, fixed_person("tm-patel"), UI))) as http:
+            decoded = await http.post("/decode", data=body, headers={"Origin": UI})
             text = await decoded.text()
             assert decoded.status == 200 and base64.b64encode(b'{"family_ref": "FAM-X"}').decode() in text
-            other = await http.post("/decode", data=body, headers={"Authorization": "Bearer s3cret",
-                                                                   "Origin": "http://evil.example"})
+            other = await http.post("/decode", data=body, headers={"Origin": "http://evil.example"})
             assert "Access-Control-Allow-Origin" not in other.headers
         await pool.close()
 
