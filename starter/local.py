@@ -25,7 +25,7 @@ from rich.console import Console
 from temporalio.client import Client, Interceptor
 
 from worker.authz import hash_password
-from worker.config import Config, ConfigError, new_session_key
+from worker.config import Config, ConfigError
 from worker.identity import new_key_pair
 from worker.keys import new_key_file
 from worker.temporal import connect, signing_interceptors
@@ -82,15 +82,6 @@ def demo_people(data_dir: Path) -> tuple[Path, str]:
         password_file.chmod(0o600)
         roles.write_text(demo_roles(hash_password(password)))
     return roles, password_file.read_text().strip()
-
-
-def web_secret(data_dir: Path) -> str:
-    """The key that seals the web app's session cookies, kept so a restart does not sign everyone out."""
-    path = data_dir / "web-secret"
-    if not path.exists():
-        path.write_text(new_session_key())
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def stop(process: subprocess.Popen[bytes], within: float = 30.0) -> None:
@@ -179,8 +170,7 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             "web app": data_dir / "web.log"}
     try:
         worker = start_worker(env, logs["worker"])
-        web = start_module("web", {**env, **signing, "EARLYHELP_WEB_PORT": str(web_port),
-                                   "EARLYHELP_WEB_SECRET": web_secret(data_dir)}, logs["web app"])
+        web = start_module("web", {**env, **signing, "EARLYHELP_WEB_PORT": str(web_port)}, logs["web app"])
         started_at = logs["worker"].stat().st_size if logs["worker"].exists() else 0
         with console.status("Starting Temporal, the worker and the web app..."):
             wait_healthy({"worker": lambda: "worker started" in _since(logs["worker"], started_at),

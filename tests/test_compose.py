@@ -24,12 +24,11 @@ def expand(value: str) -> str:
 
 FILES = {"EARLYHELP_KEYS_FILE", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY"}  # mounted secrets: not here
 SIGNING = "EARLYHELP_SIGNING_KEY"  # the web app's alone
-SESSION_KEY = "A" * 43 + "="  # stands for the operator's ${EARLYHELP_WEB_SECRET:?...}
 
 
 def service_env(name: str) -> dict[str, str]:
     env = {k: expand(str(v)) for k, v in compose()["services"][name]["environment"].items()}
-    return env | ({"EARLYHELP_WEB_SECRET": SESSION_KEY} if "EARLYHELP_WEB_SECRET" in env else {})
+    return env
 
 
 def test_compose_parses_and_pins_every_image():

@@ -229,9 +229,14 @@ def test_impossible_saves_are_told_apart_from_outages():
     assert not impossible(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
 
 
-async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothing(env, pool):
+async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothing(env, pool, monkeypatch):
     """A save that fails with a data error is not retried for ever in a tight loop: the case is marked
-    NeedsAttention for ops and tries again each hour, keeping every event, until a fix lands."""
+    NeedsAttention for ops and tries again later (each hour; here, two seconds), keeping every event."""
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    import workflows.case
+
+    monkeypatch.setattr(workflows.case, "RETRY_IMPOSSIBLE_SAVE", timedelta(seconds=2))  # unsandboxed: seen
     calls: list[int] = []
     real = CaseActivities(pool)
 
@@ -243,23 +248,23 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
         return await real.append_events(case_id, events)
 
     queue = f"impossible-{uuid.uuid4().hex[:8]}"
-    from temporalio.worker import Worker
-
     async with Worker(env.client, task_queue=queue, workflows=[EarlyHelpCase], activities=[broken_then_fixed],
-                      workflow_failure_exception_types=[Exception]):
+                      workflow_runner=UnsandboxedWorkflowRunner(), workflow_failure_exception_types=[Exception]):
         case = await Case.start(env, queue)
+        try:
+            async def marked():
+                history = await case.handle.fetch_history()
+                return any(e.HasField("upsert_workflow_search_attributes_event_attributes") and b"NeedsAttention"
+                           in e.upsert_workflow_search_attributes_event_attributes.SerializeToString()
+                           for e in history.events)
 
-        async def marked():
-            history = await case.handle.fetch_history()
-            return any(e.HasField("upsert_workflow_search_attributes_event_attributes") and b"NeedsAttention" in
-                       e.upsert_workflow_search_attributes_event_attributes.SerializeToString() for e in history.events)
-
-        await eventually(marked)
-        await env.sleep(timedelta(hours=1, minutes=1))
-        rows = await case.wait_saved(pool)
-        assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)) and len(calls) >= 2
-        # No case may outlive its worker here: the test server stops skipping time for a task nobody polls.
-        await case.handle.terminate("test over")
+            await eventually(marked)
+            await env.sleep(timedelta(seconds=3))
+            rows = await case.wait_saved(pool)
+            assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)) and len(calls) >= 2
+        finally:
+            # No case may outlive its worker here: the test server stops skipping time for a task nobody polls.
+            await case.handle.terminate("test over")
 
 
 async def test_the_worker_refuses_no_known_good_case(env, task_queue):

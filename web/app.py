@@ -9,7 +9,6 @@ read model (PostgreSQL); a case's page from the case itself (its queries).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import secrets
@@ -22,7 +21,6 @@ import aiohttp_session
 import asyncpg
 import jinja2
 from aiohttp import web
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -49,6 +47,7 @@ from web.auth import (
     sign_in,
     take_flash,
 )
+from web.sessions import IDLE_SECONDS, PostgresStorage
 from worker.authz import Roles
 from worker.codec import CaseErased
 from worker.identity import Signer, acting_for
@@ -397,20 +396,24 @@ async def pages_for_problems(request: web.Request, handler: Any) -> web.StreamRe
         response = await render(request, "problem.html", {"message": str(p)}, status=p.status)
     except web.HTTPException as e:
         response = e
-    response.headers.update(SECURITY_HEADERS)
     if isinstance(response, web.HTTPException):
         raise response
     return response
 
 
-def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str, secret: str,
-               secure_cookies: bool = False, signer: Signer | None = None) -> web.Application:
-    storage = EncryptedCookieStorage(base64.urlsafe_b64decode(secret), cookie_name="earlyhelp_session",
-                                     httponly=True, samesite="Lax", secure=secure_cookies, max_age=8 * 3600)
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, error pages and the server's own 500 included."""
+    response.headers.update(SECURITY_HEADERS)
+
+
+def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str, secure_cookies: bool = False,
+               signer: Signer | None = None, idle_seconds: int = IDLE_SECONDS) -> web.Application:
+    storage = PostgresStorage(pool, idle_seconds, secure_cookies)  # sessions that sign-out really ends
     app = web.Application(middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems,
                                        require_sign_in, check_csrf])
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
     app[THROTTLE_KEY] = Throttle()
+    app.on_response_prepare.append(security_headers)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.add_routes([
         web.get("/healthz", healthz),

@@ -10,7 +10,7 @@ from aiohttp import web
 from web.app import create_app
 from worker import logs
 from worker.authz import Roles
-from worker.config import Config, ConfigError, new_session_key
+from worker.config import Config, ConfigError
 from worker.identity import Signer
 from worker.process import run, stop_on_signals
 from worker.temporal import connect, open_database, patiently, signing_interceptors
@@ -31,16 +31,12 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     log = structlog.get_logger("earlyhelp.web")
     roles = roles_with_passwords(config)
     stop = stop_on_signals(stop)
-    secret = config.web_secret
-    if secret is None:
-        log.warning("no EARLYHELP_WEB_SECRET: sessions end when the web app restarts")
-        secret = new_session_key()
     pool = await patiently(lambda: open_database(config), config.startup_seconds)
     try:
         client = await patiently(lambda: connect(config, pool=pool, interceptors=signing_interceptors(config)),
                                  config.startup_seconds)
         signer = Signer.from_file(config.signing_key, config.token_issuer) if config.signing_key else None
-        app = create_app(client, pool, roles, config.task_queue, secret, config.web_secure_cookies, signer)
+        app = create_app(client, pool, roles, config.task_queue, config.web_secure_cookies, signer)
         runner = web.AppRunner(app, access_log=None)  # paths hold case ids only, but keep logs to events
         await runner.setup()
         try:

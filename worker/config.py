@@ -6,19 +6,12 @@ unreachable server is reported as a ConfigError naming that variable.
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-
-def new_session_key() -> str:
-    """A key for EARLYHELP_WEB_SECRET: 32 random bytes, URL-safe base64."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 class ConfigError(Exception):
@@ -61,11 +54,9 @@ class Config(BaseModel):
     # The codec server for the Web UI and CLI: the UI's origin, port (who may decode: a person's token).
     codec_origin: str = "http://localhost:8233"
     codec_port: Annotated[int, Field(ge=1, le=65535)] = 8081
-    # The web app (`earlyhelp web`): address and port, the key that seals session cookies (32 bytes, URL-safe
-    # base64; unset: a new one each start, so everyone signs in again), cookies sent over HTTPS only.
+    # The web app (`earlyhelp web`): address and port, cookies sent over HTTPS only (sessions: PostgreSQL).
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
-    web_secret: str | None = None
     web_secure_cookies: bool = False
 
     @field_validator("temporal_address")
@@ -95,18 +86,6 @@ class Config(BaseModel):
     def _readable(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_file():
             raise ValueError(f"no such file: {v}")
-        return v
-
-    @field_validator("web_secret")
-    @classmethod
-    def _fernet_key(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                if len(base64.urlsafe_b64decode(v)) != 32:
-                    raise ValueError
-            except ValueError:
-                raise ValueError("expected 32 bytes in URL-safe base64 (python -c 'from worker.config import "
-                                 "new_session_key; print(new_session_key())')") from None
         return v
 
     @model_validator(mode="after")
@@ -153,6 +132,5 @@ ENV: dict[str, str] = {
     "codec_port": "EARLYHELP_CODEC_PORT",
     "web_host": "EARLYHELP_WEB_HOST",
     "web_port": "EARLYHELP_WEB_PORT",
-    "web_secret": "EARLYHELP_WEB_SECRET",
     "web_secure_cookies": "EARLYHELP_WEB_SECURE_COOKIES",
 }

@@ -4,9 +4,8 @@ the Temporal dev server, PostgreSQL, a worker and the web app as processes of th
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from starter.local import start_module, stop
+from starter.local import answers, start_module, stop
 from starter.samples import sample_referral
 from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
 from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer
@@ -65,14 +64,6 @@ class Web:
 
     def events(self, case: str) -> int:
         return len(self.stack.cli_json("timeline", case))
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -413,3 +404,31 @@ def test_the_web_app_needs_passwords_in_the_roles_file(tmp_path: Path):
         roles_with_passwords(Config(roles_file=roles))
     with pytest.raises(ConfigError, match="EARLYHELP_ROLES_FILE: the web app signs people in"):
         roles_with_passwords(Config())
+
+
+def test_sign_out_ends_the_session_so_the_old_cookie_gets_the_sign_in_page(web: Web, page: Page, browser: Browser):
+    """Sessions live in PostgreSQL: sign-out deletes the session, so a copy of the cookie is worthless."""
+    sign_in(page, web, "tm-patel")
+    page.goto(web.url + "/inbox")
+    stolen = page.context.cookies()
+    assert any(c["name"] == "earlyhelp_session" for c in stolen)
+    page.locator(".signout").get_by_role("button").click()
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+    other = browser.new_context()
+    try:
+        other.add_cookies(stolen)
+        again = other.new_page()
+        again.goto(web.url + "/inbox")
+        expect(again).to_have_url(re.compile(r"/sign-in"))
+        response = again.request.post(web.url + "/cases/ANY/commands/allocate", form={"lead_practitioner": "x"},
+                                      max_redirects=0)
+        assert response.status in (303, 403)  # signed out (or no CSRF token): never acted on
+    finally:
+        other.close()
+
+
+def test_every_response_carries_the_security_headers_error_pages_included(web: Web, page: Page):
+    for path in ("/sign-in", "/no-such-page", "/static/no-such-file"):
+        response = page.request.get(web.url + path, max_redirects=0)
+        assert response.headers.get("content-security-policy", "").startswith("default-src 'self'"), path
+        assert response.headers.get("x-content-type-options") == "nosniff", path
