@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,8 @@ from temporalio.exceptions import ApplicationError
 from activities.erasure import NotErasable, audit_trail, erase_case
 from starter.cli import BY_HELP, app, fail, out
 from starter.manager_cli import CsvFlag, JsonFlag, chosen, emit, with_db
-from worker.authz import Roles, hash_password
+from starter.session import Session
+from worker.authz import Roles, Scope, hash_password
 from worker.codec import CaseKeys, EncryptionCodec
 from worker.config import Config, ConfigError
 from worker.identity import Verifier
@@ -29,12 +31,26 @@ def erase(case: str,
           by: Annotated[str | None, typer.Option(help=BY_HELP, envvar="EARLYHELP_USER")] = None,
           reason: Annotated[str | None, typer.Option(help="the lawful reason for erasure")] = None) -> None:
     """Erase a closed case: destroy its data key and its personal data; keep its statistics."""
+    config = Config.from_env()
+    signed_in = Session.load()
+    if config.verify_key is not None:  # identity is verified here: the person must be signed in
+        if signed_in is None:
+            fail("erasure needs a proven manager: sign in first (earlyhelp login)", 1)
+        try:
+            person = Verifier.from_file(config.verify_key, config.token_issuer).login(signed_in.token, datetime.now(UTC))
+        except ApplicationError as e:
+            fail(e.message, 1)
+        if by not in (None, person):
+            fail(f"not_authenticated: --by {by!r} but signed in as {person!r}", 1)
+        by = person
     if not by or not reason:
         fail("--by and --reason are both required: every erasure is audited", 2)
-    config = Config.from_env()
     if config.roles_file:
         try:
-            Roles.load(config.roles_file).check("erase", by)
+            row = with_db(lambda conn: conn.fetchrow("SELECT locality, lead_practitioner FROM cases WHERE case_id = $1",
+                                                     case))
+            scope = Scope(case, row["locality"], row["lead_practitioner"]) if row else None
+            Roles.load(config.roles_file).check("erase", by, scope)  # a manager of the case's own team
         except ApplicationError as e:
             fail(e.message, 1)
     try:

@@ -240,3 +240,29 @@ def test_the_temporal_cli_through_the_codec_server_gets_a_refused_updates_error(
     assert result.returncode != 0
     assert "not_authenticated" in result.stderr, result.stderr
     assert trusted.history_length(case) == before
+
+
+def test_erasure_needs_a_proven_manager_of_the_cases_own_team(trusted: Trusted):
+    """`earlyhelp erase` (README "How to erase"): refused to someone not signed in, and to another team's
+    manager; done for the case's own manager."""
+    from tests.e2e.test_cli_case import saved_events
+
+    case = closure_pending(trusted)
+    trusted.as_ops("approve", case, "--manager", "tm-patel", "--reason", "needs met")
+    events = trusted.stack.cli_json("status", case)["events"]
+    wait_until(lambda: len(saved_events(trusted.stack.database_url, case)) == events, what="the case saved")
+    cli = trusted.stack.cli
+    unproven = cli("erase", case, "--by", "tm-patel", "--reason", "erasure request", ok=False)
+    assert unproven.exit_code == 1 and "sign in first" in unproven.output
+    os.environ["EARLYHELP_PASSWORD"] = PASSWORD
+    try:
+        cli("login", "--web", trusted.web_url, "--user", "tm-south")
+        other_team = cli("erase", case, "--reason", "erasure request", ok=False)
+        assert other_team.exit_code == 1 and "not_authorized" in other_team.output
+        cli("login", "--web", trusted.web_url, "--user", "tm-patel")
+        assert "erased" in cli("erase", case, "--reason", "erasure request").output
+    finally:
+        os.environ.pop("EARLYHELP_PASSWORD", None)
+        cli("logout")
+    status = cli("status", case, ok=False)
+    assert status.exit_code == 1 and "erased" in status.output
