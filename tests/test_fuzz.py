@@ -11,16 +11,22 @@ concern is acted on, and every event the case records is saved.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
+from activities.store import CaseActivities
 from starter.samples import sample_referral
+from tests.servers import time_skipping
 from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
+from worker.main import new_worker
 from workflows.pathway import STEPS
 
 NASTY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40) | st.sampled_from(
@@ -44,6 +50,21 @@ def mutated(draw: Any, good: dict[str, Any]) -> Any:
         else:
             value[key] = draw(JSON)
     return value
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of its own: hundreds of fuzzed cases would slow the shared one's time skips."""
+    env = await time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def task_queue(env: WorkflowEnvironment, pool: Any) -> AsyncIterator[str]:
+    queue = f"fuzz-{uuid.uuid4().hex[:8]}"
+    async with new_worker(env.client, CaseActivities(pool), queue, workflow_failure_exception_types=[Exception]):
+        yield queue
 
 
 COMMANDS = {step.name: model for model, step in STEPS.items()}
