@@ -67,8 +67,7 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def workflow_id(case_id: str) -> str:
-    return f"case-{case_id}"
+workflow_id = temporal.case_workflow_id
 
 
 def run(action: Callable[[Client], Awaitable[Any]]) -> Any:

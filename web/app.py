@@ -51,7 +51,7 @@ from web.sessions import IDLE_SECONDS, PostgresStorage
 from worker.authz import Roles
 from worker.codec import CaseErased
 from worker.identity import Signer, acting_for
-from worker.temporal import new_update_id, send_command, start_case
+from worker.temporal import case_workflow_id, new_update_id, send_command, start_case
 from workflows.case import EarlyHelpCase
 from workflows.models import Event, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
 from workflows.pathway import STEPS
@@ -85,7 +85,7 @@ class Problem(Exception):
 
 
 def handle(request: web.Request, case_id: str) -> Any:
-    return request.app[CLIENT_KEY].get_workflow_handle(f"case-{case_id}")
+    return request.app[CLIENT_KEY].get_workflow_handle(case_workflow_id(case_id))
 
 
 async def engine(call: Any) -> Any:

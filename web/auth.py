@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from worker.authz import Roles, password_matches
+from worker.authz import Roles, Scope, in_scope, password_matches
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # /api/ authenticates by password or bearer token, never by cookie (web/api.py).
@@ -42,8 +42,8 @@ class User:
         return bool(self.roles & {"screeners", "managers"})  # EH Duty and Advice [000]
 
     def sees(self, locality: str, lead: str | None) -> bool:
-        """A person sees their teams' cases and the cases they lead."""
-        return lead == self.id or self.localities is None or locality in self.localities
+        """A person sees their teams' cases and the cases they lead (the worker's rule: worker/authz.py)."""
+        return in_scope(self.localities, self.id, Scope("", locality, lead))
 
 
 def user_of(roles: Roles, person: str) -> User:

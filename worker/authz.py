@@ -190,11 +190,6 @@ def claimed(command: Any) -> dict[str, Any]:
     return command if isinstance(command, dict) else {}
 
 
-def claimed_by(command: Any) -> str | None:
-    by = claimed(command).get("by")
-    return by if isinstance(by, str) else None
-
-
 class Authorization(Interceptor):
     """Checks every command in the validator stage (never on replay): encrypted where keys are configured,
     sent by the person its `by` names (a verified token), and allowed for that person on this case."""

@@ -149,8 +149,9 @@ def test_earlyhelp_login_signs_each_command_for_the_person_only(trusted: Trusted
         assert "not_authorized" in other_team.output and "North" in other_team.output
         cli("login", "--web", trusted.web_url, "--user", "tm-patel")
         assert trusted.stack.cli_json("approve", case, "--reason", "needs met")["stage"] == "closed"
-        wrong = cli("login", "--web", trusted.web_url, "--user", "tm-patel", ok=False)
-        assert wrong.exit_code == 0  # the same password again: still fine
+        os.environ["EARLYHELP_PASSWORD"] = "not the password"
+        wrong = cli("login", "--web", trusted.web_url, "--user", "lp-jones", ok=False)
+        assert wrong.exit_code == 1 and "not signed in" in wrong.output
     finally:
         os.environ.pop("EARLYHELP_PASSWORD", None)
         cli("logout")
