@@ -10,18 +10,13 @@ from __future__ import annotations
 import asyncpg
 
 from worker.codec import destroy_case_key
+from worker.sealing import ERASED, FACTS, REASON_IS_A_CODE
 
-# Event fields that are facts about the process, never about the family.
-PUBLIC_FIELDS = ["route", "locality", "recommendation", "decision", "to", "from", "kind", "due_at", "reminder_at",
-                 "completed_at", "escalated_to", "method", "outcome", "time_of_day", "attempt", "visit",
-                 "letter_left", "agreement_given", "genogram_started", "children_seen", "scaling", "virtual",
-                 "review_date", "next_review_date", "held_at", "approve", "closure_reason", "criteria",
-                 "final_stage", "accepted", "previous_referrals", "immediate_safeguarding", "consent_given",
-                 "lead_practitioner", "practitioner", "chosen_by_family", "reallocation", "resume_stage", "stage",
-                 "service", "services"]
-# ...and `reason` where it is a code, not free text.
-REASON_IS_A_CODE = ["ClosureRequested", "CaseEnded"]
-ERASED = "[erased]"
+# Tables whose rows held the case's personal values: vacuumed after an erasure so no dead row version of
+# them stays in the table files. (case_keys is rewritten whole: a dead wrapped key with the master key
+# would open the case again.)
+SCRUBBED = ("case_events", "cases", "case_people", "documents", "notifications", "mash_referrals",
+            "additional_service_requests")
 
 
 class NotErasable(Exception):
@@ -34,20 +29,25 @@ async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: st
         if ended is None:
             known = await conn.fetchval("SELECT count(*) FROM cases WHERE case_id = $1", case_id)
             raise NotErasable(f"case {case_id} is {'still open' if known else 'unknown'}: only closed cases are erased")
-        await destroy_case_key(conn, case_id)  # a no-op where payloads were never encrypted
+        await destroy_case_key(conn, case_id)  # every process's cached key goes when this commits
         await conn.execute(
-            "UPDATE case_events SET data = coalesce((SELECT jsonb_object_agg(key, value) FROM jsonb_each(data)"
+            "UPDATE case_events SET by_actor = CASE WHEN type = 'CaseReferred' THEN 'referrer' ELSE by_actor END,"
+            " data = coalesce((SELECT jsonb_object_agg(key, value) FROM jsonb_each(data)"
             " WHERE key = any($2::text[]) OR (key = 'reason' AND type = any($3::text[]))), '{}'::jsonb)"
-            " WHERE case_id = $1", case_id, PUBLIC_FIELDS, REASON_IS_A_CODE)
+            " WHERE case_id = $1", case_id, sorted(FACTS), sorted(REASON_IS_A_CODE))
         await conn.execute("DELETE FROM case_people WHERE case_id = $1", case_id)
         await conn.execute("UPDATE cases SET referrer_agency = NULL, end_reason = $2 WHERE case_id = $1", case_id,
                            ERASED)
+        await conn.execute("UPDATE additional_service_requests SET service = $2 WHERE case_id = $1", case_id, ERASED)
         await conn.execute("UPDATE documents SET text = $2 WHERE case_id = $1", case_id, ERASED)
         await conn.execute("UPDATE notifications SET subject = $2, body = $2, recipient = $2 WHERE case_id = $1",
                            case_id, ERASED)
         await conn.execute("UPDATE mash_referrals SET reason = $2 WHERE case_id = $1", case_id, ERASED)
         await conn.execute("INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'erase', $2, $3)",
                            by, case_id, reason)
+    # At once, not at autovacuum's leisure: the wrapped key's dead row goes with the table's old files.
+    await conn.execute("VACUUM FULL case_keys")
+    await conn.execute(f"VACUUM {', '.join(SCRUBBED)}")
 
 
 async def audit_trail(conn: asyncpg.Connection, case_id: str | None, by: str | None) -> list[dict]:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from worker.sealing import ERASED, PLAIN, Sealer
 from workflows.models import Event
 
 Handler = Callable[[asyncpg.Connection, str, Event], Awaitable[None]]
@@ -86,12 +87,12 @@ def _resolve(resolution: str | None) -> Handler:
 
 async def _rfas(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
     await conn.execute("INSERT INTO additional_service_requests (case_id, seq, service, requested_by, requested_at)"
-                       " VALUES ($1, $2, $3, $4, $5)", case_id, e.seq, e.data["service"], e.by, e.at)
+                       " VALUES ($1, $2, $3, $4, $5)", case_id, e.seq, e.data.get("service", ERASED), e.by, e.at)
 
 
 async def _ended(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
     await conn.execute("UPDATE cases SET ended_at = $2, final_stage = $3, end_reason = $4 WHERE case_id = $1",
-                       case_id, e.at, e.data["final_stage"], e.data["reason"])
+                       case_id, e.at, e.data["final_stage"], e.data.get("reason", ERASED))
     await conn.execute("UPDATE deadlines SET status = 'cancelled' WHERE case_id = $1 AND status = 'pending'", case_id)
     await _resolve("cancelled")(conn, case_id, e)
 
@@ -133,15 +134,16 @@ async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event
         await conn.execute("UPDATE cases SET last_seq = greatest(last_seq, $2) WHERE case_id = $1", case_id, last)
 
 
-async def rebuild(conn: asyncpg.Connection) -> int:
-    """Drop the read model and project every saved event again; returns how many cases."""
+async def rebuild(conn: asyncpg.Connection, sealer: Sealer = PLAIN) -> int:
+    """Drop the read model and project every saved event again, each opened by `sealer` (an erased case's
+    facts only); returns how many cases."""
     cases = 0
     async with conn.transaction():
         await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
         case_ids = [r["case_id"] for r in await conn.fetch("SELECT DISTINCT case_id FROM case_events ORDER BY 1")]
         for case_id in case_ids:
             rows = await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)
-            await project(conn, case_id, (event_of(r) for r in rows))
+            await project(conn, case_id, [await opened(event_of(r), case_id, sealer) for r in rows])
             cases += 1
     return cases
 
@@ -154,3 +156,7 @@ def event_of(row: asyncpg.Record) -> Event:
 
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+async def opened(event: Event, case_id: str, sealer: Sealer) -> Event:
+    return event.model_copy(update={"data": await sealer.open_data(case_id, event.data)})

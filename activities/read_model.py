@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from worker.sealing import Sealer
 from workflows.models import Event
 
 # A filter's value: one value, any of several (a team's localities), or None for no filter.
@@ -67,24 +68,24 @@ async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False,
 
 
 async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: Filter = None,
-                    with_outcomes: bool = False) -> list[dict]:
+                    sealer: Sealer | None = None) -> list[dict]:
     """Closures waiting for a manager's decision; a manager never sees their own requests [003].
 
-    `with_outcomes` adds the request's summary per need (from its ClosureRequested event).
+    With a `sealer`, each adds the request's summary per need (from its ClosureRequested event).
     """
     where, args = _filters(**{"c.locality": locality})
     if manager is not None:
         args.append(manager)
         where += f" AND a.requested_by <> ${len(args)}"
-    outcomes = ", coalesce(e.data -> 'need_outcomes', '[]') AS need_outcomes" if with_outcomes else ""
+    outcomes = ", e.data AS event" if sealer else ""
     rows = await conn.fetch(
         f"SELECT a.case_id, c.locality, c.lead_practitioner AS lead, a.reason, a.requested_by, a.requested_at{outcomes}"
         " FROM approvals a JOIN cases c USING (case_id) LEFT JOIN case_events e ON e.case_id = a.case_id AND e.seq = a.seq"
         f" WHERE a.resolution IS NULL{where} ORDER BY a.requested_at", *args)
     found = [dict(r) for r in rows]
     for row in found:
-        if isinstance(row.get("need_outcomes"), str):
-            row["need_outcomes"] = json.loads(row["need_outcomes"])
+        if sealer and (event := row.pop("event", None)):
+            row["need_outcomes"] = (await sealer.open_data(row["case_id"], json.loads(event))).get("need_outcomes", [])
     return found
 
 
@@ -114,12 +115,13 @@ async def ssd_early_help_episodes(conn: asyncpg.Connection) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def timeline(conn: asyncpg.Connection, case_id: str) -> list[Event]:
-    """A case's whole timeline, every run of it (the `timeline` query holds only the current run's latest)."""
+async def timeline(conn: asyncpg.Connection, case_id: str, sealer: Sealer) -> list[Event]:
+    """A case's whole timeline, every run of it (the `timeline` query holds only the current run's latest),
+    its personal values opened by `sealer` (worker/sealing.py)."""
     rows = await conn.fetch("SELECT seq, type, at, by_actor, data FROM case_events WHERE case_id = $1 ORDER BY seq",
                             case_id)
-    return [Event(seq=r["seq"], type=r["type"], at=r["at"], by=r["by_actor"], data=json.loads(r["data"]))
-            for r in rows]
+    return [Event(seq=r["seq"], type=r["type"], at=r["at"], by=r["by_actor"],
+                  data=await sealer.open_data(case_id, json.loads(r["data"]))) for r in rows]
 
 
 async def saved_up_to(conn: asyncpg.Connection, case_id: str, seq: int, within: float = 5.0) -> bool:

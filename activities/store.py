@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import projections
 from activities.effects import Document, Effect, MashReferral, Notification, effects_of
+from worker.sealing import PLAIN, Sealer
 from workflows.models import Event
 
 _INSERT_EVENTS = """
@@ -54,8 +55,11 @@ def impossible(error: BaseException) -> bool:
 
 
 class CaseActivities:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    """`sealer` seals each personal value under the case's key before it reaches PostgreSQL
+    (worker/sealing.py); the read model's projections see the events whole."""
+
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer = PLAIN) -> None:
+        self.pool, self.sealer = pool, sealer
 
     @activity.defn
     async def append_events(self, case_id: str, events: list[Event]) -> int:
@@ -72,6 +76,7 @@ class CaseActivities:
                                    type=SAVE_IMPOSSIBLE, non_retryable=True) from None
 
     async def _append(self, case_id: str, events: list[Event]) -> int:
+        sealed = [json.dumps(await self.sealer.seal_data(case_id, e.type, e.data)) for e in events]
         async with self.pool.acquire() as conn, conn.transaction():
             if events[0].seq == 1 and activity.in_activity():  # (rebuild and tests save outside Temporal)
                 await self._claim_case_id(conn, case_id)
@@ -82,7 +87,7 @@ class CaseActivities:
                 [e.type for e in events],
                 [e.at for e in events],
                 [e.by for e in events],
-                [json.dumps(e.data) for e in events],
+                sealed,
             )
             new = {r["seq"] for r in rows}
             if new:
@@ -104,7 +109,7 @@ class CaseActivities:
 
     async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> None:
         ctx = await conn.fetchrow(_CASE_CONTEXT, case_id, events[0].seq)
-        referred = json.loads(ctx["referred"]) if ctx["referred"] else {}
+        referred = await self.sealer.open_data(case_id, json.loads(ctx["referred"])) if ctx["referred"] else {}
         lead = ctx["lead"]
         for event in events:
             if event.type in ("CaseAllocated", "LeadPractitionerIdentified"):
@@ -118,16 +123,18 @@ class CaseActivities:
                     await conn.execute(
                         "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body) "
                         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                        case_id, event.seq, effect.kind, effect.recipient, effect.subject, effect.body,
+                        case_id, event.seq, effect.kind, *[await self.sealer.seal_text(case_id, text)
+                                                           for text in (effect.recipient, effect.subject, effect.body)],
                     )
                 case Document():
                     await conn.execute(
                         "INSERT INTO documents (case_id, seq, kind, text) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        case_id, event.seq, effect.kind, effect.text,
+                        case_id, event.seq, effect.kind, await self.sealer.seal_text(case_id, effect.text),
                     )
                 case MashReferral():
                     await conn.execute(
                         "INSERT INTO mash_referrals (case_id, seq, reason, referred_at, referred_by) "
                         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                        case_id, event.seq, effect.reason, event.at, event.by,
+                        case_id, event.seq, await self.sealer.seal_text(case_id, effect.reason), event.at,
+                        event.by,
                     )

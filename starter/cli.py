@@ -26,7 +26,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from rich.console import Console
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -37,6 +37,8 @@ from worker import temporal
 from worker.codec import CaseErased
 from worker.config import Config, ConfigError
 from worker.identity import acting_for
+from worker.remote_codec import CodecRefused
+from worker.sealing import Sealer
 from worker.temporal import connect, new_update_id, open_database, send_command, signing_interceptors
 from workflows import search
 from workflows.bounds import refusal
@@ -77,7 +79,8 @@ def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
         config = Config.from_env()
         # The signing key's holder (the local stack's seeding) signs for itself; a person, through the web app.
         signing = signing_interceptors(config) if config.signing_key else session.interceptors()
-        return await action(await connect(config, interceptors=signing))
+        signed_in = session.Session.load()
+        return await action(await connect(config, interceptors=signing, token=signed_in and signed_in.token))
 
     try:
         return asyncio.run(go())
@@ -87,6 +90,10 @@ def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
         fail(f"the web app would not sign this command ({e}): sign in again with `earlyhelp login`", 1)
     except CaseErased as e:
         fail(str(e), 1)
+    except CodecRefused as e:
+        fail(str(e), 1)
+    except WorkflowQueryFailedError as e:  # e.g. the worker cannot encode the answer of an erased case
+        fail(f"the case did not answer: {e.message}", 1)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         fail(f"refused: {getattr(cause, 'message', cause)}", 1)
@@ -364,7 +371,7 @@ def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False
         try:
             async with pool.acquire() as conn:  # the whole timeline is PostgreSQL's (README "Bounded history")
                 await read_model.saved_up_to(conn, case, snap.events)
-                return await read_model.timeline(conn, case)
+                return await read_model.timeline(conn, case, Sealer(client.data_converter.payload_codec))
         finally:
             await pool.close()
 

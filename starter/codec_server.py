@@ -20,6 +20,7 @@ refused on any address but loopback.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -27,13 +28,16 @@ import asyncpg
 from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
 from worker.authz import Roles, Scope
 from worker.codec import KEY_ID, CaseErased, EncryptionCodec
 from worker.identity import NotAuthenticated, Verifier
+from worker.remote_codec import CASE_HEADER
 
-ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
+JUST_OPENED_SECONDS = 5.0  # a case's first save lands milliseconds after its start
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"  # (the UI's; the CLI adds CASE_HEADER)
 Who = Callable[[web.Request], Awaitable[str]]
 
 
@@ -43,9 +47,18 @@ def case_of(payload: Payload) -> str | None:
     return name if kind == "case" else None
 
 
-def bearer_person(verifier: Verifier) -> Who:
+def context_of(case_id: str) -> WorkflowSerializationContext:
+    return WorkflowSerializationContext(namespace="", workflow_id=f"case-{case_id}")
+
+
+def bearer_person(verifier: Verifier, without_token: str | None = None) -> Who:
+    """The person whose login token the request carries; `without_token` (--dev-ui, loopback only) for a
+    request with none, i.e. the Temporal Web UI's."""
+
     async def who(request: web.Request) -> str:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token and without_token:
+            return without_token
         try:
             return verifier.login(token, datetime.now(UTC))
         except NotAuthenticated as e:
@@ -70,16 +83,34 @@ def build_app(codec: EncryptionCodec, pool: asyncpg.Pool, roles: Roles, who: Who
             response.headers["Access-Control-Allow-Credentials"] = "true"
         return response
 
-    async def may_view(person: str, cases: set[str]) -> None:
-        rows = {r["case_id"]: r for r in await pool.fetch(
-            "SELECT case_id, locality, lead_practitioner FROM cases WHERE case_id = ANY($1)", list(cases))}
+    async def scopes(cases: set[str]) -> dict[str, Scope]:
+        rows = await pool.fetch("SELECT case_id, locality, lead_practitioner FROM cases WHERE case_id = ANY($1)",
+                                list(cases))
+        return {r["case_id"]: Scope(r["case_id"], r["locality"], r["lead_practitioner"]) for r in rows}
+
+    async def may_view(person: str, cases: set[str], new_allowed: bool = False) -> None:
+        """Someone who may see each case. For an encode, a case not opened yet is anyone's of the service
+        (its referral: the worker then decides who may act); a case just opened is waited for (briefly) in
+        the read model, whose row says whose it is."""
+        try:
+            roles.check("view", person)  # a person of the service, whatever the case
+        except ApplicationError as e:
+            raise web.HTTPForbidden(text=e.message) from None
+        known = await scopes(cases)
+        if new_allowed and cases - known.keys():
+            opened = {r["case_id"] for r in await pool.fetch("SELECT case_id FROM case_keys WHERE case_id = ANY($1)",
+                                                             list(cases - known.keys()))}
+            cases = known.keys() | opened
+        waited = 0.0
+        while cases - known.keys() and waited < JUST_OPENED_SECONDS:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+            known = await scopes(cases)
         for case_id in cases:
-            row = rows.get(case_id)
-            scope = Scope(case_id, row["locality"], row["lead_practitioner"]) if row else None
             try:
-                if scope is None:
+                if case_id not in known:
                     raise ApplicationError(f"not_authorized: case {case_id} is not in the read model yet")
-                roles.check("view", person, scope)
+                roles.check("view", person, known[case_id])
             except ApplicationError as e:
                 raise web.HTTPForbidden(text=e.message) from None
 
@@ -92,13 +123,16 @@ def build_app(codec: EncryptionCodec, pool: asyncpg.Pool, roles: Roles, who: Who
                 payloads = list(json_format.Parse(await request.text(), Payloads()).payloads)
             except json_format.ParseError as e:
                 raise web.HTTPBadRequest(text=f"not a Payloads JSON: {e}") from None
-            cases = {c for p in payloads if (c := case_of(p))} if decode else set()
-            await may_view(person, cases)
+            # Encoding for a case (the CLI's remote codec names it) uses that case's key, as the worker would.
+            for_case = request.headers.get(CASE_HEADER) if not decode else None
+            cases = {c for p in payloads if (c := case_of(p))} if decode else {for_case} if for_case else set()
+            await may_view(person, cases, new_allowed=not decode)
+            coder = codec.with_context(context_of(for_case)) if for_case else codec
             try:
-                coded = await (codec.decode if decode else codec.encode)(payloads)
+                coded = await (coder.decode if decode else coder.encode)(payloads)
             except CaseErased as e:
                 raise web.HTTPGone(text=str(e)) from None
-            if cases:
+            if cases and decode:
                 await pool.executemany("INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'viewed', $2,"
                                        " 'decoded through the codec server')", [(person, c) for c in sorted(cases)])
         except web.HTTPException as e:
@@ -115,4 +149,8 @@ def build_app(codec: EncryptionCodec, pool: asyncpg.Pool, roles: Roles, who: Who
     app = web.Application()
     app.router.add_route("*", "/decode", decode)
     app.router.add_route("*", "/encode", encode)
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/healthz", healthz)
     return app

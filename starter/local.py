@@ -34,15 +34,17 @@ BIN = Path(sys.executable).parent
 console = Console()
 
 
-def start_dev_server(db_file: Path, port: int, ui_port: int, log_file: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start `temporal server start-dev` on loopback with the case search attributes registered."""
+def start_dev_server(db_file: Path, port: int, ui_port: int, log_file: Path | None = None,
+                     codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
+    """Start `temporal server start-dev` on loopback with the case search attributes registered (and its Web UI
+    decoding through `codec_endpoint`)."""
     attributes = [f"--search-attribute={k.name}={k.indexed_value_type.name.title().replace('_', '')}"
                   for k in search.REGISTERED]
     log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 (kept open for the child)
     return subprocess.Popen(
         [str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(db_file), "--ip", "127.0.0.1",
          "--port", str(port), "--ui-port", str(ui_port), "--log-level", "error", "--ui-disable-news-fetch",
-         *attributes],
+         *attributes, *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else [])],
         stdout=log, stderr=log, start_new_session=True,
     )
 
@@ -52,6 +54,15 @@ def start_module(module: str, config_env: dict[str, str], log_file: Path | None 
     log = open(log_file, "ab") if log_file else None  # noqa: SIM115
     return subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **config_env},
                             stdout=log, stderr=log, start_new_session=True)
+
+
+def start_codec_server(config_env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+    log = open(log_file, "ab")  # noqa: SIM115
+    return subprocess.Popen([str(BIN / "earlyhelp"), "codec-server", "--dev-ui"], env={**os.environ, **config_env},
+                            stdout=log, stderr=log, start_new_session=True)
+
+
+DEV_UI_PERSON = "das-screener"
 
 
 def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
@@ -133,8 +144,9 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
         shutil.rmtree(data_dir)
         console.print(f"Reset: removed {data_dir}.")
     metrics_port = Config.from_env().metrics_port
+    codec_port = Config.from_env().codec_port
     for option, wanted in (("--port", port), ("--ui-port", ui_port), ("--web-port", web_port),
-                           ("EARLYHELP_METRICS_PORT", metrics_port)):
+                           ("EARLYHELP_METRICS_PORT", metrics_port), ("EARLYHELP_CODEC_PORT", codec_port)):
         if wanted and not port_free(wanted):
             raise ConfigError(option, f"port {wanted} is in use (another earlyhelp up?): choose another")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -151,18 +163,25 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
            "EARLYHELP_ROLES_FILE": str(roles), "EARLYHELP_VERIFY_KEY": str(verify_key)}
     signing = {"EARLYHELP_SIGNING_KEY": str(signing_key)}
     config = Config.from_env({**os.environ, **env, **signing})
-    temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log")
-    worker = web = None
+    codec_url = f"http://127.0.0.1:{codec_port}"
+    temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log", codec_url)
+    worker = web = codec = None
     logs = {"Temporal dev server": data_dir / "temporal.log", "worker": data_dir / "worker.log",
-            "web app": data_dir / "web.log"}
+            "web app": data_dir / "web.log", "codec server": data_dir / "codec.log"}
     try:
         worker = start_worker(env, logs["worker"])
         web = start_module("web", {**env, **signing, "EARLYHELP_WEB_PORT": str(web_port)}, logs["web app"])
+        # The Web UI cannot send a person's token: on loopback it decodes as the demo's screener (audited).
+        codec = start_codec_server({**env, "EARLYHELP_CODEC_PORT": str(codec_port),
+                                    "EARLYHELP_CODEC_ORIGIN": f"http://localhost:{ui_port}",
+                                    "EARLYHELP_CODEC_DEV_PERSON": DEV_UI_PERSON}, logs["codec server"])
         started_at = logs["worker"].stat().st_size if logs["worker"].exists() else 0
         with console.status("Starting Temporal, the worker and the web app..."):
             wait_healthy({"worker": lambda: "worker started" in _since(logs["worker"], started_at),
-                          "web app": lambda: answers(f"http://127.0.0.1:{web_port}/healthz")},
-                         {"Temporal dev server": temporal, "worker": worker, "web app": web}, logs)
+                          "web app": lambda: answers(f"http://127.0.0.1:{web_port}/healthz"),
+                          "codec server": lambda: answers(f"{codec_url}/healthz")},
+                         {"Temporal dev server": temporal, "worker": worker, "web app": web, "codec server": codec},
+                         logs)
         # Seeding resumes: families already there are left as they are, missing ones are added.
         seeded = asyncio.run(prepare(config, demo))
         if seeded:
@@ -174,16 +193,20 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             f"  Sign in as      tm-patel (manager), lp-jones (practitioner), das-screener\n"
             f"  Password        {password} (every demo person's: {data_dir.name}/demo-password)\n"
             f"  Temporal        127.0.0.1:{port} (namespace {config.namespace}, task queue {config.task_queue})\n"
-            f"  Web UI          http://localhost:{ui_port}/namespaces/{config.namespace}/workflows\n"
+            f"  Web UI          http://localhost:{ui_port}/namespaces/{config.namespace}/workflows"
+            f" (decoded as {DEV_UI_PERSON})\n"
+            f"  Codec server    {codec_url}\n"
             f"  PostgreSQL      {database_url}\n"
             f"  Worker          pid {worker.pid}, metrics http://localhost:{config.metrics_port}/metrics\n"
             f"  Data and logs   {data_dir}\n\n"
-            "In another terminal (payloads are encrypted: the CLI needs the keys and the database; each command\n"
-            "is signed for the person who signed in):\n"
-            + "".join(f"  export {k}='{v}'\n" for k, v in {**env, "EARLYHELP_WEB_URL": web_url}.items())
+            "In another terminal (no keys there: the CLI encodes and decodes through the codec server, and each\n"
+            "command is signed, for the person who signed in):\n"
+            + "".join(f"  export {k}='{v}'\n" for k, v in {
+                "TEMPORAL_ADDRESS": env["TEMPORAL_ADDRESS"], "DATABASE_URL": database_url,
+                "EARLYHELP_CODEC_URL": codec_url, "EARLYHELP_WEB_URL": web_url}.items())
             + "  earlyhelp login --user lp-jones\n  earlyhelp list\n"
             "Ctrl-C stops everything.")
-        while temporal.poll() is None and worker.poll() is None and web.poll() is None:
+        while all(p.poll() is None for p in (temporal, worker, web, codec)):
             time.sleep(0.5)
         console.print("[red]A component stopped on its own: see the logs in the data directory.[/]")
     except StartFailed as e:
@@ -191,7 +214,7 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     except KeyboardInterrupt:
         console.print("\nStopping...")
     finally:
-        for process in (web, worker):
+        for process in (codec, web, worker):
             if process is not None:
                 stop(process)
         stop(temporal)

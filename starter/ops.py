@@ -20,6 +20,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from activities import projections
+from worker.codec import CaseErased
 from workflows.case import WORKFLOW_TYPE, EarlyHelpCase
 from workflows.models import Event
 
@@ -98,12 +99,20 @@ def case_id_of(workflow_id: str) -> str:
 
 
 async def events_by_case(histories: AsyncIterator[WorkflowHistory],
-                         converter: DataConverter = pydantic_data_converter) -> dict[str, list[Event]]:
-    cases: dict[str, dict[int, Event]] = {}
+                         converter: DataConverter = pydantic_data_converter) -> dict[str, list[Event] | None]:
+    """Each case's events from its histories; None for an erased case (its history can never be decoded)."""
+    cases: dict[str, dict[int, Event] | None] = {}
     async for history in histories:
-        for event in await saved_events(history, converter):
-            cases.setdefault(case_id_of(history.workflow_id), {})[event.seq] = event
-    return {case: [events[seq] for seq in sorted(events)] for case, events in cases.items()}
+        case_id = case_id_of(history.workflow_id)
+        try:
+            decoded = await saved_events(history, converter)
+        except CaseErased:
+            cases[case_id] = None
+            continue
+        if (known := cases.setdefault(case_id, {})) is not None:
+            known.update((event.seq, event) for event in decoded)
+    return {case: None if events is None else [events[seq] for seq in sorted(events)]
+            for case, events in cases.items()}
 
 
 @dataclass
@@ -111,10 +120,12 @@ class Rebuilt:
     cases: int
     events: int
     missing_from_store: int  # events in the histories that case_events lacks
+    erased: int = 0  # erased cases, rebuilt from the facts kept of them
 
 
-async def rebuild(conn: asyncpg.Connection, cases: dict[str, list[Event]], everything: bool) -> Rebuilt:
-    """Replace the read model's rows of `cases` (of every case if `everything`) with projections of their events."""
+async def rebuild(conn: asyncpg.Connection, cases: dict[str, list[Event] | None], everything: bool) -> Rebuilt:
+    """Replace the read model's rows of `cases` (of every case if `everything`) with projections of their events.
+    An erased case (None) is projected from the non-personal facts case_events keeps of it."""
     async with conn.transaction():
         if everything:
             await conn.execute(f"TRUNCATE {', '.join(projections.PROJECTION_TABLES)}")
@@ -122,11 +133,15 @@ async def rebuild(conn: asyncpg.Connection, cases: dict[str, list[Event]], every
             await conn.execute("DELETE FROM cases WHERE case_id = any($1::text[])", list(cases))
         stored = {(r["case_id"], r["seq"]) for r in await conn.fetch(
             "SELECT case_id, seq FROM case_events WHERE case_id = any($1::text[])", list(cases))}
+        erased = [case_id for case_id, events in cases.items() if events is None]
+        for case_id in erased:
+            cases[case_id] = [projections.event_of(r) for r in await conn.fetch(
+                "SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)]
         for case_id, events in cases.items():
-            await projections.project(conn, case_id, events)
-    total = sum(len(events) for events in cases.values())
-    missing = sum(1 for case_id, events in cases.items() for e in events if (case_id, e.seq) not in stored)
-    return Rebuilt(len(cases), total, missing)
+            await projections.project(conn, case_id, events or [])
+    total = sum(len(events or []) for events in cases.values())
+    missing = sum(1 for case_id, events in cases.items() for e in events or [] if (case_id, e.seq) not in stored)
+    return Rebuilt(len(cases), total, missing, len(erased))
 
 
 @dataclass

@@ -22,12 +22,22 @@ QueryOption = Annotated[str | None, typer.Option(
     "--query", help="a visibility query, e.g. \"CaseStage = 'plan_active'\" (default: every case)")]
 
 
+def needs_master_keys(command: str) -> None:
+    """Replay and rebuild decode every case: they run where the workers run, with the master keys, never
+    through the codec server (which decides, and audits, per person and per case)."""
+    config = Config.from_env()
+    if config.codec_url and not (config.keys_file or config.master_key):
+        fail(f"{command} decodes every case's history, so it needs the master keys (EARLYHELP_KEYS_FILE): run it "
+             "where the workers run, not through the codec server", 2)
+
+
 @app.command("replay")
 def replay_command(
     query: QueryOption = None,
     folder: Annotated[Path | None, typer.Option("--dir", help="replay JSON histories from this folder instead")] = None,
 ) -> None:
-    """Replay case histories against the current workflow code: run before every deploy."""
+    """Replay case histories against the current workflow code: run before every deploy (needs the master keys)."""
+    needs_master_keys("replay")
     if folder is not None and not folder.is_dir():
         fail(f"--dir: {folder} is not a folder", 2)
 
@@ -80,7 +90,9 @@ def history_export(
 
 @app.command()
 def rebuild(query: QueryOption = None) -> None:
-    """Drop the read model and rebuild it from the histories on the server (not from its own tables)."""
+    """Drop the read model and rebuild it from the histories on the server (not from its own tables); needs the
+    master keys. An erased case is rebuilt from the facts kept of it."""
+    needs_master_keys("rebuild")
 
     async def collect(client) -> dict:
         return await ops.events_by_case(ops.server_histories(client, query), client.data_converter)
@@ -89,7 +101,8 @@ def rebuild(query: QueryOption = None) -> None:
         cases = run(collect)
     with err.status(f"Projecting {len(cases)} cases..."):
         result: ops.Rebuilt = with_db(lambda conn: ops.rebuild(conn, cases, everything=query is None))
-    out.print(f"Rebuilt the read model of {result.cases} cases from {result.events} events in their histories.")
+    out.print(f"Rebuilt the read model of {result.cases} cases from {result.events} events in their histories"
+              + (f" ({result.erased} erased: from the facts kept of them)." if result.erased else "."))
     if result.missing_from_store:
         err.print(f"[yellow]warning:[/] {result.missing_from_store} events in the histories are not in case_events "
                   "yet (saves still in flight, or a restored database).")

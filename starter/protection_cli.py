@@ -24,6 +24,8 @@ from worker.temporal import open_database
 
 keys_app = typer.Typer(help="Master keys for payload encryption.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+certs_app = typer.Typer(help="Certificates for mTLS with Temporal (docker-compose.yml).", no_args_is_help=True)
+app.add_typer(certs_app, name="certs")
 
 
 @app.command()
@@ -78,7 +80,7 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @app.command("codec-server")
 def codec_server(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
                  dev_ui: Annotated[bool, typer.Option(
-                     "--dev-ui", help="loopback only: decode for EARLYHELP_CODEC_DEV_PERSON without a token, "
+                     "--dev-ui", help="loopback only: decode for EARLYHELP_CODEC_DEV_PERSON a request without a token, "
                      "for the Temporal Web UI of a local stack (it cannot send one)")] = False) -> None:
     """Serve /decode and /encode for the Web UI and the Temporal CLI: a person's token, their cases only,
     every decode audited."""
@@ -100,7 +102,8 @@ def codec_server(host: Annotated[str, typer.Option(help="interface to listen on"
             person = os.environ.get("EARLYHELP_CODEC_DEV_PERSON", "")
             if not roles.people.get(person):
                 raise ConfigError("EARLYHELP_CODEC_DEV_PERSON", "name a person of the roles file to decode for")
-            who = fixed_person(person)
+            who = (bearer_person(Verifier.from_file(config.verify_key, config.token_issuer), without_token=person)
+                   if config.verify_key else fixed_person(person))
         elif config.verify_key is None:
             raise ConfigError("EARLYHELP_VERIFY_KEY", "the codec server admits a person's token: set the web app's "
                                                       "public key (or --dev-ui on loopback)")
@@ -112,7 +115,7 @@ def codec_server(host: Annotated[str, typer.Option(help="interface to listen on"
     async def make_app() -> web.Application:
         # The pool is made in the server's own event loop (one made in another loop fails every request).
         pool = await open_database(config)
-        app = build_app(EncryptionCodec(master, CaseKeys(pool, master, cache=False)), pool, roles, who,
+        app = build_app(EncryptionCodec(master, CaseKeys(pool, master)), pool, roles, who,
                         config.codec_origin)
 
         async def close(_: web.Application) -> None:
@@ -145,6 +148,20 @@ def keys_rotate(file: Annotated[Path, typer.Option(help="the key file to rotate"
     active = f"k{len(keys) + 1}"
     new_key_file(file, active, keys)
     out.print(f"{file}: new active key {active}; {len(keys)} earlier key(s) kept. Restart the workers.")
+
+
+@certs_app.command("new")
+def certs_new(folder: Annotated[Path, typer.Option("--dir", help="where to write them")] = Path("secrets/tls"),
+              days: Annotated[int, typer.Option(min=1, max=825, help="validity of the leaf certificates")] = 397) -> None:
+    """A deployment CA, Temporal's server certificate (for the service `temporal`) and the services' client
+    certificate, as docker-compose.yml mounts them."""
+    from starter.certs import new_certificates
+
+    if (folder / "ca.pem").exists():
+        fail(f"{folder} already has certificates: move them away first (rotation is a new set and a restart)", 2)
+    for path in new_certificates(folder, days):
+        out.print(f"  {path}")
+    out.print(f"Wrote the certificates to {folder}; the CA's key is not kept.")
 
 
 @app.command("hash-password")

@@ -82,11 +82,16 @@ def test_roles_file_gives_teams_and_passwords(tmp_path: Path):
     assert roles.may("record_contact_attempt", "lp-1") and not roles.may("decide_closure", "lp-1")
 
 
-def test_roles_file_refuses_teams_or_passwords_of_people_in_no_role(tmp_path: Path):
+def test_roles_file_refuses_teams_passwords_or_oidc_links_of_people_in_no_role(tmp_path: Path):
     path = tmp_path / "roles.toml"
     path.write_text('managers = ["tm-1"]\n[teams]\nNorth = ["tm-2"]\n')
-    with pytest.raises(ConfigError, match=r"\['tm-2'\] in \[teams\] or \[passwords\] but in no role"):
+    with pytest.raises(ConfigError, match=r"\['tm-2'\] in \[teams\], \[passwords\] or \[oidc\] but in no role"):
         Roles.load(path)
+    path.write_text('managers = ["tm-1"]\n[oidc]\n"jo@council.example" = "tm-9"\n')
+    with pytest.raises(ConfigError, match=r"\['tm-9'\] in \[teams\], \[passwords\] or \[oidc\]"):
+        Roles.load(path)
+    path.write_text('managers = ["tm-1"]\n[oidc]\n"jo@council.example" = "tm-1"\n')
+    assert Roles.load(path).oidc == {"jo@council.example": "tm-1"}
 
 
 def test_password_hashes_are_salted_and_malformed_ones_never_match():

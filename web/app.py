@@ -22,7 +22,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,7 +30,7 @@ from activities import read_model, report
 from activities.effects import DEADLINE_NAMES
 from starter.render import when
 from starter.report_html import body as report_body
-from web import api, forms
+from web import api, forms, oidc
 from web.auth import (
     ADDRESS_LIMIT,
     ROLES_KEY,
@@ -51,6 +51,7 @@ from web.sessions import IDLE_SECONDS, PostgresStorage
 from worker.authz import Roles
 from worker.codec import CaseErased
 from worker.identity import Signer, acting_for
+from worker.sealing import Sealer
 from worker.temporal import case_workflow_id, new_update_id, send_command, start_case
 from workflows.case import EarlyHelpCase
 from workflows.models import Event, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
@@ -61,6 +62,14 @@ from workflows.rules import threshold_recommendation
 HERE = Path(__file__).parent
 LIST_LIMIT = 500  # rows of a caseload on one page; `earlyhelp caseload --csv` gives them all
 CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
+
+
+OIDC_KEY = web.AppKey("oidc", oidc.Provider)
+
+
+def sealer_of(request: web.Request) -> Sealer:
+    """The read model's personal values open with the codec the client decodes histories with."""
+    return Sealer(request.app[CLIENT_KEY].data_converter.payload_codec)
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
 BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
 # The referral form: the Referral model's fields but those the service sets or that other routes use.
@@ -94,6 +103,10 @@ async def engine(call: Any) -> Any:
         return await call
     except CaseErased as e:
         raise Problem(410, str(e)) from None
+    except WorkflowQueryFailedError as e:  # the worker could not encode its answer: the case's key is gone
+        if CaseErased.said_in(e.message):
+            raise Problem(410, "This case has been erased: its data can no longer be decoded.") from None
+        raise Problem(503, "The case did not answer, so nothing is shown. Try again shortly.") from None
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             raise Problem(404, "There is no such case.") from None
@@ -165,7 +178,9 @@ async def render(request: web.Request, template: str, context: dict[str, Any], s
     context = {"user": user, "csrf": await csrf_token(request), "form_id": secrets.token_urlsafe(16),
                "flash": await take_flash(request),
                "list_limit": LIST_LIMIT, "path": request.path,
-               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label, **context}
+               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label,
+               "council_sign_in": request.app[OIDC_KEY] is not None, "next_path": request.query.get("next", ""),
+               **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
 
@@ -199,6 +214,28 @@ async def sign_in_page(request: web.Request) -> web.Response:
     return await render(request, "sign_in.html", {})
 
 
+async def oidc_sign_in(request: web.Request) -> web.Response:
+    provider = request.app[OIDC_KEY]
+    if provider is None:
+        raise web.HTTPNotFound()
+    try:
+        raise web.HTTPSeeOther(await oidc.begin(request, provider, safe_next(request.query.get("next"))))
+    except oidc.OidcRefused as e:
+        return await render(request, "sign_in.html", {"error": str(e)}, status=503)
+
+
+async def oidc_callback(request: web.Request) -> web.Response:
+    provider = request.app[OIDC_KEY]
+    if provider is None:
+        raise web.HTTPNotFound()
+    try:
+        person, next_path = await oidc.finish(request, provider, request.app[ROLES_KEY])
+    except oidc.OidcRefused as e:
+        return await render(request, "sign_in.html", {"error": str(e)}, status=401)
+    await sign_in(request, person)
+    raise web.HTTPSeeOther(safe_next(next_path))
+
+
 async def sign_out(request: web.Request) -> web.Response:
     (await aiohttp_session.get_session(request)).invalidate()
     raise web.HTTPSeeOther("/sign-in")
@@ -209,7 +246,7 @@ async def inbox(request: web.Request) -> web.Response:
     if not user.is_manager:
         raise Problem(403, "The inbox is for team managers.")
     async with request.app[POOL_KEY].acquire() as conn:
-        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities, with_outcomes=True)
+        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities, sealer=sealer_of(request))
         now = datetime.now(UTC)
         escalations = await read_model.due(conn, now, overdue=True, locality=user.localities)
         coming = [d for d in await read_model.due(conn, now, within=timedelta(days=7), locality=user.localities)
@@ -234,7 +271,7 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
     snap = await visible_case(request, case_id)
     async with request.app[POOL_KEY].acquire() as conn:  # every run's events (README "Bounded history")
         await read_model.saved_up_to(conn, case_id, snap.events, within=1.0)
-        timeline = await read_model.timeline(conn, case_id)
+        timeline = await read_model.timeline(conn, case_id, sealer_of(request))
     user = current_user(request)
     commands = [{"name": name, "help": (BY_NAME[name][0].__doc__ or "").strip(), "widgets": command_widgets(name, snap)}
                 for name in available(snap, user, request.app[ROLES_KEY])]
@@ -407,18 +444,21 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 
 def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str, secure_cookies: bool = False,
-               signer: Signer | None = None, idle_seconds: int = IDLE_SECONDS) -> web.Application:
+               signer: Signer | None = None, idle_seconds: int = IDLE_SECONDS,
+               provider: oidc.Provider | None = None) -> web.Application:
     storage = PostgresStorage(pool, idle_seconds, secure_cookies)  # sessions that sign-out really ends
     app = web.Application(middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems,
                                        require_sign_in, check_csrf])
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
-    app[THROTTLE_KEY] = Throttle()
+    app[THROTTLE_KEY], app[OIDC_KEY] = Throttle(), provider
     app.on_response_prepare.append(security_headers)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/", home),
         web.route("*", "/sign-in", sign_in_page),
+        web.get("/sign-in/oidc", oidc_sign_in),
+        web.get(oidc.CALLBACK, oidc_callback),
         web.post("/sign-out", sign_out),
         web.get("/inbox", inbox),
         web.get("/cases", cases),

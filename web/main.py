@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from web.app import create_app
+from web.oidc import Provider
 from worker import logs
 from worker.authz import Roles
 from worker.config import Config, ConfigError
@@ -20,9 +21,9 @@ def roles_with_passwords(config: Config) -> Roles:
     if config.roles_file is None:
         raise ConfigError("EARLYHELP_ROLES_FILE", "the web app signs people in from the roles file: set it")
     roles = Roles.load(config.roles_file)
-    if not roles.passwords:
-        raise ConfigError("EARLYHELP_ROLES_FILE", "no [passwords] table: nobody could sign in "
-                                                  "(`earlyhelp hash-password` prints a line for it)")
+    if not roles.passwords and not config.oidc_issuer:
+        raise ConfigError("EARLYHELP_ROLES_FILE", "no [passwords] table and no EARLYHELP_OIDC_ISSUER: nobody could "
+                                                  "sign in (`earlyhelp hash-password` prints a line for it)")
     return roles
 
 
@@ -36,7 +37,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         client = await patiently(lambda: connect(config, pool=pool, interceptors=signing_interceptors(config)),
                                  config.startup_seconds)
         signer = Signer.from_file(config.signing_key, config.token_issuer) if config.signing_key else None
-        app = create_app(client, pool, roles, config.task_queue, config.web_secure_cookies, signer)
+        app = create_app(client, pool, roles, config.task_queue, config.web_secure_cookies, signer,
+                         provider=Provider.from_config(config))
         runner = web.AppRunner(app, access_log=None)  # paths hold case ids only, but keep logs to events
         await runner.setup()
         try:

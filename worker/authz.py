@@ -66,7 +66,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 
 SEES_EVERY_TEAM = frozenset({"screeners"})
-TABLES = ("teams", "passwords")
+TABLES = ("teams", "passwords", "oidc")
 # scrypt's cost: about 50 ms a sign-in on one core, 16 MiB of memory.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
@@ -97,6 +97,8 @@ class Roles:
     # person -> the localities of their teams
     teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
     passwords: Mapping[str, str] = field(default_factory=dict)
+    # the identity provider's user (EARLYHELP_OIDC_CLAIM's value) -> staff id, for council sign-in (web/oidc.py)
+    oidc: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Roles:
@@ -116,12 +118,12 @@ class Roles:
         for locality, members in doc.get("teams", {}).items():
             for person in members:
                 teams.setdefault(person, set()).add(locality)
-        passwords = doc.get("passwords", {})
-        strays = (set(teams) | set(passwords)) - set(people)
+        passwords, oidc = doc.get("passwords", {}), doc.get("oidc", {})
+        strays = (set(teams) | set(passwords) | set(oidc.values())) - set(people)
         if strays:
-            raise ConfigError("EARLYHELP_ROLES_FILE", f"{sorted(strays)} in [teams] or [passwords] but in no role")
+            raise ConfigError("EARLYHELP_ROLES_FILE", f"{sorted(strays)} in [teams], [passwords] or [oidc] but in no role")
         return cls({person: frozenset(roles) for person, roles in people.items()},
-                   {person: frozenset(localities) for person, localities in teams.items()}, passwords)
+                   {person: frozenset(localities) for person, localities in teams.items()}, passwords, oidc)
 
     def localities(self, person: str) -> frozenset[str] | None:
         """The localities whose cases `person` sees; None for all of them (a screener, or a roles file

@@ -41,56 +41,104 @@ class CaseErased(Exception):
     """The case's data key was destroyed: its payloads can never be decoded again."""
 
     def __init__(self, case_id: str) -> None:
-        super().__init__(f"case {case_id} has been erased: its data can no longer be decoded")
+        super().__init__(f"case {case_id} {self.SAID}: its data can no longer be decoded")
         self.case_id = case_id
+
+    SAID = "has been erased"
+
+    @classmethod
+    def said_in(cls, message: str) -> bool:
+        """A failure from another process (e.g. a worker that could not encode a query's answer) says so."""
+        return cls.SAID in message
+
+
+ERASURES = "case_erased"  # the NOTIFY channel an erasure announces itself on (activities/erasure.py)
 
 
 class CaseKeys:
     """Per-case data keys in PostgreSQL, wrapped by a master key.
 
-    Unwrapped keys are cached for `cache_seconds` only, so an erasure reaches
-    every long-running process within that time.
+    Unwrapped keys are cached only while this process listens for erasures
+    (LISTEN case_erased): an erasure drops the key from every listening
+    process's cache the moment it commits. If the listening connection is
+    lost, the cache is emptied and no longer used. Without `listen_url` (the
+    database's URL, for a connection of its own) nothing is cached.
     """
 
-    def __init__(self, pool: asyncpg.Pool, master: MasterKeys, cache: bool = True, cache_seconds: float = 300) -> None:
-        self.pool, self.master = pool, master
-        self.cache_seconds = cache_seconds if cache else 0
+    def __init__(self, pool: asyncpg.Pool, master: MasterKeys, listen_url: str | None = None,
+                 cache_seconds: float = 300) -> None:
+        self.pool, self.master, self.listen_url = pool, master, listen_url
+        self.cache_seconds = cache_seconds if listen_url else 0
         self._keys: dict[str, tuple[bytes, float]] = {}
+        self._listening: asyncpg.Connection | None = None
+        self._generation = 0  # bumped by each erasure heard: a key read before it is not cached after it
 
     def _cached(self, case_id: str) -> bytes | None:
         dek, until = self._keys.get(case_id, (b"", 0.0))
         return dek if until > time.monotonic() else None
+
+    async def _listen(self) -> bool:
+        if self._listening is None or self._listening.is_closed():
+            self._keys.clear()
+            try:
+                conn = await asyncpg.connect(self.listen_url)
+                await conn.add_listener(ERASURES, self._heard)
+                conn.add_termination_listener(lambda _: self._stop_caching())
+            except (OSError, asyncpg.PostgresError):
+                return False
+            self._listening = conn
+        return True
+
+    def _heard(self, _conn: object, _pid: int, _channel: str, case_id: str) -> None:
+        self._generation += 1
+        self._keys.pop(case_id, None)
+
+    def _stop_caching(self) -> None:
+        self._generation += 1
+        self._keys.clear()
+        self.cache_seconds = 0
 
     async def for_encrypt(self, case_id: str) -> bytes:
         if dek := self._cached(case_id):
             return dek
         dek = secrets.token_bytes(32)
         wrapped = seal(self.master.key(self.master.active), dek, case_id.encode())
-        await self.pool.execute("INSERT INTO case_keys (case_id, master_key_id, wrapped_key) VALUES ($1, $2, $3)"
+        # Never a new key for an erased case: what it would encrypt could not be erased with it.
+        await self.pool.execute("INSERT INTO case_keys (case_id, master_key_id, wrapped_key) SELECT $1, $2, $3"
+                                " WHERE NOT EXISTS (SELECT 1 FROM erased_cases WHERE case_id = $1)"
                                 " ON CONFLICT DO NOTHING", case_id, self.master.active, wrapped)
         return await self.for_decrypt(case_id)  # whichever process created it first wins
 
     async def for_decrypt(self, case_id: str) -> bytes:
         if dek := self._cached(case_id):
             return dek
-        row = await self.pool.fetchrow("SELECT master_key_id, wrapped_key, erased_at FROM case_keys"
-                                       " WHERE case_id = $1", case_id)
-        if row is None:
-            raise KeyError(f"no data key for case {case_id}")
-        if row["erased_at"] is not None:
+        caching = self.cache_seconds > 0 and await self._listen()
+        generation = self._generation
+        row = await self.pool.fetchrow("SELECT k.master_key_id, k.wrapped_key, e.case_id IS NOT NULL AS erased"
+                                       " FROM (SELECT $1::text AS case_id) c"
+                                       " LEFT JOIN case_keys k USING (case_id) LEFT JOIN erased_cases e USING (case_id)",
+                                       case_id)
+        if row["erased"]:
             raise CaseErased(case_id)
+        if row["wrapped_key"] is None:
+            raise KeyError(f"no data key for case {case_id}")
         dek = unseal(self.master.key(row["master_key_id"]), row["wrapped_key"], case_id.encode())
-        if self.cache_seconds:
+        if caching and generation == self._generation:
             self._keys[case_id] = (dek, time.monotonic() + self.cache_seconds)
         return dek
 
+    async def close(self) -> None:
+        if self._listening is not None and not self._listening.is_closed():
+            await self._listening.close()
+        self._listening = None
 
 
-async def destroy_case_key(conn: asyncpg.Connection, case_id: str) -> bool:
-    """Crypto-shredding: without its wrapped key, nothing of the case can be decoded again."""
-    done = await conn.execute("UPDATE case_keys SET wrapped_key = NULL, erased_at = now()"
-                              " WHERE case_id = $1 AND erased_at IS NULL", case_id)
-    return done.endswith(" 1")
+async def destroy_case_key(conn: asyncpg.Connection, case_id: str) -> None:
+    """Crypto-shredding: the wrapped key is deleted (the caller vacuums case_keys so no dead copy stays in
+    its files) and every listening process drops its cached copy when the transaction commits."""
+    await conn.execute("DELETE FROM case_keys WHERE case_id = $1", case_id)
+    await conn.execute("INSERT INTO erased_cases (case_id) VALUES ($1) ON CONFLICT DO NOTHING", case_id)
+    await conn.execute("SELECT pg_notify($1, $2)", ERASURES, case_id)
 
 
 class EncryptionCodec(PayloadCodec, WithSerializationContext):

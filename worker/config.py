@@ -54,6 +54,15 @@ class Config(BaseModel):
     # The codec server for the Web UI and CLI: the UI's origin, port (who may decode: a person's token).
     codec_origin: str = "http://localhost:8233"
     codec_port: Annotated[int, Field(ge=1, le=65535)] = 8081
+    # For a client without master keys (the CLI on a laptop): encode and decode through this codec server
+    # with the signed-in person's token (worker/remote_codec.py).
+    codec_url: str | None = None
+    # Council sign-in (web/oidc.py): the identity provider's issuer URL, this app's client id and secret, and
+    # the ID token claim mapped to a staff id by the roles file's [oidc] table. Unset issuer: passwords only.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_claim: str = Field("email", min_length=1, max_length=100)
     # The web app (`earlyhelp web`): address and port, cookies sent over HTTPS only (sessions: PostgreSQL).
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
@@ -74,6 +83,13 @@ class Config(BaseModel):
             raise ValueError("expected a postgresql:// URL")
         return v
 
+    @field_validator("codec_url", "oidc_issuer")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -92,6 +108,8 @@ class Config(BaseModel):
     def _cert_with_key(self) -> Config:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("a client certificate and its key go together: set both or neither")
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("EARLYHELP_OIDC_ISSUER needs EARLYHELP_OIDC_CLIENT_ID (and its secret) too")
         return self
 
     @classmethod
@@ -102,8 +120,9 @@ class Config(BaseModel):
             return cls(**values)
         except ValidationError as e:
             error = e.errors()[0]
-            # A field's error names its variable; the one model-level check is about the TLS pair.
-            variable = ENV[str(error["loc"][0])] if error["loc"] else "TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY"
+            # A field's error names its variable; the model-level checks are of the TLS pair and OIDC's.
+            pair = "EARLYHELP_OIDC_CLIENT_ID" if "OIDC" in error["msg"] else "TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY"
+            variable = ENV[str(error["loc"][0])] if error["loc"] else pair
             raise ConfigError(variable, error["msg"].removeprefix("Value error, ")) from None
 
 
@@ -130,6 +149,11 @@ ENV: dict[str, str] = {
     "token_issuer": "EARLYHELP_TOKEN_ISSUER",
     "codec_origin": "EARLYHELP_CODEC_ORIGIN",
     "codec_port": "EARLYHELP_CODEC_PORT",
+    "codec_url": "EARLYHELP_CODEC_URL",
+    "oidc_issuer": "EARLYHELP_OIDC_ISSUER",
+    "oidc_client_id": "EARLYHELP_OIDC_CLIENT_ID",
+    "oidc_client_secret": "EARLYHELP_OIDC_CLIENT_SECRET",
+    "oidc_claim": "EARLYHELP_OIDC_CLAIM",
     "web_host": "EARLYHELP_WEB_HOST",
     "web_port": "EARLYHELP_WEB_PORT",
     "web_secure_cookies": "EARLYHELP_WEB_SECURE_COOKIES",

@@ -24,6 +24,7 @@ from worker.config import Config, ConfigError
 from worker.identity import Verifier
 from worker.keys import MasterKeys
 from worker.process import run, stop_on_signals
+from worker.sealing import Sealer
 from worker.temporal import connect, ensure_search_attributes, open_database, patiently
 from workflows.case import EarlyHelpCase
 
@@ -62,7 +63,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         log.warning("search attributes not registered", error=e.message)
     interceptors = [checks] if (checks := authorization(config)) else []
     worker = new_worker(
-        client, CaseActivities(pool), config.task_queue, interceptors=interceptors,
+        client, CaseActivities(pool, Sealer(client.data_converter.payload_codec)), config.task_queue, interceptors=interceptors,
         max_cached_workflows=config.max_cached_cases,
         graceful_shutdown_timeout=timedelta(seconds=config.shutdown_grace_seconds),
     )

@@ -23,6 +23,7 @@ from worker import identity
 from worker.codec import CaseKeys, EncryptionCodec, encrypted_converter
 from worker.config import Config, ConfigError
 from worker.keys import MasterKeys
+from worker.remote_codec import RemoteCodec
 from workflows import search
 from workflows.models import Referral, Snapshot
 
@@ -50,17 +51,23 @@ async def open_database(config: Config) -> asyncpg.Pool:
         raise ConfigError("DATABASE_URL", f"cannot use PostgreSQL: {e}") from None
 
 
-async def data_converter(config: Config, pool: asyncpg.Pool | None = None) -> DataConverter:
-    """The project's converter; with payload encryption when keys are configured (which needs the database)."""
+async def data_converter(config: Config, pool: asyncpg.Pool | None = None, token: str | None = None) -> DataConverter:
+    """The project's converter; with payload encryption when keys are configured (which needs the database),
+    or through the codec server with a person's login `token` (EARLYHELP_CODEC_URL, no keys here)."""
     master = MasterKeys.from_config(config)
+    if master is None and config.codec_url:
+        if token is None:
+            raise ConfigError("EARLYHELP_CODEC_URL", "the codec server encodes and decodes for a person: sign in "
+                                                     "first (earlyhelp login)")
+        return encrypted_converter(RemoteCodec(config.codec_url, token))
     if master is None:
         return pydantic_data_converter
     pool = pool or await open_database(config)
-    return encrypted_converter(EncryptionCodec(master, CaseKeys(pool, master)))
+    return encrypted_converter(EncryptionCodec(master, CaseKeys(pool, master, listen_url=config.database_url)))
 
 
 async def connect(config: Config, runtime: Runtime | None = None, pool: asyncpg.Pool | None = None,
-                  interceptors: Sequence[Interceptor] = ()) -> Client:
+                  interceptors: Sequence[Interceptor] = (), token: str | None = None) -> Client:
     """A client on the configured cluster with the project's data converter."""
     tls: TLSConfig | bool = False
     if config.tls_cert or config.tls_ca:
@@ -75,7 +82,7 @@ async def connect(config: Config, runtime: Runtime | None = None, pool: asyncpg.
         return await Client.connect(
             config.temporal_address,
             namespace=config.namespace,
-            data_converter=await data_converter(config, pool),
+            data_converter=await data_converter(config, pool, token),
             tls=tls,
             api_key=config.api_key,
             runtime=runtime,

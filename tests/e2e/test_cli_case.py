@@ -41,7 +41,7 @@ def refer(stack: Stack, case: str, *extra: str) -> dict:
     return stack.cli_json(*args)
 
 
-def drive_to_closure_pending(stack: Stack, case: str) -> None:
+def drive_to_closure_pending(stack: Stack, case: str, worries: str = "attendance") -> None:
     now = datetime.now(UTC)
     stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
     stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
@@ -49,7 +49,7 @@ def drive_to_closure_pending(stack: Stack, case: str) -> None:
     stack.cli("record-home-visit", case, "--by", "lp-jones", "--agreement-given", "--genogram-started",
               "--children-seen")
     needs = json.dumps([{"code": n, "complex": True} for n in NEEDS])
-    stack.cli("record-assessment", case, "--by", "lp-jones", "--worries", "attendance", "--needs-to-happen", "routine",
+    stack.cli("record-assessment", case, "--by", "lp-jones", "--worries", worries, "--needs-to-happen", "routine",
               "--scaling", "4", "--sources", "school", "--sources", "parent", "--needs", needs)
     actions = json.dumps([{"need_code": n, "action": "support", "owner": "school", "due": str(date.today())}
                           for n in NEEDS])

@@ -75,7 +75,7 @@ def test_codec_server_answers_cors_for_the_ui_only(secure: Stack, tmp_path):
         config = Config.from_env(secure.env)
         master = MasterKeys.from_config(config)
         pool = await connect(secure.database_url)
-        codec = EncryptionCodec(master, CaseKeys(pool, master, cache=False))
+        codec = EncryptionCodec(master, CaseKeys(pool, master))
         plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"family_ref": "FAM-X"}')
         encoded = await codec.with_context(_context(case)).encode([plain])
         body = json_format.MessageToJson(Payloads(payloads=encoded))

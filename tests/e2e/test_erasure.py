@@ -1,0 +1,143 @@
+"""Erasure that cannot be undone, tested through the shipped processes (README "Erasure: what stays where").
+
+The worker, web app and codec server run as processes; `earlyhelp login`, `timeline`, `erase`, `rebuild` and
+`audit` run as processes too. The erased case's strings are looked for in every PostgreSQL table file and,
+after a checkpoint, in its WAL; and through every running process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import os
+import re
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+from temporalio.client import Client
+
+from tests.e2e.conftest import wait_until
+from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
+from tests.e2e.test_identity import PASSWORD, Trusted, codec_server, login_token, post, trusted  # noqa: F401
+
+EARLYHELP = str(Path(sys.executable).parent / "earlyhelp")
+
+
+def shipped(t: Trusted, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """An `earlyhelp` command as its own process, with the person's session file."""
+    result = subprocess.run([EARLYHELP, *args], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **t.stack.env, "EARLYHELP_PASSWORD": PASSWORD, "COLUMNS": "250"})
+    if ok:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def closed_case_with(t: Trusted, secrets: dict[str, str]) -> str:
+    case = case_id()
+    saved = t.stack.extra
+    t.stack.extra = {**saved, **t.signing}
+    try:
+        refer(t.stack, case, "--referrer-name", secrets["name"], "--referrer-contact", secrets["contact"])
+        drive_to_closure_pending(t.stack, case, worries=secrets["worries"])
+        t.stack.cli("approve", case, "--manager", "tm-patel", "--reason", "needs met")
+    finally:
+        t.stack.extra = saved
+    events = t.stack.cli_json("status", case)["events"]
+    wait_until(lambda: len(saved_events(t.stack.database_url, case)) == events, what="the case saved")
+    return case
+
+
+async def database_files(database_url: str) -> tuple[bytes, bytes, bytes]:
+    """Every table file, the WAL after a checkpoint, and case_keys' own files."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CHECKPOINT")
+        data = Path(await conn.fetchval("SELECT current_setting('data_directory')"))
+        keys_file = data / await conn.fetchval("SELECT pg_relation_filepath('case_keys')")
+    finally:
+        await conn.close()
+    read = lambda folder: b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())  # noqa: E731
+    keys = b"".join(p.read_bytes() for p in keys_file.parent.glob(keys_file.name + "*"))
+    return read(data / "base") + read(data / "global"), read(data / "pg_wal"), keys
+
+
+def found(blob: bytes, secrets: dict[str, str]) -> list[str]:
+    return [what for what, text in secrets.items() if text.encode() in blob]
+
+
+def case_page(t: Trusted, person: str, case: str) -> str:
+    """The case page as the running web app shows it to a signed-in person."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(t.web_url + "/sign-in", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)[1]
+    body = urllib.parse.urlencode({"csrf": csrf, "user": person, "password": PASSWORD}).encode()
+    opener.open(t.web_url + "/sign-in", data=body, timeout=10).read()
+    try:
+        return opener.open(f"{t.web_url}/cases/{case}", timeout=10).read().decode()
+    except urllib.error.HTTPError as e:
+        return e.read().decode()
+
+
+def test_erasure_leaves_nothing_readable_in_the_database_its_wal_or_any_running_process(
+        trusted: Trusted, codec_server: str):  # noqa: F811
+    tag = case_id()
+    secrets = {"name": f"Ann Referrer {tag}", "contact": f"{tag.lower()}@nhs.example",
+               "worries": f"worried about {tag} at night"}
+    erased, kept = closed_case_with(trusted, secrets), closed_case_with(trusted, {
+        "name": "Kept Referrer", "contact": "kept@nhs.example", "worries": "kept worries"})
+
+    # Before: the people who may see the case see it whole...
+    shipped(trusted, "login", "--web", trusted.web_url, "--user", "tm-patel")
+    assert secrets["name"] in shipped(trusted, "timeline", erased, "--json").stdout
+    assert secrets["worries"] in case_page(trusted, "tm-patel", erased)  # (the web app caches its key now)
+
+    async def referral_payload() -> str:
+        raw = await Client.connect(trusted.stack.server.address)  # the payloads as Temporal stores them
+        history = await raw.get_workflow_handle(f"case-{erased}").fetch_history()
+        payloads = history.events[0].workflow_execution_started_event_attributes.input
+        return json_format.MessageToJson(Payloads(payloads=list(payloads.payloads)))
+
+    payload = asyncio.run(referral_payload())
+    assert post(codec_server + "/decode", payload, login_token(trusted, "tm-patel"))[0] == 200
+    # ...and PostgreSQL never held them in the clear: each is sealed under the case's key.
+    tables, wal, _ = asyncio.run(database_files(trusted.stack.database_url))
+    assert found(tables, secrets) == [] and found(wal, secrets) == []
+
+    async def wrapped_key() -> bytes:
+        conn = await asyncpg.connect(trusted.stack.database_url)
+        try:
+            return await conn.fetchval("SELECT wrapped_key FROM case_keys WHERE case_id = $1", erased)
+        finally:
+            await conn.close()
+
+    key = asyncio.run(wrapped_key())
+    assert key and key in asyncio.run(database_files(trusted.stack.database_url))[2]
+
+    assert "erased" in shipped(trusted, "erase", erased, "--reason", "erasure request").stdout
+
+    # After: no copy of the wrapped key in case_keys' files; nothing of the case in any table or the WAL.
+    tables, wal, keys = asyncio.run(database_files(trusted.stack.database_url))
+    assert key not in keys
+    assert found(tables, secrets) == [] and found(wal, secrets) == []
+    # Every running process has forgotten the key at once: codec server 410, web app and worker refuse.
+    assert post(codec_server + "/decode", payload, login_token(trusted, "tm-patel"))[0] == 410
+    page = case_page(trusted, "tm-patel", erased)
+    assert "erased" in page and found(page.encode(), secrets) == []
+    gone = shipped(trusted, "timeline", erased, ok=False)
+    assert gone.returncode == 1 and "erased" in gone.stdout + gone.stderr
+    assert found((gone.stdout + gone.stderr).encode(), secrets) == []
+    # The rest goes on: the other case still opens; rebuild completes past the erased case and keeps its facts.
+    assert "Kept Referrer" in shipped(trusted, "timeline", kept, "--json").stdout
+    rebuilt = shipped(trusted, "rebuild", "--query", f"TaskQueue = '{trusted.stack.task_queue}'")
+    assert "1 erased" in rebuilt.stdout
+    report = trusted.stack.cli_json("list", "--stage", "closed")
+    assert {erased, kept} <= {row["case_id"] for row in report}
+    audit = shipped(trusted, "audit", "--case", erased, "--json").stdout
+    assert '"erase"' in audit and '"tm-patel"' in audit and found(audit.encode(), secrets) == []
+    shipped(trusted, "logout")

@@ -1,0 +1,74 @@
+"""Council sign-in (README "Signing in with the council's account"): OpenID Connect against a local mock
+provider (`oidc-provider-mock`) started by the test, in Chromium, the web app as a process of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from oidc_provider_mock import run_server_in_thread
+from playwright.sync_api import Page, expect
+
+from starter.local import answers, start_module, stop
+from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
+from tests.e2e.test_web import ROLES, browser, page  # noqa: F401
+from worker.identity import new_key_pair
+from worker.keys import new_key_file
+
+LINKED = "jo.jones@council.example"  # the provider's user, linked to lp-jones in [oidc]
+
+
+@pytest.fixture(scope="module")
+def council_web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("oidc")
+    keys, roles = folder / "keys.json", folder / "roles.toml"
+    new_key_file(keys)
+    roles.write_text(ROLES + f'\n[oidc]\n"{LINKED}" = "lp-jones"\n')
+    signing_key, verify_key = new_key_pair(folder)
+    stack = Stack(dev_server, database_url, folder)
+    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles),
+                   "EARLYHELP_VERIFY_KEY": str(verify_key)}
+    with run_server_in_thread(port=0) as provider:
+        port = free_port()
+        process = start_module("web", {
+            **stack.env, "EARLYHELP_SIGNING_KEY": str(signing_key), "EARLYHELP_WEB_PORT": str(port),
+            "EARLYHELP_OIDC_ISSUER": f"http://localhost:{provider.server_port}",
+            "EARLYHELP_OIDC_CLIENT_ID": "earlyhelp-web", "EARLYHELP_OIDC_CLIENT_SECRET": "a client secret"},
+            folder / "web.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: answers(url + "/healthz"), what="the web app answering")
+            yield url
+        finally:
+            stop(process)
+
+
+def council_sign_in(page: Page, url: str, path: str, account: str) -> None:  # noqa: F811
+    page.goto(url + path)
+    page.get_by_role("link", name="Sign in with your council account").click()
+    page.fill("input[name=sub]", account)  # the provider's own sign-in page
+    page.get_by_role("button", name="Authorize").click()
+
+
+def test_a_person_signs_in_with_their_council_account_and_lands_where_they_were_going(
+        council_web: str, page: Page):  # noqa: F811
+    council_sign_in(page, council_web, "/refer", LINKED)
+    expect(page.locator(".signout")).to_contain_text("lp-jones")
+    assert page.url == council_web + "/refer"
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(council_web + "/cases")
+    assert page.url.startswith(council_web + "/sign-in")
+
+
+def test_a_council_account_not_linked_to_a_staff_id_is_refused(council_web: str, page: Page):  # noqa: F811
+    council_sign_in(page, council_web, "/cases", "stranger@council.example")
+    expect(page.get_by_role("alert")).to_contain_text("not linked to a staff id")
+    page.goto(council_web + "/cases")
+    assert page.url.startswith(council_web + "/sign-in")
+
+
+def test_a_callback_not_started_here_signs_nobody_in(council_web: str, page: Page):  # noqa: F811
+    page.goto(council_web + "/sign-in/oidc/callback?code=forged&state=forged")
+    expect(page.get_by_role("alert")).to_contain_text("not started here")
+    page.goto(council_web + "/cases")
+    assert page.url.startswith(council_web + "/sign-in")
