@@ -23,6 +23,9 @@ DEADLINE_NAMES = {
     "taf": "initial Team Around the Family meeting",
     "review": "review",
     "closure_decision": "manager's closure decision",
+    "allocation": "allocation of a lead practitioner",
+    "social_care_decision": "children's social care decision on the step-up",
+    "see_children": "visit to see the children",
 }
 
 
@@ -90,12 +93,13 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
                              f"Dear {referrer.get('name', 'referrer')}, early help for case {case_id} has "
                              f"closed ({d['closure_reason'].replace('_', ' ')})."),
             ]
-            if step_down and d["closure_reason"] == "unable_to_engage":
+            if step_down and d["closure_reason"] in ("unable_to_engage", "consent_withdrawn"):
                 # Non-engagement with the plan is fed back to social care [004].
-                effects.append(Notification("social_care_feedback", step_down["social_worker"],
-                                            f"Case {case_id}: family did not engage",
-                                            f"The family in case {case_id} did not engage with the early help plan."))
+                effects.append(non_engagement(case_id, step_down, d["closure_reason"]))
             return effects
+        case "ClosureRequested" if step_down and d["reason"] == "unable_to_engage":
+            # ...and at the engagement decision, before the manager decides [004].
+            return [non_engagement(case_id, step_down, "unable_to_engage")]
         case "LeadPractitionerIdentified":
             return [Notification("social_care_feedback", d["social_worker"], f"Case {case_id}: lead practitioner identified",
                                  f"The EHA for case {case_id} is open and {d['practitioner']} is the lead "
@@ -114,6 +118,13 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
         case "SafeguardingConcernRaised" if d["stage"] == "stepped_up":
             return [MashReferral("further safeguarding concern while stepped up")]
     return []
+
+
+def non_engagement(case_id: str, step_down: dict[str, Any], reason: str) -> Notification:
+    what = {"unable_to_engage": "has not engaged with early help",
+            "consent_withdrawn": "has withdrawn consent to early help"}[reason]
+    return Notification("social_care_feedback", step_down["social_worker"], f"Case {case_id}: family did not engage",
+                        f"The family in case {case_id} {what} [004].")
 
 
 def visit_letter(case_id: str, event: Event, lead: str | None) -> str:

@@ -36,8 +36,8 @@ async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: st
             " WHERE key = any($2::text[]) OR (key = 'reason' AND type = any($3::text[]))), '{}'::jsonb)"
             " WHERE case_id = $1", case_id, sorted(FACTS), sorted(REASON_IS_A_CODE))
         await conn.execute("DELETE FROM case_people WHERE case_id = $1", case_id)
-        await conn.execute("UPDATE cases SET referrer_agency = NULL, end_reason = $2 WHERE case_id = $1", case_id,
-                           ERASED)
+        await conn.execute("UPDATE cases SET referrer_agency = NULL, family_ref = NULL, end_reason = $2"
+                           " WHERE case_id = $1", case_id, ERASED)
         await conn.execute("UPDATE additional_service_requests SET service = $2 WHERE case_id = $1", case_id, ERASED)
         await conn.execute("UPDATE documents SET text = $2 WHERE case_id = $1", case_id, ERASED)
         await conn.execute("UPDATE notifications SET subject = $2, body = $2, recipient = $2 WHERE case_id = $1",

@@ -25,11 +25,11 @@ async def _referred(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
     step_down = d["route"] == "step_down"
     await conn.execute(
         "INSERT INTO cases (case_id, route, locality, stage, recommendation, referrer_agency, previous_referrals,"
-        " received_at, accepted_at, last_seq) VALUES ($1, $2, $3, 'screening', $4, $5, $6, $7, $8, $9)",
+        " received_at, accepted_at, last_seq, family_ref) VALUES ($1, $2, $3, 'screening', $4, $5, $6, $7, $8, $9, $10)",
         # .get: an erased case keeps only its non-personal facts (activities/erasure.py)
         case_id, d["route"], d["locality"], d["recommendation"], d.get("referrer", {}).get("agency"),
         d["previous_referrals"],
-        e.at, e.at if step_down else None, e.seq)
+        e.at, e.at if step_down else None, e.seq, d.get("family_ref"))
     await conn.executemany(
         "INSERT INTO case_people (case_id, person_ref, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         [(case_id, p["person_ref"], p["role"]) for p in d.get("people", [])])
@@ -106,6 +106,7 @@ HANDLERS: dict[str, Handler] = {
     "LeadPractitionerIdentified": _set("lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)",
                                        "practitioner", "at"),
     "TafHeld": _set("taf_held_at = coalesce(taf_held_at, $2)", "at"),
+    "LocalityTransferred": _set("locality = $2", "to"),
     "SteppedUp": _set("stepped_up_at = $2", "at"),
     "MaspReferred": _set("masp_referred_at = $2", "at"),
     "CaseEnded": _ended,

@@ -7,11 +7,28 @@ the end of the period and deadline outcomes come from the projections.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from workflows.bounds import Id, Name, When
 from workflows.calendar import LONDON
+from workflows.state import CHILD_ROLES
+
+Channel = Literal["phone", "email", "drop_in", "online"]
+ContactOutcome = Literal["advice_given", "signposted", "referral_made"]
+
+
+class AdviceContact(BaseModel):
+    """One contact through a locality's advice point: counted, never a case; no names, no text [002]."""
+
+    model_config = ConfigDict(extra="forbid")
+    by: Id
+    locality: Name
+    channel: Channel
+    outcome: ContactOutcome
+    at: When
 
 
 class Month(BaseModel):
@@ -32,11 +49,19 @@ class Report(BaseModel):
     period_to: date
     locality: str | None
     referrals: int
+    # Referrals accepted for an EHA; step-downs from social care on a line of their own [DOMAIN 9].
     accepted: int
+    step_downs: int
     signposted: int
+    # Cases children's social care accepted; MASH referrals made is a figure of its own [DOMAIN 9].
     stepped_up: int
+    mash_referrals: int
+    children_referred: int
+    re_referrals: int
+    re_referrals_pct: float | None
     awaiting_allocation: int
     open_cases: int
+    open_children: int
     taf_due: int
     taf_on_time: int
     taf_within_four_weeks_pct: float | None
@@ -47,15 +72,19 @@ class Report(BaseModel):
     closures_needs_met: int
     closures_needs_met_pct: float | None
     masp_referrals: int
-    # Advice-point contacts are not cases, so the engine does not record them.
-    advice_point_contacts: int | None = None
+    # From the contact log (`earlyhelp contact`, the web app's contact form): not cases.
+    advice_point_contacts: int
     months: list[Month]
 
 
 FIGURES = [  # (field, label) in the order the protocol reports them
-    ("referrals", "Referrals received"), ("accepted", "Accepted for an Early Help Assessment"),
-    ("signposted", "Signposted (below threshold)"), ("stepped_up", "Stepped up to social care"),
+    ("referrals", "Referrals received (families)"), ("children_referred", "Children and young people referred"),
+    ("accepted", "Accepted for an Early Help Assessment"), ("step_downs", "Step-downs from social care"),
+    ("signposted", "Signposted (below threshold)"), ("stepped_up", "Stepped up (accepted by social care)"),
+    ("mash_referrals", "Referrals to MASH made"),
+    ("re_referrals_pct", "Re-referrals within 12 months (%)"),
     ("awaiting_allocation", "Awaiting allocation (at period end)"), ("open_cases", "Open cases (at period end)"),
+    ("open_children", "Children and young people in open cases (at period end)"),
     ("taf_within_four_weeks_pct", "TAF held within four weeks of allocation (%)"),
     ("reviews_on_time_pct", "Reviews held on time (%)"), ("closures_needs_met_pct", "Closures with needs met (%)"),
     ("masp_referrals", "Cases referred to MASP"), ("advice_point_contacts", "Contacts through the advice point"),
@@ -73,10 +102,13 @@ def bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 _EVENTS = """
 SELECT count(*) FILTER (WHERE e.type = 'CaseReferred') AS referrals,
-       count(*) FILTER (WHERE (e.type = 'ScreeningRecorded' AND e.data->>'decision' = 'accept')
-                          OR (e.type = 'CaseReferred' AND e.data->>'route' = 'step_down')) AS accepted,
+       count(*) FILTER (WHERE e.type = 'ScreeningRecorded' AND e.data->>'decision' = 'accept') AS accepted,
+       count(*) FILTER (WHERE e.type = 'CaseReferred' AND e.data->>'route' = 'step_down') AS step_downs,
        count(*) FILTER (WHERE e.type = 'ScreeningRecorded' AND e.data->>'decision' = 'signpost') AS signposted,
-       count(DISTINCT e.case_id) FILTER (WHERE e.type = 'SteppedUp') AS stepped_up,
+       count(DISTINCT e.case_id) FILTER (WHERE e.type = 'SocialCareDecisionRecorded'
+                                           AND (e.data->>'accepted')::boolean) AS stepped_up,
+       count(DISTINCT e.case_id) FILTER (WHERE e.type = 'SteppedUp') AS mash_referrals,
+       count(*) FILTER (WHERE e.type = 'PreviousCasesFound' AND (e.data->>'re_referral')::boolean) AS re_referrals,
        count(*) FILTER (WHERE e.type = 'CaseEnded' AND e.data->>'final_stage' = 'closed') AS closures,
        count(*) FILTER (WHERE e.type = 'CaseEnded' AND e.data->>'final_stage' = 'closed'
                           AND e.data->>'reason' = 'needs_met') AS closures_needs_met,
@@ -87,8 +119,18 @@ WHERE e.at >= $1 AND e.at < $2 AND ($3::text IS NULL OR c.locality = $3)
 _STATE_AT_END = """
 SELECT count(*) FILTER (WHERE c.accepted_at < $2 AND (c.allocated_at IS NULL OR c.allocated_at >= $2)
                           AND (c.ended_at IS NULL OR c.ended_at >= $2)) AS awaiting_allocation,
-       count(*) FILTER (WHERE c.received_at < $2 AND (c.ended_at IS NULL OR c.ended_at >= $2)) AS open_cases
-FROM cases c WHERE $1::timestamptz IS NOT NULL AND ($3::text IS NULL OR c.locality = $3)
+       count(*) FILTER (WHERE c.received_at < $2 AND (c.ended_at IS NULL OR c.ended_at >= $2)) AS open_cases,
+       coalesce(sum(c.children) FILTER (WHERE c.received_at < $2 AND (c.ended_at IS NULL OR c.ended_at >= $2)),
+                0)::int AS open_children,
+       coalesce(sum(c.children) FILTER (WHERE c.received_at >= $1 AND c.received_at < $2), 0)::int
+         AS children_referred
+FROM (SELECT c.*, (SELECT count(*) FROM case_people p WHERE p.case_id = c.case_id AND p.role = ANY($4::text[]))
+        AS children FROM cases c) c
+WHERE $1::timestamptz IS NOT NULL AND ($3::text IS NULL OR c.locality = $3)
+"""
+_CONTACTS = """
+SELECT count(*) AS advice_point_contacts FROM advice_contacts
+WHERE at >= $1 AND at < $2 AND ($3::text IS NULL OR locality = $3)
 """
 _DEADLINES = """
 SELECT count(*) FILTER (WHERE d.kind = 'taf') AS taf_due,
@@ -96,20 +138,23 @@ SELECT count(*) FILTER (WHERE d.kind = 'taf') AS taf_due,
        count(*) FILTER (WHERE d.kind = 'review') AS reviews_due,
        count(*) FILTER (WHERE d.kind = 'review' AND d.status = 'met') AS reviews_on_time
 FROM deadlines d JOIN cases c USING (case_id)
-WHERE d.due_at >= $1 AND d.due_at < $2 AND d.status IN ('met', 'missed') AND ($3::text IS NULL OR c.locality = $3)
+WHERE coalesce(d.completed_at, d.due_at) >= $1 AND coalesce(d.completed_at, d.due_at) < $2
+  AND d.status IN ('met', 'missed') AND ($3::text IS NULL OR c.locality = $3)
 """
 _MONTHS = """
 WITH months AS (
   SELECT to_char(c.received_at AT TIME ZONE 'Europe/London', 'YYYY-MM') AS month,
-         CASE WHEN c.route = 'step_down' THEN 'accepted' WHEN c.screening_decision = 'accept' THEN 'accepted'
+         CASE WHEN c.route = 'step_down' THEN 'other' WHEN c.screening_decision = 'accept' THEN 'accepted'
               WHEN c.screening_decision = 'signpost' THEN 'signposted'
               WHEN c.stepped_up_at IS NOT NULL THEN 'stepped_up' ELSE 'other' END AS outcome,
          NULL::text AS kind, NULL::text AS status
   FROM cases c WHERE c.received_at >= $1 AND c.received_at < $2 AND ($3::text IS NULL OR c.locality = $3)
   UNION ALL
-  SELECT to_char(d.due_at AT TIME ZONE 'Europe/London', 'YYYY-MM'), NULL, d.kind, d.status
+  SELECT to_char(coalesce(d.completed_at, d.due_at) AT TIME ZONE 'Europe/London', 'YYYY-MM'), NULL, d.kind,
+         d.status
   FROM deadlines d JOIN cases c USING (case_id)
-  WHERE d.due_at >= $1 AND d.due_at < $2 AND d.kind IN ('taf', 'review') AND d.status IN ('met', 'missed')
+  WHERE coalesce(d.completed_at, d.due_at) >= $1 AND coalesce(d.completed_at, d.due_at) < $2
+    AND d.kind IN ('taf', 'review') AND d.status IN ('met', 'missed')
     AND ($3::text IS NULL OR c.locality = $3)
 )
 SELECT month,
@@ -129,13 +174,22 @@ FROM months GROUP BY month ORDER BY month
 async def performance(conn: asyncpg.Connection, start: date, end: date, locality: str | None = None) -> Report:
     args = (*bounds(start, end), locality)
     figures: dict = {}
-    for sql in (_EVENTS, _STATE_AT_END, _DEADLINES):
+    for sql in (_EVENTS, _DEADLINES, _CONTACTS):
         figures |= dict(await conn.fetchrow(sql, *args))
+    figures |= dict(await conn.fetchrow(_STATE_AT_END, *args, sorted(CHILD_ROLES)))
     months = [Month(**dict(r)) for r in await conn.fetch(_MONTHS, *args)]
     return Report(
         period_from=start, period_to=end, locality=locality, months=months,
         taf_within_four_weeks_pct=pct(figures["taf_on_time"], figures["taf_due"]),
         reviews_on_time_pct=pct(figures["reviews_on_time"], figures["reviews_due"]),
         closures_needs_met_pct=pct(figures["closures_needs_met"], figures["closures"]),
+        re_referrals_pct=pct(figures["re_referrals"], figures["referrals"]),
         **figures,
     )
+
+
+async def record_contact(conn: asyncpg.Connection, locality: str, channel: str, outcome: str, by: str,
+                         at: datetime) -> None:
+    """One contact through an advice point (counts only) [002]."""
+    await conn.execute("INSERT INTO advice_contacts (at, locality, channel, outcome, by_actor)"
+                       " VALUES ($1, $2, $3, $4, $5)", at, locality, channel, outcome, by)

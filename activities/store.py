@@ -9,6 +9,7 @@ a letter, a referral or a projected row.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -18,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities import projections
 from activities.effects import Document, Effect, MashReferral, Notification, effects_of
 from worker.sealing import PLAIN, Sealer
-from workflows.models import Event
+from workflows.models import Event, PreviousCase
 
 _INSERT_EVENTS = """
 INSERT INTO case_events (case_id, seq, type, at, by_actor, data)
@@ -32,9 +33,24 @@ SELECT
   (SELECT data FROM case_events WHERE case_id = $1 AND type = 'CaseReferred') AS referred,
   (SELECT coalesce(data->>'lead_practitioner', data->>'practitioner') FROM case_events
      WHERE case_id = $1 AND seq < $2 AND type IN ('CaseAllocated', 'LeadPractitionerIdentified')
-     ORDER BY seq DESC LIMIT 1) AS lead
+     ORDER BY seq DESC LIMIT 1) AS lead,
+  (SELECT data->>'to' FROM case_events WHERE case_id = $1 AND seq < $2 AND type = 'LocalityTransferred'
+     ORDER BY seq DESC LIMIT 1) AS locality
 """
 
+
+_PREVIOUS_CASES = """
+SELECT DISTINCT ON (case_id) case_id, received_at, ended_at, final_stage, matched_on FROM (
+  SELECT case_id, received_at, ended_at, final_stage, 'family_ref' AS matched_on, 0 AS rank
+  FROM cases WHERE family_ref = $2
+  UNION ALL
+  SELECT c.case_id, c.received_at, c.ended_at, c.final_stage, 'person_ref', 1
+  FROM case_people p JOIN cases c USING (case_id) WHERE p.person_ref = any($3::text[])
+) found
+WHERE case_id <> $1 AND received_at <= $4
+ORDER BY case_id, rank
+LIMIT 50
+"""
 
 log = structlog.get_logger("earlyhelp.store")
 
@@ -97,6 +113,14 @@ class CaseActivities:
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new)
 
+    @activity.defn
+    async def previous_cases(self, case_id: str, family_ref: str, person_refs: list[str],
+                             received_at: datetime) -> list[PreviousCase]:
+        """Earlier cases of the same family, or of one of its people, referred before this one [000][002]."""
+        rows = await self.pool.fetch(_PREVIOUS_CASES, case_id, family_ref, person_refs, received_at)
+        return [PreviousCase(case_id=r["case_id"], received_at=r["received_at"], ended_at=r["ended_at"],
+                             final_stage=r["final_stage"], matched_on=r["matched_on"]) for r in rows]
+
     async def _claim_case_id(self, conn: asyncpg.Connection, case_id: str) -> None:
         """The first save of a case records its run; any other run's first save is refused."""
         run_id = activity.info().workflow_run_id
@@ -111,9 +135,13 @@ class CaseActivities:
         ctx = await conn.fetchrow(_CASE_CONTEXT, case_id, events[0].seq)
         referred = await self.sealer.open_data(case_id, json.loads(ctx["referred"])) if ctx["referred"] else {}
         lead = ctx["lead"]
+        if ctx["locality"]:  # the team the case was transferred to hears of it
+            referred["locality"] = ctx["locality"]
         for event in events:
             if event.type in ("CaseAllocated", "LeadPractitionerIdentified"):
                 lead = event.data.get("lead_practitioner") or event.data.get("practitioner")
+            if event.type == "LocalityTransferred":
+                referred["locality"] = event.data["to"]
             await self._write(conn, case_id, event, effects_of(case_id, event, referred, lead))
 
     async def _write(self, conn: asyncpg.Connection, case_id: str, event: Event, effects: list[Effect]) -> None:

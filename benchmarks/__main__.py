@@ -280,7 +280,7 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
     for key in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY",
                 "EARLYHELP_SIGNING_KEY", "EARLYHELP_CODEC_URL"):
         env.pop(key, None)
-    trusted, signing_key = ({}, None) if bare else trusted_setup(work)
+    trusted, signing_key = ({"EARLYHELP_OPEN_DEMO": "true"}, None) if bare else trusted_setup(work)
     procs = []
     try:
         async def connected() -> bool:

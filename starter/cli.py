@@ -484,7 +484,7 @@ def demo_command(cases: Annotated[int, typer.Option(min=1, help="how many famili
     out.print(f"Seeded {count} cases.")
 
 # The read-model, ops and data-protection commands register themselves on `app`.
-from starter import manager_cli, ops_cli, protection_cli  # noqa: E402, F401
+from starter import manager_cli, ops_cli, protection_cli, team_cli  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

@@ -64,4 +64,4 @@ async def in_plan(send: Send, now: Now, lead: str = LEAD) -> Snapshot:
 async def closure_requested(send: Send, snap: Snapshot, reason: str = "needs_met", lead: str = LEAD) -> Snapshot:
     return await send(EarlyHelpCase.request_closure, RequestClosure(
         by=lead, reason=reason,
-        need_outcomes=[NeedOutcome(need_code=n.code, summary="met and sustained") for n in snap.needs]))
+        need_outcomes=[NeedOutcome(need_code=n.code, summary="met and sustained", status="met") for n in snap.needs]))

@@ -48,6 +48,7 @@ async def eventually(probe: Any, within: float = 30.0) -> Any:
 class Case:
     def __init__(self, env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], case_id: str) -> None:
         self.env, self.handle, self.case_id = env, handle, case_id
+        self.referral: Referral | None = None
 
     @classmethod
     async def start(cls, env: WorkflowEnvironment, task_queue: str, referral: Referral | None = None, **kw: Any) -> Case:
@@ -57,7 +58,20 @@ class Case:
             EarlyHelpCase.run, referral, id=f"case-{referral.case_id}", task_queue=task_queue
         )
         # No run id: updates and queries follow the case across continue-as-new.
-        return cls(env, env.client.get_workflow_handle_for(EarlyHelpCase.run, f"case-{referral.case_id}"), referral.case_id)
+        case = cls(env, env.client.get_workflow_handle_for(EarlyHelpCase.run, f"case-{referral.case_id}"),
+                   referral.case_id)
+        case.referral = referral
+        await case.opened()
+        return case
+
+    async def opened(self) -> None:
+        """A new case looks up the family's earlier cases first (an activity): wait for its answer."""
+        async def looked_up() -> bool:
+            try:
+                return any(e.type == "PreviousCasesFound" for e in await self.timeline())
+            except Exception:  # noqa: BLE001 (a refused referral has no timeline: nothing to wait for)
+                return True
+        await eventually(looked_up)
 
     async def now(self) -> datetime:
         return (await self.env.get_current_time()).astimezone(LONDON)

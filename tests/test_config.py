@@ -74,5 +74,6 @@ def test_a_worker_gives_up_on_an_unreachable_database_with_a_named_error():
 
     result = subprocess.run([sys.executable, "-m", "worker"], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_STARTUP_SECONDS": "1",
+                                 "EARLYHELP_OPEN_DEMO": "true",
                                  "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert result.returncode == 2 and "DATABASE_URL" in result.stderr and "Traceback" not in result.stderr

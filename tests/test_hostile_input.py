@@ -20,9 +20,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.store import SAVE_IMPOSSIBLE, CaseActivities, impossible
 from starter.samples import sample_referral
-from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
+from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
 from workflows.case import EarlyHelpCase
-from workflows.models import Consent, Event, RecordConsent, WithdrawConsent
+from workflows.models import AddCaseNote, Consent, Event, RecordConsent, TransferLocality, WithdrawConsent
 from workflows.pathway import STEPS
 
 HUGE = "x" * 3_000_000
@@ -131,6 +131,8 @@ async def test_every_hostile_command_is_refused_by_field_and_changes_nothing(env
     commands = every_command(await case.now())
     commands[EarlyHelpCase.withdraw_consent] = WithdrawConsent(by=LEAD, reason="the family asked")
     commands[EarlyHelpCase.record_consent] = RecordConsent(by=LEAD, consent=Consent(given=True, recorded_by=LEAD))
+    commands[EarlyHelpCase.transfer_locality] = TransferLocality(by=MANAGER, locality="North", reason="moved")
+    commands[EarlyHelpCase.add_case_note] = AddCaseNote(by=LEAD, text="spoke to the school")
     assert {u.__name__ for u in commands} | {"record_screening"} >= {s.name for s in STEPS.values()}
     commands[EarlyHelpCase.record_screening] = None
     tried = 0
@@ -247,7 +249,8 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
         return await real.append_events(case_id, events)
 
     queue = f"impossible-{uuid.uuid4().hex[:8]}"
-    async with Worker(env.client, task_queue=queue, workflows=[EarlyHelpCase], activities=[broken_then_fixed],
+    async with Worker(env.client, task_queue=queue, workflows=[EarlyHelpCase],
+                      activities=[broken_then_fixed, real.previous_cases],
                       workflow_runner=UnsandboxedWorkflowRunner(), workflow_failure_exception_types=[Exception]):
         case = await Case.start(env, queue)
         try:

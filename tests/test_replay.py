@@ -6,6 +6,7 @@ cases fails here as non-determinism, before it is deployed.
 """
 
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.histories.record import SCENARIOS
-from workflows.case import EarlyHelpCase
+from workflows.case import PRACTICE_V2, EarlyHelpCase
 from workflows.models import CaseOutcome
 
 GOLDEN = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -87,4 +88,27 @@ async def test_the_patched_change_replays_old_and_new_histories(env, task_queue)
     old = [h for h in golden_histories() if not any(e.HasField("marker_recorded_event_attributes") for e in h.events)]
     assert len(old) >= 9
     failures = {k: v for k, v in (await replay(EarlyHelpCase, old + new)).items() if v}
+    assert not failures
+
+
+def _patches(history: WorkflowHistory) -> set[str]:
+    """The patch ids a history's markers record."""
+    found = set()
+    for e in history.events:
+        if e.HasField("marker_recorded_event_attributes"):
+            details = e.marker_recorded_event_attributes.details
+            if "patch-data" in details:
+                found.add(json.loads(details["patch-data"].payloads[0].data)["id"])
+    return found
+
+
+async def test_practice_v2_goldens_carry_its_marker_and_every_earlier_golden_replays_without_it():
+    """DOMAIN.md section 9 changed what commands do, under `workflow.patched("practice-v2")`: cases opened
+    before it replay on the old rules (no marker), cases opened after it on the new ones [DOMAIN 9]."""
+    histories = golden_histories()
+    v2 = [h for h in histories if h.workflow_id.startswith("practice_v2")]
+    assert len(v2) == 3 and all(PRACTICE_V2 in _patches(h) for h in v2)
+    older = [h for h in histories if h not in v2]
+    assert older and not any(PRACTICE_V2 in _patches(h) for h in older)
+    failures = {k: v for k, v in (await replay(EarlyHelpCase, histories)).items() if v}
     assert not failures

@@ -14,7 +14,7 @@ import re
 import secrets
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import aiohttp_jinja2
 import aiohttp_session
@@ -422,6 +422,28 @@ async def report_page(request: web.Request) -> web.Response:
                                                  "locality": locality, "localities": localities})
 
 
+async def contacts_page(request: web.Request) -> web.Response:
+    """The advice point's contact log: a contact counted for the report, never a case [002]."""
+    user = current_user(request)
+    localities = Policy().localities
+    values = {"channel": get_args(report.Channel), "outcome": get_args(report.ContactOutcome)}
+    context: dict[str, Any] = {"localities": localities, "choices": values, "errors": {}}
+    if request.method == "POST":
+        form = await request.post()
+        try:
+            entry = report.AdviceContact.model_validate({
+                "by": user.id, "locality": form.get("locality"), "channel": form.get("channel"),
+                "outcome": form.get("outcome"), "at": datetime.now(UTC)})
+        except ValidationError as e:
+            context["errors"] = {str(err["loc"][0]): err["msg"] for err in e.errors()}
+            return await render(request, "contacts.html", context, status=400)
+        async with request.app[POOL_KEY].acquire() as conn:
+            await report.record_contact(conn, entry.locality, entry.channel, entry.outcome, entry.by, entry.at)
+        await flash(request, f"Contact logged for {entry.locality}.")
+        raise web.HTTPSeeOther("/contacts")
+    return await render(request, "contacts.html", context)
+
+
 # --- the application -------------------------------------------------------------------
 
 
@@ -468,6 +490,7 @@ def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str
         web.route("*", "/refer", refer),
         web.post("/refer/threshold", threshold),
         web.get("/report", report_page),
+        web.route("*", "/contacts", contacts_page),
         web.static("/static", HERE / "static"),
     ])
     api.add_routes(app, signer)

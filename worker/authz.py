@@ -61,6 +61,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "record_social_care_decision": frozenset({"social_workers", "managers"}),
     "identify_lead_practitioner": frozenset({"social_workers", "managers"}),  # step-down [004]
     "record_lead_declined": frozenset({"social_workers", "managers", "practitioners"}),
+    "transfer_locality": frozenset({"managers"}),  # moves the case to another team [DOMAIN 9]
     "erase": frozenset({"managers"}),  # `earlyhelp erase`, not an update
 }
 
@@ -149,13 +150,20 @@ class Roles:
             raise NotAuthorized(f"{by!r} works in {sorted(self.localities(by) or [])}; case {case.case_id} is in "
                                 f"{case.locality} and led by someone else")
 
-    def check_staff(self, command: Any, route: str) -> None:
-        """People a command names (a lead) are people of the service in a lead's role [DOMAIN 9]."""
+    def check_staff(self, command: Any, route: str, locality: str | None = None) -> None:
+        """People a command names as lead are people of the service in a lead's role, and of the case's
+        locality where teams are configured [DOMAIN 9]."""
         for name in STAFF_FIELDS:
             person = command.get(name) if isinstance(command, dict) else None
-            if isinstance(person, str) and not self.people.get(person, frozenset()) & LEADS[route]:
+            if not isinstance(person, str):
+                continue
+            if not self.people.get(person, frozenset()) & LEADS[route]:
                 raise NotAuthorized(f"{name}: {person!r} is not one of the service's "
                                     f"{' or '.join(sorted(LEADS[route]))}")
+            works_in = self.localities(person)
+            if locality is not None and works_in is not None and locality not in works_in:
+                raise NotAuthorized(f"{name}: {person!r} works in {sorted(works_in)}, not in {locality} where "
+                                    "the case is")
 
 
 class NotAuthorized(ApplicationError):
@@ -233,4 +241,5 @@ class Authorization(Interceptor):
             state = getattr(case, "state", None)
             scope = Scope(state.referral.case_id, state.referral.locality, state.lead_practitioner) if state else None
             self.roles.check(input.update, by, scope)
-            self.roles.check_staff(command, state.referral.route if state else "referral")
+            self.roles.check_staff(command, state.referral.route if state else "referral",
+                                   state.referral.locality if state else None)

@@ -44,8 +44,10 @@ class Config(BaseModel):
     # Payload encryption (worker/keys.py): a key file, or one base64 key. Unset: no encryption.
     keys_file: Path | None = None
     master_key: str | None = None
-    # Who may do what (worker/authz.py): a TOML file of people and roles. Unset: no role checks.
+    # Who may do what (worker/authz.py): a TOML file of people and roles. Unset: the worker refuses to start,
+    # unless open_demo says this is a demo where anyone of any name acts and decides closures.
     roles_file: Path | None = None
+    open_demo: bool = False
     # Proven identity (worker/identity.py): the web app signs with the Ed25519 private key, workers and the
     # codec server verify with its public key. Unset verify key: a command's `by` is taken as claimed.
     signing_key: Path | None = None
@@ -144,6 +146,7 @@ ENV: dict[str, str] = {
     "keys_file": "EARLYHELP_KEYS_FILE",
     "master_key": "EARLYHELP_MASTER_KEY",
     "roles_file": "EARLYHELP_ROLES_FILE",
+    "open_demo": "EARLYHELP_OPEN_DEMO",
     "signing_key": "EARLYHELP_SIGNING_KEY",
     "verify_key": "EARLYHELP_VERIFY_KEY",
     "token_issuer": "EARLYHELP_TOKEN_ISSUER",

@@ -30,7 +30,11 @@ from workflows.case import EarlyHelpCase
 
 
 def authorization(config: Config) -> Authorization | None:
-    """The worker's checks of every command, from what is configured (README "Identity")."""
+    """The worker's checks of every command, from what is configured (README "Identity"). Managers decide
+    closures: without a roles file the worker runs only in an explicit open demo [DOMAIN 9]."""
+    if config.roles_file is None and not config.open_demo:
+        raise ConfigError("EARLYHELP_ROLES_FILE", "who may decide closures comes from the roles file: set it "
+                                                  "(or EARLYHELP_OPEN_DEMO=true for a demo where anyone may)")
     roles = Roles.load(config.roles_file) if config.roles_file else None
     verifier = Verifier.from_file(config.verify_key, config.token_issuer) if config.verify_key else None
     encrypted = MasterKeys.from_config(config) is not None
@@ -38,7 +42,7 @@ def authorization(config: Config) -> Authorization | None:
 
 
 def new_worker(client: Client, store: CaseActivities, task_queue: str, **options: Any) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[EarlyHelpCase], activities=[store.append_events], **options)
+    return Worker(client, task_queue=task_queue, workflows=[EarlyHelpCase], activities=[store.append_events, store.previous_cases], **options)
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -53,6 +57,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         except Exception as e:  # the SDK's runtime says only that it could not bind
             raise ConfigError("EARLYHELP_METRICS_PORT", f"cannot serve metrics on port {config.metrics_port} "
                               f"({e}): is it in use? Set another port, or 0 for none") from None
+    interceptors = [checks] if (checks := authorization(config)) else []
     # A server still starting (as with `earlyhelp up`) is waited for, up to EARLYHELP_STARTUP_SECONDS.
     pool = await patiently(lambda: open_database(config), config.startup_seconds)
     client = await patiently(lambda: connect(config, runtime, pool), config.startup_seconds)
@@ -61,7 +66,6 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             log.info("search attributes registered", names=added)
     except RPCError as e:  # e.g. a managed cluster: an admin registers them (README.md)
         log.warning("search attributes not registered", error=e.message)
-    interceptors = [checks] if (checks := authorization(config)) else []
     worker = new_worker(
         client, CaseActivities(pool, Sealer(client.data_converter.payload_codec)), config.task_queue, interceptors=interceptors,
         max_cached_workflows=config.max_cached_cases,

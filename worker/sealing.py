@@ -34,10 +34,11 @@ FACTS = frozenset({
     "agreement_given", "genogram_started", "children_seen", "scaling", "virtual", "review_date",
     "next_review_date", "held_at", "approve", "closure_reason", "criteria", "final_stage", "accepted",
     "previous_referrals", "immediate_safeguarding", "consent_given", "lead_practitioner", "practitioner",
-    "chosen_by_family", "reallocation", "resume_stage", "stage", "malformed"})
+    "chosen_by_family", "reallocation", "resume_stage", "stage", "malformed", "re_referral", "version", "paused",
+    "significant"})
 # References (ids in the council's systems, never names): in the clear for search and the SSD export,
 # erased with the case.
-REFS = frozenset({"family_ref", "people"})
+REFS = frozenset({"family_ref", "people", "person_ref", "cases", "open_cases"})
 PUBLIC_FIELDS = FACTS | REFS
 # ...and `reason` where it is a code, not free text.
 REASON_IS_A_CODE = frozenset({"ClosureRequested"})

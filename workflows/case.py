@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.bounds import refusal
     from workflows.models import CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
     from workflows.rules import RuleBroken
-    from workflows.state import Carried
+    from workflows.state import CURRENT_PRACTICE, PRACTICE_V1, Carried
 
 WORKFLOW_TYPE = "EarlyHelpCase"
 # Patches (README "Versioning"): each guards a change to the command sequence.
@@ -46,6 +46,10 @@ TIMELINE_QUERY_BYTES = 1024 * 1024
 REFUSE_PLAINTEXT_START = "refuse-plaintext-start"
 # A malformed safeguarding concern is acted on (recorded, flagged, stepped up); before, it was dropped.
 ACT_ON_MALFORMED_CONCERNS = "act-on-malformed-safeguarding-concerns"
+# Practice version 2 (DOMAIN.md section 9, workflows/state.py): a new case opens under it, and looks up the
+# family's earlier cases; a case opened before takes it at its next run (continue-as-new).
+PRACTICE_V2 = "practice-v2"
+LOOKUP_TIMEOUT = timedelta(seconds=30)
 SAVE_TIMEOUT = timedelta(seconds=30)
 # Keep retrying a save through outages: the database coming back is the only way forward.
 # A save that can never succeed (activities/store.py: SaveImpossible) fails at once instead;
@@ -78,13 +82,18 @@ class EarlyHelpCase:
         self.needs_attention = False
         self.events: list[Event] = []
         self.unsaved: list[Event] = []
+        # Only a run this case continued into carries state: a client's start is a Referral, whatever it holds.
         try:
-            carried = isinstance(first := json.loads(start.payload.data), dict) and "state" in first
+            carried = (workflow.info().continued_run_id is not None
+                       and isinstance(first := json.loads(start.payload.data), dict) and "state" in first)
         except ValueError:
             carried = False
+        self._look_up_family = False
         if carried:
             c = _decode(start, Carried)
             self.state, self.events, self.unsaved = c.state, c.timeline, c.unsaved
+            if not self.state.v2 and workflow.patched(PRACTICE_V2):
+                self._record(pathway.set_practice(self.state, CURRENT_PRACTICE, workflow.now()))
             return
         if start.payload.metadata.get(PLAINTEXT) and workflow.patched(REFUSE_PLAINTEXT_START):
             self._refused = ApplicationError("not_encrypted: this deployment takes only referrals encrypted by its "
@@ -96,8 +105,10 @@ class EarlyHelpCase:
         except (ValidationError, RuleBroken) as e:
             self._refused = _invalid("InvalidReferral", e)
             return
-        self.state, events = pathway.open_case(referral)
+        practice = CURRENT_PRACTICE if workflow.patched(PRACTICE_V2) else PRACTICE_V1
+        self.state, events = pathway.open_case(referral, practice)
         self._record(events)
+        self._look_up_family = self.state.v2
 
     @workflow.run
     async def run(self, start: RawValue) -> CaseOutcome:
@@ -111,6 +122,10 @@ class EarlyHelpCase:
             else:
                 await self._save()
                 self._publish()
+            if self._look_up_family:  # once, after the referral is saved and published
+                self._look_up_family = False
+                await self._find_previous_cases()
+                continue
             if self.state.outcome is not None:
                 break
             if self._time_to_continue_as_new():
@@ -122,6 +137,17 @@ class EarlyHelpCase:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._save()
         return self.state.outcome
+
+    async def _find_previous_cases(self) -> None:
+        """Earlier cases of the family or its people, from the case store: a local activity (a short read, its
+        answer recorded in history, no task for the server to dispatch)."""
+        referral = self.state.referral
+        found = await workflow.execute_local_activity_method(
+            CaseActivities.previous_cases,
+            args=[referral.case_id, referral.family.family_ref, [m.person_ref for m in referral.family.members],
+                  referral.received_at],
+            start_to_close_timeout=LOOKUP_TIMEOUT, retry_policy=SAVE_RETRY)
+        self._record(pathway.previous_cases_found(self.state, found, workflow.now()))
 
     def _publish(self) -> None:
         """Keep the case's search attributes in step with its state."""

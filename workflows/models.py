@@ -90,6 +90,9 @@ DeadlineKind = Literal[
     "taf",
     "review",
     "closure_decision",
+    "allocation",
+    "social_care_decision",
+    "see_children",
 ]
 DeadlineStatus = Literal["pending", "met", "missed", "cancelled"]
 
@@ -191,9 +194,30 @@ class RecordScreening(Command):
 
 
 class Allocate(Command):
-    """Allocate (or reallocate) the lead practitioner; starts the TAF clock [003]."""
+    """Allocate (or reallocate, with a reason) the lead practitioner; allocation starts the TAF clock [003]."""
 
     lead_practitioner: Id
+    reason: OptionalReason | None = Field(None, description="why the case is reallocated (required then)")
+
+
+class TransferLocality(Command):
+    """Move the case to another locality's team; its history stays [DOMAIN 9]."""
+
+    locality: Name
+    reason: Reason
+
+
+class RecordChildSeen(Recorded):
+    """A child of the family seen by the lead practitioner [001][003]."""
+
+    person_ref: Id
+
+
+class AddCaseNote(Recorded):
+    """A case note for the chronology, marked significant or not [DOMAIN 9]."""
+
+    text: Summary
+    significant: bool = False
 
 
 class RecordContactAttempt(Recorded):
@@ -273,6 +297,7 @@ class RecordReview(Command):
 class NeedOutcome(Model):
     need_code: NeedCode
     summary: Summary
+    status: ProgressStatus | None = Field(None, description="met, partly_met or not_met at closure")
 
 
 class RequestClosure(Command):
@@ -309,15 +334,17 @@ class RecordSocialCareDecision(Command):
 
 
 class WithdrawConsent(Command):
-    """The family withdraws consent [004]."""
+    """The family, or one member (person_ref), withdraws consent [004]."""
 
     reason: Reason
+    person_ref: Id | None = Field(None, description="one member's withdrawal; none: the whole family's")
 
 
 class RecordConsent(Command):
-    """Consent obtained after the referral (not in CONTRACT.md's minimum list)."""
+    """Consent given after the referral, by the family or one member (person_ref) [004]."""
 
     consent: Consent
+    person_ref: Id | None = Field(None, description="one member's consent; none: the whole family's")
 
 
 class IdentifyLeadPractitioner(Command):
@@ -361,6 +388,16 @@ class SafeguardingConcern(Model):
 # --- queries and result ------------------------------------------------------
 
 
+class PreviousCase(Model):
+    """An earlier (or still open) case of the same family or of one of its people."""
+
+    case_id: str
+    received_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    final_stage: str | None = None
+    matched_on: Literal["family_ref", "person_ref"]
+
+
 class Deadline(Model):
     kind: DeadlineKind
     due_at: AwareDatetime
@@ -394,6 +431,13 @@ class Snapshot(Model):
     next_deadline: AwareDatetime | None
     # How many domain events the case has recorded (its last seq): clients wait for the read model to reach it.
     events: int = 0
+    # Known families [000][002]: earlier cases found by the engine, and whether this is a re-referral
+    # (within the policy's months of the family's last closure).
+    previous_cases: list[PreviousCase] = Field(default_factory=list)
+    re_referral: bool = False
+    # Consent per person [004]: members whose consent is needed and missing.
+    consent_missing: list[str] = Field(default_factory=list)
+    children_seen: list[str] = Field(default_factory=list)
 
 
 class Event(Model):

@@ -20,12 +20,15 @@ from workflows.calendar import add_working_days, local_date, time_of_day
 from workflows.models import (
     TERMINAL_STAGES,
     AddAgencyContribution,
+    AddCaseNote,
     Allocate,
     Command,
     DecideClosure,
     Event,
     IdentifyLeadPractitioner,
+    PreviousCase,
     RecordAssessment,
+    RecordChildSeen,
     RecordConsent,
     RecordContactAttempt,
     RecordHomeVisit,
@@ -43,10 +46,11 @@ from workflows.models import (
     RequestClosure,
     SafeguardingConcern,
     Stage,
+    TransferLocality,
     WithdrawConsent,
 )
 from workflows.rules import RuleBroken
-from workflows.state import CaseState, apply, new_state
+from workflows.state import PRACTICE_V1, CaseState, apply, new_state
 
 SYSTEM = "system"
 S = Stage
@@ -99,8 +103,19 @@ class Decision:
                           add_working_days(self.now, self.state.policy.closure_decision_working_days))
         self.move(stage)
 
+    def consent_needed(self, what: str) -> None:
+        """Consent for what shares or gathers information: the family's (practice 1), or every parent's,
+        carer's and member's of 13 or over (practice 2) [004]."""
+        if self.state.v2:
+            rules.check_everyones_consent(self.state.consent_missing(local_date(self.now).year), what)
+        else:
+            rules.check_consent(self.state.consent, safeguarding=False)
+
     def step_up(self, reason: str) -> None:
-        """Refer to DAS/MASH without delay [000][003][004]; the case stays open meanwhile [003]."""
+        """Refer to DAS/MASH without delay [000][003][004]; the case stays open meanwhile [003].
+
+        Practice 2: the early help deadlines pause (cancelled, never missed) and social care's decision is
+        due [DOMAIN 9]; a MASP step-up returns to the plan, not to the panel."""
         state = self.state
         resume = state.stage
         if state.pending_approval is not None:
@@ -108,8 +123,35 @@ class Decision:
             self.emit("ApprovalCancelled", reason="safeguarding takes precedence over closure")
             if state.pending("closure_decision"):
                 self.emit("DeadlineCancelled", kind="closure_decision")
-        self.emit("SteppedUp", reason=reason, resume_stage=resume)
+        if not state.v2:
+            self.emit("SteppedUp", reason=reason, resume_stage=resume)
+            self.move(S.stepped_up)
+            return
+        if resume == S.masp:
+            resume = S.plan_active
+        paused = [d.kind for d in state.deadlines if d.status == "pending"]
+        for kind in paused:
+            self.emit("DeadlineCancelled", kind=kind, reason="paused while stepped up")
+        self.emit("SteppedUp", reason=reason, resume_stage=resume, paused=paused)
+        self.set_deadline("social_care_decision",
+                          add_working_days(self.now, state.policy.social_care_decision_working_days))
         self.move(S.stepped_up)
+
+    def resume_from_step_up(self, paused: list[str]) -> None:
+        """Social care declined: back to the stage the case left, its paused deadlines set again from today,
+        and the stage's own (screening decision, allocation, review) [DOMAIN 9]."""
+        stage = self.state.resume_stage or S.screening
+        own = {S.screening: "screening_decision", S.awaiting_allocation: "allocation", S.plan_active: "review"}
+        kinds = list(dict.fromkeys([*paused, *([own[stage]] if stage in own else [])]))
+        if stage in WORKING and self.state.taf_held_at is None and self.state.allocated_at and "taf" not in kinds:
+            kinds.append("taf")
+        self.move(stage)
+        for kind in kinds:
+            self.set_deadline(kind, rules.deadline_on_return(kind, self.now, self.state.policy))
+
+    def taf_due(self) -> datetime:
+        s = self.state
+        return rules.taf_due_end_of_day(self.now, s.policy) if s.v2 else rules.taf_due(self.now, s.policy)
 
     def finish(self, stage: Stage, reason: str) -> None:
         self.move(stage)
@@ -132,11 +174,11 @@ def check_referral(referral: Referral, now: datetime) -> None:
         raise RuleBroken(e.rule, f"received_at: {e}") from None
 
 
-def open_case(referral: Referral) -> tuple[CaseState, list[Event]]:
+def open_case(referral: Referral, practice: int = PRACTICE_V1) -> tuple[CaseState, list[Event]]:
     """The case as referred: its first events are dated when the referral was received."""
     policy = referral.effective_policy
     recommendation = rules.threshold_recommendation(referral.needs, referral.immediate_safeguarding, policy)
-    state = new_state(referral, recommendation)
+    state = new_state(referral, recommendation, practice)
     d = Decision(state, referral.referrer.agency, referral.received_at)
     d.emit(
         "CaseReferred",
@@ -153,9 +195,14 @@ def open_case(referral: Referral) -> tuple[CaseState, list[Event]]:
         recommendation=recommendation,
         step_down=referral.step_down,
     )
-    if referral.route == "step_down":
+    if state.v2 and referral.immediate_safeguarding:
+        # Immediate safeguarding wins over the route: a step-down that flags it steps up at once [DOMAIN 9].
+        d.step_up("immediate safeguarding identified at referral [000][004]")
+    elif referral.route == "step_down":
         # The EHA is opened and left open for other agencies [004]; a lead is identified next.
         d.move(S.awaiting_allocation)
+        if state.v2:
+            d.set_deadline("allocation", add_working_days(referral.received_at, policy.allocation_working_days))
     elif referral.immediate_safeguarding:
         d.step_up("immediate safeguarding identified at referral [000][004]")
     else:
@@ -174,6 +221,8 @@ def _record_screening(d: Decision, c: RecordScreening) -> None:
     d.complete("screening_decision", d.now)
     if c.decision == "accept":
         d.move(S.awaiting_allocation)
+        if s.v2:  # waiting for allocation is timed [DOMAIN 9]
+            d.set_deadline("allocation", add_working_days(d.now, s.policy.allocation_working_days))
     elif c.decision == "signpost":
         d.finish(S.signposted, "below threshold: single agency response, signposted to " + ", ".join(c.services))
     else:
@@ -183,13 +232,20 @@ def _record_screening(d: Decision, c: RecordScreening) -> None:
 def _allocate(d: Decision, c: Allocate) -> None:
     s = d.state
     first = s.stage == S.awaiting_allocation
+    if s.referral.route == "step_down" and (first or not s.v2):
+        # A step-down's lead is identified (identify_lead_practitioner); practice 2 reallocates it here.
+        raise RuleBroken("wrong_route", f"allocate is for referral cases; this case's route is {s.referral.route!r}")
     if first:
-        rules.check_consent(s.consent, safeguarding=False)
-    d.emit("CaseAllocated", lead_practitioner=c.lead_practitioner, reallocation=not first)
+        d.consent_needed("allocation")
+    elif s.v2:
+        rules.check_reallocation_reason(c.reason)
+    d.emit("CaseAllocated", lead_practitioner=c.lead_practitioner, reallocation=not first,
+           **({"reason": c.reason} if s.v2 and c.reason else {}))
     if first:
+        d.complete("allocation", d.now)
         # The TAF clock starts at allocation [003]; first contact within 2 working days (policy).
         d.set_deadline("first_contact_attempt", add_working_days(d.now, s.policy.first_contact_working_days))
-        d.set_deadline("taf", rules.taf_due(d.now, s.policy))
+        d.set_deadline("taf", d.taf_due())
         d.move(S.initial_contact)
 
 
@@ -220,6 +276,8 @@ def _record_warm_handover(d: Decision, c: RecordWarmHandover) -> None:
 
 def _record_unannounced_visit(d: Decision, c: RecordUnannouncedVisit) -> None:
     s = d.state
+    if s.v2:
+        d.consent_needed("an unannounced visit")
     at = d.at_or_now(c.at, s.allocated_at, "the unannounced visit")
     rules.check_unannounced_visit(c.model_copy(update={"at": at}), s.visits, s.policy)
     d.emit("UnannouncedVisitRecorded", at=at, outcome=c.outcome, letter_left=c.letter_left,
@@ -233,11 +291,17 @@ def _record_unannounced_visit(d: Decision, c: RecordUnannouncedVisit) -> None:
 
 def _record_home_visit(d: Decision, c: RecordHomeVisit) -> None:
     s = d.state
-    rules.check_consent(s.consent, safeguarding=False)
+    d.consent_needed("the home visit")
     rules.check_home_visit(c.agreement_given, c.genogram_started)
     at = d.at_or_now(c.at, s.allocated_at, "the home visit")
     d.emit("HomeVisitRecorded", at=at, agreement_given=c.agreement_given,
            genogram_started=c.genogram_started, children_seen=c.children_seen)
+    if s.v2 and c.agreement_given:
+        if c.children_seen:
+            for child in s.children():
+                d.emit("ChildSeen", at=at, person_ref=child)
+        else:  # the children are seen within 10 working days [001][003]
+            d.set_deadline("see_children", add_working_days(at, s.policy.see_children_working_days))
     if c.agreement_given:
         d.move(S.assessment)
     else:
@@ -246,7 +310,7 @@ def _record_home_visit(d: Decision, c: RecordHomeVisit) -> None:
 
 def _record_assessment(d: Decision, c: RecordAssessment) -> None:
     s = d.state
-    rules.check_consent(s.consent, safeguarding=False)
+    d.consent_needed("the assessment")
     rules.check_triangulated(c.sources)
     at = d.at_or_now(c.at, s.allocated_at, "the assessment")
     d.emit("AssessmentRecorded", at=at, **c.model_dump(mode="json", exclude={"by", "at"}))
@@ -255,7 +319,7 @@ def _record_assessment(d: Decision, c: RecordAssessment) -> None:
 
 def _record_taf(d: Decision, c: RecordTaf) -> None:
     s = d.state
-    rules.check_consent(s.consent, safeguarding=False)
+    d.consent_needed("the TAF meeting")
     at = d.at_or_now(c.held_at, s.allocated_at, "the TAF meeting")
     rules.check_plan_covers_needs(s.needs, c.actions)
     rules.check_review_date(at, c.review_date, s.policy)
@@ -268,6 +332,9 @@ def _record_taf(d: Decision, c: RecordTaf) -> None:
 def _record_review(d: Decision, c: RecordReview) -> None:
     s = d.state
     at = d.at_or_now(c.held_at, s.allocated_at, "the review")
+    if s.v2:
+        d.consent_needed("the review")
+        rules.check_review_after_taf(at, s.taf_held_at)
     rules.check_covers_every_need(s.needs, (p.need_code for p in c.progress), "review_covers_every_need", "the review")
     rules.check_review_date(at, c.next_review_date, s.policy)
     d.emit("ReviewHeld", **c.model_dump(mode="json", exclude={"by"}))
@@ -277,12 +344,18 @@ def _record_review(d: Decision, c: RecordReview) -> None:
 
 def _request_closure(d: Decision, c: RequestClosure) -> None:
     s = d.state
+    if s.stage == S.awaiting_allocation and c.reason not in ("consent_withdrawn", "moved_away"):
+        # No dead end: before allocation a case closes only because consent went or the family moved.
+        raise RuleBroken("closure_before_allocation", f"before allocation a case closes as consent_withdrawn or "
+                                                      f"moved_away only; not {c.reason} [DOMAIN 9]")
     if c.reason in ("needs_met", "needs_not_met"):
         if s.stage not in (S.plan_active, S.masp):
             raise RuleBroken("closure_after_plan", f"closing as {c.reason} needs a plan in place; the case is in '{s.stage}'")
         # The EHA is updated to say how each need was met, or why not [003].
         rules.check_covers_every_need(s.needs, (o.need_code for o in c.need_outcomes),
                                       "closure_summarises_every_need", "the closure summary")
+        if s.v2 and c.reason == "needs_met":
+            rules.check_needs_shown_met(s.needs, s.latest_review, c.need_outcomes)
     d.request_decision(c.reason, s.stage, S.closure_pending, c.need_outcomes)
 
 
@@ -303,7 +376,11 @@ def _decide_closure(d: Decision, c: DecideClosure) -> None:
 
 
 def _refer_to_masp(d: Decision, c: ReferToMasp) -> None:
-    rules.check_masp_criteria(c.criteria, d.state.referral.previous_referrals)
+    if d.state.v2:
+        d.consent_needed("a MASP referral")
+        rules.check_re_referral_history(c.criteria, len([p for p in d.state.previous_cases if p.ended_at]))
+    else:
+        rules.check_masp_criteria(c.criteria, d.state.referral.previous_referrals)
     d.emit("MaspReferred", criteria=c.criteria)
     d.move(S.masp)
 
@@ -317,36 +394,55 @@ def _record_masp_outcome(d: Decision, c: RecordMaspOutcome) -> None:
 
 
 def _record_social_care_decision(d: Decision, c: RecordSocialCareDecision) -> None:
+    s = d.state
     d.emit("SocialCareDecisionRecorded", accepted=c.accepted)
+    if s.v2:
+        d.complete("social_care_decision", d.now)
     if c.accepted:
         d.finish(S.transferred_to_social_care, "accepted by children's social care")
+    elif s.v2:
+        d.resume_from_step_up(s.paused)
     else:
-        d.move(d.state.resume_stage or S.screening)
+        d.move(s.resume_stage or S.screening)
+
+
+def _member(d: Decision, person_ref: str | None) -> dict[str, str]:
+    """A command about one member names a member of the family (practice 2 takes per-person consent)."""
+    if person_ref is None:
+        return {}
+    known = [m.person_ref for m in d.state.referral.family.members]
+    if person_ref not in known:
+        raise RuleBroken("member_of_the_family", f"{person_ref!r} is not a member of this family "
+                                                 f"({', '.join(known) or 'no members recorded'})")
+    return {"person_ref": person_ref}
 
 
 def _withdraw_consent(d: Decision, c: WithdrawConsent) -> None:
-    d.emit("ConsentWithdrawn", reason=c.reason)
+    d.emit("ConsentWithdrawn", reason=c.reason, **_member(d, c.person_ref))
 
 
 def _record_consent(d: Decision, c: RecordConsent) -> None:
     if not c.consent.given:
         raise RuleBroken("consent_recorded_as_given", "record_consent records consent given; use withdraw_consent otherwise")
-    d.emit("ConsentRecorded", consent=c.consent)
+    d.emit("ConsentRecorded", consent=c.consent, **_member(d, c.person_ref))
 
 
 def _identify_lead_practitioner(d: Decision, c: IdentifyLeadPractitioner) -> None:
     s = d.state
     assert s.referral.step_down is not None
     rules.check_step_down_consent(s.consent)
+    if s.v2:
+        rules.check_preferred_lead(s.referral.step_down.preferred_lead, c.practitioner, s.declined_leads)
     # The case closes to the social worker once the EHA is open and a lead identified [004].
     d.emit("LeadPractitionerIdentified", practitioner=c.practitioner, chosen_by_family=c.chosen_by_family,
            social_worker=s.referral.step_down.social_worker)
+    d.complete("allocation", d.now)
     if s.referral.step_down.cin_meeting_agreed_plan:
         # The CIN meeting agreed the plan: no separate TAF [004]; reviews start now.
         d.set_deadline("review", rules.review_due(local_date(d.now) + timedelta(weeks=s.policy.review_interval_weeks)))
         d.move(S.plan_active)
     else:
-        d.set_deadline("taf", rules.taf_due(d.now, s.policy))
+        d.set_deadline("taf", d.taf_due())
         d.move(S.taf_pending)
 
 
@@ -355,15 +451,45 @@ def _record_lead_declined(d: Decision, c: RecordLeadDeclined) -> None:
 
 
 def _add_agency_contribution(d: Decision, c: AddAgencyContribution) -> None:
+    if d.state.v2:
+        d.consent_needed("an agency contribution")
     d.emit("AgencyContributionAdded", agency=c.agency, summary=c.summary)
 
 
 def _request_additional_service(d: Decision, c: RequestAdditionalService) -> None:
+    if d.state.v2:
+        d.consent_needed("a request for additional service")
     unknown = sorted(set(c.needs) - {n.code for n in d.state.needs})
     if unknown:
         raise RuleBroken("rfas_states_family_needs",
                          f"an RfAS states the family's needs; {', '.join(unknown)} is not a need of this case [004]")
     d.emit("AdditionalServiceRequested", service=c.service, needs=c.needs, reason=c.reason)
+
+
+def _transfer_locality(d: Decision, c: TransferLocality) -> None:
+    s = d.state
+    if c.locality not in s.policy.localities:
+        raise RuleBroken("known_locality", f"{c.locality!r} is not one of {s.policy.localities}")
+    if c.locality == s.referral.locality:
+        raise RuleBroken("another_locality", f"the case is already in {c.locality}")
+    d.emit("LocalityTransferred", **{"from": s.referral.locality, "to": c.locality}, reason=c.reason)
+
+
+def _record_child_seen(d: Decision, c: RecordChildSeen) -> None:
+    s = d.state
+    children = s.children()
+    if children and c.person_ref not in children:
+        raise RuleBroken("child_of_the_family", f"{c.person_ref!r} is not a child of this family "
+                                                f"({', '.join(children)}) [001][003]")
+    at = d.at_or_now(c.at, s.allocated_at, "the child seen")
+    d.emit("ChildSeen", at=at, person_ref=c.person_ref)
+    if not set(children) - set(s.children_seen):
+        d.complete("see_children", at)
+
+
+def _add_case_note(d: Decision, c: AddCaseNote) -> None:
+    at = d.at_or_now(c.at, None, "the case note")
+    d.emit("CaseNoteAdded", at=at, text=c.text, significant=c.significant)
 
 
 # What of a malformed concern is kept: enough to act on, bounded, printable.
@@ -397,6 +523,26 @@ def raise_safeguarding(state: CaseState, concern: SafeguardingConcern | None, no
     return d.events
 
 
+def set_practice(state: CaseState, version: int, now: datetime) -> list[Event]:
+    """A case opened under earlier practice takes the current one at its next run (workflows/case.py)."""
+    d = Decision(state, SYSTEM, now)
+    d.emit("PracticeVersionSet", version=version)
+    return d.events
+
+
+def previous_cases_found(state: CaseState, found: list[PreviousCase], now: datetime) -> list[Event]:
+    """Known families [000][002]: the engine's own record of earlier cases of the family or its people. A
+    case still open is flagged for the screener, never refused; a referral within the policy's months of
+    the family's last closure is a re-referral."""
+    received = state.referral.received_at
+    since = received - timedelta(days=round(30.44 * state.policy.re_referral_months))
+    re_referral = any(p.ended_at is not None and since <= p.ended_at <= received for p in found)
+    d = Decision(state, SYSTEM, now)
+    d.emit("PreviousCasesFound", cases=[p.model_dump(mode="json") for p in found], re_referral=re_referral,
+           open_cases=[p.case_id for p in found if p.ended_at is None])
+    return d.events
+
+
 def tick(state: CaseState, now: datetime) -> list[Event]:
     """Reminders before deadlines, escalations to the manager when missed [DOMAIN 4]."""
     d = Decision(state, SYSTEM, now)
@@ -417,15 +563,21 @@ _ALL_OPEN = tuple(s for s in Stage if s not in TERMINAL_STAGES)
 
 @dataclass(frozen=True)
 class Step:
-    """A command's place in the pathway: its update name, handler, stages and route."""
+    """A command's place in the pathway: its update name, handler, stages (and those practice 2 adds)
+    and route."""
 
     name: str
     handler: Callable[[Decision, Any], None]
     stages: tuple[Stage, ...]
     route: str | None = None
+    v2_stages: tuple[Stage, ...] = ()
+
+    def allowed(self, state: CaseState) -> tuple[Stage, ...]:
+        return self.stages + (self.v2_stages if state.v2 else ())
 
     def for_stage(self, stage: Stage) -> bool:
-        return stage in self.stages
+        """Whether the command may apply in `stage` at all (under some practice version: for forms)."""
+        return stage in self.stages + self.v2_stages
 
     def for_route(self, route: str) -> bool:
         return self.route is None or self.route == route
@@ -433,15 +585,16 @@ class Step:
 
 STEPS: dict[type[Command], Step] = {
     RecordScreening: Step("record_screening", _record_screening, (S.screening,)),
-    Allocate: Step("allocate", _allocate, (S.awaiting_allocation, *WORKING), "referral"),
+    Allocate: Step("allocate", _allocate, (S.awaiting_allocation, *WORKING)),
     RecordContactAttempt: Step("record_contact_attempt", _record_contact_attempt, (S.initial_contact,)),
     RecordWarmHandover: Step("record_warm_handover", _record_warm_handover, (S.warm_handover,)),
     RecordUnannouncedVisit: Step("record_unannounced_visit", _record_unannounced_visit, (S.unannounced_visits,)),
     RecordHomeVisit: Step("record_home_visit", _record_home_visit, (S.home_visit,)),
     RecordAssessment: Step("record_assessment", _record_assessment, (S.assessment,)),
     RecordTaf: Step("record_taf", _record_taf, (S.taf_pending,)),
-    RecordReview: Step("record_review", _record_review, (S.plan_active,)),
-    RequestClosure: Step("request_closure", _request_closure, tuple(s for s in WORKING if s != S.engagement_decision)),
+    RecordReview: Step("record_review", _record_review, (S.plan_active,), v2_stages=(S.masp,)),
+    RequestClosure: Step("request_closure", _request_closure, tuple(s for s in WORKING if s != S.engagement_decision),
+                         v2_stages=(S.awaiting_allocation,)),
     DecideClosure: Step("decide_closure", _decide_closure, (S.closure_pending, S.engagement_decision)),
     ReferToMasp: Step("refer_to_masp", _refer_to_masp, (S.plan_active,)),
     RecordMaspOutcome: Step("record_masp_outcome", _record_masp_outcome, (S.masp,)),
@@ -453,14 +606,17 @@ STEPS: dict[type[Command], Step] = {
     RecordLeadDeclined: Step("record_lead_declined", _record_lead_declined, (S.awaiting_allocation,), "step_down"),
     AddAgencyContribution: Step("add_agency_contribution", _add_agency_contribution, _ALL_OPEN, "step_down"),
     RequestAdditionalService: Step("request_additional_service", _request_additional_service, WORKING),
+    TransferLocality: Step("transfer_locality", _transfer_locality, _ALL_OPEN),
+    RecordChildSeen: Step("record_child_seen", _record_child_seen, WORKING),
+    AddCaseNote: Step("add_case_note", _add_case_note, _ALL_OPEN),
 }
 
 
 def decide(state: CaseState, command: Command, now: datetime) -> list[Event]:
     """Check `command` against the pathway and emit its events (applied to `state`)."""
     step = STEPS[type(command)]
-    if not step.for_stage(state.stage):
-        allowed = ", ".join(step.stages)
+    if state.stage not in step.allowed(state):
+        allowed = ", ".join(step.allowed(state))
         raise RuleBroken("wrong_stage", f"{step.name} is not allowed in stage '{state.stage}' (allowed in: {allowed})")
     if not step.for_route(state.referral.route):
         raise RuleBroken("wrong_route", f"{step.name} is for {step.route} cases; this case's route is {state.referral.route!r}")

@@ -46,6 +46,17 @@ class Policy(BaseModel):
     reminder_before: bounded_duration(timedelta(0), timedelta(days=90)) = timedelta(days=7)
     # A manager answers a closure request within 5 working days (policy default).
     closure_decision_working_days: int = Field(5, ge=1, le=WORKING_DAYS)
+    # Allocated within 5 working days of acceptance (policy default) [DOMAIN 9].
+    allocation_working_days: int = Field(5, ge=1, le=WORKING_DAYS)
+    # Social care decides on a step-up within 1 working day of the MASH referral (policy default, after
+    # Working Together's one working day) [DOMAIN 9].
+    social_care_decision_working_days: int = Field(1, ge=1, le=WORKING_DAYS)
+    # Children not seen at the first home visit are seen within 10 working days (policy default) [001][003].
+    see_children_working_days: int = Field(10, ge=1, le=WORKING_DAYS)
+    # A referral within 12 months of the family's last closure is a re-referral (policy default) [000][002].
+    re_referral_months: int = Field(12, ge=1, le=120)
+    # Members of this age or over consent for themselves; parents and carers for younger children [004].
+    own_consent_age: int = Field(13, ge=10, le=18)
     localities: list[Name] = Field(default_factory=lambda: list(DEFAULT_LOCALITIES), max_length=SOME)
     # No longer used: who is a manager comes from the roles file (worker/authz.py). Kept, and
     # dropped when written, so that cases started with it still decode (tests/histories).

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from workflows.calendar import end_of_day, local_date, time_of_day
+from workflows.calendar import add_working_days, end_of_day, local_date, time_of_day
 from workflows.models import (
     Consent,
     Need,
@@ -223,3 +224,83 @@ def reminder_time(set_at: datetime, due_at: datetime, policy: Policy) -> datetim
 def review_due(review_date: date) -> datetime:
     """A review agreed for a date is on time if held by the end of that day."""
     return end_of_day(review_date)
+
+
+# --- practice version 2 (DOMAIN.md section 9) -----------------------------------
+
+
+def check_everyones_consent(missing: Sequence[str], what: str) -> None:
+    """Assessment, TAF and information sharing need the consent of every parent or carer and every member
+    aged 13 or over; after a withdrawal nothing that shares or gathers information is accepted [004]."""
+    if missing:
+        raise RuleBroken(
+            "consent_required",
+            f"{what} needs consent, and it is missing for {', '.join(missing)}: record it first "
+            "(safeguarding, closure and recording consent stay open) [004]",
+        )
+
+
+def taf_due_end_of_day(allocated_at: datetime, policy: Policy) -> datetime:
+    """Within four weeks of allocation [003], by the end of that day in London (as reviews are)."""
+    if policy.taf_within % timedelta(days=1):
+        return allocated_at + policy.taf_within  # (a short test policy: to the second)
+    return end_of_day(local_date(allocated_at) + policy.taf_within)
+
+
+def check_review_after_taf(held_at: datetime, taf_held_at: datetime | None) -> None:
+    if taf_held_at is not None and held_at < taf_held_at:
+        raise RuleBroken("review_after_taf", f"a review held at {held_at.isoformat()} is before the TAF it reviews "
+                                             f"({taf_held_at.isoformat()}) [003]")
+
+
+def check_needs_shown_met(needs: Sequence[Need], latest_review: Sequence[Any], outcomes: Sequence[Any]) -> None:
+    """Closing as needs met needs every need shown met: by the latest review's progress, or by the closure's
+    summary for that need, which must then say `met` [003]."""
+    reviewed = {p.need_code for p in latest_review if p.status == "met"}
+    summarised = {o.need_code for o in outcomes if getattr(o, "status", None) == "met"}
+    unmet = sorted({n.code for n in needs} - reviewed - summarised)
+    if unmet:
+        raise RuleBroken(
+            "needs_met_shows_every_need_met",
+            f"closing as needs_met needs every need shown met; not shown for {', '.join(unmet)} (the latest "
+            "review's progress, or status 'met' in the closure's summary): close as needs_not_met or review "
+            "first [003]",
+        )
+
+
+def check_reallocation_reason(reason: str | None) -> None:
+    if not (reason and reason.strip()):
+        raise RuleBroken("reallocation_needs_reason", "reallocating a case needs a reason (absence, caseload, "
+                                                      "the family's request...) [DOMAIN 9]")
+
+
+def check_preferred_lead(preferred: str | None, named: str, declined: Sequence[str]) -> None:
+    """The family's preferred lead is asked first; another is named only once they declined [004]."""
+    if preferred and named != preferred and preferred not in declined:
+        raise RuleBroken(
+            "preferred_lead_first",
+            f"the family's preferred lead {preferred!r} has not declined; record their decline "
+            "(record_lead_declined) before naming another [004]",
+        )
+
+
+def check_re_referral_history(criteria: Sequence[str], previous_cases: int) -> None:
+    """MASP for re-referrals [000]: the engine's own record of earlier cases, never a typed number."""
+    if "re_referrals" in criteria and previous_cases < 1:
+        raise RuleBroken(
+            "masp_re_referrals_history",
+            "criterion 're_referrals' needs earlier cases of this family; the engine found none [000]",
+        )
+
+
+def deadline_on_return(kind: str, now: datetime, policy: Policy) -> datetime:
+    """A deadline paused by a step-up, set again from the day the case returns [DOMAIN 9]."""
+    days = {"screening_decision": policy.screening_working_days, "allocation": policy.allocation_working_days,
+            "first_contact_attempt": policy.first_contact_working_days,
+            "warm_handover_answer": policy.warm_handover_working_days,
+            "see_children": policy.see_children_working_days}
+    if kind in days:
+        return add_working_days(now, days[kind])
+    if kind == "taf":
+        return taf_due_end_of_day(now, policy)
+    return review_due(local_date(now) + timedelta(weeks=policy.review_interval_weeks))

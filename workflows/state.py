@@ -19,8 +19,10 @@ from workflows.models import (
     Event,
     Model,
     Need,
+    NeedProgress,
     PendingApproval,
     PlanAction,
+    PreviousCase,
     RecordContactAttempt,
     RecordUnannouncedVisit,
     Referral,
@@ -30,9 +32,19 @@ from workflows.models import (
 )
 from workflows.policy import Policy
 
+# Practice versions (workflows/case.py, patch `practice-v2`): a case follows the rules of its version, so its
+# history replays as it was recorded. Version 2 is DOMAIN.md section 9.
+PRACTICE_V1, PRACTICE_V2 = 1, 2
+CURRENT_PRACTICE = PRACTICE_V2
+# Roles of family members who consent for the younger children [004].
+PARENT_ROLES = frozenset({"parent", "carer", "mother", "father", "step-parent", "stepparent", "guardian",
+                          "foster carer", "kinship carer"})
+CHILD_ROLES = frozenset({"child", "young person", "young_person"})
+
 
 class CaseState(Model):
     referral: Referral
+    practice: int = PRACTICE_V1
     policy: Policy
     recommendation: ScreeningDecision
     seq: int = 0
@@ -50,6 +62,38 @@ class CaseState(Model):
     deadlines: list[Deadline] = Field(default_factory=list)
     pending_approval: PendingApproval | None = None
     outcome: CaseOutcome | None = None
+    # Practice version 2 (DOMAIN.md section 9):
+    withdrawn: list[str] = Field(default_factory=list)  # members who withdrew their own consent
+    consented: list[str] = Field(default_factory=list)  # members who gave theirs after the referral
+    taf_held_at: AwareDatetime | None = None
+    latest_review: list[NeedProgress] = Field(default_factory=list)
+    children_seen: list[str] = Field(default_factory=list)
+    declined_leads: list[str] = Field(default_factory=list)
+    paused: list[str] = Field(default_factory=list)  # deadlines a step-up paused, set again on return
+    previous_cases: list[PreviousCase] = Field(default_factory=list)
+    re_referral: bool = False
+
+    @property
+    def v2(self) -> bool:
+        return self.practice >= PRACTICE_V2
+
+    def consenters(self, year: int) -> list[str]:
+        """Whose consent early help needs: every parent or carer and every member of the policy's age or
+        over (from year_of_birth); younger children are consented for by their parents [004]."""
+        age = self.policy.own_consent_age
+        return [m.person_ref for m in self.referral.family.members
+                if m.role.casefold() in PARENT_ROLES or (m.year_of_birth is not None and year - m.year_of_birth >= age)]
+
+    def consent_missing(self, year: int) -> list[str]:
+        """The members whose consent is needed and not given; 'family' for a family with no members known."""
+        people = self.consenters(year)
+        if not people:
+            return [] if self.consent.given else ["family"]
+        has = lambda p: (self.consent.given and p not in self.withdrawn) or p in self.consented  # noqa: E731
+        return [p for p in people if not has(p)]
+
+    def children(self) -> list[str]:
+        return [m.person_ref for m in self.referral.family.members if m.role.casefold() in CHILD_ROLES]
 
     def pending(self, kind: str) -> Deadline | None:
         return next((d for d in self.deadlines if d.kind == kind and d.status == "pending"), None)
@@ -75,15 +119,20 @@ class CaseState(Model):
             pending_approval=self.pending_approval,
             outcome=self.outcome,
             threshold_recommendation=self.recommendation,
-            consent_given=self.consent.given,
+            consent_given=not self.consent_missing(self.stage_entered_at.year) if self.v2 else self.consent.given,
             next_deadline=self.next_deadline(),
             events=self.seq,
+            previous_cases=self.previous_cases,
+            re_referral=self.re_referral,
+            consent_missing=self.consent_missing(self.stage_entered_at.year) if self.v2 else [],
+            children_seen=self.children_seen,
         )
 
 
-def new_state(referral: Referral, recommendation: ScreeningDecision) -> CaseState:
+def new_state(referral: Referral, recommendation: ScreeningDecision, practice: int = PRACTICE_V1) -> CaseState:
     return CaseState(
         referral=referral,
+        practice=practice,
         policy=referral.effective_policy,
         recommendation=recommendation,
         stage_entered_at=referral.received_at,
@@ -159,6 +208,34 @@ def _assessment(s: CaseState, e: Event) -> None:
 
 def _taf(s: CaseState, e: Event) -> None:
     s.plan = [PlanAction.model_validate(a) for a in e.data["actions"]]
+    held = e.data.get("held_at")
+    s.taf_held_at = s.taf_held_at or (datetime.fromisoformat(held) if isinstance(held, str) else held or e.at)
+
+
+def _review(s: CaseState, e: Event) -> None:
+    s.latest_review = [NeedProgress.model_validate(p) for p in e.data.get("progress", [])]
+
+
+def _child_seen(s: CaseState, e: Event) -> None:
+    if e.data["person_ref"] not in s.children_seen:
+        s.children_seen.append(e.data["person_ref"])
+
+
+def _lead_declined(s: CaseState, e: Event) -> None:
+    s.declined_leads.append(e.data["practitioner"])
+
+
+def _locality_transferred(s: CaseState, e: Event) -> None:
+    s.referral = s.referral.model_copy(update={"locality": e.data["to"]})
+
+
+def _previous_cases(s: CaseState, e: Event) -> None:
+    s.previous_cases = [PreviousCase.model_validate(c) for c in e.data["cases"]]
+    s.re_referral = e.data["re_referral"]
+
+
+def _practice(s: CaseState, e: Event) -> None:
+    s.practice = e.data["version"]
 
 
 def _closure_requested(s: CaseState, e: Event) -> None:
@@ -177,11 +254,17 @@ def _approval_cleared(s: CaseState, e: Event) -> None:
 
 def _stepped_up(s: CaseState, e: Event) -> None:
     s.resume_stage = Stage(e.data["resume_stage"])
+    s.paused = list(e.data.get("paused", []))
 
 
 def _consent(given: bool) -> Callable[[CaseState, Event], None]:
     def apply_consent(s: CaseState, e: Event) -> None:
+        if person := e.data.get("person_ref"):  # one member's own consent (practice 2) [004]
+            s.consented = [p for p in s.consented if p != person] + ([person] if given else [])
+            s.withdrawn = [p for p in s.withdrawn if p != person] + ([] if given else [person])
+            return
         s.consent = Consent.model_validate(e.data["consent"]) if given else Consent(given=False, recorded_by=e.by)
+        s.withdrawn, s.consented = [], []
 
     return apply_consent
 
@@ -211,6 +294,12 @@ APPLIERS: dict[str, Callable[[CaseState, Event], None]] = {
     "ContactLadderRestarted": _ladder_restarted,
     "AssessmentRecorded": _assessment,
     "TafHeld": _taf,
+    "ReviewHeld": _review,
+    "ChildSeen": _child_seen,
+    "LeadDeclined": _lead_declined,
+    "LocalityTransferred": _locality_transferred,
+    "PreviousCasesFound": _previous_cases,
+    "PracticeVersionSet": _practice,
     "ClosureRequested": _closure_requested,
     "ClosureDecided": _approval_cleared,
     "ApprovalCancelled": _approval_cleared,

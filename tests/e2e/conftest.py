@@ -71,6 +71,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         return {"TEMPORAL_ADDRESS": self.server.address, "EARLYHELP_TASK_QUEUE": self.task_queue,
                 "DATABASE_URL": self.database_url, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "info",
+                # (a stack with a roles file in `extra` checks roles; the others are open demos)
+                "EARLYHELP_OPEN_DEMO": "true",
                 **self.extra}
 
     def start_worker(self) -> subprocess.Popen[bytes]:

@@ -56,7 +56,7 @@ def drive_to_closure_pending(stack: Stack, case: str, worries: str = "attendance
     stack.cli("record-taf", case, "--by", "lp-jones", "--held-at", datetime.now(UTC).isoformat(),
               "--attendees", "parent", "--attendees", "school", "--actions", actions,
               "--review-date", str((now + timedelta(weeks=10)).date()))
-    outcomes = json.dumps([{"need_code": n, "summary": "met"} for n in NEEDS])
+    outcomes = json.dumps([{"need_code": n, "summary": "met", "status": "met"} for n in NEEDS])
     stack.cli("request-closure", case, "--by", "lp-jones", "--reason", "needs_met", "--need-outcomes", outcomes)
 
 
@@ -144,3 +144,38 @@ def test_a_managers_morning_through_the_cli(stack: Stack, tmp_path):
     lines = export.read_text().splitlines()
     assert lines[0].startswith("earl_episode_id,earl_person_id,earl_episode_start_date")
     assert any(line.startswith(f"{case},{case},") for line in lines[1:])  # no child recorded: one row per case
+
+
+def test_a_manager_reallocates_every_case_of_an_absent_practitioner(stack: Stack):
+    """`earlyhelp reallocate --from --to --reason`: each open case of the practitioner moves, with the reason
+    on every one; the cases of others stay [DOMAIN 9]."""
+    stack.start_worker()
+    absent = f"lp-away-{uuid.uuid4().hex[:6]}"
+    theirs, other = [case_id(), case_id()], case_id()
+    for case in (*theirs, other):
+        refer(stack, case)
+        stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
+        stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", absent if case in theirs
+                  else "lp-jones")
+    wait_until(lambda: len(stack.cli_json("list", "--lead", absent)) == 2, what="the cases listed by lead")
+    moved = stack.cli("reallocate", "--from", absent, "--to", "lp-smith", "--reason", "long-term sickness",
+                      "--by", "tm-patel")
+    assert "2 of 2 open case(s)" in moved.stdout
+    for case in theirs:
+        assert stack.cli_json("status", case)["lead_practitioner"] == "lp-smith"
+    assert stack.cli_json("status", other)["lead_practitioner"] == "lp-jones"
+    refused = stack.cli("reallocate", "--from", "lp-smith", "--to", "lp-jones", "--reason", "", "--by", "tm-patel",
+                        ok=False)
+    assert refused.exit_code == 2 and "reason" in refused.output
+
+
+def test_advice_point_contacts_are_logged_and_reported(stack: Stack):
+    """`earlyhelp contact`: a contact through an advice point, counted in the report, never a case [002]."""
+    today = str(datetime.now(UTC).astimezone().date())
+    before = stack.cli_json("report", "--from", today, "--to", today, "--locality", "West")["advice_point_contacts"]
+    stack.cli("contact", "--locality", "West", "--channel", "phone", "--outcome", "advice_given", "--by", "das-screener")
+    bad = stack.cli("contact", "--locality", "West", "--channel", "carrier pigeon", "--outcome", "advice_given",
+                    "--by", "das-screener", ok=False)
+    assert bad.exit_code == 2 and "channel" in bad.output
+    after = stack.cli_json("report", "--from", today, "--to", today, "--locality", "West")["advice_point_contacts"]
+    assert after == before + 1

@@ -29,6 +29,11 @@ async def impossible(case_id: str, events: list[Event]) -> int:
     raise ApplicationError("save_impossible: test", type=SAVE_IMPOSSIBLE, non_retryable=True)
 
 
+@activity.defn(name="previous_cases")
+async def no_previous_cases(case_id: str, family_ref: str, person_refs: list[str], received_at: str) -> list:
+    return []
+
+
 TABLES = {"cases": "case_id", "deadlines": "case_id, seq", "approvals": "case_id, seq", "case_people": "case_id"}
 
 
@@ -140,7 +145,7 @@ def test_doctor_names_a_case_whose_save_cannot_succeed_and_passes_a_healthy_one(
     async def with_a_broken_store() -> None:
         client = await connect(Config.from_env(stack.env))
         queue = f"{stack.task_queue}-broken"
-        async with Worker(client, task_queue=queue, workflows=[EarlyHelpCase], activities=[impossible]):
+        async with Worker(client, task_queue=queue, workflows=[EarlyHelpCase], activities=[impossible, no_previous_cases]):
             await start_case(client, sample_referral(wedged, datetime.now(UTC)), queue)
 
             async def marked() -> bool:

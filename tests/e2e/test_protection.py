@@ -147,7 +147,7 @@ def test_only_a_manager_approves_and_never_their_own_request(secure: Stack):
     refer(secure, other)
     drive_to_closure_pending(secure, other)
     secure.cli("refuse", other, "--manager", "tm-okafor", "--reason", "final TAF first")
-    outcomes = json.dumps([{"need_code": n, "summary": "met"} for n in NEEDS])
+    outcomes = json.dumps([{"need_code": n, "summary": "met", "status": "met"} for n in NEEDS])
     secure.cli("request-closure", other, "--by", "tm-patel", "--reason", "needs_met", "--need-outcomes", outcomes)
     self_approval = secure.cli("approve", other, "--manager", "tm-patel", "--reason", "mine", ok=False)
     assert "closure_not_self_approved" in self_approval.output

@@ -205,7 +205,7 @@ def test_manager_refuses_then_approves_a_pending_closure(web: Web, page: Page):
     assert refused["data"]["reason"] == "Housing is not yet stable: keep the plan open"
 
     # The practitioner asks again; the manager approves from the inbox and the case is closed.
-    outcomes = json.dumps([{"need_code": n, "summary": "met and sustained"} for n in NEEDS])
+    outcomes = json.dumps([{"need_code": n, "summary": "met and sustained", "status": "met"} for n in NEEDS])
     web.stack.cli("request-closure", case, "--by", "lp-jones", "--reason", "needs_met", "--need-outcomes", outcomes)
     page.goto(web.url + "/inbox")
     card.get_by_label("Your reason").fill("Needs met and sustained for three months")
@@ -223,7 +223,7 @@ def test_the_engine_refusal_is_shown_with_the_rules_message(web: Web, page: Page
     refer(web.stack, case)
     drive_to_closure_pending(web.stack, case)
     web.stack.cli("refuse", case, "--manager", "tm-deputy", "--reason", "one more review")
-    outcomes = json.dumps([{"need_code": n, "summary": "met"} for n in NEEDS])
+    outcomes = json.dumps([{"need_code": n, "summary": "met", "status": "met"} for n in NEEDS])
     web.stack.cli("request-closure", case, "--by", "tm-patel", "--reason", "needs_met", "--need-outcomes", outcomes)
     before = web.events(case)
     sign_in(page, web, "tm-patel")

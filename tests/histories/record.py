@@ -111,6 +111,47 @@ async def malformed_safeguarding_concern(case: Case) -> None:
     await case.do(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=True))
 
 
+async def practice_v2_step_up_paused(case: Case) -> None:
+    """Practice 2: a step-up pauses the early help deadlines; declined, the case returns with them set again."""
+    await case.in_plan()
+    await case.handle.signal(EarlyHelpCase.safeguarding_concern, SafeguardingConcern(by=LEAD, details="injury"))
+    await case.env.sleep(timedelta(days=20))
+    await case.do(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=False))
+    await case.do("add_case_note", {"by": LEAD, "text": "Social care declined; plan continues.", "significant": True})
+    await case.reviewed("met")
+    await case.closure_requested()
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
+
+
+async def practice_v2_consent_per_person(case: Case) -> None:
+    """Practice 2: per-person consent, children seen later, reallocation, a locality transfer, and a closure
+    after consent was withdrawn before allocation... then recorded again."""
+    assert case.referral is not None
+    parent, child = (m.person_ref for m in case.referral.family.members[:2])
+    await case.do(EarlyHelpCase.record_screening, RecordScreening(by=SCREENER, decision="accept"))
+    await case.do("withdraw_consent", {"by": SCREENER, "reason": "father unsure", "person_ref": parent})
+    await case.do("record_consent", {"by": SCREENER, "person_ref": parent, "consent": {"given": True}})
+    await case.do("allocate", {"by": SCREENER, "lead_practitioner": LEAD})
+    await case.do("allocate", {"by": MANAGER, "lead_practitioner": "lp-smith", "reason": "lp-jones on leave"})
+    await case.do(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=LEAD, method="phone", outcome="reached"))
+    await case.do("record_home_visit", {"by": LEAD, "agreement_given": True, "genogram_started": True,
+                                        "children_seen": False})
+    await case.env.sleep(timedelta(days=3))
+    await case.do("record_child_seen", {"by": LEAD, "person_ref": child})
+    await case.do("transfer_locality", {"by": MANAGER, "locality": "South", "reason": "the family moved"})
+    await case.do("request_closure", {"by": LEAD, "reason": "moved_away"})
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="moved out of area"))
+
+
+async def practice_v2_closed_before_allocation(case: Case) -> None:
+    """Practice 2: consent withdrawn while awaiting allocation; no dead end: a manager closes the case."""
+    await case.do(EarlyHelpCase.record_screening, RecordScreening(by=SCREENER, decision="accept"))
+    await case.env.sleep(timedelta(days=8))  # the allocation deadline reminds and escalates
+    await case.do("withdraw_consent", {"by": SCREENER, "reason": "no longer wanted"})
+    await case.do("request_closure", {"by": SCREENER, "reason": "consent_withdrawn"})
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="agreed"))
+
+
 SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     "referral_closed_needs_met": (referral_closed_needs_met, {}),
     "signposted": (signposted, {"needs": [Need(code="health", complex=True)]}),
@@ -123,6 +164,10 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     # Recorded after carry-state-not-timeline: continued runs carry the state only.
     "continue_as_new_carrying_state": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
     "malformed_safeguarding_concern": (malformed_safeguarding_concern, {}),
+    # Practice version 2 (patch practice-v2, DOMAIN.md section 9):
+    "practice_v2_step_up_paused": (practice_v2_step_up_paused, {}),
+    "practice_v2_consent_per_person": (practice_v2_consent_per_person, {"locality": "North"}),
+    "practice_v2_closed_before_allocation": (practice_v2_closed_before_allocation, {}),
 }
 
 

@@ -1,0 +1,79 @@
+"""Team commands of `earlyhelp` for managers: move every case of an absent practitioner, and log the
+advice point's contacts (counts only) [DOMAIN 9][002]."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, get_args
+
+import typer
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from activities.report import AdviceContact, Channel, ContactOutcome, record_contact
+from starter import session
+from starter.cli import app, err, fail, list_query, list_rows, out, parse, run
+from starter.manager_cli import with_db
+from worker.identity import acting_for
+from worker.temporal import new_update_id, send_command
+from workflows.bounds import refusal
+from workflows.models import Allocate
+
+
+@app.command()
+def reallocate(
+    from_lead: Annotated[str, typer.Option("--from", help="the practitioner whose open cases move")],
+    to_lead: Annotated[str, typer.Option("--to", help="the practitioner who takes them")],
+    reason: Annotated[str, typer.Option(help="why (absence, leaving, caseload): recorded on every case")],
+    by: Annotated[str | None, typer.Option(help="the manager (default: the person signed in)")] = None,
+) -> None:
+    """Reallocate every open case led by one practitioner to another, each with the reason [DOMAIN 9].
+    Each case is one `allocate` command of its own: a refusal on one case is shown and the others go on."""
+    if by is None and (signed_in := session.Session.load()):
+        by = signed_in.person
+    if not reason.strip():
+        fail("--reason: a reallocation needs a reason (absence, leaving, caseload) [DOMAIN 9]", 2)
+    command = parse(Allocate, {"by": by, "lead_practitioner": to_lead, "reason": reason})
+
+    async def go(client: Client) -> list[tuple[str, str]]:
+        cases = [r["case_id"] for r in await list_rows(client, list_query(None, None, from_lead, None)
+                                                       + " AND ExecutionStatus = 'Running'", 10_000)]
+        results = []
+        for n, case in enumerate(cases, start=1):
+            acting_for.set(command.by)
+            try:
+                await send_command(client, case, "allocate", command, new_update_id())
+                results.append((case, "reallocated"))
+            except (WorkflowUpdateFailedError, RPCError) as e:
+                cause = getattr(e, "cause", None)
+                results.append((case, f"refused: {getattr(cause, 'message', None) or e}"))
+            err.print(f"  {n}/{len(cases)} {case}: {results[-1][1]}", highlight=False)
+        return results
+
+    results = run(go)
+    moved = sum(1 for _, what in results if what == "reallocated")
+    out.print(f"{moved} of {len(results)} open case(s) of {from_lead} reallocated to {to_lead}.")
+    if moved != len(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def contact(
+    locality: Annotated[str, typer.Option(help="the advice point's locality")],
+    channel: Annotated[str, typer.Option(help=f"one of {', '.join(get_args(Channel))}")],
+    outcome: Annotated[str, typer.Option(help=f"one of {', '.join(get_args(ContactOutcome))}")],
+    by: Annotated[str | None, typer.Option(help="who took it (default: the person signed in)")] = None,
+    at: Annotated[str | None, typer.Option(help="when (ISO 8601 with an offset; default now)")] = None,
+) -> None:
+    """Log a contact through an advice point, for the report's 'contacts through the advice point' [002]."""
+    if by is None and (signed_in := session.Session.load()):
+        by = signed_in.person
+    values: dict[str, Any] = {"by": by, "locality": locality, "channel": channel, "outcome": outcome,
+                              "at": at or datetime.now(UTC).isoformat()}
+    try:
+        entry = AdviceContact.model_validate(values)
+    except ValidationError as e:
+        fail(f"invalid contact: {refusal(e)}", 2)
+    with_db(lambda conn: record_contact(conn, entry.locality, entry.channel, entry.outcome, entry.by, entry.at))
+    out.print(f"Contact logged for {entry.locality} ({entry.channel}, {entry.outcome.replace('_', ' ')}).")
