@@ -37,9 +37,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
 from benchmarks.baseline import BaselineCase
-from starter import ops, scripts
-from starter.local import start_dev_server, stop
-from starter.samples import sample_referral
+from starter.local import scripts
+from starter.local.samples import sample_referral
+from starter.local.stack import start_dev_server, stop
+from starter.ops import histories as ops
 from worker.config import Config
 from worker.identity import SignCommands, Signer, acting_for, local_mint, new_key_pair
 from worker.keys import new_key_file

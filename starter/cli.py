@@ -31,8 +31,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import read_model
-from starter import render, session
-from starter.annotations import choices, unwrap
+from starter.staff import render, session
+from starter.staff.annotations import choices, unwrap
 from worker import temporal
 from worker.codec import CaseErased
 from worker.config import Config, ConfigError
@@ -350,7 +350,7 @@ def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False
              = False) -> None:
     """The case's domain events in order: who did what, when."""
     if from_history:
-        from starter import ops
+        from starter.ops import histories as ops
 
         async def chronology(client: Client) -> list[Any]:
             found = [h async for h in ops.server_histories(client, f"WorkflowId = '{workflow_id(case)}'")]
@@ -466,7 +466,7 @@ def up(
     reset: Annotated[bool, typer.Option(help="delete the data directory first: start afresh")] = False,
 ) -> None:
     """Run the whole engine locally: Temporal dev server, PostgreSQL, a worker and the web app. Ctrl-C stops it all."""
-    from starter.local import run_local
+    from starter.local.stack import run_local
 
     try:
         run_local(data_dir, demo=demo, port=port, ui_port=ui_port, web_port=web_port, reset=reset)
@@ -478,13 +478,14 @@ def up(
 def demo_command(cases: Annotated[int, typer.Option(min=1, help="how many families")] = 36,
                  seed: Annotated[int, typer.Option(help="the generator's seed")] = 7) -> None:
     """Seed a realistic caseload across the localities and all routes, with progress shown."""
-    from starter.demo import seed_caseload
+    from starter.local.demo import seed_caseload
 
     count = run(lambda client: seed_caseload(client, cases, seed, Config.from_env().task_queue))
     out.print(f"Seeded {count} cases.")
 
 # The read-model, ops and data-protection commands register themselves on `app`.
-from starter import manager_cli, ops_cli, protection_cli, team_cli  # noqa: E402, F401
+from starter.ops import ops_cli, protection_cli  # noqa: E402, F401
+from starter.staff import manager_cli, team_cli  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

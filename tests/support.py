@@ -13,9 +13,9 @@ from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFai
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from starter import scripts
-from starter.samples import sample_referral
-from starter.scripts import LEAD, MANAGER, SCREENER  # noqa: F401 (used by the tests)
+from starter.local import scripts
+from starter.local.samples import sample_referral
+from starter.local.scripts import LEAD, MANAGER, SCREENER  # noqa: F401 (used by the tests)
 from workflows.calendar import LONDON
 from workflows.case import EarlyHelpCase
 from workflows.models import (
@@ -141,7 +141,7 @@ class Case:
 
         return [dict(r) for r in await eventually(saved)]
 
-    # --- well-trodden paths (starter/scripts.py) ---
+    # --- well-trodden paths (starter/local/scripts.py) ---
 
     async def allocated(self) -> Snapshot:
         return await scripts.allocated(self.do)

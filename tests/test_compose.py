@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from starter.certs import new_certificates
+from starter.ops.certs import new_certificates
 from worker.config import ENV, Config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,7 +45,7 @@ def _busy_port():
 
 def test_earlyhelp_up_names_the_option_of_a_port_in_use(tmp_path):
     """A second `earlyhelp up`, or anything else on the port, is named before anything starts."""
-    from starter.local import run_local
+    from starter.local.stack import run_local
 
     held, port = _busy_port()
     with held, pytest.raises(ConfigError) as e:

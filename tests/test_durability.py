@@ -105,7 +105,7 @@ async def test_a_case_with_maximal_input_in_every_field_runs_for_years_within_te
     Temporal's limits (50 MB a history, 2 MB a payload), and the timeline query still answers."""
     from datetime import timedelta
 
-    from starter.samples import sample_referral
+    from starter.local.samples import sample_referral
     from tests.support import SCREENER
     from workflows.models import (
         Allocate,

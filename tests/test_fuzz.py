@@ -22,7 +22,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from starter.samples import sample_referral
+from starter.local.samples import sample_referral
 from tests.servers import case_worker, time_skipping
 from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
 from workflows.pathway import STEPS

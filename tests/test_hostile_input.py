@@ -19,7 +19,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.store import SAVE_IMPOSSIBLE, CaseActivities, impossible
-from starter.samples import sample_referral
+from starter.local.samples import sample_referral
 from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
 from workflows.case import EarlyHelpCase
 from workflows.models import AddCaseNote, Consent, Event, RecordConsent, TransferLocality, WithdrawConsent

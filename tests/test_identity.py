@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.store import CaseActivities
-from starter import scripts
+from starter.local import scripts
 from tests.support import LEAD, MANAGER, SCREENER, Case
 from worker.authz import Authorization, Roles
 from worker.identity import Binding, SignCommands, Signer, Verifier

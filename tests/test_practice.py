@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from starter.samples import sample_referral
+from starter.local.samples import sample_referral
 from tests.support import LEAD, MANAGER, SCREENER, Case, london, new_case_id
 from worker.config import Config, ConfigError
 from worker.main import authorization

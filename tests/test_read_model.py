@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 
 from activities import projections, read_model, report
 from activities.store import CaseActivities
-from starter.report_html import render
-from starter.samples import sample_referral
+from starter.local.samples import sample_referral
+from starter.staff.report_html import render
 from workflows import pathway
 from workflows.calendar import LONDON
 from workflows.models import (

@@ -28,8 +28,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import read_model, report
 from activities.effects import DEADLINE_NAMES
-from starter.render import when
-from starter.report_html import body as report_body
+from starter.staff.render import when
+from starter.staff.report_html import body as report_body
 from web import api, forms, oidc
 from web.auth import (
     ADDRESS_LIMIT,

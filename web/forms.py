@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
-from starter.annotations import choices, unwrap
+from starter.staff.annotations import choices, unwrap
 from workflows.calendar import LONDON
 from workflows.models import Need, NeedCode
 

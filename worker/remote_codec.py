@@ -3,7 +3,7 @@
 For the `earlyhelp` CLI of practitioners and managers: their laptop holds no
 master key (which would open every family's case), only their own login
 token. The codec server decides per person and per case and audits each
-decode (starter/codec_server.py). Encoding names the case (CASE_HEADER) so
+decode (starter/ops/codec_server.py). Encoding names the case (CASE_HEADER) so
 that a command is encrypted under that case's key, as the worker's would be.
 """
 

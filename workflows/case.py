@@ -114,18 +114,21 @@ class EarlyHelpCase:
     async def run(self, start: RawValue) -> CaseOutcome:
         if self._refused:
             raise self._refused
+        # Asked before anything else this run does (and so in the same place on replay): a local activity below
+        # must not come between the patch's evaluation and the history's marker.
+        publish_first = workflow.patched(PUBLISH_BEFORE_SAVE)
+        if self._look_up_family:
+            # Once, before the first save, so that what it finds is saved with the referral.
+            self._look_up_family = False
+            await self._find_previous_cases()
         while True:
-            if workflow.patched(PUBLISH_BEFORE_SAVE):
+            if publish_first:
                 self._publish()
                 await self._save()
                 self._publish()  # what changed while saving (a no-op if nothing did)
             else:
                 await self._save()
                 self._publish()
-            if self._look_up_family:  # once, after the referral is saved and published
-                self._look_up_family = False
-                await self._find_previous_cases()
-                continue
             if self.state.outcome is not None:
                 break
             if self._time_to_continue_as_new():

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from starter.cli import app
-from starter.local import start_dev_server, start_worker, stop
+from starter.local.stack import start_dev_server, start_worker, stop
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from starter.local import answers, start_module, stop
+from starter.local.stack import answers, start_module, stop
 from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
 from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer
 from worker.authz import hash_password

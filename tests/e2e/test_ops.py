@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.store import SAVE_IMPOSSIBLE
-from starter.local import BIN
-from starter.samples import sample_referral
+from starter.local.samples import sample_referral
+from starter.local.stack import BIN
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
 from worker.config import Config

@@ -16,7 +16,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from activities import projections
 from activities.db import connect
-from starter.codec_server import bearer_person, build_app, fixed_person
+from starter.ops.codec_server import bearer_person, build_app, fixed_person
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer, saved_events
 from worker.authz import Roles

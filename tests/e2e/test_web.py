@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from starter.local import answers, start_module, stop
-from starter.samples import sample_referral
+from starter.local.samples import sample_referral
+from starter.local.stack import answers, start_module, stop
 from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
 from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer
 from web.main import roles_with_passwords

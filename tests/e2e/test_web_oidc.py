@@ -9,7 +9,7 @@ import pytest
 from oidc_provider_mock import run_server_in_thread
 from playwright.sync_api import Page, expect
 
-from starter.local import answers, start_module, stop
+from starter.local.stack import answers, start_module, stop
 from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
 from tests.e2e.test_web import ROLES, browser, page  # noqa: F401
 from worker.identity import new_key_pair

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from activities.db import connect
 from activities.store import CaseActivities
-from starter.samples import sample_referral
+from starter.local.samples import sample_referral
 from tests.servers import embedded_database, time_skipping
 from tests.support import LEAD, MANAGER, SCREENER, Case, london
 from worker import logs

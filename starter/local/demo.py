@@ -15,8 +15,8 @@ from rich.progress import Progress
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from starter import scripts
-from starter.samples import sample_referral
+from starter.local import scripts
+from starter.local.samples import sample_referral
 from worker.identity import acting_for
 from worker.temporal import start_case
 from workflows.case import EarlyHelpCase

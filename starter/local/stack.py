@@ -71,7 +71,7 @@ def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> su
 
 def demo_people(data_dir: Path) -> tuple[Path, str]:
     """The demo's roles file and its one sign-in password, made on first start and kept in the data directory."""
-    from starter.demo import demo_roles
+    from starter.local.demo import demo_roles
 
     roles, password_file = data_dir / "roles.toml", data_dir / "demo-password"
     if not roles.exists() or not password_file.exists():
@@ -235,7 +235,7 @@ def _since(log: Path, offset: int) -> str:
 
 async def prepare(config: Config, demo: bool) -> int:
     """Wait for Temporal; seed the demo caseload if asked and there are no cases yet."""
-    from starter.demo import seed_caseload
+    from starter.local.demo import seed_caseload
 
     # Temporal takes a few seconds to open its database: retried, as the worker does.
     client = await patiently(lambda: connect(config, interceptors=signing_interceptors(config)),

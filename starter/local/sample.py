@@ -1,6 +1,6 @@
 """Run one sample case from referral to closure, on servers started here.
 
-`python -m starter.sample` starts an embedded PostgreSQL, Temporal's
+`python -m starter.local.sample` starts an embedded PostgreSQL, Temporal's
 time-skipping test server and a worker, then drives a case through the whole
 pathway (months pass in seconds) and prints its timeline and what it wrote.
 """
@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.db import connect
 from activities.store import CaseActivities
-from starter import scripts
-from starter.samples import sample_referral
+from starter.local import scripts
+from starter.local.samples import sample_referral
 from worker import logs
 from worker.main import new_worker
 from worker.temporal import ensure_search_attributes

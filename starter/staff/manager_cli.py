@@ -23,8 +23,8 @@ from rich.table import Table
 
 from activities import read_model, report
 from starter.cli import app, fail, out
-from starter.render import when
-from starter.report_html import render as render_html
+from starter.staff.render import when
+from starter.staff.report_html import render as render_html
 from worker.config import Config, ConfigError
 from worker.temporal import open_database
 

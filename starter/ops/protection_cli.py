@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.erasure import NotErasable, audit_trail, erase_case
 from starter.cli import BY_HELP, app, fail, out
-from starter.manager_cli import CsvFlag, JsonFlag, chosen, emit, with_db
-from starter.session import Session
+from starter.staff.manager_cli import CsvFlag, JsonFlag, chosen, emit, with_db
+from starter.staff.session import Session
 from worker.authz import Roles, Scope, hash_password
 from worker.codec import CaseKeys, EncryptionCodec
 from worker.config import Config, ConfigError
@@ -86,7 +86,7 @@ def codec_server(host: Annotated[str, typer.Option(help="interface to listen on"
     every decode audited."""
     from aiohttp import web
 
-    from starter.codec_server import bearer_person, build_app, fixed_person
+    from starter.ops.codec_server import bearer_person, build_app, fixed_person
 
     try:
         config = Config.from_env()
@@ -155,7 +155,7 @@ def certs_new(folder: Annotated[Path, typer.Option("--dir", help="where to write
               days: Annotated[int, typer.Option(min=1, max=825, help="validity of the leaf certificates")] = 397) -> None:
     """A deployment CA, Temporal's server certificate (for the service `temporal`) and the services' client
     certificate, as docker-compose.yml mounts them."""
-    from starter.certs import new_certificates
+    from starter.ops.certs import new_certificates
 
     if (folder / "ca.pem").exists():
         fail(f"{folder} already has certificates: move them away first (rotation is a new set and a restart)", 2)

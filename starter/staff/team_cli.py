@@ -12,9 +12,9 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from activities.report import AdviceContact, Channel, ContactOutcome, record_contact
-from starter import session
 from starter.cli import app, err, fail, list_query, list_rows, out, parse, run
-from starter.manager_cli import with_db
+from starter.staff import session
+from starter.staff.manager_cli import with_db
 from worker.identity import acting_for
 from worker.temporal import new_update_id, send_command
 from workflows.bounds import refusal

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from starter import ops
 from starter.cli import app, err, fail, out, run, workflow_id
-from starter.manager_cli import with_db
+from starter.ops import histories as ops
+from starter.staff.manager_cli import with_db
 from worker.config import Config, ConfigError
 from worker.temporal import data_converter
 
@@ -112,7 +112,7 @@ def rebuild(query: QueryOption = None) -> None:
 def doctor(query: QueryOption = None) -> None:
     """Open cases that need ops: failing workflow tasks, activities retrying past 10 attempts, saves that cannot
     succeed, events not in the case store. Exit 1 if any."""
-    from starter.doctor import examine
+    from starter.ops.doctor import examine
     from worker.temporal import open_database
 
     async def go(client) -> list:

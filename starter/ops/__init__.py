@@ -1,0 +1,1 @@
+"""Ops commands: histories (replay, export, rebuild), doctor, data protection, the codec server, certificates."""

@@ -1,0 +1,1 @@
+"""Commands practitioners and managers use: the case, their lists and reports, sign-in."""
