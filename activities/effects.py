@@ -105,7 +105,11 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
                                  f"The EHA for case {case_id} is open and {d['practitioner']} is the lead "
                                  "practitioner: the case can close to the social worker [004].")]
         case "SteppedUp":
-            return [MashReferral(d["reason"])]
+            # Sent at once to the MASH mailbox as well as recorded: a safeguarding referral is never missed.
+            return [MashReferral(d["reason"]),
+                    Notification("mash_referral", "mash", f"MASH referral: case {case_id} ({locality})",
+                                 f"Case {case_id} in {locality} is referred to MASH: {d['reason']}. Lead "
+                                 f"practitioner: {lead or 'not allocated'}. Read the case in the case system.")]
         case "SafeguardingConcernRaised" if d.get("malformed"):
             # Acted on all the same (stepped up, or a MASH referral if already stepped up); a manager checks it.
             effects = [Notification("escalation", _manager(locality), f"Case {case_id}: safeguarding concern to check",

@@ -74,8 +74,9 @@ class CaseActivities:
     """`sealer` seals each personal value under the case's key before it reaches PostgreSQL
     (worker/sealing.py); the read model's projections see the events whole."""
 
-    def __init__(self, pool: asyncpg.Pool, sealer: Sealer = PLAIN) -> None:
-        self.pool, self.sealer = pool, sealer
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer = PLAIN, deliver: bool = False) -> None:
+        # deliver: start each new notification's Delivery workflow once saved (workflows/delivery.py).
+        self.pool, self.sealer, self.deliver = pool, sealer, deliver
 
     @activity.defn
     async def append_events(self, case_id: str, events: list[Event]) -> int:
@@ -93,6 +94,7 @@ class CaseActivities:
 
     async def _append(self, case_id: str, events: list[Event]) -> int:
         sealed = [json.dumps(await self.sealer.seal_data(case_id, e.type, e.data)) for e in events]
+        outbox: list[int] = []
         async with self.pool.acquire() as conn, conn.transaction():
             if events[0].seq == 1 and activity.in_activity():  # (rebuild and tests save outside Temporal)
                 await self._claim_case_id(conn, case_id)
@@ -108,8 +110,10 @@ class CaseActivities:
             new = {r["seq"] for r in rows}
             if new:
                 fresh = [e for e in events if e.seq in new]
-                await self._write_effects(conn, case_id, fresh)
+                outbox = await self._write_effects(conn, case_id, fresh)
                 await projections.project(conn, case_id, fresh)
+        if self.deliver and outbox and activity.in_activity():
+            await self._start_deliveries(outbox)
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new)
 
@@ -131,9 +135,23 @@ class CaseActivities:
             raise ApplicationError(f"case_id_taken: case {case_id} was opened before; a case id is never reused",
                                    type=CASE_ID_TAKEN, non_retryable=True)
 
-    async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> None:
+    async def _start_deliveries(self, items: list[int]) -> None:
+        """At once, after the commit; if this fails the sweep starts them within a minute (never lost)."""
+        from temporalio.common import WorkflowIDConflictPolicy
+
+        client = activity.client()
+        for item_id in items:
+            try:
+                await client.start_workflow("Delivery", item_id, id=f"delivery-{item_id}",
+                                            task_queue=activity.info().task_queue,
+                                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            except Exception as e:  # noqa: BLE001 (an outage: the sweep will start it)
+                log.warning("delivery not started", item=item_id, error_type=type(e).__name__)
+
+    async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> list[int]:
         ctx = await conn.fetchrow(_CASE_CONTEXT, case_id, events[0].seq)
         referred = await self.sealer.open_data(case_id, json.loads(ctx["referred"])) if ctx["referred"] else {}
+        outbox: list[int] = []
         lead = ctx["lead"]
         if ctx["locality"]:  # the team the case was transferred to hears of it
             referred["locality"] = ctx["locality"]
@@ -142,18 +160,23 @@ class CaseActivities:
                 lead = event.data.get("lead_practitioner") or event.data.get("practitioner")
             if event.type == "LocalityTransferred":
                 referred["locality"] = event.data["to"]
-            await self._write(conn, case_id, event, effects_of(case_id, event, referred, lead))
+            outbox += await self._write(conn, case_id, event, effects_of(case_id, event, referred, lead))
+        return outbox
 
-    async def _write(self, conn: asyncpg.Connection, case_id: str, event: Event, effects: list[Effect]) -> None:
+    async def _write(self, conn: asyncpg.Connection, case_id: str, event: Event, effects: list[Effect]) -> list[int]:
+        """Write an event's effects; returns the ids of the new notifications (to deliver)."""
+        outbox: list[int] = []
         for effect in effects:
             match effect:
                 case Notification():
-                    await conn.execute(
+                    item = await conn.fetchval(
                         "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body) "
-                        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
                         case_id, event.seq, effect.kind, *[await self.sealer.seal_text(case_id, text)
                                                            for text in (effect.recipient, effect.subject, effect.body)],
                     )
+                    if item is not None:
+                        outbox.append(item)
                 case Document():
                     await conn.execute(
                         "INSERT INTO documents (case_id, seq, kind, text) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -166,3 +189,4 @@ class CaseActivities:
                         case_id, event.seq, await self.sealer.seal_text(case_id, effect.reason), event.at,
                         event.by,
                     )
+        return outbox

@@ -70,6 +70,9 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 workflow_id = temporal.case_workflow_id
+# How long `timeline` waits for the case's recorded events to be saved (milliseconds normally; a worker that
+# restarts replays and saves first).
+SAVED_WITHIN = 30.0
 
 
 def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
@@ -370,7 +373,9 @@ def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False
         pool = await open_database(Config.from_env())
         try:
             async with pool.acquire() as conn:  # the whole timeline is PostgreSQL's (README "Bounded history")
-                await read_model.saved_up_to(conn, case, snap.events)
+                if not await read_model.saved_up_to(conn, case, snap.events, within=SAVED_WITHIN):
+                    err.print(f"[yellow]warning:[/] the case has recorded {snap.events} events and not all are saved "
+                              "yet (a worker restarting?): the latest may be missing below", highlight=False)
                 return await read_model.timeline(conn, case, Sealer(client.data_converter.payload_codec))
         finally:
             await pool.close()

@@ -67,7 +67,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 
 SEES_EVERY_TEAM = frozenset({"screeners"})
-TABLES = ("teams", "passwords", "oidc")
+TABLES = ("teams", "passwords", "oidc", "emails")
 # scrypt's cost: about 50 ms a sign-in on one core, 16 MiB of memory.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
@@ -100,6 +100,8 @@ class Roles:
     passwords: Mapping[str, str] = field(default_factory=dict)
     # the identity provider's user (EARLYHELP_OIDC_CLAIM's value) -> staff id, for council sign-in (web/oidc.py)
     oidc: Mapping[str, str] = field(default_factory=dict)
+    # staff ids and mailboxes (`manager:<locality>`, `mash`, `eha_coordinator`) -> email addresses, for delivery
+    emails: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Roles:
@@ -124,7 +126,8 @@ class Roles:
         if strays:
             raise ConfigError("EARLYHELP_ROLES_FILE", f"{sorted(strays)} in [teams], [passwords] or [oidc] but in no role")
         return cls({person: frozenset(roles) for person, roles in people.items()},
-                   {person: frozenset(localities) for person, localities in teams.items()}, passwords, oidc)
+                   {person: frozenset(localities) for person, localities in teams.items()}, passwords, oidc,
+                   doc.get("emails", {}))
 
     def localities(self, person: str) -> frozenset[str] | None:
         """The localities whose cases `person` sees; None for all of them (a screener, or a roles file

@@ -6,6 +6,7 @@ unreachable server is reported as a ConfigError naming that variable.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,11 @@ class Config(BaseModel):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_claim: str = Field("email", min_length=1, max_length=100)
+    # Delivery through GOV.UK Notify (activities/delivery.py): the API key (unset: nothing is sent), its base
+    # URL (a local stand-in with `earlyhelp up`), and each kind of message's template id as JSON.
+    notify_api_key: str | None = None
+    notify_url: str = "https://api.notifications.service.gov.uk"
+    notify_templates: dict[str, str] = Field(default_factory=dict)
     # The web app (`earlyhelp web`): address and port, cookies sent over HTTPS only (sessions: PostgreSQL).
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
@@ -85,7 +91,25 @@ class Config(BaseModel):
             raise ValueError("expected a postgresql:// URL")
         return v
 
-    @field_validator("codec_url", "oidc_issuer")
+    @field_validator("notify_templates", mode="before")
+    @classmethod
+    def _templates(cls, v: object) -> object:
+        if isinstance(v, str):  # from the environment: JSON {"reminder": "<template id>", ...}
+            try:
+                return json.loads(v)
+            except ValueError as e:
+                raise ValueError(f"expected JSON {{kind: template id}}: {e}") from None
+        return v
+
+    @field_validator("notify_api_key")
+    @classmethod
+    def _notify_key(cls, v: str | None) -> str | None:
+        # Notify's format: {key name}-{service id (36)}-{secret (36)}
+        if v is not None and (len(v) < 74 or v[-37] != "-" or v[-74] != "-"):
+            raise ValueError("expected a GOV.UK Notify API key: {name}-{service id}-{secret key}")
+        return v
+
+    @field_validator("codec_url", "oidc_issuer", "notify_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("http://", "https://")):
@@ -157,6 +181,9 @@ ENV: dict[str, str] = {
     "oidc_client_id": "EARLYHELP_OIDC_CLIENT_ID",
     "oidc_client_secret": "EARLYHELP_OIDC_CLIENT_SECRET",
     "oidc_claim": "EARLYHELP_OIDC_CLAIM",
+    "notify_api_key": "EARLYHELP_NOTIFY_API_KEY",
+    "notify_url": "EARLYHELP_NOTIFY_URL",
+    "notify_templates": "EARLYHELP_NOTIFY_TEMPLATES",
     "web_host": "EARLYHELP_WEB_HOST",
     "web_port": "EARLYHELP_WEB_PORT",
     "web_secure_cookies": "EARLYHELP_WEB_SECURE_COOKIES",

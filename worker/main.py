@@ -12,11 +12,22 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from temporalio.client import Client
+from notifications_python_client.notifications import NotificationsAPIClient
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.delivery import DeliveryActivities, Directory
 from activities.store import CaseActivities
 from worker import logs
 from worker.authz import Authorization, Roles
@@ -27,6 +38,7 @@ from worker.process import run, stop_on_signals
 from worker.sealing import Sealer
 from worker.temporal import connect, ensure_search_attributes, open_database, patiently
 from workflows.case import EarlyHelpCase
+from workflows.delivery import Delivery, OutboxSweep
 
 
 def authorization(config: Config) -> Authorization | None:
@@ -41,8 +53,40 @@ def authorization(config: Config) -> Authorization | None:
     return Authorization(roles, verifier, encrypted) if roles or verifier or encrypted else None
 
 
-def new_worker(client: Client, store: CaseActivities, task_queue: str, **options: Any) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=[EarlyHelpCase], activities=[store.append_events, store.previous_cases], **options)
+def new_worker(client: Client, store: CaseActivities, task_queue: str, delivery: DeliveryActivities | None = None,
+               **options: Any) -> Worker:
+    """The case workflows and their store; with `delivery`, the outbox's deliveries through Notify too."""
+    workflows: list[type] = [EarlyHelpCase]
+    activities: list[Any] = [store.append_events, store.previous_cases]
+    if delivery is not None:
+        workflows += [Delivery, OutboxSweep]
+        activities += [delivery.deliver, delivery.delivery_status, delivery.escalate_failure, delivery.undelivered]
+    return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities, **options)
+
+
+def delivery_activities(config: Config, pool: Any, sealer: Sealer) -> DeliveryActivities | None:
+    """Delivery through GOV.UK Notify where an API key is configured (README "What is sent to whom")."""
+    if config.notify_api_key is None:
+        return None
+    roles = Roles.load(config.roles_file) if config.roles_file else None
+    key, url = config.notify_api_key, config.notify_url
+    return DeliveryActivities(pool, sealer, lambda: NotificationsAPIClient(key, base_url=url, timeout=20),
+                              Directory(roles.emails if roles else {}, config.notify_templates))
+
+
+SWEEP_SCHEDULE = "earlyhelp-outbox-sweep"
+
+
+async def ensure_sweep_schedule(client: Client, task_queue: str) -> bool:
+    """The outbox sweep each minute (idempotent: an existing schedule is left as it is)."""
+    try:
+        await client.create_schedule(SWEEP_SCHEDULE, Schedule(
+            action=ScheduleActionStartWorkflow("OutboxSweep", id=f"{SWEEP_SCHEDULE}-run", task_queue=task_queue),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)))
+        return True
+    except ScheduleAlreadyRunningError:
+        return False
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -66,8 +110,13 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             log.info("search attributes registered", names=added)
     except RPCError as e:  # e.g. a managed cluster: an admin registers them (README.md)
         log.warning("search attributes not registered", error=e.message)
+    sealer = Sealer(client.data_converter.payload_codec)
+    delivery = delivery_activities(config, pool, sealer)
+    if delivery is not None and await ensure_sweep_schedule(client, config.task_queue):
+        log.info("outbox sweep scheduled", schedule=SWEEP_SCHEDULE)
     worker = new_worker(
-        client, CaseActivities(pool, Sealer(client.data_converter.payload_codec)), config.task_queue, interceptors=interceptors,
+        client, CaseActivities(pool, sealer, deliver=delivery is not None), config.task_queue, delivery,
+        interceptors=interceptors,
         max_cached_workflows=config.max_cached_cases,
         graceful_shutdown_timeout=timedelta(seconds=config.shutdown_grace_seconds),
     )

@@ -163,4 +163,12 @@ def demo_roles(password_hash: str) -> str:
              f"practitioners = {json.dumps(LEADS)}", 'social_workers = ["sw-ahmed"]', "", "[teams]"]
     lines += [f"{json.dumps(loc)} = {json.dumps(members)}" for loc, members in team.items()]
     lines += ["", "[passwords]"] + [f'{json.dumps(p)} = "{password_hash}"' for p in people]
+    # Where deliveries go (to the local Notify stand-in): each person, each locality's managers, MASH.
+    mailboxes = {p: f"{p}@{DEMO_MAIL}" for p in people}
+    mailboxes |= {f"manager:{loc}": f"managers-{loc.lower().replace(' ', '-')}@{DEMO_MAIL}" for loc in localities}
+    mailboxes["mash"] = f"mash@{DEMO_MAIL}"
+    lines += ["", "[emails]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in mailboxes.items()]
     return "\n".join(lines) + "\n"
+
+
+DEMO_MAIL = "demo.earlyhelp.invalid"  # a reserved domain: nothing can ever be delivered there

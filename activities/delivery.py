@@ -1,0 +1,135 @@
+"""Delivering the outbox through GOV.UK Notify: at least once, recognised once.
+
+Each row of `notifications` is delivered by its own `Delivery` workflow
+(workflows/delivery.py, id `delivery-<row id>`): these activities send it,
+then read its status until Notify says it is final. Notify's `reference`
+carries the row's id, so a send retried after a crash (the email went, the
+worker died before recording it) is found at Notify and recorded, never sent
+twice. Errors that a retry cannot mend (no address, a refused request) fail
+at once; outages and rate limits are retried by Temporal. Logs carry ids and
+codes only: never an address, a subject or a body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from notifications_python_client.errors import HTTPError
+from notifications_python_client.notifications import NotificationsAPIClient
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from worker.sealing import Sealer
+
+# Every kind of message the engine writes (activities/effects.py), each with a Notify template of its own.
+KINDS = ("referrer_feedback", "reminder", "escalation", "social_care_feedback", "mash_referral", "delivery_failed")
+FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
+FAILED = ("permanent-failure", "technical-failure", "no-address", "refused")
+UNDELIVERABLE = "Undeliverable"
+log = structlog.get_logger("earlyhelp.delivery")
+
+
+def reference(item_id: int) -> str:
+    return f"earlyhelp-notification-{item_id}"
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Who gets what: staff ids and mailboxes (`manager:<locality>`, `mash`) to email addresses (the roles
+    file's [emails] table), and each kind of message to its Notify template id."""
+
+    emails: Mapping[str, str]
+    templates: Mapping[str, str]
+
+    def address(self, recipient: str) -> str | None:
+        return recipient if "@" in recipient else self.emails.get(recipient)
+
+
+class DeliveryActivities:
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer, notify: Callable[[], NotificationsAPIClient],
+                 directory: Directory) -> None:
+        self.pool, self.sealer, self.notify, self.directory = pool, sealer, notify, directory
+
+    @activity.defn
+    async def deliver(self, item_id: int) -> str:
+        """Send the item (once: a retry finds it at Notify by its reference); returns Notify's id."""
+        row = await self.pool.fetchrow("SELECT case_id, kind, recipient, subject, body, notify_id FROM notifications"
+                                       " WHERE id = $1", item_id)
+        if row is None:
+            raise ApplicationError(f"no notification {item_id}", type=UNDELIVERABLE, non_retryable=True)
+        if row["notify_id"]:
+            return row["notify_id"]
+        case_id = row["case_id"]
+        recipient = await self.sealer.open_text(case_id, row["recipient"])
+        address, template = self.directory.address(recipient), self.directory.templates.get(row["kind"])
+        if address is None or template is None:
+            why = "no-address" if address is None else "no-template"
+            await self._failed(item_id, why)
+            raise ApplicationError(f"{why}: notification {item_id} ({row['kind']})", type=UNDELIVERABLE,
+                                   non_retryable=True)
+        client = self.notify()
+        found = await asyncio.to_thread(client.get_all_notifications, reference=reference(item_id))
+        if found.get("notifications"):
+            notify_id = found["notifications"][0]["id"]
+            log.info("delivery recognised", item=item_id, notify_id=notify_id)
+        else:
+            personalisation = {"case_id": case_id, "subject": await self.sealer.open_text(case_id, row["subject"]),
+                               "body": await self.sealer.open_text(case_id, row["body"])}
+            try:
+                sent = await asyncio.to_thread(client.send_email_notification, email_address=address,
+                                               template_id=template, personalisation=personalisation,
+                                               reference=reference(item_id))
+            except HTTPError as e:
+                if e.status_code in (400, 403):  # a request Notify will never take: retrying cannot mend it
+                    await self._failed(item_id, f"refused-{e.status_code}")
+                    raise ApplicationError(f"refused: Notify answered {e.status_code} for notification {item_id}",
+                                           type=UNDELIVERABLE, non_retryable=True) from None
+                raise ApplicationError(f"Notify answered {e.status_code}", type="NotifyUnavailable") from None
+            notify_id = sent["id"]
+            log.info("delivery sent", item=item_id, notify_id=notify_id)
+        await self.pool.execute("UPDATE notifications SET notify_id = $2, sent_at = coalesce(sent_at, now()),"
+                                " delivery_status = coalesce(delivery_status, 'sending') WHERE id = $1",
+                                item_id, notify_id)
+        return notify_id
+
+    @activity.defn
+    async def delivery_status(self, item_id: int, notify_id: str) -> str:
+        """Notify's status of the item, recorded; final ones with their time."""
+        answer: dict[str, Any] = await asyncio.to_thread(self.notify().get_notification_by_id, notify_id)
+        status = answer["status"]
+        await self.pool.execute("UPDATE notifications SET delivery_status = $2,"
+                                " final_at = CASE WHEN $3 THEN now() ELSE final_at END WHERE id = $1",
+                                item_id, status, status in FINAL)
+        return status
+
+    @activity.defn
+    async def escalate_failure(self, item_id: int) -> int | None:
+        """A message that could not be delivered is escalated to the locality's manager (and shows on the case
+        page); returns the escalation's id, or None for an escalation that itself failed (never a loop)."""
+        return await self.pool.fetchval(
+            "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body)"
+            " SELECT n.case_id, n.seq, 'delivery_failed', 'manager:' || c.locality,"
+            "  'Case ' || n.case_id || ': a message could not be delivered',"
+            "  'A ' || replace(n.kind, '_', ' ') || ' message for case ' || n.case_id || ' could not be delivered ('"
+            "  || coalesce(n.failure, n.delivery_status, 'failed') || '). Check the recipient and tell them another way.'"
+            " FROM notifications n JOIN cases c USING (case_id) WHERE n.id = $1 AND n.kind <> 'delivery_failed'"
+            " ON CONFLICT (case_id, seq, kind) DO NOTHING RETURNING id", item_id)
+
+    @activity.defn
+    async def undelivered(self, older_than_seconds: float) -> list[int]:
+        """Items not yet sent whose delivery may never have started (the sweep starts them; a start under a
+        used id does nothing)."""
+        rows = await self.pool.fetch("SELECT id FROM notifications WHERE notify_id IS NULL AND failure IS NULL"
+                                     " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 500",
+                                     older_than_seconds)
+        return [r["id"] for r in rows]
+
+    async def _failed(self, item_id: int, why: str) -> None:
+        log.warning("delivery failed", item=item_id, failure=why)
+        await self.pool.execute("UPDATE notifications SET failure = $2, delivery_status = $2, final_at = now()"
+                                " WHERE id = $1", item_id, why)
