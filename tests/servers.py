@@ -41,3 +41,17 @@ async def case_worker(env: WorkflowEnvironment, pool: Any, prefix: str) -> Async
     queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
     async with new_worker(env.client, CaseActivities(pool), queue, workflow_failure_exception_types=[Exception]):
         yield queue
+
+
+def own_time_skipping_server() -> Any:
+    """An `env` fixture for a module of its own: its workers' cases (left on queues whose worker has gone) or
+    its many timers never hold up the shared server's time skipping."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    async def env() -> AsyncIterator[WorkflowEnvironment]:
+        own = await time_skipping()
+        yield own
+        await own.shutdown()
+
+    return env

@@ -17,13 +17,12 @@ from aiohttp import web
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 from temporalio import activity
-from temporalio.testing import WorkflowEnvironment
 
 from activities.delivery import DeliveryActivities, Directory, reference
 from activities.store import CaseActivities
 from starter.local.notify_standin import Standin, api_key, build_app
 from starter.local.samples import sample_referral
-from tests.servers import time_skipping
+from tests.servers import own_time_skipping_server
 from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
 from worker.main import new_worker
 from worker.sealing import PLAIN
@@ -36,11 +35,7 @@ TEMPLATES = {kind: f"template-{kind}" for kind in ("referrer_feedback", "reminde
                                                    "social_care_feedback", "delivery_failed")}
 
 
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await time_skipping()
-    yield env
-    await env.shutdown()
+env = own_time_skipping_server()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from starter.local.samples import sample_referral
-from tests.servers import case_worker, time_skipping
+from tests.servers import case_worker, own_time_skipping_server
 from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
 from workflows.pathway import STEPS
 
@@ -50,12 +50,7 @@ def mutated(draw: Any, good: dict[str, Any]) -> Any:
     return value
 
 
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of its own: hundreds of fuzzed cases would slow the shared one's time skips."""
-    env = await time_skipping()
-    yield env
-    await env.shutdown()
+env = own_time_skipping_server()
 
 
 @pytest.fixture(scope="module")

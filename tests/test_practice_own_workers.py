@@ -4,17 +4,15 @@ that their workers' cases never hold up the shared server's time skipping."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.testing import WorkflowEnvironment
 
 from activities import report
 from activities.store import CaseActivities
-from tests.servers import time_skipping
+from tests.servers import own_time_skipping_server
 from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
 from tests.test_practice import accepted, do
 from worker.authz import Authorization, Roles
@@ -22,12 +20,7 @@ from worker.main import new_worker
 from workflows.calendar import LONDON
 from workflows.models import StepDown
 
-
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await time_skipping()
-    yield env
-    await env.shutdown()
+env = own_time_skipping_server()
 
 
 async def test_leads_are_practitioners_of_the_cases_locality(env, pool):
