@@ -14,6 +14,7 @@ from datetime import datetime
 import asyncpg
 import structlog
 from temporalio import activity
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities import projections
@@ -137,8 +138,6 @@ class CaseActivities:
 
     async def _start_deliveries(self, items: list[int]) -> None:
         """At once, after the commit; if this fails the sweep starts them within a minute (never lost)."""
-        from temporalio.common import WorkflowIDConflictPolicy
-
         client = activity.client()
         for item_id in items:
             try:

@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from starter.cli import app
-from starter.local.stack import start_dev_server, start_worker, stop
+from starter.local.stack import answers, start_dev_server, start_module, start_worker, stop
+from worker.identity import new_key_pair
+from worker.keys import new_key_file
 
 
 def free_port() -> int:
@@ -109,3 +112,28 @@ def stack(dev_server: DevServer, database_url: str, tmp_path: Path) -> Iterator[
     stack = Stack(dev_server, database_url, tmp_path)
     yield stack
     stack.stop_all()
+
+
+def secure(stack: Stack, roles: str) -> Path:
+    """Master keys, a roles file and the signing key pair for a stack: its workers encrypt, check roles and
+    verify each command's token. Returns the signing key (the web app's alone)."""
+    keys, roles_file = stack.folder / "keys.json", stack.folder / "roles.toml"
+    new_key_file(keys)
+    roles_file.write_text(roles)
+    signing_key, verify_key = new_key_pair(stack.folder)
+    stack.extra = {**stack.extra, "EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles_file),
+                   "EARLYHELP_VERIFY_KEY": str(verify_key)}
+    return signing_key
+
+
+@contextmanager
+def web_app(env: dict[str, str], folder: Path) -> Iterator[str]:
+    """`python -m web` as a process of its own, once it answers /healthz; yields its URL."""
+    port = free_port()
+    process = start_module("web", {**env, "EARLYHELP_WEB_PORT": str(port)}, folder / "web.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(url + "/healthz"), what="the web app answering")
+        yield url
+    finally:
+        stop(process)

@@ -18,13 +18,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from starter.local.stack import answers, start_module, stop
-from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
+from starter.local.stack import stop
+from tests.e2e.conftest import DevServer, Stack, free_port, secure, wait_until, web_app
 from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer
 from worker.authz import hash_password
 from worker.config import Config
-from worker.identity import new_key_pair
-from worker.keys import new_key_file
 from worker.temporal import connect
 
 PASSWORD = "correct horse battery staple"
@@ -64,23 +62,14 @@ class Trusted:
 @pytest.fixture(scope="module")
 def trusted(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trusted]:
     folder = tmp_path_factory.mktemp("identity")
-    keys, roles = folder / "keys.json", folder / "roles.toml"
-    new_key_file(keys)
-    roles.write_text(ROLES)
-    signing_key, verify_key = new_key_pair(folder)
     stack = Stack(dev_server, database_url, folder)
-    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles),
-                   "EARLYHELP_VERIFY_KEY": str(verify_key), "EARLYHELP_SESSION_FILE": str(folder / "session.json")}
+    signing_key = secure(stack, ROLES)
+    stack.extra["EARLYHELP_SESSION_FILE"] = str(folder / "session.json")
     stack.start_worker()
-    port = free_port()
-    web = start_module("web", {**stack.env, "EARLYHELP_SIGNING_KEY": str(signing_key),
-                               "EARLYHELP_WEB_PORT": str(port)}, folder / "web.log")
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: answers(url + "/healthz"), what="the web app answering")
-        yield Trusted(stack, url, {"EARLYHELP_SIGNING_KEY": str(signing_key)})
+        with web_app({**stack.env, "EARLYHELP_SIGNING_KEY": str(signing_key)}, folder) as url:
+            yield Trusted(stack, url, {"EARLYHELP_SIGNING_KEY": str(signing_key)})
     finally:
-        stop(web)
         stack.stop_all()
 
 

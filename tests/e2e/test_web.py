@@ -17,14 +17,11 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from starter.local.samples import sample_referral
-from starter.local.stack import answers, start_module, stop
-from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
+from tests.e2e.conftest import DevServer, Stack, secure, wait_until, web_app
 from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer
 from web.main import roles_with_passwords
 from worker.authz import hash_password
 from worker.config import Config, ConfigError
-from worker.identity import new_key_pair
-from worker.keys import new_key_file
 from workflows.calendar import LONDON
 from workflows.models import Need
 from workflows.policy import Policy
@@ -69,24 +66,15 @@ class Web:
 @pytest.fixture(scope="module")
 def web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     folder = tmp_path_factory.mktemp("web")
-    keys, roles = folder / "keys.json", folder / "roles.toml"
-    new_key_file(keys)
-    roles.write_text(ROLES)
-    signing_key, verify_key = new_key_pair(folder)
     stack = OwnThreadStack(dev_server, database_url, folder)
     # The worker verifies who sends each command; the web app signs for the person signed in (and the
     # tests' own set-up commands through the CLI sign with the same key, as the local stack's seeding does).
-    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles),
-                   "EARLYHELP_VERIFY_KEY": str(verify_key), "EARLYHELP_SIGNING_KEY": str(signing_key)}
+    stack.extra["EARLYHELP_SIGNING_KEY"] = str(secure(stack, ROLES))
     stack.start_worker()
-    port = free_port()
-    process = start_module("web", {**stack.env, "EARLYHELP_WEB_PORT": str(port)}, folder / "web.log")
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: answers(url + "/healthz"), what="the web app answering")
-        yield Web(stack, url)
+        with web_app(stack.env, folder) as url:
+            yield Web(stack, url)
     finally:
-        stop(process)
         stack.stop_all()
 
 

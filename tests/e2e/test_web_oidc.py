@@ -9,11 +9,8 @@ import pytest
 from oidc_provider_mock import run_server_in_thread
 from playwright.sync_api import Page, expect
 
-from starter.local.stack import answers, start_module, stop
-from tests.e2e.conftest import DevServer, Stack, free_port, wait_until
+from tests.e2e.conftest import DevServer, Stack, secure, web_app
 from tests.e2e.test_web import ROLES, browser, page  # noqa: F401
-from worker.identity import new_key_pair
-from worker.keys import new_key_file
 
 LINKED = "jo.jones@council.example"  # the provider's user, linked to lp-jones in [oidc]
 
@@ -21,26 +18,14 @@ LINKED = "jo.jones@council.example"  # the provider's user, linked to lp-jones i
 @pytest.fixture(scope="module")
 def council_web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("oidc")
-    keys, roles = folder / "keys.json", folder / "roles.toml"
-    new_key_file(keys)
-    roles.write_text(ROLES + f'\n[oidc]\n"{LINKED}" = "lp-jones"\n')
-    signing_key, verify_key = new_key_pair(folder)
     stack = Stack(dev_server, database_url, folder)
-    stack.extra = {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles),
-                   "EARLYHELP_VERIFY_KEY": str(verify_key)}
-    with run_server_in_thread(port=0) as provider:
-        port = free_port()
-        process = start_module("web", {
-            **stack.env, "EARLYHELP_SIGNING_KEY": str(signing_key), "EARLYHELP_WEB_PORT": str(port),
+    signing_key = secure(stack, ROLES + f'\n[oidc]\n"{LINKED}" = "lp-jones"\n')
+    with run_server_in_thread(port=0) as provider, web_app({
+            **stack.env, "EARLYHELP_SIGNING_KEY": str(signing_key),
             "EARLYHELP_OIDC_ISSUER": f"http://localhost:{provider.server_port}",
             "EARLYHELP_OIDC_CLIENT_ID": "earlyhelp-web", "EARLYHELP_OIDC_CLIENT_SECRET": "a client secret"},
-            folder / "web.log")
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(lambda: answers(url + "/healthz"), what="the web app answering")
-            yield url
-        finally:
-            stop(process)
+            folder) as url:
+        yield url
 
 
 def council_sign_in(page: Page, url: str, path: str, account: str) -> None:  # noqa: F811
