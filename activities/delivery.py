@@ -24,14 +24,21 @@ from notifications_python_client.notifications import NotificationsAPIClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.follow_ups import FollowUp, start_follow_ups
 from worker.sealing import Sealer
 
 # Every kind of message the engine writes (activities/effects.py), each with a Notify template of its own.
-KINDS = ("referrer_feedback", "reminder", "escalation", "social_care_feedback", "mash_referral", "delivery_failed")
+KINDS = ("referrer_feedback", "reminder", "escalation", "social_care_feedback", "mash_referral", "mash_unacknowledged",
+         "delivery_failed", "digest")
 FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
 FAILED = ("permanent-failure", "technical-failure", "no-address", "refused")
 UNDELIVERABLE = "Undeliverable"
 log = structlog.get_logger("earlyhelp.delivery")
+
+
+def delivery(item_id: int) -> FollowUp:
+    """The workflow that delivers an item (workflows/delivery.py): its id makes a second start a no-op."""
+    return ("Delivery", item_id, f"delivery-{item_id}")
 
 
 def reference(item_id: int) -> str:
@@ -51,9 +58,19 @@ class Directory:
 
 
 class DeliveryActivities:
-    def __init__(self, pool: asyncpg.Pool, sealer: Sealer, notify: Callable[[], NotificationsAPIClient],
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer, notify: Callable[[], NotificationsAPIClient] | None,
                  directory: Directory) -> None:
+        # notify None: no Notify API key is configured, so nothing is sent (the outbox keeps every item).
         self.pool, self.sealer, self.notify, self.directory = pool, sealer, notify, directory
+
+    @property
+    def sending(self) -> bool:
+        return self.notify is not None
+
+    def _client(self) -> NotificationsAPIClient:
+        if self.notify is None:
+            raise ApplicationError("no Notify API key is configured", type="NotifyUnavailable")
+        return self.notify()
 
     @activity.defn
     async def deliver(self, item_id: int) -> str:
@@ -72,13 +89,13 @@ class DeliveryActivities:
             await self._failed(item_id, why)
             raise ApplicationError(f"{why}: notification {item_id} ({row['kind']})", type=UNDELIVERABLE,
                                    non_retryable=True)
-        client = self.notify()
+        client = self._client()
         found = await asyncio.to_thread(client.get_all_notifications, reference=reference(item_id))
         if found.get("notifications"):
             notify_id = found["notifications"][0]["id"]
             log.info("delivery recognised", item=item_id, notify_id=notify_id)
         else:
-            personalisation = {"case_id": case_id, "subject": await self.sealer.open_text(case_id, row["subject"]),
+            personalisation = {"case_id": case_id or "", "subject": await self.sealer.open_text(case_id, row["subject"]),
                                "body": await self.sealer.open_text(case_id, row["body"])}
             try:
                 sent = await asyncio.to_thread(client.send_email_notification, email_address=address,
@@ -100,7 +117,7 @@ class DeliveryActivities:
     @activity.defn
     async def delivery_status(self, item_id: int, notify_id: str) -> str:
         """Notify's status of the item, recorded; final ones with their time."""
-        answer: dict[str, Any] = await asyncio.to_thread(self.notify().get_notification_by_id, notify_id)
+        answer: dict[str, Any] = await asyncio.to_thread(self._client().get_notification_by_id, notify_id)
         status = answer["status"]
         await self.pool.execute("UPDATE notifications SET delivery_status = $2,"
                                 " final_at = CASE WHEN $3 THEN now() ELSE final_at END WHERE id = $1",
@@ -110,8 +127,9 @@ class DeliveryActivities:
     @activity.defn
     async def escalate_failure(self, item_id: int) -> int | None:
         """A message that could not be delivered is escalated to the locality's manager (and shows on the case
-        page); returns the escalation's id, or None for an escalation that itself failed (never a loop)."""
-        return await self.pool.fetchval(
+        page), and its delivery started; returns the escalation's id, or None for an escalation that itself
+        failed (never a loop)."""
+        escalation = await self.pool.fetchval(
             "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body)"
             " SELECT n.case_id, n.seq, 'delivery_failed', 'manager:' || c.locality,"
             "  'Case ' || n.case_id || ': a message could not be delivered',"
@@ -119,15 +137,21 @@ class DeliveryActivities:
             "  || coalesce(n.failure, n.delivery_status, 'failed') || '). Check the recipient and tell them another way.'"
             " FROM notifications n JOIN cases c USING (case_id) WHERE n.id = $1 AND n.kind <> 'delivery_failed'"
             " ON CONFLICT (case_id, seq, kind) DO NOTHING RETURNING id", item_id)
+        if escalation is not None:
+            await start_follow_ups([delivery(escalation)])
+        return escalation
 
     @activity.defn
-    async def undelivered(self, older_than_seconds: float) -> list[int]:
-        """Items not yet sent whose delivery may never have started (the sweep starts them; a start under a
-        used id does nothing)."""
+    async def undelivered(self, older_than_seconds: float) -> int:
+        """Start the delivery of items not yet sent whose delivery may never have started (a start under a used
+        id does nothing); returns how many. None while no Notify API key is configured: they wait in the outbox."""
+        if not self.sending:
+            return 0
         rows = await self.pool.fetch("SELECT id FROM notifications WHERE notify_id IS NULL AND failure IS NULL"
                                      " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 500",
                                      older_than_seconds)
-        return [r["id"] for r in rows]
+        await start_follow_ups([delivery(r["id"]) for r in rows])
+        return len(rows)
 
     async def _failed(self, item_id: int, why: str) -> None:
         log.warning("delivery failed", item=item_id, failure=why)

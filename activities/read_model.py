@@ -133,3 +133,49 @@ async def saved_up_to(conn: asyncpg.Connection, case_id: str, seq: int, within: 
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+# --- what the engine sent: messages, letters and referrals to MASH (README "What is sent to whom") ---------
+
+
+async def messages(conn: asyncpg.Connection, case_id: str, sealer: Sealer) -> list[dict]:
+    """A case's messages with their delivery: sent, Notify's status, or why it failed."""
+    rows = await conn.fetch("SELECT id, kind, recipient, subject, created_at, sent_at, delivery_status, final_at,"
+                            " failure FROM notifications WHERE case_id = $1 ORDER BY id", case_id)
+    return [dict(r) | {"recipient": await sealer.open_text(case_id, r["recipient"]),
+                       "subject": await sealer.open_text(case_id, r["subject"])} for r in rows]
+
+
+async def documents(conn: asyncpg.Connection, case_id: str) -> list[dict]:
+    """A case's letters and forms (their text is opened one at a time: `document`)."""
+    rows = await conn.fetch("SELECT id, seq, kind, created_at FROM documents WHERE case_id = $1 ORDER BY id", case_id)
+    return [dict(r) for r in rows]
+
+
+async def document(conn: asyncpg.Connection, case_id: str, document_id: int, sealer: Sealer) -> dict | None:
+    row = await conn.fetchrow("SELECT id, seq, kind, text, created_at FROM documents WHERE case_id = $1 AND id = $2",
+                              case_id, document_id)
+    return None if row is None else dict(row) | {"text": await sealer.open_text(case_id, row["text"])}
+
+
+async def mash_queue(conn: asyncpg.Connection, sealer: Sealer, acknowledged_within: timedelta = timedelta(days=7),
+                     limit: int = 500) -> list[dict]:
+    """Referrals to MASH: every one waiting for acknowledgement (oldest first), then those acknowledged lately."""
+    rows = await conn.fetch(
+        "SELECT m.case_id, m.seq, m.reason, m.referred_at, m.referred_by, m.acknowledged_by, m.acknowledged_at,"
+        " m.escalated_at, c.locality, c.lead_practitioner AS lead"
+        " FROM mash_referrals m JOIN cases c USING (case_id)"
+        " WHERE m.acknowledged_at IS NULL OR m.acknowledged_at > now() - $1::interval"
+        " ORDER BY m.acknowledged_at IS NOT NULL, m.referred_at LIMIT $2", acknowledged_within, limit)
+    return [dict(r) | {"reason": await sealer.open_text(r["case_id"], r["reason"])} for r in rows]
+
+
+async def outbox(conn: asyncpg.Connection, locality: Filter = None, limit: int = 200) -> list[dict]:
+    """The latest messages of the teams' cases and their delivery (subjects and bodies are not shown here)."""
+    where, args = _filters(**{"c.locality": locality})
+    args.append(limit)
+    rows = await conn.fetch(
+        "SELECT n.id, n.case_id, n.kind, n.created_at, n.sent_at, n.delivery_status, n.final_at, n.failure,"
+        " c.locality FROM notifications n JOIN cases c USING (case_id)"
+        f" WHERE true{where} ORDER BY n.id DESC LIMIT ${len(args)}", *args)
+    return [dict(r) for r in rows]

@@ -14,13 +14,15 @@ from datetime import datetime
 import asyncpg
 import structlog
 from temporalio import activity
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities import projections
+from activities.delivery import delivery
 from activities.effects import Document, Effect, MashReferral, Notification, effects_of
+from activities.follow_ups import FollowUp, start_follow_ups
+from activities.mash import watch
 from worker.sealing import PLAIN, Sealer
-from workflows.models import Event, PreviousCase
+from workflows.models import Event, MashReferralRef, PreviousCase
 
 _INSERT_EVENTS = """
 INSERT INTO case_events (case_id, seq, type, at, by_actor, data)
@@ -75,9 +77,10 @@ class CaseActivities:
     """`sealer` seals each personal value under the case's key before it reaches PostgreSQL
     (worker/sealing.py); the read model's projections see the events whole."""
 
-    def __init__(self, pool: asyncpg.Pool, sealer: Sealer = PLAIN, deliver: bool = False) -> None:
-        # deliver: start each new notification's Delivery workflow once saved (workflows/delivery.py).
-        self.pool, self.sealer, self.deliver = pool, sealer, deliver
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer = PLAIN, deliver: bool = False, watch: bool = False) -> None:
+        # Once saved, start each new notification's Delivery (deliver: workflows/delivery.py) and each new MASH
+        # referral's watch (watch: workflows/mash.py).
+        self.pool, self.sealer, self.deliver, self.watch = pool, sealer, deliver, watch
 
     @activity.defn
     async def append_events(self, case_id: str, events: list[Event]) -> int:
@@ -95,7 +98,7 @@ class CaseActivities:
 
     async def _append(self, case_id: str, events: list[Event]) -> int:
         sealed = [json.dumps(await self.sealer.seal_data(case_id, e.type, e.data)) for e in events]
-        outbox: list[int] = []
+        follow_ups: list[FollowUp] = []
         async with self.pool.acquire() as conn, conn.transaction():
             if events[0].seq == 1 and activity.in_activity():  # (rebuild and tests save outside Temporal)
                 await self._claim_case_id(conn, case_id)
@@ -111,10 +114,11 @@ class CaseActivities:
             new = {r["seq"] for r in rows}
             if new:
                 fresh = [e for e in events if e.seq in new]
-                outbox = await self._write_effects(conn, case_id, fresh)
+                follow_ups = await self._write_effects(conn, case_id, fresh)
                 await projections.project(conn, case_id, fresh)
-        if self.deliver and outbox and activity.in_activity():
-            await self._start_deliveries(outbox)
+        wanted = [f for f in follow_ups if (self.deliver if f[0] == "Delivery" else self.watch)]
+        if wanted and activity.in_activity():
+            await start_follow_ups(wanted)
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new)
 
@@ -136,21 +140,10 @@ class CaseActivities:
             raise ApplicationError(f"case_id_taken: case {case_id} was opened before; a case id is never reused",
                                    type=CASE_ID_TAKEN, non_retryable=True)
 
-    async def _start_deliveries(self, items: list[int]) -> None:
-        """At once, after the commit; if this fails the sweep starts them within a minute (never lost)."""
-        client = activity.client()
-        for item_id in items:
-            try:
-                await client.start_workflow("Delivery", item_id, id=f"delivery-{item_id}",
-                                            task_queue=activity.info().task_queue,
-                                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
-            except Exception as e:  # noqa: BLE001 (an outage: the sweep will start it)
-                log.warning("delivery not started", item=item_id, error_type=type(e).__name__)
-
-    async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> list[int]:
+    async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> list[FollowUp]:
         ctx = await conn.fetchrow(_CASE_CONTEXT, case_id, events[0].seq)
         referred = await self.sealer.open_data(case_id, json.loads(ctx["referred"])) if ctx["referred"] else {}
-        outbox: list[int] = []
+        outbox: list[FollowUp] = []
         lead = ctx["lead"]
         if ctx["locality"]:  # the team the case was transferred to hears of it
             referred["locality"] = ctx["locality"]
@@ -162,9 +155,10 @@ class CaseActivities:
             outbox += await self._write(conn, case_id, event, effects_of(case_id, event, referred, lead))
         return outbox
 
-    async def _write(self, conn: asyncpg.Connection, case_id: str, event: Event, effects: list[Effect]) -> list[int]:
-        """Write an event's effects; returns the ids of the new notifications (to deliver)."""
-        outbox: list[int] = []
+    async def _write(self, conn: asyncpg.Connection, case_id: str, event: Event,
+                     effects: list[Effect]) -> list[FollowUp]:
+        """Write an event's effects; returns the workflows that follow them up (deliveries, MASH watches)."""
+        outbox: list[FollowUp] = []
         for effect in effects:
             match effect:
                 case Notification():
@@ -175,17 +169,19 @@ class CaseActivities:
                                                            for text in (effect.recipient, effect.subject, effect.body)],
                     )
                     if item is not None:
-                        outbox.append(item)
+                        outbox.append(delivery(item))
                 case Document():
                     await conn.execute(
                         "INSERT INTO documents (case_id, seq, kind, text) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                         case_id, event.seq, effect.kind, await self.sealer.seal_text(case_id, effect.text),
                     )
                 case MashReferral():
-                    await conn.execute(
+                    status = await conn.execute(
                         "INSERT INTO mash_referrals (case_id, seq, reason, referred_at, referred_by) "
                         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                         case_id, event.seq, await self.sealer.seal_text(case_id, effect.reason), event.at,
                         event.by,
                     )
+                    if status.endswith(" 1"):
+                        outbox.append(watch(MashReferralRef(case_id=case_id, seq=event.seq)))
         return outbox

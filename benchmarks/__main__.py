@@ -36,10 +36,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
+from activities.delivery import KINDS
 from benchmarks.baseline import BaselineCase
 from starter.local import scripts
+from starter.local.notify_standin import api_key
 from starter.local.samples import sample_referral
-from starter.local.stack import start_dev_server, stop
+from starter.local.stack import notify_standin_key, start_dev_server, start_notify_standin, stop
 from starter.ops import histories as ops
 from worker.config import Config
 from worker.identity import SignCommands, Signer, acting_for, local_mint, new_key_pair
@@ -234,6 +236,27 @@ async def hold_open_cases(client: Client, pool: asyncpg.Pool, queue: str, count:
             "server_disk_kb_per_case": round((_disk(db_file) - disk_before) / 1024 / count, 2)}
 
 
+async def delivery_lag(pool: asyncpg.Pool, sent_file: Path, within: float = 120) -> dict[str, float]:
+    """From each message's row (written with its event) to its send reaching Notify (the stand-in's receipt),
+    for the lifecycle's messages; waits until every one has been sent."""
+    async def all_sent() -> bool:
+        return not await pool.fetchval("SELECT count(*) FROM notifications WHERE notify_id IS NULL AND failure IS NULL")
+
+    await wait_for(all_sent, within)
+    written = {f"earlyhelp-notification-{r['id']}": r["created_at"].timestamp()
+               for r in await pool.fetch("SELECT id, created_at FROM notifications")}
+    lags = sorted((item["created_at"] - written[item["reference"]]) * 1000
+                  for line in sent_file.read_text().splitlines()
+                  if (item := json.loads(line))["reference"] in written)
+    failed = await pool.fetchval("SELECT count(*) FROM notifications WHERE failure IS NOT NULL")
+    return {"messages": len(lags), "failed": failed, "p50_ms": round(_pct(lags, 0.5), 1),
+            "p99_ms": round(_pct(lags, 0.99), 1)}
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+
+
 def _disk(db_file: Path) -> int:
     return sum(p.stat().st_size for p in db_file.parent.glob(db_file.name + "*"))
 
@@ -256,6 +279,14 @@ managers = ["tm-patel"]
 screeners = ["das-screener", "das"]
 practitioners = ["lp-jones", "lp"]
 social_workers = ["sw-1"]
+
+[emails]
+"tm-patel" = "tm-patel@bench.invalid"
+"lp-jones" = "lp-jones@bench.invalid"
+"sw-1" = "sw-1@bench.invalid"
+mash = "mash@bench.invalid"
+duty_manager = "duty@bench.invalid"
+"manager:Central" = "central@bench.invalid"
 """
 
 
@@ -282,7 +313,13 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
                 "EARLYHELP_SIGNING_KEY", "EARLYHELP_CODEC_URL"):
         env.pop(key, None)
     trusted, signing_key = ({"EARLYHELP_OPEN_DEMO": "true"}, None) if bare else trusted_setup(work)
-    procs = []
+    # Delivery on, as production runs it: every message to a local Notify stand-in, a process of its own.
+    notify_port, notify = _free_port(), notify_standin_key(work)
+    standin = start_notify_standin(work, notify, work / "notify.log", notify_port)
+    trusted |= {"EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
+                "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
+                "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"bench-{kind}" for kind in KINDS})}
+    procs = [standin]
     try:
         async def connected() -> bool:
             try:
@@ -296,7 +333,7 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
         engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
         baseline = psutil.Popen([sys.executable, "-m", "benchmarks.baseline"],
                                 env={**env, "EARLYHELP_TASK_QUEUE": "bench-baseline"})
-        procs = [engine, baseline]
+        procs += [engine, baseline]
         baseline_client = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
         pool = await connect_db(database_url)
         signing = [] if signing_key is None else [SignCommands(local_mint(Signer.from_file(signing_key),
@@ -315,6 +352,7 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
         results["lifecycle"] = {
             "engine": eng, "baseline": base, "throughput_ratio": round(eng["commands_per_s"] / base["commands_per_s"], 3),
             "p50_latency_ratio": round(eng["p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None}
+        results["delivery"] = await delivery_lag(pool, work / "notify-sent.jsonl")
         phase(f"read-model lag: {cfg['lag_samples']} samples")
         results["read_model"] = {"events_appended": events, "events_per_s": round(events / eng["seconds"], 1),
                                  **await read_model_lag(client, pool, "bench-engine", cfg["lag_samples"])}
@@ -349,10 +387,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-GOALS = {  # DEVELOPERS.md's performance goals
-    "throughput": "engine/baseline >= 0.8", "latency": "p50 engine/baseline <= 1.2",
-    "scale": "100,000 open cases, worker RSS < 300 MB", "replay": ">= 200 histories/s per core",
-    "lag": "p99 < 500 ms",
+GOALS = {  # the developers' guide's goals
+    "throughput": "engine/baseline >= 0.9", "latency": "p50 engine/baseline <= 1.1",
+    "scale": "100,000 open cases, worker RSS <= 300 MB", "replay": ">= 34 histories/s on 2 cores",
+    "lag": "p99 < 500 ms", "delivery": "every message sent; lag p99 < 5 s",
 }
 
 
@@ -374,6 +412,9 @@ def table(r: dict[str, Any]) -> str:
         ("Read model", f"{read['events_per_s']} events/s appended; command-to-projection lag p50 {read['p50_ms']} ms, "
          f"**p99 {read['p99_ms']} ms**", GOALS["lag"]),
     ]
+    if d := r.get("delivery"):
+        rows.append(("Delivery (on in the lifecycle)", f"{d['messages']} emails to the Notify stand-in, {d['failed']} "
+                     f"failed; event-to-Notify lag p50 {d['p50_ms']} ms, **p99 {d['p99_ms']} ms**", GOALS["delivery"]))
     head = (f"Run `{r['size']}` on {r['date']}: {m['cpus']} cores, {m['memory_gb']} GB, Python {m['python']}, "
             f"temporalio {m['temporalio']}, Temporal CLI {m['temporal_cli']} (dev server, SQLite), {m['postgresql']}. "
             f"Engine: {r.get('engine_mode', 'bare')}; baseline: bare Temporal.")

@@ -10,6 +10,7 @@ import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,22 +18,31 @@ from aiohttp import web
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 from temporalio import activity
+from temporalio.service import RPCError
 
-from activities.delivery import DeliveryActivities, Directory, reference
+from activities.delivery import KINDS, DeliveryActivities, Directory, reference
+from activities.digest import digest_text
 from activities.store import CaseActivities
 from starter.local.notify_standin import Standin, api_key, build_app
 from starter.local.samples import sample_referral
 from tests.servers import own_time_skipping_server
-from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
+from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
+from worker.authz import Roles
 from worker.main import new_worker
 from worker.sealing import PLAIN
+from workflows.calendar import is_working_day, local_date
 from workflows.delivery import OutboxSweep
+from workflows.digest import DailyDigest
+from workflows.mash import ACKNOWLEDGE_WITHIN, watch_id
+from workflows.models import MashAcknowledgement, StepDown
 
 SERVICE, SECRET = str(uuid.uuid4()), str(uuid.uuid4())
 EMAILS = {"manager:Central": "central-managers@council.example", "mash": "mash@council.example",
-          LEAD: "jo.jones@council.example"}
-TEMPLATES = {kind: f"template-{kind}" for kind in ("referrer_feedback", "reminder", "escalation", "mash_referral",
-                                                   "social_care_feedback", "delivery_failed")}
+          "duty_manager": "duty-manager@council.example", LEAD: "jo.jones@council.example",
+          MANAGER: "tm-patel@council.example", "sw-ahmed": "sw.ahmed@council.example"}
+TEMPLATES = {kind: f"template-{kind}" for kind in KINDS}
+ROLES = Roles({MANAGER: frozenset({"managers"}), LEAD: frozenset({"practitioners"})},
+              {MANAGER: frozenset({"Central"}), LEAD: frozenset({"Central"})})
 
 
 env = own_time_skipping_server()
@@ -74,7 +84,7 @@ async def queue(env, pool, notify) -> AsyncIterator[tuple[str, CrashAfterSending
                                  Directory(EMAILS, TEMPLATES))
     delivery.crash_items = set()
     name = f"delivery-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, CaseActivities(pool, deliver=True), name, delivery,
+    async with new_worker(env.client, CaseActivities(pool, deliver=True, watch=True), name, delivery, ROLES,
                           workflow_failure_exception_types=[Exception]):
         yield name, delivery
 
@@ -202,3 +212,126 @@ async def test_the_standin_refuses_a_token_not_signed_with_the_keys_secret(notif
     with pytest.raises(HTTPError) as refused:
         await asyncio.to_thread(wrong.get_all_notifications)
     assert refused.value.status_code == 403
+
+
+async def mash_referral(env, queue: str, pool) -> tuple[Case, int]:
+    """A case stepped up by a safeguarding concern; returns it and its referral's seq."""
+    case = await Case.start(env, queue, referral=sample_referral(new_case_id(), await env.get_current_time()))
+    await case.handle.signal("safeguarding_concern", {"by": LEAD, "details": "bruising seen"})
+    await case.wait_saved(pool)
+    seq = await eventually(lambda: pool.fetchval("SELECT seq FROM mash_referrals WHERE case_id = $1", case.case_id))
+    return case, seq
+
+
+async def test_a_mash_referral_not_acknowledged_within_an_hour_is_escalated_to_the_duty_manager(
+        env, queue, pool, notify):
+    """Policy default: MASH acknowledges a referral within one hour; missed, the duty manager is told (issue #15)."""
+    standin, _ = notify
+    case, seq = await mash_referral(env, queue[0], pool)
+    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
+    await eventually(lambda: watch.describe())  # started by the store, with the referral
+    assert await pool.fetchval("SELECT escalated_at FROM mash_referrals WHERE case_id = $1", case.case_id) is None
+    await env.sleep(ACKNOWLEDGE_WITHIN + timedelta(minutes=1))
+    item = await eventually(lambda: pool.fetchval(
+        "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_unacknowledged'", case.case_id))
+    assert (await final(pool, item))["delivery_status"] == "delivered"
+    [sent] = sent_with(standin, item)
+    assert sent["email_address"] == EMAILS["duty_manager"] and case.case_id in sent["personalisation"]["body"]
+    assert await pool.fetchval("SELECT escalated_at FROM mash_referrals WHERE case_id = $1", case.case_id)
+    # Acknowledged late all the same: who and when are recorded, and the watch ends.
+    ack = await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"),
+                                     result_type=MashAcknowledgement)
+    row = await pool.fetchrow("SELECT * FROM mash_referrals WHERE case_id = $1", case.case_id)
+    assert row["acknowledged_by"] == "mash-obi" and row["acknowledged_at"] == ack.at
+    assert (await watch.result()).by == "mash-obi"
+    await case.handle.terminate("test over")
+
+
+async def test_a_mash_referral_acknowledged_in_time_is_never_escalated_and_is_acknowledged_once(env, queue, pool):
+    case, seq = await mash_referral(env, queue[0], pool)
+    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
+    await eventually(lambda: watch.describe())
+    await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
+    assert (await watch.result()).by == "mash-obi"
+    with pytest.raises(RPCError):  # a second acknowledgement of a finished watch changes nothing
+        await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-other"))
+    row = await pool.fetchrow("SELECT * FROM mash_referrals WHERE case_id = $1", case.case_id)
+    assert row["acknowledged_by"] == "mash-obi" and row["escalated_at"] is None
+    assert not await pool.fetchval("SELECT count(*) FROM notifications WHERE case_id = $1"
+                                   " AND kind = 'mash_unacknowledged'", case.case_id)
+    await case.handle.terminate("test over")
+
+
+async def test_the_sweep_starts_the_watch_of_a_mash_referral_whose_watch_never_started(env, queue, pool):
+    case, seq = await mash_referral(env, queue[0], pool)
+    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
+    await eventually(lambda: watch.describe())
+    await watch.terminate("as if its start had been lost")
+    await pool.execute("UPDATE mash_referrals SET referred_at = now() - interval '5 minutes' WHERE case_id = $1",
+                       case.case_id)
+    await env.client.execute_workflow(OutboxSweep.run, id=f"sweep-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
+    assert (await watch.describe()).status.name == "RUNNING"  # a new run under the same id
+    await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
+    await case.handle.terminate("test over")
+
+
+async def test_a_malformed_concern_and_a_step_down_lead_are_told_to_the_manager_and_the_social_worker(
+        env, queue, pool, notify):
+    """The escalation of a malformed concern [DOMAIN 8] and social care's feedback on step-down [004], delivered."""
+    standin, _ = notify
+    case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
+    await case.handle.signal("safeguarding_concern", {"by": LEAD})
+    step_down = await Case.start(env, queue[0], step_down=StepDown(social_worker="sw-ahmed"))
+    await step_down.do("identify_lead_practitioner", {"by": "sw-ahmed", "practitioner": LEAD,
+                                                      "chosen_by_family": True})
+    for kase, kind, to in ((case, "escalation", EMAILS["manager:Central"]),
+                           (step_down, "social_care_feedback", EMAILS["sw-ahmed"])):
+        item = await eventually(lambda kase=kase, kind=kind: pool.fetchval(
+            "SELECT id FROM notifications WHERE case_id = $1 AND kind = $2", kase.case_id, kind))
+        assert (await final(pool, item))["delivery_status"] == "delivered"
+        assert [s["email_address"] for s in sent_with(standin, item)] == [to]
+        await kase.handle.terminate("test over")
+
+
+def test_a_digest_lists_what_is_overdue_and_what_falls_due_this_week_by_case_id_only():
+    due = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
+    rows = [{"case_id": "C-1", "locality": "Central", "kind": "taf", "due_at": due, "overdue": True},
+            {"case_id": "C-2", "locality": "Central", "kind": "review", "due_at": due, "overdue": False}]
+    subject, body = digest_text(date(2026, 12, 2), "your cases", rows)
+    assert subject == "Early Help digest: 1 overdue, 1 due this week"
+    assert "Overdue (1):\n- Case C-1 (Central): initial Team Around the Family meeting, due Thu 3 Dec 17:00" in body
+    assert "Due this week (1):\n- Case C-2 (Central): review, due Thu 3 Dec 17:00" in body
+    assert digest_text(date(2026, 12, 2), "your cases", []) is None
+
+
+async def test_each_working_morning_managers_and_leads_get_a_digest_of_what_is_due(env, queue, pool, notify):
+    """The daily digest (issue #15): a manager hears of their localities' deadlines, a lead of their own; once a
+    day each, whatever reruns; on a weekend nobody hears anything."""
+    standin, _ = notify
+    case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
+    await case.do("record_screening", {"by": SCREENER, "decision": "accept"})
+    await case.do("allocate", {"by": MANAGER, "lead_practitioner": LEAD})
+    await case.wait_saved(pool)
+    today = (await env.get_current_time()).date().isoformat()
+    written = await env.client.execute_workflow(DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}",
+                                                task_queue=queue[0])
+    again = await env.client.execute_workflow(DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}",
+                                              task_queue=queue[0])
+    rows = await pool.fetch("SELECT * FROM notifications WHERE kind = 'digest' AND digest_key LIKE $1", f"{today}/%")
+    if not is_working_day(local_date(await env.get_current_time())):
+        assert written == again == 0 and not rows
+        return
+    assert written == len(rows) >= 1 and again == 0
+    by_person = {r["recipient"]: r for r in rows}
+    assert case.case_id in by_person[MANAGER]["body"] and case.case_id in by_person[LEAD]["body"]
+    item = by_person[LEAD]["id"]
+    assert (await final(pool, item))["delivery_status"] == "delivered"
+    assert [s["email_address"] for s in sent_with(standin, item)] == [EMAILS[LEAD]]
+    await case.handle.terminate("test over")
+
+
+async def test_every_kind_of_message_was_delivered_by_these_tests(pool):
+    """Issue #15's check: each kind the engine writes reached Notify in this module (the tests above)."""
+    delivered = {r["kind"] for r in await pool.fetch(
+        "SELECT DISTINCT kind FROM notifications WHERE delivery_status = 'delivered'")}
+    assert set(KINDS) <= delivered, f"never delivered: {sorted(set(KINDS) - delivered)}"

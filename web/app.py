@@ -30,7 +30,7 @@ from activities import read_model, report
 from activities.effects import DEADLINE_NAMES
 from starter.staff.render import when
 from starter.staff.report_html import body as report_body
-from web import api, forms, oidc
+from web import api, forms, letters, oidc
 from web.auth import (
     ADDRESS_LIMIT,
     ROLES_KEY,
@@ -54,7 +54,8 @@ from worker.identity import Signer, acting_for
 from worker.sealing import Sealer
 from worker.temporal import case_workflow_id, new_update_id, send_command, start_case
 from workflows.case import EarlyHelpCase
-from workflows.models import Event, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
+from workflows.mash import watch_id
+from workflows.models import Event, MashAcknowledgement, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
 from workflows.pathway import STEPS
 from workflows.policy import Policy
 from workflows.rules import threshold_recommendation
@@ -65,6 +66,8 @@ CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.
 
 
 OIDC_KEY = web.AppKey("oidc", oidc.Provider)
+SENT_FILE_KEY = web.AppKey("sent_file", Path)
+SENT_SHOWN = 200  # the local Notify stand-in's latest messages shown at /sent
 
 
 def sealer_of(request: web.Request) -> Sealer:
@@ -189,7 +192,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def home(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther("/inbox" if current_user(request).is_manager else "/cases")
+    user = current_user(request)
+    raise web.HTTPSeeOther("/inbox" if user.is_manager else "/mash" if user.in_mash else "/cases")
 
 
 async def sign_in_page(request: web.Request) -> web.Response:
@@ -272,13 +276,16 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
     async with request.app[POOL_KEY].acquire() as conn:  # every run's events (README "Bounded history")
         await read_model.saved_up_to(conn, case_id, snap.events, within=1.0)
         timeline = await read_model.timeline(conn, case_id, sealer_of(request))
+        messages = await read_model.messages(conn, case_id, sealer_of(request))
+        documents = await read_model.documents(conn, case_id)
     user = current_user(request)
     commands = [{"name": name, "help": (BY_NAME[name][0].__doc__ or "").strip(), "widgets": command_widgets(name, snap)}
                 for name in available(snap, user, request.app[ROLES_KEY])]
     return await render(request, "case.html", {
         "snap": snap, "timeline": list(reversed(timeline)), "commands": commands, "open_form": open_form,
         "errors": errors or {}, "values": values if values is not None else initial_values(snap),
-        "details": event_details}, status=status)
+        "details": event_details, "messages": messages, "documents": documents,
+        "document_title": letters.title}, status=status)
 
 
 def event_details(event: Event) -> str:
@@ -337,6 +344,90 @@ async def safeguarding(request: web.Request) -> web.Response:
     await settled(request, case_id)
     await flash(request, "Safeguarding concern raised: the case goes to MASH without delay.")
     raise web.HTTPSeeOther(f"/cases/{case_id}")
+
+
+# --- letters, the MASH queue and what was sent ------------------------------------------
+
+
+async def case_document(request: web.Request) -> web.Response:
+    """A letter or form of the case: a print view, or with `.pdf` a PDF (made from the sealed text, never kept)."""
+    case_id, name = request.match_info["case_id"], request.match_info["document"]
+    as_pdf = name.endswith(".pdf")
+    if not (number := name.removesuffix(".pdf")).isdigit() or len(number) > 18:
+        raise Problem(404, "There is no such letter.")
+    await visible_case(request, case_id)
+    async with request.app[POOL_KEY].acquire() as conn:
+        doc = await read_model.document(conn, case_id, int(number), sealer_of(request))
+    if doc is None:
+        raise Problem(404, "There is no such letter on this case.")
+    if as_pdf:
+        body = await asyncio.to_thread(letters.pdf, case_id, doc["kind"], doc["text"], doc["created_at"])
+        return web.Response(body=body, content_type="application/pdf", headers={
+            "Content-Disposition": f'inline; filename="{case_id}-{doc["kind"]}-{doc["id"]}.pdf"'})
+    return await render(request, "letter.html", {"case_id": case_id, "doc": doc, "title": letters.title(doc["kind"])})
+
+
+def mash_viewer(request: web.Request) -> User:
+    user = current_user(request)
+    if not (user.in_mash or user.is_manager):
+        raise Problem(403, "The MASH queue is for the MASH team and team managers.")
+    return user
+
+
+async def mash_queue(request: web.Request) -> web.Response:
+    mash_viewer(request)
+    async with request.app[POOL_KEY].acquire() as conn:
+        queue = await read_model.mash_queue(conn, sealer_of(request))
+    return await render(request, "mash.html", {"queue": queue, "now": datetime.now(UTC)})
+
+
+async def mash_acknowledge(request: web.Request) -> web.Response:
+    """The MASH team has the referral: sent to its watch as the `acknowledge` update, signed for the person."""
+    user = current_user(request)
+    if not user.in_mash:
+        raise Problem(403, "Referrals are acknowledged by the MASH team.")
+    case_id, seq = request.match_info["case_id"], request.match_info["seq"]
+    if not seq.isdigit() or len(seq) > 9:
+        raise Problem(404, "There is no such referral.")
+    form = await request.post()
+    acting_for.set(user.id)
+    watch = request.app[CLIENT_KEY].get_workflow_handle(watch_id(case_id, int(seq)))
+    try:
+        ack = await engine(watch.execute_update("acknowledge", MashAcknowledgement(by=user.id),
+                                                id=form_update_id(form, f"ack-{case_id}-{seq}"),
+                                                result_type=MashAcknowledgement))
+    except WorkflowUpdateFailedError as e:
+        await flash(request, f"Not acknowledged: {getattr(e.cause, 'message', e.cause)}")
+    else:
+        await flash(request, f"Acknowledged: the referral of case {case_id} at {when(ack.at)}.")
+    raise web.HTTPSeeOther("/mash")
+
+
+async def sent_page(request: web.Request) -> web.Response:
+    """What the engine sent for the teams' cases and how its delivery went; where `earlyhelp up` runs the local
+    Notify stand-in, what the stand-in received too."""
+    user = current_user(request)
+    if not user.is_manager:
+        raise Problem(403, "Sent messages are for team managers.")
+    async with request.app[POOL_KEY].acquire() as conn:
+        outbox = await read_model.outbox(conn, locality=user.localities)
+    received = await asyncio.to_thread(standin_received, request.app[SENT_FILE_KEY])
+    return await render(request, "sent.html", {"outbox": outbox, "received": received,
+                                               "standin": request.app[SENT_FILE_KEY] is not None})
+
+
+def standin_received(path: Path | None) -> list[dict[str, Any]]:
+    if path is None or not path.exists():
+        return []
+    lines = path.read_text().splitlines()[-SENT_SHOWN:]
+    items = []
+    for line in reversed(lines):
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        items.append(item | {"at": datetime.fromtimestamp(item.get("created_at", 0), UTC)})
+    return items
 
 
 # --- referrals --------------------------------------------------------------------------
@@ -467,12 +558,12 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str, secure_cookies: bool = False,
                signer: Signer | None = None, idle_seconds: int = IDLE_SECONDS,
-               provider: oidc.Provider | None = None) -> web.Application:
+               provider: oidc.Provider | None = None, sent_file: Path | None = None) -> web.Application:
     storage = PostgresStorage(pool, idle_seconds, secure_cookies)  # sessions that sign-out really ends
     app = web.Application(middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems,
                                        require_sign_in, check_csrf])
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
-    app[THROTTLE_KEY], app[OIDC_KEY] = Throttle(), provider
+    app[THROTTLE_KEY], app[OIDC_KEY], app[SENT_FILE_KEY] = Throttle(), provider, sent_file
     app.on_response_prepare.append(security_headers)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.add_routes([
@@ -487,6 +578,10 @@ def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str
         web.get("/cases/{case_id}", case_page),
         web.post("/cases/{case_id}/commands/{name}", command),
         web.post("/cases/{case_id}/safeguarding", safeguarding),
+        web.get("/cases/{case_id}/documents/{document}", case_document),
+        web.get("/mash", mash_queue),
+        web.post("/mash/{case_id}/{seq}/acknowledge", mash_acknowledge),
+        web.get("/sent", sent_page),
         web.route("*", "/refer", refer),
         web.post("/refer/threshold", threshold),
         web.get("/report", report_page),

@@ -38,6 +38,10 @@ class User:
         return "managers" in self.roles
 
     @property
+    def in_mash(self) -> bool:
+        return "mash" in self.roles
+
+    @property
     def refers(self) -> bool:
         return bool(self.roles & {"screeners", "managers"})  # EH Duty and Advice [000]
 

@@ -38,7 +38,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
                                  config.startup_seconds)
         signer = Signer.from_file(config.signing_key, config.token_issuer) if config.signing_key else None
         app = create_app(client, pool, roles, config.task_queue, config.web_secure_cookies, signer,
-                         provider=Provider.from_config(config))
+                         provider=Provider.from_config(config), sent_file=config.notify_sent_file)
         runner = web.AppRunner(app, access_log=None)  # paths hold case ids only, but keep logs to events
         await runner.setup()
         try:

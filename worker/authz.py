@@ -6,6 +6,7 @@ A TOML roles file (EARLYHELP_ROLES_FILE) lists people by role:
     screeners = ["das-amir"]
     practitioners = ["lp-kaur"]
     social_workers = ["sw-ahmed"]
+    mash = ["mash-obi"]  # the MASH team: acknowledges referrals on the web app's MASH queue
 
     [teams]            # the localities each person works in (the web app shows only these)
     North = ["tm-patel", "lp-kaur"]
@@ -50,8 +51,10 @@ from worker.codec import PLAINTEXT
 from worker.config import ConfigError
 from worker.identity import Binding, NotAuthenticated, Verifier, payload_hash, token_from
 
-ROLES = ("managers", "screeners", "practitioners", "social_workers")
-EVERYONE = frozenset(ROLES)
+ROLES = ("managers", "screeners", "practitioners", "social_workers", "mash")
+# Early Help's own staff: every case command not limited below is theirs. The MASH team (children's
+# social care's front door) only acknowledges the referrals it receives (workflows/mash.py).
+EVERYONE = frozenset(ROLES) - {"mash"}
 # Commands limited to some roles; every other command needs any role.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "decide_closure": frozenset({"managers"}),  # permission to close comes from a team manager [003]
@@ -63,10 +66,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "record_lead_declined": frozenset({"social_workers", "managers", "practitioners"}),
     "transfer_locality": frozenset({"managers"}),  # moves the case to another team [DOMAIN 9]
     "erase": frozenset({"managers"}),  # `earlyhelp erase`, not an update
+    "view": frozenset(ROLES),  # read a case (the MASH team reads the cases referred to it)
+    "acknowledge": frozenset({"mash"}),  # a MASH referral, on the MASH queue (MashReferralWatch's update)
 }
 
 
-SEES_EVERY_TEAM = frozenset({"screeners"})
+SEES_EVERY_TEAM = frozenset({"screeners", "mash"})
 TABLES = ("teams", "passwords", "oidc", "emails")
 # scrypt's cost: about 50 ms a sign-in on one core, 16 MiB of memory.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

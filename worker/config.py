@@ -71,6 +71,8 @@ class Config(BaseModel):
     notify_api_key: str | None = None
     notify_url: str = "https://api.notifications.service.gov.uk"
     notify_templates: dict[str, str] = Field(default_factory=dict)
+    # The local Notify stand-in's record of what it was sent (`earlyhelp up`): shown at the web app's /sent.
+    notify_sent_file: Path | None = None
     # The web app (`earlyhelp web`): address and port, cookies sent over HTTPS only (sessions: PostgreSQL).
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
@@ -184,6 +186,7 @@ ENV: dict[str, str] = {
     "notify_api_key": "EARLYHELP_NOTIFY_API_KEY",
     "notify_url": "EARLYHELP_NOTIFY_URL",
     "notify_templates": "EARLYHELP_NOTIFY_TEMPLATES",
+    "notify_sent_file": "EARLYHELP_NOTIFY_SENT_FILE",
     "web_host": "EARLYHELP_WEB_HOST",
     "web_port": "EARLYHELP_WEB_PORT",
     "web_secure_cookies": "EARLYHELP_WEB_SECURE_COOKIES",

@@ -18,9 +18,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -28,6 +30,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities, Directory
+from activities.digest import DigestActivities
+from activities.mash import MashActivities
 from activities.store import CaseActivities
 from worker import logs
 from worker.authz import Authorization, Roles
@@ -39,6 +43,8 @@ from worker.sealing import Sealer
 from worker.temporal import connect, ensure_search_attributes, open_database, patiently
 from workflows.case import EarlyHelpCase
 from workflows.delivery import Delivery, OutboxSweep
+from workflows.digest import DIGEST_SCHEDULE, DailyDigest
+from workflows.mash import MashReferralWatch
 
 
 def authorization(config: Config) -> Authorization | None:
@@ -54,39 +60,60 @@ def authorization(config: Config) -> Authorization | None:
 
 
 def new_worker(client: Client, store: CaseActivities, task_queue: str, delivery: DeliveryActivities | None = None,
-               **options: Any) -> Worker:
-    """The case workflows and their store; with `delivery`, the outbox's deliveries through Notify too."""
+               roles: Roles | None = None, **options: Any) -> Worker:
+    """The case workflows and their store; with `delivery`, what follows up the outbox too: deliveries
+    through Notify, the MASH queue's watches, the outbox sweep and the daily digests."""
     workflows: list[type] = [EarlyHelpCase]
     activities: list[Any] = [store.append_events, store.previous_cases]
     if delivery is not None:
-        workflows += [Delivery, OutboxSweep]
-        activities += [delivery.deliver, delivery.delivery_status, delivery.escalate_failure, delivery.undelivered]
+        mash = MashActivities(delivery.pool, delivery.sending)
+        digests = DigestActivities(delivery.pool, roles, delivery.sending)
+        workflows += [Delivery, OutboxSweep, MashReferralWatch, DailyDigest]
+        activities += [delivery.deliver, delivery.delivery_status, delivery.escalate_failure, delivery.undelivered,
+                       mash.escalate_unacknowledged, mash.record_acknowledgement, mash.unwatched,
+                       digests.write_digests]
     return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities, **options)
 
 
-def delivery_activities(config: Config, pool: Any, sealer: Sealer) -> DeliveryActivities | None:
-    """Delivery through GOV.UK Notify where an API key is configured (README "What is sent to whom")."""
-    if config.notify_api_key is None:
-        return None
-    roles = Roles.load(config.roles_file) if config.roles_file else None
+def delivery_activities(config: Config, pool: Any, sealer: Sealer, roles: Roles | None) -> DeliveryActivities:
+    """Delivery through GOV.UK Notify; with no API key configured nothing is sent and the outbox keeps every
+    item (README "What is sent to whom")."""
     key, url = config.notify_api_key, config.notify_url
-    return DeliveryActivities(pool, sealer, lambda: NotificationsAPIClient(key, base_url=url, timeout=20),
-                              Directory(roles.emails if roles else {}, config.notify_templates))
+    notify = (lambda: NotificationsAPIClient(key, base_url=url, timeout=20)) if key else None
+    return DeliveryActivities(pool, sealer, notify, Directory(roles.emails if roles else {}, config.notify_templates))
 
 
-SWEEP_SCHEDULE = "earlyhelp-outbox-sweep"
+def schedules(task_queue: str) -> dict[str, Schedule]:
+    """The service's Temporal Schedules, named for their task queue (`earlyhelp schedules` lists them): the
+    outbox sweep each minute; the digests at 08:00 London on weekdays (DailyDigest skips bank holidays). A
+    missed run is skipped, never piled up, and a run no worker takes ends within its timeout."""
+    once = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
+    sweep, digest = f"outbox-sweep-{task_queue}", f"{DIGEST_SCHEDULE}-{task_queue}"
+    return {
+        sweep: Schedule(
+            action=ScheduleActionStartWorkflow("OutboxSweep", id=f"{sweep}-run", task_queue=task_queue,
+                                               execution_timeout=timedelta(minutes=5)),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]), policy=once),
+        digest: Schedule(
+            action=ScheduleActionStartWorkflow("DailyDigest", id=f"{digest}-run", task_queue=task_queue,
+                                               execution_timeout=timedelta(hours=1)),
+            spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(
+                hour=[ScheduleRange(8)], minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
+                day_of_week=[ScheduleRange(1, 5)])], time_zone_name="Europe/London"),
+            policy=once),
+    }
 
 
-async def ensure_sweep_schedule(client: Client, task_queue: str) -> bool:
-    """The outbox sweep each minute (idempotent: an existing schedule is left as it is)."""
-    try:
-        await client.create_schedule(SWEEP_SCHEDULE, Schedule(
-            action=ScheduleActionStartWorkflow("OutboxSweep", id=f"{SWEEP_SCHEDULE}-run", task_queue=task_queue),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)))
-        return True
-    except ScheduleAlreadyRunningError:
-        return False
+async def ensure_schedules(client: Client, task_queue: str) -> list[str]:
+    """Create the service's schedules (idempotent: an existing schedule is left as it is); returns those made."""
+    made = []
+    for schedule_id, schedule in schedules(task_queue).items():
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            made.append(schedule_id)
+        except ScheduleAlreadyRunningError:
+            pass
+    return made
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -111,12 +138,13 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     except RPCError as e:  # e.g. a managed cluster: an admin registers them (README.md)
         log.warning("search attributes not registered", error=e.message)
     sealer = Sealer(client.data_converter.payload_codec)
-    delivery = delivery_activities(config, pool, sealer)
-    if delivery is not None and await ensure_sweep_schedule(client, config.task_queue):
-        log.info("outbox sweep scheduled", schedule=SWEEP_SCHEDULE)
+    roles = Roles.load(config.roles_file) if config.roles_file else None
+    delivery = delivery_activities(config, pool, sealer, roles)
+    if made := await ensure_schedules(client, config.task_queue):
+        log.info("schedules created", schedules=made)
     worker = new_worker(
-        client, CaseActivities(pool, sealer, deliver=delivery is not None), config.task_queue, delivery,
-        interceptors=interceptors,
+        client, CaseActivities(pool, sealer, deliver=delivery.sending, watch=True), config.task_queue, delivery,
+        roles, interceptors=interceptors,
         max_cached_workflows=config.max_cached_cases,
         graceful_shutdown_timeout=timedelta(seconds=config.shutdown_grace_seconds),
     )

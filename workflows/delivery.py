@@ -6,6 +6,8 @@ Why a workflow per item, not one inside the case: an item is written by the case
 takes to say the message is final (minutes, or days for a letter), with durable retries and timers,
 without touching the case's own history or its command sequence. The id `delivery-<item id>` makes a
 second start of the same item a no-op, so the store and the sweep may both try: it is delivered once.
+Follow-ups are started by activities (activities/follow_ups.py), never as child workflows: a delivery
+owes nothing to what started it.
 """
 
 from __future__ import annotations
@@ -18,17 +20,16 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import FAILED, FINAL, UNDELIVERABLE, DeliveryActivities
+    from activities.mash import MashActivities
 
 SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5),
                          non_retryable_error_types=[UNDELIVERABLE])
 CALL_TIMEOUT = timedelta(seconds=60)
 FIRST_LOOK, LONGEST_WAIT = timedelta(seconds=5), timedelta(hours=1)
 STATUS_LOOKS = 60  # about three days of looking, the wait doubling to an hour
-SWEEP_AFTER_SECONDS = 30.0  # an item this old with no delivery started is started by the sweep
-
-
-def delivery_id(item_id: int) -> str:
-    return f"delivery-{item_id}"
+SWEEP_AFTER_SECONDS = 30.0
+# Patch: the escalation's delivery is started by escalate_failure itself; before, this workflow started it.
+ESCALATION_STARTED_BY_ACTIVITY = "escalation-started-by-activity"  # an item this old with no delivery started is started by the sweep
 
 
 @workflow.defn(name="Delivery")
@@ -57,31 +58,32 @@ class Delivery:
         return status
 
     async def _escalate(self, item_id: int) -> None:
-        """A permanent failure goes to the locality's manager, by a delivery of its own."""
+        """A permanent failure goes to the locality's manager, by a delivery of its own (started by the
+        activity: a workflow start from an activity, not a child, so this run owes nothing to it)."""
         escalation = await workflow.execute_activity_method(
             DeliveryActivities.escalate_failure, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY)
-        if escalation is not None:
-            await start_delivery(escalation)
-
-
-async def start_delivery(item_id: int) -> None:
-    try:
-        await workflow.start_child_workflow(Delivery.run, item_id, id=delivery_id(item_id),
-                                            parent_close_policy=workflow.ParentClosePolicy.ABANDON)
-    except WorkflowAlreadyStartedError:
-        pass  # already on its way
+        if escalation is not None and not workflow.patched(ESCALATION_STARTED_BY_ACTIVITY):
+            # A delivery from before: it started the escalation's delivery as a child (a no-op if running).
+            try:
+                await workflow.start_child_workflow("Delivery", escalation, id=f"delivery-{escalation}",
+                                                    parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+            except WorkflowAlreadyStartedError:
+                pass
 
 
 @workflow.defn(name="OutboxSweep")
 class OutboxSweep:
-    """Starts the delivery of every item whose delivery never started (the store's start failed, or the
-    worker died between its commit and the start). Nothing is dropped: an outage only delays."""
+    """Starts the delivery of every item whose delivery never started, and the watch of every MASH referral
+    not yet acknowledged (the store's start failed, or the worker died between its commit and the start).
+    Nothing is dropped: an outage only delays. The activities start what they find (a start under a used
+    id does nothing)."""
 
     @workflow.run
     async def run(self) -> int:
-        items = await workflow.execute_activity_method(
+        deliveries = await workflow.execute_activity_method(
             DeliveryActivities.undelivered, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT,
             retry_policy=SEND_RETRY)
-        for item_id in items:
-            await start_delivery(item_id)
-        return len(items)
+        watches = await workflow.execute_activity_method(
+            MashActivities.unwatched, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=SEND_RETRY)
+        return deliveries + watches

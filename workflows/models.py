@@ -385,6 +385,20 @@ class SafeguardingConcern(Model):
     at: When | None = None
 
 
+class MashReferralRef(Model):
+    """A referral to MASH: the case and the event that made it (workflows/mash.py)."""
+
+    case_id: Id
+    seq: int = Field(ge=1, le=10_000_000)
+
+
+class MashAcknowledgement(Model):
+    """The MASH team has the referral (the `acknowledge` update of its MashReferralWatch)."""
+
+    by: Id = Field(description="who acknowledges (a member of the MASH team)")
+    at: When | None = Field(None, description="set by the engine: when it was acknowledged")
+
+
 # --- queries and result ------------------------------------------------------
 
 

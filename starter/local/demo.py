@@ -158,17 +158,20 @@ def demo_roles(password_hash: str) -> str:
     managers = MANAGERS
     team = {loc: [m for m, locs in managers.items() if loc in locs] + [LEADS[i], "sw-ahmed"]
             for i, loc in enumerate(localities)}
-    people = [*managers, scripts.SCREENER, *LEADS, "sw-ahmed"]
+    people = [*managers, scripts.SCREENER, *LEADS, "sw-ahmed", MASH_OFFICER]
     lines = [f"managers = {json.dumps(list(managers))}", f"screeners = {json.dumps([scripts.SCREENER])}",
-             f"practitioners = {json.dumps(LEADS)}", 'social_workers = ["sw-ahmed"]', "", "[teams]"]
+             f"practitioners = {json.dumps(LEADS)}", 'social_workers = ["sw-ahmed"]',
+             f"mash = {json.dumps([MASH_OFFICER])}", "", "[teams]"]
     lines += [f"{json.dumps(loc)} = {json.dumps(members)}" for loc, members in team.items()]
     lines += ["", "[passwords]"] + [f'{json.dumps(p)} = "{password_hash}"' for p in people]
     # Where deliveries go (to the local Notify stand-in): each person, each locality's managers, MASH.
     mailboxes = {p: f"{p}@{DEMO_MAIL}" for p in people}
     mailboxes |= {f"manager:{loc}": f"managers-{loc.lower().replace(' ', '-')}@{DEMO_MAIL}" for loc in localities}
     mailboxes["mash"] = f"mash@{DEMO_MAIL}"
+    mailboxes["duty_manager"] = f"duty-manager@{DEMO_MAIL}"
     lines += ["", "[emails]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in mailboxes.items()]
     return "\n".join(lines) + "\n"
 
 
+MASH_OFFICER = "mash-obi"  # the MASH team, who acknowledge referrals on the MASH queue
 DEMO_MAIL = "demo.earlyhelp.invalid"  # a reserved domain: nothing can ever be delivered there

@@ -79,9 +79,10 @@ def notify_standin_key(data_dir: Path) -> dict[str, str]:
     return json.loads(path.read_text())
 
 
-def start_notify_standin(data_dir: Path, key: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+def start_notify_standin(data_dir: Path, key: dict[str, str], log_file: Path,
+                         port: int = NOTIFY_STANDIN_PORT) -> subprocess.Popen[bytes]:
     log = open(log_file, "ab")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "starter.local.notify_standin", "--port", str(NOTIFY_STANDIN_PORT),
+    return subprocess.Popen([sys.executable, "-m", "starter.local.notify_standin", "--port", str(port),
                              "--outbox", str(data_dir / "notify-sent.jsonl"), "--service-id", key["service_id"],
                              "--secret", key["secret"]], stdout=log, stderr=log, start_new_session=True)
 
@@ -92,14 +93,15 @@ def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> su
 
 def demo_people(data_dir: Path) -> tuple[Path, str]:
     """The demo's roles file and its one sign-in password, made on first start and kept in the data directory."""
-    from starter.local.demo import demo_roles
+    from starter.local.demo import MASH_OFFICER, demo_roles
 
     roles, password_file = data_dir / "roles.toml", data_dir / "demo-password"
-    if not roles.exists() or not password_file.exists() or "[emails]" not in roles.read_text():
-        password = secrets.token_urlsafe(9)
-        password_file.write_text(password + "\n")
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(9) + "\n")
         password_file.chmod(0o600)
-        roles.write_text(demo_roles(hash_password(password)))
+    # Written again (same password) when an older demo's file lacks people or mailboxes added since.
+    if not roles.exists() or MASH_OFFICER not in roles.read_text() or "duty_manager" not in roles.read_text():
+        roles.write_text(demo_roles(hash_password(password_file.read_text().strip())))
     return roles, password_file.read_text().strip()
 
 
@@ -188,7 +190,8 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
            # Deliveries go to the local Notify stand-in, which keeps what was "sent" in the data directory.
            "EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
            "EARLYHELP_NOTIFY_URL": notify_url,
-           "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"demo-{kind}" for kind in KINDS})}
+           "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"demo-{kind}" for kind in KINDS}),
+           "EARLYHELP_NOTIFY_SENT_FILE": str(data_dir / "notify-sent.jsonl")}
     signing = {"EARLYHELP_SIGNING_KEY": str(signing_key)}
     config = Config.from_env({**os.environ, **env, **signing})
     codec_url = f"http://127.0.0.1:{codec_port}"
@@ -218,16 +221,17 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
         if seeded:
             console.print(f"Seeded the demo caseload: {seeded} families.")
         web_url = f"http://127.0.0.1:{web_port}"
+        from starter.local.demo import MASH_OFFICER
         console.print(
             f"\n[bold green]earlyhelp is up.[/]\n"
             f"  Web app         http://localhost:{web_port}\n"
-            f"  Sign in as      tm-patel (manager), lp-jones (practitioner), das-screener\n"
+            f"  Sign in as      tm-patel (manager), lp-jones (practitioner), das-screener, {MASH_OFFICER} (MASH)\n"
             f"  Password        {password} (every demo person's: {data_dir.name}/demo-password)\n"
             f"  Temporal        127.0.0.1:{port} (namespace {config.namespace}, task queue {config.task_queue})\n"
             f"  Web UI          http://localhost:{ui_port}/namespaces/{config.namespace}/workflows"
             f" (decoded as {DEV_UI_PERSON})\n"
             f"  Codec server    {codec_url}\n"
-            f"  Notify stand-in {notify_url} (what was sent: {data_dir.name}/notify-sent.jsonl)\n"
+            f"  Notify stand-in {notify_url} (what was sent: the web app's Sent messages, as a manager)\n"
             f"  PostgreSQL      {database_url}\n"
             f"  Worker          pid {worker.pid}, metrics http://localhost:{config.metrics_port}/metrics\n"
             f"  Data and logs   {data_dir}\n\n"

@@ -1,4 +1,4 @@
-"""Ops commands of `earlyhelp`: replay, history export, rebuild."""
+"""Ops commands of `earlyhelp`: replay, history export, rebuild, doctor, schedules."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from temporalio.service import RPCError, RPCStatusCode
 
 from starter.cli import app, err, fail, out, run, workflow_id
 from starter.ops import histories as ops
@@ -129,3 +130,34 @@ def doctor(query: QueryOption = None) -> None:
     out.print(f"{len(findings)} problem(s) found." if findings else "No problems found: every open case can proceed.")
     if findings:
         raise typer.Exit(1)
+
+
+@app.command()
+def schedules(create: Annotated[bool, typer.Option(
+        "--create", help="create any of the service's schedules that are missing (the worker does so at start)")]
+        = False) -> None:
+    """The service's Temporal Schedules (outbox sweep, daily digests) for this task queue: when each runs next."""
+    from worker.main import ensure_schedules
+    from worker.main import schedules as wanted
+
+    async def go(client) -> list[tuple[str, str, str]]:
+        queue = Config.from_env().task_queue
+        if create:
+            await ensure_schedules(client, queue)
+        rows = []
+        for schedule_id in wanted(queue):
+            try:
+                described = await client.get_schedule_handle(schedule_id).describe()
+            except RPCError as e:
+                if e.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                rows.append((schedule_id, "missing", "the worker creates it when it starts (or --create)"))
+                continue
+            upcoming = described.info.next_action_times[:1]
+            paused = described.schedule.state.paused
+            rows.append((schedule_id, "paused" if paused else "active",
+                         f"next run {upcoming[0]:%Y-%m-%d %H:%M} UTC" if upcoming else "no run to come"))
+        return rows
+
+    for schedule_id, state, detail in run(go):
+        out.print(f"{schedule_id}\t{state}\t{detail}", highlight=False)

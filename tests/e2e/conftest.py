@@ -41,11 +41,14 @@ def wait_until(probe: Any, within: float = 60.0, what: str = "condition") -> Any
 class DevServer:
     def __init__(self, folder: Path) -> None:
         self.db_file, self.log = folder / "temporal.db", folder / "temporal.log"
-        self.port, self.ui_port = free_port(), free_port()
+        self.port, self.ui_port = free_port(), 0
         self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # The UI's port is chosen afresh at each start: a restart's old one may have been taken meanwhile
+        # (the server exits if it cannot bind it). The frontend's port is kept: clients know it.
+        self.ui_port = free_port()
         self.process = start_dev_server(self.db_file, self.port, self.ui_port, self.log)
         wait_until(self._answers, what="Temporal dev server up")
 

@@ -3,6 +3,7 @@ the Temporal dev server, PostgreSQL, a worker and the web app as processes of th
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -13,11 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from activities.delivery import KINDS
+from starter.local.notify_standin import api_key
 from starter.local.samples import sample_referral
-from tests.e2e.conftest import DevServer, Stack, secure, wait_until, web_app
+from starter.local.stack import answers, notify_standin_key, start_notify_standin, stop
+from tests.e2e.conftest import DevServer, Stack, free_port, secure, wait_until, web_app
 from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer
 from web.main import roles_with_passwords
 from worker.authz import hash_password
@@ -32,6 +37,7 @@ managers = ["tm-patel", "tm-deputy", "tm-south"]
 screeners = ["das-screener"]
 practitioners = ["lp-jones", "lp-south"]
 social_workers = ["sw-ahmed"]
+mash = ["mash-obi"]
 
 [teams]
 North = ["tm-patel", "tm-deputy", "lp-jones"]
@@ -39,7 +45,13 @@ South = ["tm-south", "lp-south"]
 
 [passwords]
 {chr(10).join(f'"{p}" = "{hash_password(PASSWORD)}"' for p in ("tm-patel", "tm-south", "das-screener", "lp-jones",
-                                                                 "lp-south"))}
+                                                                 "lp-south", "mash-obi"))}
+
+[emails]
+mash = "mash@council.example"
+duty_manager = "duty-manager@council.example"
+"manager:North" = "north-managers@council.example"
+"lp-jones" = "jo.jones@council.example"
 """
 # As the machine's probe runs it: no sandbox as root, and no calls out of this closed network.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -58,6 +70,7 @@ class OwnThreadStack(Stack):
 class Web:
     stack: Stack
     url: str
+    notify_sent: Path  # what the local Notify stand-in received, a JSON line each
 
     def events(self, case: str) -> int:
         return len(self.stack.cli_json("timeline", case))
@@ -70,12 +83,21 @@ def web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempP
     # The worker verifies who sends each command; the web app signs for the person signed in (and the
     # tests' own set-up commands through the CLI sign with the same key, as the local stack's seeding does).
     stack.extra["EARLYHELP_SIGNING_KEY"] = str(secure(stack, ROLES))
-    stack.start_worker()
+    # Deliveries go to the local Notify stand-in, a process of its own, as with `earlyhelp up`.
+    notify_port, notify = free_port(), notify_standin_key(folder)
+    standin = start_notify_standin(folder, notify, folder / "notify.log", notify_port)
+    stack.extra |= {"EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
+                    "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
+                    "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"t-{kind}" for kind in KINDS}),
+                    "EARLYHELP_NOTIFY_SENT_FILE": str(folder / "notify-sent.jsonl")}
     try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{notify_port}/"), what="the Notify stand-in answering")
+        stack.start_worker()
         with web_app(stack.env, folder) as url:
-            yield Web(stack, url)
+            yield Web(stack, url, folder / "notify-sent.jsonl")
     finally:
         stack.stop_all()
+        stop(standin)
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +342,36 @@ def test_a_safeguarding_concern_from_the_case_page_steps_the_case_up(web: Web, p
     wait_until(lambda: stage_of(web, case) == "stepped_up", what="the case stepped up")
     page.goto(f"{web.url}/cases/{case}")
     expect(page.locator(".timeline")).to_contain_text("SafeguardingConcernRaised by lp-jones")
+    # Emailed to the MASH mailbox at once, through Notify (the local stand-in) [004] ...
+    sent = wait_until(lambda: [m for m in sent_emails(web) if m["template_id"] == "t-mash_referral"
+                               and case in m["personalisation"]["subject"]], what="the MASH email at the stand-in")
+    assert [m["email_address"] for m in sent] == ["mash@council.example"]
+    assert "child disclosed" not in json.dumps(sent)  # the concern's text stays in the case, not in an email
+    # ... and on the MASH queue, where the MASH team acknowledges it: who and when are recorded.
+    page.context.clear_cookies()
+    sign_in(page, web, "mash-obi")
+    page.goto(f"{web.url}/mash")
+    row = page.locator("#waiting + table tr", has_text=case)
+    expect(row).to_contain_text("waiting")
+    row.get_by_role("button", name="Acknowledge").click()
+    expect(page.locator(".flash")).to_contain_text(f"Acknowledged: the referral of case {case}")
+    expect(page.locator("#acknowledged + table tr", has_text=case)).to_contain_text("by mash-obi")
+    # A manager sees the message's delivery on the case page.
+    page.context.clear_cookies()
+    sign_in(page, web, "tm-patel")
+    message = page.locator("#messages + table tr", has_text="MASH referral")
+
+    def delivered() -> bool:  # Notify's status is read 5 s after sending, then less often
+        page.goto(f"{web.url}/cases/{case}")
+        return "delivered" in message.inner_text().lower()  # (a tag's text is shown in capitals)
+
+    wait_until(delivered, what="the MASH email shown as delivered on the case page")
+
+
+def sent_emails(web: Web) -> list[dict[str, Any]]:
+    if not web.notify_sent.exists():
+        return []
+    return [json.loads(line) for line in web.notify_sent.read_text().splitlines()]
 
 
 def test_a_practitioner_cannot_see_another_teams_case(web: Web, page: Page):
@@ -420,3 +472,30 @@ def test_every_response_carries_the_security_headers_error_pages_included(web: W
         response = page.request.get(web.url + path, max_redirects=0)
         assert response.headers.get("content-security-policy", "").startswith("default-src 'self'"), path
         assert response.headers.get("x-content-type-options") == "nosniff", path
+
+
+def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(web: Web, page: Page):
+    """The letter left at an unannounced visit explains its purpose [003]: a print view and a PDF from the
+    case page, made from the case's sealed text (issue #15)."""
+    case = allocated_case(web, distinct_times_of_day_required=1)
+    for _ in range(3):
+        web.stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "no_answer")
+    web.stack.cli("record-warm-handover", case, "--by", "lp-jones", "--outcome", "failed")
+    web.stack.cli("record-unannounced-visit", case, "--by", "lp-jones", "--outcome", "no_answer", "--letter-left")
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    letters = page.locator("#letters + ul")
+    expect(letters).to_contain_text("Letter left at an unannounced visit")
+    letters.get_by_role("link", name="print").click()
+    expect(page.locator("h1")).to_have_text("Letter left at an unannounced visit")
+    expect(page.locator(".letter-text")).to_contain_text("We called at your home")
+    expect(page.locator(".letter-text")).to_contain_text("Please contact lp-jones")
+    answer = page.request.get(page.url + ".pdf")
+    assert answer.ok and answer.headers["content-type"] == "application/pdf"
+    text = " ".join(pypdf.PdfReader(io.BytesIO(answer.body())).pages[0].extract_text().split())  # lines unwrapped
+    assert "Letter left at an unannounced visit" in text and f"Case {case}" in text
+    assert "We called at your home" in text and "This is visit 1 of our attempts to reach you." in text
+    # Another team's practitioner gets no letter of this case.
+    page.context.clear_cookies()
+    sign_in(page, web, "lp-south")
+    assert page.request.get(page.url + ".pdf").status == 404

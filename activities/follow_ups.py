@@ -1,0 +1,24 @@
+"""Workflows that follow up what a transaction wrote (a notification's Delivery, a MASH referral's watch),
+started once it has committed."""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+from temporalio.common import WorkflowIDConflictPolicy
+
+log = structlog.get_logger("earlyhelp.follow_ups")
+# A workflow to start: its type, its argument and its id (the id makes a second start a no-op).
+FollowUp = tuple[str, object, str]
+
+
+async def start_follow_ups(starts: list[FollowUp]) -> None:
+    """Start workflows that follow up what a transaction wrote (deliveries, MASH watches), after its commit.
+    A start lost here (an outage, a crash) is made by the outbox sweep within a minute: nothing is dropped."""
+    client = activity.client()
+    for workflow_type, arg, workflow_id in starts:
+        try:
+            await client.start_workflow(workflow_type, arg, id=workflow_id, task_queue=activity.info().task_queue,
+                                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        except Exception as e:  # noqa: BLE001 (an outage: the sweep will start it)
+            log.warning("follow-up not started", workflow_id=workflow_id, error_type=type(e).__name__)

@@ -1,0 +1,28 @@
+"""`DailyDigest`: run by the Temporal Schedule `daily-digest-<task queue>` at 08:00 London, Monday to Friday;
+a bank holiday is skipped here (a Schedule's calendar knows no bank holidays)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.digest import DigestActivities
+    from workflows.calendar import is_working_day, local_date
+
+DIGEST_SCHEDULE = "daily-digest"
+
+
+@workflow.defn(name="DailyDigest")
+class DailyDigest:
+    @workflow.run
+    async def run(self) -> int:
+        day = local_date(workflow.now())
+        if not is_working_day(day):
+            return 0
+        written = await workflow.execute_activity_method(
+            DigestActivities.write_digests, day, start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
+        return len(written)
