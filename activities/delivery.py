@@ -33,6 +33,7 @@ KINDS = ("referrer_feedback", "reminder", "escalation", "social_care_feedback", 
 FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
 FAILED = ("permanent-failure", "technical-failure", "no-address", "refused")
 UNDELIVERABLE = "Undeliverable"
+FIRST_LOOK_SECONDS, FOLLOW_SECONDS = 5.0, 35.0  # a send's status is read after 5, 15 and 35 s (then by timers)
 log = structlog.get_logger("earlyhelp.delivery")
 
 
@@ -59,9 +60,10 @@ class Directory:
 
 class DeliveryActivities:
     def __init__(self, pool: asyncpg.Pool, sealer: Sealer, notify: Callable[[], NotificationsAPIClient] | None,
-                 directory: Directory) -> None:
+                 directory: Directory, first_look: float = FIRST_LOOK_SECONDS) -> None:
         # notify None: no Notify API key is configured, so nothing is sent (the outbox keeps every item).
         self.pool, self.sealer, self.notify, self.directory = pool, sealer, notify, directory
+        self.first_look = first_look
 
     @property
     def sending(self) -> bool:
@@ -113,6 +115,19 @@ class DeliveryActivities:
                                 " delivery_status = coalesce(delivery_status, 'sending') WHERE id = $1",
                                 item_id, notify_id)
         return notify_id
+
+    @activity.defn
+    async def send(self, item_id: int) -> tuple[str, str]:
+        """Send the item (once), then read its status for up to FOLLOW_SECONDS, the wait doubling from
+        `first_look`: returns Notify's id and the last status read (final, or still `sending`)."""
+        notify_id = await self.deliver(item_id)
+        status, wait, waited = "sending", self.first_look, 0.0
+        while waited + wait <= FOLLOW_SECONDS and status not in FINAL:
+            await asyncio.sleep(wait)
+            waited, wait = waited + wait, wait * 2
+            activity.heartbeat()
+            status = await self.delivery_status(item_id, notify_id)
+        return notify_id, status
 
     @activity.defn
     async def delivery_status(self, item_id: int, notify_id: str) -> str:

@@ -179,3 +179,55 @@ async def outbox(conn: asyncpg.Connection, locality: Filter = None, limit: int =
         " c.locality FROM notifications n JOIN cases c USING (case_id)"
         f" WHERE true{where} ORDER BY n.id DESC LIMIT ${len(args)}", *args)
     return [dict(r) for r in rows]
+
+
+# --- finding cases: search, filters, sorting and paging (the web app's lists) ----------------------------
+
+SORTS = {"case": "c.case_id", "stage": "c.stage", "locality": "c.locality", "lead": "c.lead_practitioner",
+         "received": "c.received_at", "deadline": "next_deadline", "ended": "c.ended_at"}
+PAGE_SIZE = 25
+
+
+async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_scope: str | None = None,
+                     text: str = "", stage: str | None = None, locality: str | None = None, lead: str | None = None,
+                     overdue: bool = False, awaiting: bool = False, closed: bool = False, sort: str = "deadline",
+                     descending: bool = False, page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[dict], int]:
+    """One page of cases and how many match. `scope`: the localities the person sees (None: all), or, with
+    `lead_or_scope`, the cases they lead as well. `text` finds a case id (or its start), a family ref or a
+    person ref, each by an index. Open cases, or with `closed` the cases that ended."""
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["c.ended_at IS NOT NULL" if closed else "c.ended_at IS NULL"]
+    if scope is not None:
+        seen = f"c.locality = ANY({arg(list(scope))})"
+        where.append(f"({seen} OR c.lead_practitioner = {arg(lead_or_scope)})" if lead_or_scope else seen)
+    if text:
+        t = arg(text)
+        where.append(f"(c.case_id = {t} OR c.case_id LIKE {arg(text.replace('%', '').replace('_', '') + '%')}"
+                     f" OR c.family_ref = {t} OR c.case_id IN (SELECT case_id FROM case_people WHERE person_ref = {t}))")
+    for column, value in (("c.stage", stage), ("c.locality", locality), ("c.lead_practitioner", lead)):
+        if value:
+            where.append(f"{column} = {arg(value)}")
+    if overdue:
+        where.append("EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'"
+                     " AND d.completed_at IS NULL)")
+    if awaiting:
+        where.append("EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL)")
+    clause = " AND ".join(where)
+    total = await conn.fetchval(f"SELECT count(*) FROM cases c WHERE {clause}", *args)
+    order = SORTS.get(sort, SORTS["deadline"])
+    direction = "DESC NULLS LAST" if descending else "ASC NULLS LAST"
+    rows = await conn.fetch(
+        "SELECT c.case_id, c.route, c.locality, c.stage, c.lead_practitioner AS lead, c.received_at, c.ended_at,"
+        " c.final_stage, c.end_reason,"
+        " (SELECT min(due_at) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'pending') AS next_deadline,"
+        " (SELECT count(*) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'"
+        "   AND d.completed_at IS NULL) AS overdue,"
+        " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
+        f" FROM cases c WHERE {clause} ORDER BY {order} {direction}, c.case_id"
+        f" LIMIT {arg(per_page)} OFFSET {arg(max(page - 1, 0) * per_page)}", *args)
+    return [dict(r) for r in rows], total

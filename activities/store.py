@@ -118,7 +118,7 @@ class CaseActivities:
                 await projections.project(conn, case_id, fresh)
         wanted = [f for f in follow_ups if (self.deliver if f[0] == "Delivery" else self.watch)]
         if wanted and activity.in_activity():
-            await start_follow_ups(wanted)
+            await start_follow_ups(wanted, wait=False)  # the command's reply does not wait for them
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new)
 

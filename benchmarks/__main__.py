@@ -43,6 +43,7 @@ from starter.local.notify_standin import api_key
 from starter.local.samples import sample_referral
 from starter.local.stack import notify_standin_key, start_dev_server, start_notify_standin, stop
 from starter.ops import histories as ops
+from starter.ops import parallel_replay
 from worker.config import Config
 from worker.identity import SignCommands, Signer, acting_for, local_mint, new_key_pair
 from worker.keys import new_key_file
@@ -195,9 +196,10 @@ async def read_model_lag(client: Client, pool: asyncpg.Pool, queue: str, samples
     return {"samples": samples, "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
 
 
-async def replay_speed(client: Client, queue: str) -> dict[str, float]:
-    histories = [h async for h in client.list_workflows(
-        f"WorkflowType = 'EarlyHelpCase' AND TaskQueue = '{queue}'").map_histories()]
+async def replay_speed(client: Client, queue: str, env: dict[str, str]) -> dict[str, float]:
+    """One process, as `earlyhelp replay --workers 1`; then across the machine's cores, as the default."""
+    query = f"WorkflowType = 'EarlyHelpCase' AND TaskQueue = '{queue}'"
+    histories = [h async for h in client.list_workflows(query).map_histories()]
 
     async def each():
         for h in histories:
@@ -206,8 +208,22 @@ async def replay_speed(client: Client, queue: str) -> dict[str, float]:
     started = time.perf_counter()
     results = await ops.replay(each(), client.data_converter)
     elapsed = time.perf_counter() - started
-    return {"histories": len(results), "failures": sum(1 for r in results if r.failure),
-            "seconds": round(elapsed, 2), "histories_per_s": round(len(results) / elapsed, 1)}
+    items = await parallel_replay.server_items(client, f"TaskQueue = '{queue}'")
+    workers = parallel_replay.default_workers()
+    saved = dict(os.environ)
+    os.environ.update(env)  # the processes connect as the engine's configuration says
+    try:
+        started = time.perf_counter()
+        parallel = await asyncio.to_thread(parallel_replay.replay_in_parallel, items, workers)
+        parallel_elapsed = time.perf_counter() - started
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"histories": len(results), "failures": sum(1 for r in results if r.failure) + sum(
+                1 for r in parallel if r.failure),
+            "seconds": round(elapsed, 2), "histories_per_s": round(len(results) / elapsed, 1),
+            "workers": workers, "parallel_seconds": round(parallel_elapsed, 2),
+            "parallel_histories_per_s": round(len(parallel) / parallel_elapsed, 1)}
 
 
 async def hold_open_cases(client: Client, pool: asyncpg.Pool, queue: str, count: int, concurrency: int,
@@ -357,7 +373,7 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
         results["read_model"] = {"events_appended": events, "events_per_s": round(events / eng["seconds"], 1),
                                  **await read_model_lag(client, pool, "bench-engine", cfg["lag_samples"])}
         phase("replay")
-        results["replay"] = await replay_speed(client, "bench-engine")
+        results["replay"] = await replay_speed(client, "bench-engine", engine_env)
         phase(f"scale: {cfg['open_cases']} open cases")
         try:
             results["scale"] = await hold_open_cases(client, pool, "bench-engine", cfg["open_cases"],
@@ -407,8 +423,9 @@ def table(r: dict[str, Any]) -> str:
         ("Open cases held", f"{scale['open_cases']} waiting on timers; worker RSS {scale['worker_rss_mb_before']} "
          f"-> **{scale['worker_rss_mb_after']} MB**; server disk {scale['server_disk_kb_per_case']} KB/case",
          GOALS["scale"]),
-        ("Replay", f"{rep['histories']} histories in {rep['seconds']} s: **{rep['histories_per_s']}/s** "
-         f"(one process), {rep['failures']} failures", GOALS["replay"]),
+        ("Replay", f"{rep['histories']} histories: {rep['histories_per_s']}/s in one process; "
+         f"**{rep.get('parallel_histories_per_s', '-')}/s** in {rep.get('workers', 1)} (`replay --workers`), "
+         f"{rep['failures']} failures", GOALS["replay"]),
         ("Read model", f"{read['events_per_s']} events/s appended; command-to-projection lag p50 {read['p50_ms']} ms, "
          f"**p99 {read['p99_ms']} ms**", GOALS["lag"]),
     ]

@@ -81,7 +81,7 @@ async def queue(env, pool, notify) -> AsyncIterator[tuple[str, CrashAfterSending
     standin, url = notify
     key = api_key(SERVICE, SECRET)
     delivery = CrashAfterSending(pool, PLAIN, lambda: NotificationsAPIClient(key, base_url=url),
-                                 Directory(EMAILS, TEMPLATES))
+                                 Directory(EMAILS, TEMPLATES), first_look=0.05)
     delivery.crash_items = set()
     name = f"delivery-{uuid.uuid4().hex[:8]}"
     async with new_worker(env.client, CaseActivities(pool, deliver=True, watch=True), name, delivery, ROLES,

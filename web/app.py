@@ -15,6 +15,7 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import aiohttp_session
@@ -26,7 +27,7 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFa
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import read_model, report
+from activities import chronology, read_model, report
 from activities.effects import DEADLINE_NAMES
 from starter.staff.render import when
 from starter.staff.report_html import body as report_body
@@ -55,7 +56,7 @@ from worker.sealing import Sealer
 from worker.temporal import case_workflow_id, new_update_id, send_command, start_case
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
-from workflows.models import Event, MashAcknowledgement, Need, NeedCode, Referral, SafeguardingConcern, Snapshot
+from workflows.models import MashAcknowledgement, Need, NeedCode, Referral, SafeguardingConcern, Snapshot, Stage
 from workflows.pathway import STEPS
 from workflows.policy import Policy
 from workflows.rules import threshold_recommendation
@@ -67,7 +68,9 @@ CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.
 
 OIDC_KEY = web.AppKey("oidc", oidc.Provider)
 SENT_FILE_KEY = web.AppKey("sent_file", Path)
-SENT_SHOWN = 200  # the local Notify stand-in's latest messages shown at /sent
+SENT_SHOWN = 200
+ROLE_NAMES = {"managers": "team manager", "screeners": "EH Duty and Advice", "practitioners": "lead practitioner",
+              "social_workers": "social worker", "mash": "MASH team"}  # the local Notify stand-in's latest messages shown at /sent
 
 
 def sealer_of(request: web.Request) -> Sealer:
@@ -181,7 +184,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any], s
     context = {"user": user, "csrf": await csrf_token(request), "form_id": secrets.token_urlsafe(16),
                "flash": await take_flash(request),
                "list_limit": LIST_LIMIT, "path": request.path,
-               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label,
+               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label, "role_names": ROLE_NAMES,
                "council_sign_in": request.app[OIDC_KEY] is not None, "next_path": request.query.get("next", ""),
                **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
@@ -260,13 +263,43 @@ async def inbox(request: web.Request) -> web.Response:
                                                 "coming": coming, "caseload": caseload})
 
 
+# The case list's filters as the query string gives them: each bounded, anything else ignored.
+_FILTER_TEXT = re.compile(r"^[A-Za-z0-9_.@:/-]{0,64}$")
+
+
+def list_filters(query: Any) -> dict[str, Any]:
+    def text(name: str) -> str:
+        value = str(query.get(name, "")).strip()
+        return value if _FILTER_TEXT.match(value) else ""
+
+    page = text("page")
+    return {"text": text("q"), "stage": text("stage"), "locality": text("locality"), "lead": text("lead"),
+            "overdue": query.get("overdue") == "1", "awaiting": query.get("awaiting") == "1",
+            "closed": query.get("status") == "closed",
+            "sort": text("sort") if text("sort") in read_model.SORTS else "deadline",
+            "descending": query.get("dir") == "desc", "page": min(int(page), 10_000) if page.isdigit() and page != "0"
+            else 1}
+
+
 async def cases(request: web.Request) -> web.Response:
+    """Tasks, the person's own cases, and every case they may see: searched, filtered, sorted, a page at a time."""
     user = current_user(request)
+    found = list_filters(request.query)
     async with request.app[POOL_KEY].acquire() as conn:
         mine = await read_model.caseload(conn, lead=user.id, limit=LIST_LIMIT)
         tasks = await read_model.tasks(conn, user.id)
-        team = await read_model.caseload(conn, locality=user.localities, limit=LIST_LIMIT)
-    return await render(request, "cases.html", {"mine": mine, "tasks": tasks, "team": team, "now": datetime.now(UTC)})
+        rows, total = await read_model.find_cases(conn, scope=user.localities, lead_or_scope=user.id, **found)
+    pages = max(1, -(-total // read_model.PAGE_SIZE))
+    return await render(request, "cases.html", {
+        "mine": mine, "tasks": tasks, "rows": rows, "total": total, "found": found, "pages": pages,
+        "list_url": lambda changes: "/cases?" + urlencode(
+            {k: v for k, v in {**request.query, **{k: str(v) for k, v in changes.items()}}.items() if v}) + "#found",
+        "now": datetime.now(UTC), "soon": datetime.now(UTC) + timedelta(days=7),
+        "stages": [s.value for s in Stage], "localities": [x for x in Policy().localities
+                                                           if user.localities is None or x in user.localities],
+        "leads": sorted(p for p, held in request.app[ROLES_KEY].people.items()
+                        if held & {"practitioners", "social_workers"}),
+        "sorts": read_model.SORTS})
 
 
 async def case_page(request: web.Request, errors: dict[str, str] | None = None, open_form: str | None = None,
@@ -279,21 +312,15 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
         messages = await read_model.messages(conn, case_id, sealer_of(request))
         documents = await read_model.documents(conn, case_id)
     user = current_user(request)
-    commands = [{"name": name, "help": (BY_NAME[name][0].__doc__ or "").strip(), "widgets": command_widgets(name, snap)}
+    commands = [{"name": name, "help": forms.plain(BY_NAME[name][0].__doc__ or ""), "widgets": command_widgets(name, snap)}
                 for name in available(snap, user, request.app[ROLES_KEY])]
+    significant = request.query.get("significant") == "1"
     return await render(request, "case.html", {
-        "snap": snap, "timeline": list(reversed(timeline)), "commands": commands, "open_form": open_form,
+        "snap": snap, "timeline": list(reversed(chronology.chronology(timeline, significant))),
+        "significant": significant, "commands": commands, "open_form": open_form,
         "errors": errors or {}, "values": values if values is not None else initial_values(snap),
-        "details": event_details, "messages": messages, "documents": documents,
+        "messages": messages, "documents": documents,
         "document_title": letters.title}, status=status)
-
-
-def event_details(event: Event) -> str:
-    parts = []
-    for key, value in event.data.items():
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        parts.append(f"{key.replace('_', ' ')}: {text}")
-    return "; ".join(parts)
 
 
 async def command(request: web.Request) -> web.Response:
@@ -365,6 +392,30 @@ async def case_document(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/pdf", headers={
             "Content-Disposition": f'inline; filename="{case_id}-{doc["kind"]}-{doc["id"]}.pdf"'})
     return await render(request, "letter.html", {"case_id": case_id, "doc": doc, "title": letters.title(doc["kind"])})
+
+
+async def case_chronology(request: web.Request) -> web.Response:
+    """The whole chronology for a court or a subject access request: a print view, or `.csv` or `.pdf`
+    (`?significant=1`: significant events only). Made from the case's events on request, never kept."""
+    case_id, form = request.match_info["case_id"], request.match_info.get("format", "")
+    snap = await visible_case(request, case_id)
+    significant = request.query.get("significant") == "1"
+    async with request.app[POOL_KEY].acquire() as conn:
+        await read_model.saved_up_to(conn, case_id, snap.events, within=1.0)
+        entries = chronology.chronology(await read_model.timeline(conn, case_id, sealer_of(request)), significant)
+    name = f"{case_id}-chronology{'-significant' if significant else ''}"
+    if form == ".csv":
+        return web.Response(text=chronology.as_csv(case_id, entries), content_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if form == ".pdf":
+        text = "\n".join(f"{e.when}{'  [significant]' if e.significant else ''}\n{e.what}\n" for e in entries)
+        body = await asyncio.to_thread(letters.document_pdf, "Chronology" + (" (significant events)" if significant
+                                                                             else ""), case_id, text,
+                                       datetime.now(UTC))
+        return web.Response(body=body, content_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="{name}.pdf"'})
+    return await render(request, "chronology.html", {"snap": snap, "entries": entries, "significant": significant,
+                                                     "printed_at": datetime.now(UTC)})
 
 
 def mash_viewer(request: web.Request) -> User:
@@ -544,6 +595,9 @@ async def pages_for_problems(request: web.Request, handler: Any) -> web.StreamRe
         response = await handler(request)
     except Problem as p:
         response = await render(request, "problem.html", {"message": str(p)}, status=p.status)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as e:  # the service's own page, not the server's
+        message = "There is no such page." if e.status == 404 else "That page cannot be used that way."
+        response = await render(request, "problem.html", {"message": message}, status=e.status)
     except web.HTTPException as e:
         response = e
     if isinstance(response, web.HTTPException):
@@ -579,6 +633,7 @@ def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str
         web.post("/cases/{case_id}/commands/{name}", command),
         web.post("/cases/{case_id}/safeguarding", safeguarding),
         web.get("/cases/{case_id}/documents/{document}", case_document),
+        web.get(r"/cases/{case_id}/chronology{format:(\.csv|\.pdf)?}", case_chronology),
         web.get("/mash", mash_queue),
         web.post("/mash/{case_id}/{seq}/acknowledge", mash_acknowledge),
         web.get("/sent", sent_page),

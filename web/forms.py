@@ -10,6 +10,7 @@ never a form field.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,8 +61,29 @@ class Widget:
     signed_in: list[str] = field(default_factory=list)  # a group's fields filled with who acts
 
 
+# Commands and fields whose name does not read well as a label once its underscores are spaces.
+LABELS = {"record_taf": "Record the TAF meeting", "record_masp_outcome": "Record the MASP outcome",
+          "refer_to_masp": "Refer to MASP", "record_rfas": "Request an additional service",
+          "decide_closure": "Decide the closure", "request_closure": "Ask to close the case",
+          "allocate": "Allocate a lead practitioner", "add_case_note": "Add a case note",
+          "person_ref": "Family member", "family_ref": "Family reference", "case_id": "Case id",
+          "cin_meeting_agreed_plan": "The CIN meeting agreed the plan", "susd": "SUSD"}
+# How the engine's texts point at their source (a council document, a section of DOMAIN.md) or at code:
+# useful in the CLI and the logs, noise on a page.
+_SOURCES = re.compile(r"\s*\[(?:\d{3}|DOMAIN \d+|DOMAIN\.md[^\]]*)\](?:\[\d{3}\])*")
+_DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now",
+                    "(not in CONTRACT.md's minimum list)": ""}
+
+
 def label(name: str) -> str:
-    return name.replace("_", " ").capitalize().replace("Taf", "TAF")
+    return LABELS.get(name) or name.replace("_", " ").capitalize().replace("Taf", "TAF").replace("Masp", "MASP")
+
+
+def plain(text: str) -> str:
+    """A text for a page: no source codes or developer words."""
+    for words, instead in _DEVELOPER_WORDS.items():
+        text = text.replace(words, instead)
+    return _SOURCES.sub("", text).strip()
 
 
 def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: str = "",
@@ -72,7 +94,7 @@ def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: st
         if name in SIGNED_IN or name in omit:
             continue
         annotation = unwrap(info.annotation)
-        w = Widget(prefix + name, label(name), "text", info.is_required(), hint=info.description or "")
+        w = Widget(prefix + name, label(name), "text", info.is_required(), hint=plain(info.description or ""))
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if annotation is bool:
             w.kind = "checkbox"
@@ -166,6 +188,7 @@ def validation_errors(error: ValidationError, widgets: Sequence[Widget], data: M
 def rule_error(rule: str, message: str, widgets: Sequence[Widget]) -> dict[str, str]:
     """The engine's refusal, beside the field its rule is about (or above the form)."""
     names = {w.name for w in widgets} | {c.name for w in widgets for c in w.children}
+    message = plain(message)
     for name in RULE_FIELDS.get(rule, ()):
         if name in names:
             return {name: message}

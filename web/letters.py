@@ -25,8 +25,13 @@ def title(kind: str) -> str:
 
 
 def pdf(case_id: str, kind: str, text: str, written_at: datetime) -> bytes:
+    return document_pdf(title(kind), case_id, text, written_at)
+
+
+def document_pdf(heading: str, case_id: str, text: str, written_at: datetime) -> bytes:
+    """A4, the heading, the case and when it was written, then the text as it is (lines kept)."""
     doc = FPDF(format="A4")
-    doc.set_title(f"{title(kind)} - case {case_id}")
+    doc.set_title(f"{heading} - case {case_id}")
     doc.set_author("Early Help")
     doc.set_creation_date(written_at)
     font = next((f for f in UNICODE_FONTS if f.exists()), None)
@@ -39,7 +44,7 @@ def pdf(case_id: str, kind: str, text: str, written_at: datetime) -> bytes:
     doc.add_page()
     doc.set_margins(20, 20, 20)
     doc.set_font(family, size=16)
-    doc.multi_cell(0, 10, title(kind), new_x="LMARGIN", new_y="NEXT")
+    doc.multi_cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
     doc.set_font(family, size=9)
     doc.multi_cell(0, 6, f"Case {case_id} - written {written_at.astimezone(LONDON):%-d %B %Y %H:%M}",
                    new_x="LMARGIN", new_y="NEXT")

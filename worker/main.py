@@ -69,7 +69,8 @@ def new_worker(client: Client, store: CaseActivities, task_queue: str, delivery:
         mash = MashActivities(delivery.pool, delivery.sending)
         digests = DigestActivities(delivery.pool, roles, delivery.sending)
         workflows += [Delivery, OutboxSweep, MashReferralWatch, DailyDigest]
-        activities += [delivery.deliver, delivery.delivery_status, delivery.escalate_failure, delivery.undelivered,
+        activities += [delivery.deliver, delivery.send, delivery.delivery_status, delivery.escalate_failure,
+                       delivery.undelivered,
                        mash.escalate_unacknowledged, mash.record_acknowledgement, mash.unwatched,
                        digests.write_digests]
     return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities, **options)

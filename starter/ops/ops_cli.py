@@ -36,11 +36,17 @@ def needs_master_keys(command: str) -> None:
 def replay_command(
     query: QueryOption = None,
     folder: Annotated[Path | None, typer.Option("--dir", help="replay JSON histories from this folder instead")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=256, help="processes to replay in (default: this machine's cores; 1: this one)")]
+        = None,
 ) -> None:
     """Replay case histories against the current workflow code: run before every deploy (needs the master keys)."""
+    from starter.ops import parallel_replay
+
     needs_master_keys("replay")
     if folder is not None and not folder.is_dir():
         fail(f"--dir: {folder} is not a folder", 2)
+    workers = workers or parallel_replay.default_workers()
 
     with Progress(TextColumn("Replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   console=err, transient=True) as progress:
@@ -52,13 +58,19 @@ def replay_command(
                 progress.console.print(f"[red]NON-DETERMINISTIC[/] {result.workflow_id} run {result.run_id}: "
                                        f"first divergence at {result.diverged_at}", highlight=False)
 
-        if folder is not None:
+        if workers > 1:
+            items = (parallel_replay.dir_items(folder) if folder is not None
+                     else run(lambda client: parallel_replay.server_items(client, query)))
+            progress.update(task, total=len(items))
+            results = parallel_replay.replay_in_parallel(items, workers, advance)
+        elif folder is not None:
             results = asyncio.run(_replay_folder(folder, advance))
         else:
             results = run(lambda client: ops.replay(ops.server_histories(client, query), client.data_converter,
                                                     advance))
     failed = [r for r in results if r.failure]
-    out.print(f"Replayed {len(results)} histories: {len(results) - len(failed)} ok, {len(failed)} non-deterministic.")
+    out.print(f"Replayed {len(results)} histories: {len(results) - len(failed)} ok, {len(failed)} non-deterministic"
+              f" ({workers} process{'es' if workers > 1 else ''}).")
     if not results:
         fail("no histories found", 1)
     if failed:

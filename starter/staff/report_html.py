@@ -31,7 +31,9 @@ def bar_chart(title: str, labels: list[str], series: dict[str, tuple[str, list[i
                 base -= h
         parts.append(f'<text x="{x0:.1f}" y="{height - 10}" font-size="11">{escape(label)}</text>')
     parts.append(f'<text x="0" y="12" font-size="11">{top}</text></svg>')
-    legend = " ".join(f'<span style="color:{colour}">&#9632; {escape(n)}</span>' for n, (colour, _) in series.items())
+    # The square carries the colour; the words stay in the text's colour, for contrast (WCAG 1.4.3).
+    legend = " ".join(f'<span><span style="color:{colour}" aria-hidden="true">&#9632;</span> {escape(n)}</span>'
+                      for n, (colour, _) in series.items())
     return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}<p>{legend}</p></figure>"
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 from temporalio import activity
@@ -48,6 +50,9 @@ def read_model(database_url: str, cases: list[str]) -> dict[str, list[dict]]:
             await conn.close()
 
     return asyncio.run(fetch())
+
+
+GOLDEN = Path(__file__).parent.parent / "histories"
 
 
 def test_rebuild_from_histories_equals_the_live_read_model(stack: Stack):
@@ -114,8 +119,25 @@ def test_a_broken_history_is_reported_and_fails_the_replay(stack: Stack, tmp_pat
     for key in [k for k in events[-1] if k.endswith("EventAttributes") and k != "timerStartedEventAttributes"]:
         del events[-1][key]
     path.write_text(json.dumps(history))
-    result = stack.cli("replay", "--dir", str(tmp_path), ok=False)
+    result = stack.cli("replay", "--dir", str(tmp_path), "--workers", "1", ok=False)
     assert result.exit_code == 1 and "NON-DETERMINISTIC" in result.output and "1 non-deterministic" in result.output
+    # Across processes too, beside good histories: the same guard, the broken one named.
+    for golden in sorted(GOLDEN.glob("*.json"))[:5]:
+        shutil.copy(golden, tmp_path / golden.name)
+    result = stack.cli("replay", "--dir", str(tmp_path), "--workers", "2", ok=False)
+    assert result.exit_code == 1 and f"case-{case}" in result.output
+    assert "Replayed 6 histories: 5 ok, 1 non-deterministic (2 processes)" in result.output
+
+
+def test_replay_across_processes_reads_every_run_from_the_server(stack: Stack):
+    """`earlyhelp replay --workers N` fetches and replays the server's histories in N processes (issue #17)."""
+    stack.start_worker()
+    cases = [case_id() for _ in range(3)]
+    for case in cases:
+        refer(stack, case)
+        stack.cli("record-screening", case, "--by", "das", "--decision", "accept")
+    result = stack.cli("replay", "--query", f"TaskQueue = '{stack.task_queue}'", "--workers", "2")
+    assert "Replayed 3 histories: 3 ok, 0 non-deterministic (2 processes)" in result.output
 
 
 def test_timeline_from_history_tells_who_did_what_and_when(stack: Stack):

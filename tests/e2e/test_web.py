@@ -3,6 +3,7 @@ the Temporal dev server, PostgreSQL, a worker and the web app as processes of th
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -16,6 +17,7 @@ from typing import Any
 
 import pypdf
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from activities.delivery import KINDS
@@ -206,7 +208,7 @@ def test_manager_refuses_then_approves_a_pending_closure(web: Web, page: Page):
 
     card.get_by_label("Your reason").fill("Housing is not yet stable: keep the plan open")
     card.get_by_role("button", name="Refuse").click()
-    expect(page.locator(".flash")).to_contain_text("Recorded: Decide closure")
+    expect(page.locator(".flash")).to_contain_text("Recorded: Decide the closure")
     expect(page.locator(f"section.card:has-text('Case {case}')")).to_have_count(0)
     assert stage_of(web, case) == "plan_active"
     timeline = web.stack.cli_json("timeline", case)
@@ -291,7 +293,8 @@ def test_practitioner_records_three_failed_contact_attempts_and_gets_the_warm_ha
         form.get_by_label("Outcome").select_option("no_answer")
         form.get_by_role("button", name="Record contact attempt").click()
         expect(page.locator(".flash")).to_contain_text("Recorded: Record contact attempt")
-        expect(page.locator(".timeline")).to_contain_text(f"attempt: {attempt}")
+        expect(page.locator(".timeline li", has_text=f"(attempt {attempt})")).to_contain_text(
+            "lp-jones recorded a phone contact attempt: no answer")
     expect(page.locator("h1")).to_contain_text("warm handover")
     expect(page.locator("#form-record_contact_attempt")).to_have_count(0)  # only the stage's commands
     expect(page.locator("#form-record_warm_handover")).to_have_count(1)
@@ -341,7 +344,8 @@ def test_a_safeguarding_concern_from_the_case_page_steps_the_case_up(web: Web, p
     expect(page.locator(".flash")).to_contain_text("Safeguarding concern raised")
     wait_until(lambda: stage_of(web, case) == "stepped_up", what="the case stepped up")
     page.goto(f"{web.url}/cases/{case}")
-    expect(page.locator(".timeline")).to_contain_text("SafeguardingConcernRaised by lp-jones")
+    expect(page.locator(".timeline")).to_contain_text(
+        "lp-jones raised a safeguarding concern: child disclosed an injury at home visit.")
     # Emailed to the MASH mailbox at once, through Notify (the local stand-in) [004] ...
     sent = wait_until(lambda: [m for m in sent_emails(web) if m["template_id"] == "t-mash_referral"
                                and case in m["personalisation"]["subject"]], what="the MASH email at the stand-in")
@@ -395,7 +399,7 @@ def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: We
     page.goto(web.url + "/refer")
     page.get_by_label("Case id", exact=True).fill(case)
     page.get_by_label("Locality").select_option("North")
-    page.get_by_label("Family ref", exact=True).fill(f"FAM-{case}")
+    page.get_by_label("Family reference", exact=True).fill(f"FAM-{case}")
     page.get_by_label("Name", exact=True).fill("A. Teacher")
     page.get_by_label("Agency", exact=True).fill("school")
     page.get_by_label("Contact", exact=True).fill("dsl@school.example")
@@ -499,3 +503,129 @@ def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(w
     page.context.clear_cookies()
     sign_in(page, web, "lp-south")
     assert page.request.get(page.url + ".pdf").status == 404
+
+
+def test_the_chronology_reads_in_plain_english_and_prints_and_exports_for_court(web: Web, page: Page):
+    """A chronology a court or a subject access request can use: plain English, London times, who did it,
+    significant events marked and filterable, a print view and CSV and PDF exports (issue #16)."""
+    case = allocated_case(web)
+    web.stack.cli("add-case-note", case, "--by", "lp-jones", "--text", "=HYPERLINK(\"x\") Mum called the school",
+                  "--significant")
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    chronology = page.locator(".timeline")
+    expect(chronology).to_contain_text("das-screener allocated the case to lp-jones.")
+    expect(chronology).to_contain_text("das-screener screened the referral and accepted the referral")
+    expect(chronology.locator("li.significant", has_text="added a case note")).to_have_count(1)
+    assert "CaseAllocated" not in chronology.inner_text() and "null" not in chronology.inner_text()
+    page.get_by_role("link", name="Show significant events only").click()
+    expect(chronology).not_to_contain_text("is due by")  # deadlines set are not significant
+    expect(chronology).to_contain_text("added a case note")
+    page.get_by_role("link", name="Print view").click()
+    expect(page.locator("h1")).to_have_text(f"Chronology of case {case}: significant events")
+    csv_answer = page.request.get(f"{web.url}/cases/{case}/chronology.csv")
+    assert csv_answer.ok and "attachment" in csv_answer.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(csv_answer.text())))
+    assert rows[0] == ["case", "number", "when (London)", "who", "what", "significant"]
+    note = next(r for r in rows if "case note" in r[4])
+    assert note[3] == "lp-jones" and note[5] == "yes" and note[4].startswith("lp-jones added a case note: =HYPERLINK")
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)  # no formula runs
+    pdf_answer = page.request.get(f"{web.url}/cases/{case}/chronology.pdf")
+    text = " ".join(pypdf.PdfReader(io.BytesIO(pdf_answer.body())).pages[0].extract_text().split())
+    assert f"Chronology - case {case}" not in text and "Chronology" in text and "allocated the case to lp-jones" in text
+
+
+def refer_in(web: Web, locality: str) -> str:
+    case = case_id()
+    file = web.stack.folder / f"{case}.json"
+    file.write_text(sample_referral(case, datetime.now(UTC), locality=locality).model_dump_json())
+    web.stack.cli("refer", "--file", str(file))
+    return case
+
+
+def test_cases_are_found_by_case_id_family_or_person_ref_and_filtered_sorted_and_paged(web: Web, page: Page):
+    """Lists that scale (issue #16): search by case id, family ref or person ref; filters; sortable columns;
+    server-side paging of 25; closed cases apart; another team's cases never listed."""
+    south = [refer_in(web, "South") for _ in range(3)]
+    sign_in(page, web, "tm-south")
+    page.goto(f"{web.url}/cases")
+    found = page.locator("#found ~ table.sortable tbody tr")
+    for text in (south[0], f"FAM-{south[0]}", f"P-{south[0]}-2", south[0][:6]):
+        page.get_by_label("Case id, family reference or person reference").fill(text)
+        page.get_by_role("button", name="Find cases").click()
+        expect(found.filter(has_text=south[0])).to_have_count(1)
+    page.get_by_label("Case id, family reference or person reference").fill(f"FAM-{south[1]}")
+    page.get_by_role("button", name="Find cases").click()
+    expect(found).to_have_count(1)
+    expect(found).to_contain_text(south[1])
+    north = allocated_case(web)  # tm-south does not see North's cases, even by their id
+    page.get_by_label("Case id, family reference or person reference").fill(north)
+    page.get_by_role("button", name="Find cases").click()
+    expect(page.locator("#found ~ p[role=status]")).to_contain_text("0 open cases found")
+    # Filters and sorting: South's cases in screening, by case id, then the other way round.
+    page.goto(f"{web.url}/cases?locality=South&stage=screening&sort=case")
+    ids = [t.strip() for t in found.locator("td:first-child").all_inner_texts()]
+    assert ids == sorted(ids) and set(south) <= set(ids)
+    page.get_by_role("link", name="Case", exact=True).click()  # the sorted column again: descending
+    expect(page.locator("th[aria-sort=descending]")).to_have_count(1)
+    ids = [t.strip() for t in found.locator("td:first-child").all_inner_texts()]
+    assert ids == sorted(ids, reverse=True)
+    # Paging: 25 a page, the rest on the next.
+    page.goto(f"{web.url}/cases?locality=South&stage=screening")
+    total = int(re.search(r"(\d+) open case", page.locator("#found ~ p[role=status]").inner_text()).group(1))
+    for _ in range(26 - total):
+        refer_in(web, "South")
+    page.goto(f"{web.url}/cases?locality=South&stage=screening")
+    total = int(re.search(r"(\d+) open case", page.locator("#found ~ p[role=status]").inner_text()).group(1))
+    expect(found).to_have_count(25)
+    page.get_by_role("link", name="Next page").click()
+    expect(page.locator("#found ~ p[role=status]")).to_contain_text("page 2 of")
+    expect(found).to_have_count(total - 25)
+    # Closed cases are their own list.
+    web.stack.cli("record-screening", south[2], "--by", "das-screener", "--decision", "signpost",
+                  "--services", "school nurse", "--reason", "the family asked for the school nurse only")
+    page.goto(f"{web.url}/cases?status=closed&q={south[2]}")
+    expect(found).to_contain_text("signposted")
+
+
+AXE = Axe()
+WCAG_22_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
+              "resultTypes": ["violations"]}
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core in the browser: no WCAG 2.2 A or AA violation on the page as it is now."""
+    results = AXE.run(page, options=WCAG_22_AA)
+    assert results.violations_count == 0, f"{page.url}\n{results.generate_report()}"
+
+
+def test_every_page_passes_axe_at_wcag_2_2_aa(web: Web, page: Page):
+    """Accessible by test (issue #16): each page of the web app, as the people who use it see it."""
+    page.goto(web.url + "/sign-in")
+    assert_accessible(page)
+    case = allocated_case(web, distinct_times_of_day_required=1)
+    for _ in range(3):
+        web.stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "no_answer")
+    web.stack.cli("record-warm-handover", case, "--by", "lp-jones", "--outcome", "failed")
+    web.stack.cli("record-unannounced-visit", case, "--by", "lp-jones", "--outcome", "no_answer", "--letter-left")
+    sign_in(page, web, "lp-jones")
+    for path in ("/cases", f"/cases/{case}", f"/cases/{case}/chronology", "/cases?q=nothing-found", "/no-such-page"):
+        page.goto(web.url + path)
+        assert_accessible(page)
+    page.goto(f"{web.url}/cases/{case}")
+    page.locator("#letters + ul").get_by_role("link", name="print").click()
+    assert_accessible(page)
+    page.goto(f"{web.url}/cases/{case}")
+    for details in page.locator("details.command").all():  # every form, open
+        details.locator("summary").click()
+    assert_accessible(page)
+    page.context.clear_cookies()
+    sign_in(page, web, "tm-patel")
+    for path in ("/inbox", "/refer", "/contacts", "/report", "/sent", "/mash", f"/cases/{case}",
+                 "/cases?status=closed"):
+        page.goto(web.url + path)
+        assert_accessible(page)
+    page.context.clear_cookies()
+    sign_in(page, web, "mash-obi")
+    page.goto(web.url + "/mash")
+    assert_accessible(page)
