@@ -30,6 +30,7 @@ class Entry:
     who: str
     what: str
     significant: bool
+    kind: str = ""  # the event's type
 
     @property
     def when(self) -> str:
@@ -161,10 +162,13 @@ def entry(event: Event) -> Entry:
         what = _words(event.type)
     significant = event.type in SIGNIFICANT or bool(event.type == "CaseNoteAdded" and event.data.get("significant"))
     who = "The service" if event.by == SYSTEM else event.by
+    if event.type == "CaseReferred" and event.data.get("keyed_by"):  # keyed in by a screener, from its source
+        who, what = event.data["keyed_by"], what.replace("referred the family", f"keyed in {event.by}'s referral of "
+                                                                                 "the family", 1)
     # What happened to the case (said on its own) rather than what someone did (said after who).
     sentence = what[0].upper() + what[1:] if event.type in HAPPENED else f"{who} {what}"
     return Entry(event.seq, event.at, who, sentence.rstrip(": ") + ("" if sentence.endswith(".") else "."),
-                 significant)
+                 significant, event.type)
 
 
 def chronology(events: list[Event], significant_only: bool = False) -> list[Entry]:

@@ -79,7 +79,7 @@ def sealer_of(request: web.Request) -> Sealer:
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
 BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
 # The referral form: the Referral model's fields but those the service sets or that other routes use.
-REFERRAL_OMITS = frozenset({"received_at", "route", "step_down", "policy", "members"})
+REFERRAL_OMITS = frozenset({"received_at", "route", "step_down", "policy", "members", "keyed_by"})
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -319,8 +319,8 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
         "snap": snap, "timeline": list(reversed(chronology.chronology(timeline, significant))),
         "significant": significant, "commands": commands, "open_form": open_form,
         "errors": errors or {}, "values": values if values is not None else initial_values(snap),
-        "messages": messages, "documents": documents,
-        "document_title": letters.title}, status=status)
+        "messages": messages, "documents": documents, "document_title": letters.title,
+        "now": datetime.now(UTC), "soon": datetime.now(UTC) + timedelta(days=7)}, status=status)
 
 
 async def command(request: web.Request) -> web.Response:
@@ -512,7 +512,8 @@ async def refer(request: web.Request) -> web.Response:
     values, rec = submitted(form), recommendation(form, widgets, user.id)
     errors: dict[str, str] = {}
     if form.get("action") != "preview":
-        data = forms.payload(widgets, form, user.id, signed_in=()) | {"received_at": datetime.now(UTC).isoformat()}
+        data = forms.payload(widgets, form, user.id, signed_in=()) | {"received_at": datetime.now(UTC).isoformat(),
+                                                                     "keyed_by": user.id}
         try:
             referral = Referral.model_validate(data)
         except ValidationError as e:

@@ -35,7 +35,7 @@ FACTS = frozenset({
     "next_review_date", "held_at", "approve", "closure_reason", "criteria", "final_stage", "accepted",
     "previous_referrals", "immediate_safeguarding", "consent_given", "lead_practitioner", "practitioner",
     "chosen_by_family", "reallocation", "resume_stage", "stage", "malformed", "re_referral", "version", "paused",
-    "significant"})
+    "significant", "keyed_by"})
 # References (ids in the council's systems, never names): in the clear for search and the SSD export,
 # erased with the case.
 REFS = frozenset({"family_ref", "people", "person_ref", "cases", "open_cases"})

@@ -155,6 +155,8 @@ class Referral(Model):
     previous_referrals: int = Field(0, ge=0, le=1000)
     step_down: StepDown | None = None
     policy: Policy | None = None
+    keyed_by: Id | None = Field(None, description="who keyed the referral in (the signed-in screener); the "
+                                                  "referrer is its source")
 
     @model_validator(mode="after")
     def _route_matches_details(self) -> Referral:
@@ -430,6 +432,17 @@ class PendingApproval(Model):
     resume_stage: Stage
 
 
+class MemberView(Model):
+    """A family member as the case page shows them: consent is `given`, `missing` or `not needed` (a younger
+    child, consented for by their parents [004])."""
+
+    person_ref: str
+    role: str
+    year_of_birth: int | None = None
+    consent: Literal["given", "missing", "not needed"]
+    seen: bool = False
+
+
 class Snapshot(Model):
     case_id: str
     route: Route
@@ -452,6 +465,12 @@ class Snapshot(Model):
     # Consent per person [004]: members whose consent is needed and missing.
     consent_missing: list[str] = Field(default_factory=list)
     children_seen: list[str] = Field(default_factory=list)
+    # For the case page: the family, the plan, and the referral's source and keyer.
+    members: list[MemberView] = Field(default_factory=list)
+    plan: list[PlanAction] = Field(default_factory=list)
+    received_at: AwareDatetime | None = None
+    referrer_agency: str = ""
+    keyed_by: str | None = None
 
 
 class Event(Model):

@@ -193,6 +193,7 @@ def open_case(referral: Referral, practice: int = PRACTICE_V1) -> tuple[CaseStat
         immediate_safeguarding=referral.immediate_safeguarding,
         previous_referrals=referral.previous_referrals,
         recommendation=recommendation,
+        **({"keyed_by": referral.keyed_by} if referral.keyed_by else {}),
         step_down=referral.step_down,
     )
     if state.v2 and referral.immediate_safeguarding:

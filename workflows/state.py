@@ -17,6 +17,7 @@ from workflows.models import (
     Consent,
     Deadline,
     Event,
+    MemberView,
     Model,
     Need,
     NeedProgress,
@@ -126,7 +127,20 @@ class CaseState(Model):
             re_referral=self.re_referral,
             consent_missing=self.consent_missing(self.stage_entered_at.year) if self.v2 else [],
             children_seen=self.children_seen,
+            members=self.member_views(),
+            plan=self.plan,
+            received_at=self.referral.received_at,
+            referrer_agency=self.referral.referrer.agency,
+            keyed_by=self.referral.keyed_by,
         )
+
+    def member_views(self) -> list[MemberView]:
+        year = self.stage_entered_at.year
+        needed, missing = set(self.consenters(year)), set(self.consent_missing(year))
+        return [MemberView(person_ref=m.person_ref, role=m.role, year_of_birth=m.year_of_birth,
+                           consent="missing" if m.person_ref in missing else "given" if m.person_ref in needed
+                           else "not needed", seen=m.person_ref in self.children_seen)
+                for m in self.referral.family.members]
 
 
 def new_state(referral: Referral, recommendation: ScreeningDecision, practice: int = PRACTICE_V1) -> CaseState:

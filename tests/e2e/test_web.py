@@ -418,6 +418,11 @@ def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: We
     snap = web.stack.cli_json("status", case)
     assert snap["threshold_recommendation"] == "accept" and snap["consent_given"]
     assert {n["code"] for n in snap["needs"]} == set(NEEDS)
+    # The keyer is the signed-in screener; the school is the referral's source (issue #16).
+    assert snap["keyed_by"] == "das-screener" and snap["referrer_agency"] == "school"
+    expect(page.locator(".summary")).to_contain_text("from school")
+    expect(page.locator(".summary")).to_contain_text("keyed in by das-screener")
+    expect(page.locator(".timeline")).to_contain_text("das-screener keyed in school's referral of the family")
 
     # The same case id again: refused beside the field, the existing case untouched.
     before = web.events(case)
@@ -511,6 +516,15 @@ def test_the_chronology_reads_in_plain_english_and_prints_and_exports_for_court(
     case = allocated_case(web)
     web.stack.cli("add-case-note", case, "--by", "lp-jones", "--text", "=HYPERLINK(\"x\") Mum called the school",
                   "--significant")
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    # The case page a practitioner needs: the family with ages and consent, the notes (issue #16).
+    family = page.locator("#family + table")
+    expect(family.locator("tr", has_text=f"P-{case}-1")).to_contain_text("parent")
+    expect(family.locator("tr", has_text=f"P-{case}-2")).to_contain_text(str(datetime.now(UTC).year - 2015))
+    expect(family.locator("tr", has_text=f"P-{case}-2")).to_contain_text("not needed")
+    expect(page.locator("#notes + ul")).to_contain_text("Mum called the school")
+    page.context.clear_cookies()
     sign_in(page, web, "lp-jones")
     page.goto(f"{web.url}/cases/{case}")
     chronology = page.locator(".timeline")
