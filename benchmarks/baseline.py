@@ -51,13 +51,23 @@ class BaselineCase:
         return len(self.unsaved)
 
 
+@workflow.defn(name="BaselineTimer")
+class BaselineTimer:
+    """The timer storm's baseline: one timer to a moment, then one activity (the engine: a save)."""
+
+    @workflow.run
+    async def run(self, case_id: str, due_at: float) -> int:
+        await workflow.sleep(max(due_at - workflow.now().timestamp(), 0.0))
+        return await workflow.execute_activity(save, args=[case_id, [1]], start_to_close_timeout=timedelta(seconds=30))
+
+
 async def main() -> None:
     client = await Client.connect(os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with Worker(client, task_queue=os.environ.get("EARLYHELP_TASK_QUEUE", "baseline"),
-                      workflows=[BaselineCase], activities=[save]):
+                      workflows=[BaselineCase, BaselineTimer], activities=[save]):
         await stop.wait()
 
 

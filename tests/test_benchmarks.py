@@ -14,3 +14,14 @@ async def test_benchmark_smoke_run_measures_every_measure():
     assert results["read_model"]["events_appended"] > 0 and results["scale"]["open_cases"] == 20, results["scale"]
     rendered = table(results)
     assert "| Lifecycle throughput" in rendered and "| Replay" in rendered and "| Delivery" in rendered
+
+
+async def test_read_model_scale_smoke_run_times_every_query_and_the_report():
+    """The read model at size (issue #17), smoke-sized: cases made by the pathway, saved by the store."""
+    from benchmarks.read_model_scale import queries
+    from benchmarks.read_model_scale import run as read_model_run
+
+    results = await read_model_run(cases=40, runs=3)
+    assert results["generated"]["cases"] == 40 and results["generated"]["events"] > 40 * 5
+    assert set(results["queries"]) == set(queries()) and results["report_year_ms"] > 0
+    assert "Index" in results["plans"]["search: person ref"] or "Seq Scan" in results["plans"]["search: person ref"]

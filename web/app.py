@@ -311,12 +311,13 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
         timeline = await read_model.timeline(conn, case_id, sealer_of(request))
         messages = await read_model.messages(conn, case_id, sealer_of(request))
         documents = await read_model.documents(conn, case_id)
+    details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
     user = current_user(request)
     commands = [{"name": name, "help": forms.plain(BY_NAME[name][0].__doc__ or ""), "widgets": command_widgets(name, snap)}
                 for name in available(snap, user, request.app[ROLES_KEY])]
     significant = request.query.get("significant") == "1"
     return await render(request, "case.html", {
-        "snap": snap, "timeline": list(reversed(chronology.chronology(timeline, significant))),
+        "snap": snap, "details": details, "timeline": list(reversed(chronology.chronology(timeline, significant))),
         "significant": significant, "commands": commands, "open_form": open_form,
         "errors": errors or {}, "values": values if values is not None else initial_values(snap),
         "messages": messages, "documents": documents, "document_title": letters.title,

