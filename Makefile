@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench
+.PHONY: run test bench govuk
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,3 +26,10 @@ test: $(VENV)/.installed $(CHROMIUM)
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks --size full
+
+# GOV.UK Frontend's stylesheet, compiled once with Node (never at run time) and committed: web/static/govuk/.
+GOVUK_FRONTEND := 6.3.0
+govuk:
+	cd web/static/govuk && npm install --no-save --silent govuk-frontend@$(GOVUK_FRONTEND) sass@1 \
+	  && npx sass --no-source-map --style=compressed --quiet earlyhelp.scss govuk-frontend.min.css \
+	  && rm -rf node_modules

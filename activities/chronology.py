@@ -56,6 +56,10 @@ def _list(items: list[Any]) -> str:
     return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else (items[0] if items else "none")
 
 
+def _count(n: int, thing: str) -> str:
+    return f"no {thing}s" if n == 0 else f"1 {thing}" if n == 1 else f"{n} {thing}s"
+
+
 def _screening(d: dict[str, Any]) -> str:
     outcome = {"accept": "accepted the referral for an Early Help Assessment",
                "signpost": "signposted the family to " + _list(d.get("services") or []),
@@ -140,7 +144,7 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
                                                                               else ""),
     "CaseEnded": lambda d: f"the case ended: {_words(d['final_stage'])} ({_words(d['reason'])})",
     "PracticeVersionSet": lambda d: "the case follows the updated practice guidance",
-    "PreviousCasesFound": lambda d: (f"found {len(d.get('cases') or [])} earlier case(s) of the family"
+    "PreviousCasesFound": lambda d: (f"found {_count(len(d.get('cases') or []), 'earlier case')} of the family"
                                      + (": a re-referral" if d.get("re_referral") else "")),
 }
 SIGNIFICANT = frozenset({"CaseReferred", "ScreeningRecorded", "CaseAllocated", "HomeVisitRecorded", "AssessmentRecorded",

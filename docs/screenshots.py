@@ -33,11 +33,13 @@ def main(base: str, password: str) -> None:
         sign_in("lp-jones")  # a practitioner in North West, with a case waiting for first contact
         page.goto(base + "/cases")
         page.locator("#mine + table tr", has_text="initial contact").get_by_role("link").first.click()
-        form = page.locator("#form-record_contact_attempt")
-        form.locator("summary").click()
-        form.get_by_label("Method").select_option("phone")
-        form.get_by_label("Outcome").select_option("no_answer")
-        page.screenshot(path=HERE / "case.png", full_page=True)
+        page.screenshot(path=HERE / "case.png")  # the top of the page: the case, its family
+        page.goto(base + "/cases?stage=plan_active")
+        page.locator("#found ~ table tbody tr").first.get_by_role("link").first.click()
+        page.get_by_role("link", name="Print view").click()
+        page.screenshot(path=HERE / "chronology.png")
+        page.goto(base + "/cases?status=closed")
+        page.screenshot(path=HERE / "cases.png")
         browser.close()
 
 

@@ -69,6 +69,8 @@ CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.
 OIDC_KEY = web.AppKey("oidc", oidc.Provider)
 SENT_FILE_KEY = web.AppKey("sent_file", Path)
 SENT_SHOWN = 200
+TAG_COLOURS = {"pending": "govuk-tag--blue", "met": "govuk-tag--green", "missed": "govuk-tag--red",
+               "completed_late": "govuk-tag--orange", "cancelled": "govuk-tag--grey"}
 ROLE_NAMES = {"managers": "team manager", "screeners": "EH Duty and Advice", "practitioners": "lead practitioner",
               "social_workers": "social worker", "mash": "MASH team"}  # the local Notify stand-in's latest messages shown at /sent
 
@@ -185,6 +187,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any], s
                "flash": await take_flash(request),
                "list_limit": LIST_LIMIT, "path": request.path,
                "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label, "role_names": ROLE_NAMES,
+               "tag_colour": TAG_COLOURS,
                "council_sign_in": request.app[OIDC_KEY] is not None, "next_path": request.query.get("next", ""),
                **context}
     return aiohttp_jinja2.render_template(template, request, context, status=status)
@@ -621,7 +624,11 @@ def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
     app[THROTTLE_KEY], app[OIDC_KEY], app[SENT_FILE_KEY] = Throttle(), provider, sent_file
     app.on_response_prepare.append(security_headers)
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    environment = aiohttp_jinja2.setup(app, loader=jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(HERE / "templates"),
+        jinja2.PrefixLoader({"govuk_frontend_jinja": jinja2.PackageLoader("govuk_frontend_jinja")})]), autoescape=True)
+    # A navigation item for GOV.UK's service navigation: (href, text) and whether it is the current page.
+    environment.filters["zip_nav"] = lambda item, path: {"href": item[0], "text": item[1], "current": item[0] == path}
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/", home),

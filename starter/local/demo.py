@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from rich.progress import Progress
 from temporalio.client import Client
@@ -104,8 +104,11 @@ def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
     step_down = None
     if options.get("step_down"):
         step_down = StepDown(social_worker="sw-ahmed", cin_meeting_agreed_plan=bool(options.get("cin")))
+    # Received over the last six months: deadlines of the families still waiting are overdue (the inbox's
+    # escalations), and the report's months have shape. What happened next is recorded today.
+    received = datetime.now(UTC) - timedelta(days=rnd.uniform(1, 182))
     return sample_referral(
-        f"DEMO-{n:03d}", datetime.now(UTC), locality=DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)],
+        f"DEMO-{n:03d}", received, locality=DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)],
         needs=[Need(code=c, complex=True, description=f"{c.replace('_', ' ')} need") for c in codes],
         immediate_safeguarding=bool(options.get("immediate_safeguarding")),
         previous_referrals=int(options.get("previous_referrals", 0)),  # type: ignore[call-overload]
