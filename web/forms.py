@@ -87,7 +87,7 @@ def plain(text: str) -> str:
 
 
 def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: str = "",
-              omit: frozenset[str] = frozenset()) -> list[Widget]:
+              omit: frozenset[str] = frozenset(), rows: int = 0) -> list[Widget]:
     """The widgets of a model's fields; `omit` names fields (at any depth) the form leaves to their defaults."""
     widgets = []
     for name, info in model.model_fields.items():
@@ -106,6 +106,11 @@ def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: st
             w.kind, w.hint = "datetime", w.hint or "UK time"
         elif annotation is date:
             w.kind = "date"
+        elif (origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel)
+              and not {"code", "need_code"} & set(args[0].model_fields)):
+            # Rows of a list with no key (a family's members): `rows` blank rows, each sent when filled in.
+            w.kind, w.rows = "table", [str(i) for i in range(rows or 5)]
+            w.children = fields_of(args[0], case_needs, omit=omit)
         elif origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
             row_model = args[0]
             w.key = "code" if "code" in row_model.model_fields else "need_code"
@@ -116,7 +121,7 @@ def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: st
         elif origin is list:
             w.kind, w.hint = "lines", (w.hint + "; " if w.hint else "") + "one per line"
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            w.kind, w.children = "group", fields_of(annotation, case_needs, prefix + name + ".", omit)
+            w.kind, w.children = "group", fields_of(annotation, case_needs, prefix + name + ".", omit, rows)
             w.signed_in = [n for n in annotation.model_fields if n in SIGNED_IN]
         widgets.append(w)
     return widgets
@@ -153,6 +158,10 @@ def _collect(widgets: Sequence[Widget], form: Mapping[str, Any], by: str) -> dic
         name = w.name.rsplit(".", 1)[-1]
         if w.kind == "group":
             data[name] = _collect(w.children, form, by) | dict.fromkeys(w.signed_in, by)
+        elif w.kind == "table":
+            filled = [{c.name: v for c in w.children if (v := _value(c, form, f"{w.name}.{i}.{c.name}")) is not None}
+                      for i in w.rows]
+            data[name] = [row for row in filled if row]
         elif w.kind == "rows":
             data[name] = []
             for key in w.rows:

@@ -588,8 +588,13 @@ def test_cases_are_found_by_case_id_family_or_person_ref_and_filtered_sorted_and
     total = int(re.search(r"(\d+) open case", page.locator("#found ~ p[role=status]").inner_text()).group(1))
     for _ in range(26 - total):
         refer_in(web, "South")
-    page.goto(f"{web.url}/cases?locality=South&stage=screening")
-    total = int(re.search(r"(\d+) open case", page.locator("#found ~ p[role=status]").inner_text()).group(1))
+
+    def listed() -> int:  # once the read model has the referrals just made (saved just after they start)
+        page.goto(f"{web.url}/cases?locality=South&stage=screening")
+        count = int(re.search(r"(\d+) open case", page.locator("#found ~ p[role=status]").inner_text()).group(1))
+        return count if count >= 26 else 0
+
+    total = wait_until(listed, what="26 or more South cases in screening listed")
     expect(found).to_have_count(25)
     page.get_by_role("link", name="Next page").click()
     expect(page.locator("#found ~ p[role=status]")).to_contain_text("page 2 of")
@@ -642,3 +647,57 @@ def test_every_page_passes_axe_at_wcag_2_2_aa(web: Web, page: Page):
     sign_in(page, web, "mash-obi")
     page.goto(web.url + "/mash")
     assert_accessible(page)
+
+
+def test_a_step_down_referral_with_its_family_members_and_when_it_was_received(web: Web, page: Page):
+    """Complete forms (issue #16): family members in rows (no JavaScript), the step-down route with its social
+    worker [004], the time it was received; the lead practitioner then chosen from the locality's team."""
+    case = case_id()
+    sign_in(page, web, "das-screener")
+    page.goto(web.url + "/refer")
+    page.get_by_label("Case id", exact=True).fill(case)
+    page.get_by_label("Route").select_option("step_down")
+    page.get_by_label("Received at (optional)").fill("2026-11-30T09:15")
+    page.get_by_label("Locality").select_option("North")
+    page.get_by_label("Family reference", exact=True).fill(f"FAM-{case}")
+    page.get_by_label("Family member of person 1").fill(f"P-{case}-A")
+    page.get_by_label("Role of person 1").fill("parent")
+    page.get_by_label("Year of birth of person 1").fill("1990")
+    page.get_by_label("Family member of person 2").fill(f"P-{case}-B")
+    page.get_by_label("Role of person 2").fill("child")
+    page.get_by_label("Year of birth of person 2").fill("2016")
+    page.get_by_label("Name", exact=True).fill("S. Worker")
+    page.get_by_label("Agency", exact=True).fill("children's social care")
+    page.get_by_label("Contact", exact=True).fill("sw@council.example")
+    page.get_by_label("Social worker", exact=True).fill("sw-ahmed")
+    page.get_by_label("The CIN meeting agreed the plan").check()
+    page.get_by_label("Given", exact=True).check()
+    page.get_by_role("button", name="Submit referral").click()
+    assert page.url == f"{web.url}/cases/{case}", page.locator("main").inner_text()[:500]
+    expect(page.locator(".summary")).to_contain_text("step-down from social care")
+    expect(page.locator(".summary")).to_contain_text("received Mon 30 Nov 2026 09:15")
+    family = page.locator("#family + table")
+    expect(family.locator("tr", has_text=f"P-{case}-A")).to_contain_text("parent")
+    expect(family.locator("tr", has_text=f"P-{case}-B")).to_contain_text(str(datetime.now(UTC).year - 2016))
+    snap = web.stack.cli_json("status", case)
+    assert snap["route"] == "step_down" and snap["stage"] == "awaiting_allocation"
+
+
+def test_the_lead_practitioner_is_chosen_from_the_localitys_team(web: Web, page: Page):
+    """No free-text lead (a typo was once allocated): allocate offers the locality's practitioners only."""
+    case = case_id()
+    file = web.stack.folder / f"{case}.json"
+    file.write_text(sample_referral(case, datetime.now(UTC), locality="North").model_dump_json())
+    web.stack.cli("refer", "--file", str(file))
+    web.stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
+    sign_in(page, web, "das-screener")
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-allocate")
+    form.locator("summary").click()
+    lead = form.get_by_label("Lead practitioner")
+    options = [o.strip() for o in lead.locator("option").all_inner_texts()]
+    assert "lp-jones" in options and "lp-south" not in options  # North's team, not South's
+    lead.select_option("lp-jones")
+    form.get_by_role("button", name="Allocate a lead practitioner").click()
+    expect(page.locator(".flash")).to_contain_text("Recorded")
+    assert web.stack.cli_json("status", case)["lead_practitioner"] == "lp-jones"
