@@ -701,3 +701,59 @@ def test_the_lead_practitioner_is_chosen_from_the_localitys_team(web: Web, page:
     form.get_by_role("button", name="Allocate a lead practitioner").click()
     expect(page.locator(".flash")).to_contain_text("Recorded")
     assert web.stack.cli_json("status", case)["lead_practitioner"] == "lp-jones"
+
+
+def tab_to(page: Page, selector: str, limit: int = 200) -> None:
+    """Press Tab until the element `selector` has the focus, as a keyboard user moves through a page."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} never took the focus by Tab")
+
+
+def test_a_case_by_keyboard_alone_from_sign_in_to_the_home_visit(web: Web, page: Page):
+    """Accessible by test (issue #16, WCAG 2.1.1 Keyboard): signed in, a case found, screened, allocated, first
+    contact and the home visit recorded, with the keyboard only: no mouse, no click."""
+    case = case_id()
+    file = web.stack.folder / f"{case}.json"
+    file.write_text(sample_referral(case, datetime.now(UTC), locality="North").model_dump_json())
+    web.stack.cli("refer", "--file", str(file))
+    page.goto(web.url + "/sign-in")
+    tab_to(page, "#user")
+    page.keyboard.type("das-screener")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator(".signout")).to_contain_text("das-screener")
+    tab_to(page, "#q")
+    page.keyboard.type(case)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"q={case}"))
+    tab_to(page, f"#found ~ table a[href='/cases/{case}']")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_contain_text(case)
+
+    def record(form: str, *fields: tuple[str, str]) -> None:
+        tab_to(page, f"#form-{form} > summary")
+        page.keyboard.press("Enter")  # opens the form
+        for selector, key_or_text in fields:
+            tab_to(page, f"#form-{form} {selector}")
+            if key_or_text.startswith("key:"):
+                page.keyboard.press(key_or_text.removeprefix("key:"))
+            else:
+                page.keyboard.type(key_or_text)
+        tab_to(page, f"#form-{form} button.govuk-button")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.locator(".flash")).to_contain_text("Recorded")
+
+    record("record_screening", ("select[name=decision]", "accept"))
+    record("allocate", ("select[name=lead_practitioner]", "lp-jones"))
+    expect(page.locator("h1")).to_contain_text("initial contact")
+    record("record_contact_attempt", ("select[name=method]", "phone"), ("select[name=outcome]", "reached"))
+    expect(page.locator("h1")).to_contain_text("home visit")
+    record("record_home_visit", ("input[name=agreement_given]", "key:Space"), ("input[name=genogram_started]", "key:Space"),
+           ("input[name=children_seen]", "key:Space"))
+    expect(page.locator("h1")).to_contain_text("assessment")
+    assert web.stack.cli_json("status", case)["stage"] == "assessment"
