@@ -306,6 +306,24 @@ duty_manager = "duty@bench.invalid"
 """
 
 
+async def start_workers(env: dict[str, str], trusted: dict[str, str], engine_queue: str,
+                        baseline_queue: str) -> tuple[dict[str, str], psutil.Popen, psutil.Popen]:
+    """Once Temporal answers: the engine's worker (as production runs it) and the baseline's, as processes."""
+    async def connected() -> bool:
+        try:
+            await Client.connect(env["TEMPORAL_ADDRESS"])
+            return True
+        except Exception:  # noqa: BLE001 (not up yet)
+            return False
+
+    await wait_for(connected)
+    engine_env = {**env, **trusted, "EARLYHELP_TASK_QUEUE": engine_queue}
+    engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
+    baseline = psutil.Popen([sys.executable, "-m", "benchmarks.baseline"],
+                            env={**env, "EARLYHELP_TASK_QUEUE": baseline_queue})
+    return engine_env, engine, baseline
+
+
 def trusted_setup(work: Path) -> tuple[dict[str, str], Path]:
     """The engine as production runs it: payloads encrypted (the strict codec refuses plaintext), roles
     checked, every command carrying a token the worker verifies. Returns its environment and signing key."""
@@ -338,18 +356,7 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
                     "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"bench-{kind}" for kind in KINDS})}
     procs = [standin]
     try:
-        async def connected() -> bool:
-            try:
-                await Client.connect(env["TEMPORAL_ADDRESS"])
-                return True
-            except Exception:  # noqa: BLE001 (not up yet)
-                return False
-
-        await wait_for(connected)
-        engine_env = {**env, **trusted, "EARLYHELP_TASK_QUEUE": "bench-engine"}
-        engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
-        baseline = psutil.Popen([sys.executable, "-m", "benchmarks.baseline"],
-                                env={**env, "EARLYHELP_TASK_QUEUE": "bench-baseline"})
+        engine_env, engine, baseline = await start_workers(env, trusted, "bench-engine", "bench-baseline")
         procs += [engine, baseline]
         baseline_client = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
         pool = await connect_db(database_url)

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -29,7 +28,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
-from benchmarks.__main__ import _free_port, _machine, phase, trusted_setup, wait_for
+from benchmarks.__main__ import _free_port, _machine, phase, start_workers, trusted_setup, wait_for
 from starter.local.samples import sample_referral
 from starter.local.stack import start_dev_server, stop
 from worker.config import Config
@@ -80,22 +79,13 @@ async def run(cases: int) -> dict[str, Any]:
     trusted, _ = trusted_setup(work)
     procs: list[psutil.Popen] = []
     try:
-        async def connected() -> bool:
-            try:
-                await Client.connect(env["TEMPORAL_ADDRESS"])
-                return True
-            except Exception:  # noqa: BLE001 (not up yet)
-                return False
-
-        await wait_for(connected)
-        engine_env = {**env, **trusted, "EARLYHELP_TASK_QUEUE": "storm-engine"}
-        engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
-        procs = [engine, psutil.Popen([sys.executable, "-m", "benchmarks.baseline"],
-                                      env={**env, "EARLYHELP_TASK_QUEUE": "storm-baseline"})]
+        engine_env, engine, baseline_worker = await start_workers(env, trusted, "storm-engine", "storm-baseline")
+        procs = [engine, baseline_worker]
         pool = await connect_db(database_url)
         client = await connect(Config.from_env(engine_env), pool=pool)
         baseline = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
-        due = (datetime.now(UTC) + timedelta(seconds=cases / START_RATE_GUESS + 90)).replace(microsecond=0)
+        margin = 90 if cases >= 1000 else 10  # after every start, with time to spare (a smoke run: seconds)
+        due = (datetime.now(UTC) + timedelta(seconds=cases / START_RATE_GUESS + margin)).replace(microsecond=0)
         phase(f"starting {cases} cases and {cases} baseline timers, all due at {due:%H:%M:%S} UTC")
         start_seconds = await start_all(client, baseline, cases, due)
         late = max(0.0, time.time() - due.timestamp())

@@ -25,3 +25,21 @@ async def test_read_model_scale_smoke_run_times_every_query_and_the_report():
     assert results["generated"]["cases"] == 40 and results["generated"]["events"] > 40 * 5
     assert set(results["queries"]) == set(queries()) and results["report_year_ms"] > 0
     assert "Index" in results["plans"]["search: person ref"] or "Seq Scan" in results["plans"]["search: person ref"]
+
+
+async def test_timer_storm_smoke_run_writes_every_escalation_beside_the_baseline():
+    """The timer storm (issue #17), smoke-sized: every case's deadline in the same minute, each escalated."""
+    from benchmarks.timer_storm import run as storm
+
+    results = await storm(cases=10)
+    assert results["escalations_written"] == 10 and results["engine_seconds"] is not None
+    assert results["baseline_seconds"] is not None and results["worker_cache"] > 0
+
+
+async def test_cold_cases_smoke_run_times_a_command_on_evicted_and_cached_cases():
+    """Cold cases (issue #17), smoke-sized: both workers restarted, so the first command replays the history."""
+    from benchmarks.cold_cases import run as cold
+
+    results = await cold(cases=2, events=3)
+    assert results["engine_history_events"] > 30 and results["baseline_history_events"] > 30
+    assert all(results[f"{w}_{t}_p50_ms"] > 0 for w in ("engine", "baseline") for t in ("cold", "hot"))

@@ -482,14 +482,20 @@ def test_every_response_carries_the_security_headers_error_pages_included(web: W
         assert response.headers.get("x-content-type-options") == "nosniff", path
 
 
-def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(web: Web, page: Page):
-    """The letter left at an unannounced visit explains its purpose [003]: a print view and a PDF from the
-    case page, made from the case's sealed text (issue #15)."""
+def case_with_a_visit_letter(web: Web) -> str:
+    """A North case whose first unannounced visit found nobody in and left a letter [003]."""
     case = allocated_case(web, distinct_times_of_day_required=1)
     for _ in range(3):
         web.stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "no_answer")
     web.stack.cli("record-warm-handover", case, "--by", "lp-jones", "--outcome", "failed")
     web.stack.cli("record-unannounced-visit", case, "--by", "lp-jones", "--outcome", "no_answer", "--letter-left")
+    return case
+
+
+def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(web: Web, page: Page):
+    """The letter left at an unannounced visit explains its purpose [003]: a print view and a PDF from the
+    case page, made from the case's sealed text (issue #15)."""
+    case = case_with_a_visit_letter(web)
     sign_in(page, web, "lp-jones")
     page.goto(f"{web.url}/cases/{case}")
     letters = page.locator("#letters + ul")
@@ -621,11 +627,7 @@ def test_every_page_passes_axe_at_wcag_2_2_aa(web: Web, page: Page):
     """Accessible by test (issue #16): each page of the web app, as the people who use it see it."""
     page.goto(web.url + "/sign-in")
     assert_accessible(page)
-    case = allocated_case(web, distinct_times_of_day_required=1)
-    for _ in range(3):
-        web.stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "no_answer")
-    web.stack.cli("record-warm-handover", case, "--by", "lp-jones", "--outcome", "failed")
-    web.stack.cli("record-unannounced-visit", case, "--by", "lp-jones", "--outcome", "no_answer", "--letter-left")
+    case = case_with_a_visit_letter(web)
     sign_in(page, web, "lp-jones")
     for path in ("/cases", f"/cases/{case}", f"/cases/{case}/chronology", "/cases?q=nothing-found", "/no-such-page"):
         page.goto(web.url + path)
