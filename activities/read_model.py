@@ -48,8 +48,9 @@ async def caseload(conn: asyncpg.Connection, lead: Filter = None, locality: Filt
 
 
 async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False, within: timedelta | None = None,
-              lead: Filter = None, locality: Filter = None) -> list[dict]:
-    """Deadlines of open cases: overdue (passed, step not done) and, unless `overdue`, those due within `within`."""
+              lead: Filter = None, locality: Filter = None, limit: int | None = None) -> list[dict]:
+    """Deadlines of open cases: overdue (passed, step not done) and, unless `overdue`, those due within `within`;
+    the earliest first, the first `limit` of them."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
     args.append(now)
     n = len(args)
@@ -63,12 +64,12 @@ async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False,
         " FROM deadlines d JOIN cases c USING (case_id)"
         f" WHERE c.ended_at IS NULL{where} AND ((d.status = 'missed' AND d.completed_at IS NULL)"
         f" OR (d.status = 'pending' AND d.due_at < ${n}){window})"
-        " ORDER BY d.due_at", *args)
+        f" ORDER BY d.due_at LIMIT ${len(args) + 1}", *args, limit)
     return [dict(r) for r in rows]
 
 
 async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: Filter = None,
-                    sealer: Sealer | None = None) -> list[dict]:
+                    sealer: Sealer | None = None, limit: int | None = None) -> list[dict]:
     """Closures waiting for a manager's decision; a manager never sees their own requests [003].
 
     With a `sealer`, each adds the request's summary per need (from its ClosureRequested event).
@@ -81,7 +82,7 @@ async def approvals(conn: asyncpg.Connection, manager: str | None = None, locali
     rows = await conn.fetch(
         f"SELECT a.case_id, c.locality, c.lead_practitioner AS lead, a.reason, a.requested_by, a.requested_at{outcomes}"
         " FROM approvals a JOIN cases c USING (case_id) LEFT JOIN case_events e ON e.case_id = a.case_id AND e.seq = a.seq"
-        f" WHERE a.resolution IS NULL{where} ORDER BY a.requested_at", *args)
+        f" WHERE a.resolution IS NULL{where} ORDER BY a.requested_at LIMIT ${len(args) + 1}", *args, limit)
     found = [dict(r) for r in rows]
     for row in found:
         if sealer and (event := row.pop("event", None)):
@@ -205,10 +206,11 @@ async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_
     if scope is not None:
         seen = f"c.locality = ANY({arg(list(scope))})"
         where.append(f"({seen} OR c.lead_practitioner = {arg(lead_or_scope)})" if lead_or_scope else seen)
-    if text:
-        t = arg(text)
-        where.append(f"(c.case_id = {t} OR c.case_id LIKE {arg(text.replace('%', '').replace('_', '') + '%')}"
-                     f" OR c.family_ref = {t} OR c.case_id IN (SELECT case_id FROM case_people WHERE person_ref = {t}))")
+    if text:  # each by its own index, then together
+        t, start = arg(text), arg(text.replace("\\", "").replace("%", "").replace("_", "\\_") + "%")
+        where.append(f"c.case_id IN (SELECT case_id FROM cases WHERE case_id LIKE {start}"
+                     f" UNION SELECT case_id FROM cases WHERE family_ref = {t}"
+                     f" UNION SELECT case_id FROM case_people WHERE person_ref = {t})")
     for column, value in (("c.stage", stage), ("c.locality", locality), ("c.lead_practitioner", lead)):
         if value:
             where.append(f"{column} = {arg(value)}")
@@ -219,6 +221,8 @@ async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_
         where.append("EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL)")
     clause = " AND ".join(where)
     total = await conn.fetchval(f"SELECT count(*) FROM cases c WHERE {clause}", *args)
+    if closed and sort == "deadline":  # a closed case has no deadline: the latest ended first
+        sort, descending = "ended", True
     order = SORTS.get(sort, SORTS["deadline"])
     direction = "DESC NULLS LAST" if descending else "ASC NULLS LAST"
     rows = await conn.fetch(

@@ -114,7 +114,9 @@ SELECT count(*) FILTER (WHERE e.type = 'CaseReferred') AS referrals,
                           AND e.data->>'reason' = 'needs_met') AS closures_needs_met,
        count(DISTINCT e.case_id) FILTER (WHERE e.type = 'MaspReferred') AS masp_referrals
 FROM case_events e JOIN cases c USING (case_id)
-WHERE e.at >= $1 AND e.at < $2 AND ($3::text IS NULL OR c.locality = $3)
+WHERE e.type IN ('CaseReferred', 'ScreeningRecorded', 'SocialCareDecisionRecorded', 'SteppedUp', 'PreviousCasesFound',
+                 'CaseEnded', 'MaspReferred')
+  AND e.at >= $1 AND e.at < $2 AND ($3::text IS NULL OR c.locality = $3)
 """
 _STATE_AT_END = """
 SELECT count(*) FILTER (WHERE c.accepted_at < $2 AND (c.allocated_at IS NULL OR c.allocated_at >= $2)
@@ -124,8 +126,9 @@ SELECT count(*) FILTER (WHERE c.accepted_at < $2 AND (c.allocated_at IS NULL OR 
                 0)::int AS open_children,
        coalesce(sum(c.children) FILTER (WHERE c.received_at >= $1 AND c.received_at < $2), 0)::int
          AS children_referred
-FROM (SELECT c.*, (SELECT count(*) FROM case_people p WHERE p.case_id = c.case_id AND p.role = ANY($4::text[]))
-        AS children FROM cases c) c
+FROM (SELECT c.*, coalesce(p.children, 0) AS children FROM cases c
+      LEFT JOIN (SELECT case_id, count(*) AS children FROM case_people WHERE role = ANY($4::text[]) GROUP BY case_id) p
+      USING (case_id)) c
 WHERE $1::timestamptz IS NOT NULL AND ($3::text IS NULL OR c.locality = $3)
 """
 _CONTACTS = """

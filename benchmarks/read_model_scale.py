@@ -32,6 +32,7 @@ from activities.db import connect
 from activities.store import CaseActivities
 from starter.local import scripts
 from starter.local.samples import sample_referral
+from worker import logs
 from workflows import pathway
 from workflows.models import DecideClosure, Event, Need, NeedCode, Snapshot
 from workflows.policy import DEFAULT_LOCALITIES
@@ -201,6 +202,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200, help="timed runs of each query")
     args = parser.parse_args()
+    logs.configure("warning")  # the store logs each save at debug: not 100,000 lines here
     results = asyncio.run(run(args.cases, args.runs))
     path = HERE / "results" / f"read-model-{args.cases}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")

@@ -63,6 +63,7 @@ from workflows.rules import threshold_recommendation
 
 HERE = Path(__file__).parent
 LIST_LIMIT = 500  # rows of a caseload on one page; `earlyhelp caseload --csv` gives them all
+INBOX_LIMIT = 100  # the oldest of each of the inbox's lists; the case list's filters find every one
 CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
 
 
@@ -268,13 +269,15 @@ async def inbox(request: web.Request) -> web.Response:
     if not user.is_manager:
         raise Problem(403, "The inbox is for team managers.")
     async with request.app[POOL_KEY].acquire() as conn:
-        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities, sealer=sealer_of(request))
+        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities, sealer=sealer_of(request),
+                                             limit=INBOX_LIMIT)
         now = datetime.now(UTC)
-        escalations = await read_model.due(conn, now, overdue=True, locality=user.localities)
-        coming = [d for d in await read_model.due(conn, now, within=timedelta(days=7), locality=user.localities)
-                  if not d["overdue"]]
+        escalations = await read_model.due(conn, now, overdue=True, locality=user.localities, limit=INBOX_LIMIT)
+        coming = [d for d in await read_model.due(conn, now, within=timedelta(days=7), locality=user.localities,
+                                                  limit=INBOX_LIMIT) if not d["overdue"]]
         caseload = await read_model.caseload(conn, locality=user.localities, limit=LIST_LIMIT)
     return await render(request, "inbox.html", {"pending": pending, "escalations": escalations,
+                                                "inbox_limit": INBOX_LIMIT,
                                                 "coming": coming, "caseload": caseload})
 
 
