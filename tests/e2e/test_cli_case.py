@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
+import subprocess
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from starter.cli import STEPS
+from starter.local.stack import BIN
 from tests.e2e.conftest import Stack, wait_until
 
 NEEDS = ["education", "housing", "family_relationships"]
@@ -179,3 +184,22 @@ def test_advice_point_contacts_are_logged_and_reported(stack: Stack):
     assert bad.exit_code == 2 and "channel" in bad.output
     after = stack.cli_json("report", "--from", today, "--to", today, "--locality", "West")["advice_point_contacts"]
     assert after == before + 1
+
+
+def test_the_temporal_cli_example_in_the_docs_works_as_printed(stack: Stack, tmp_path):
+    """docs/running-a-case.md's referral.json and Temporal CLI lines, run as printed (on this stack's queue,
+    under a fresh case id): started, screened, allocated, and the snapshot says so."""
+    doc = (Path(__file__).parents[2] / "docs" / "running-a-case.md").read_text()
+    case = case_id()
+    referral = re.search(r"```json\n(.*?)```", doc, re.S)[1].replace("C123", case)
+    (tmp_path / "referral.json").write_text(referral)
+    lines = re.search(r"```sh\n(temporal workflow start.*?)```", doc, re.S)[1].replace("\\\n", " ")
+    stack.start_worker()
+    answers = []
+    for line in filter(None, map(str.strip, lines.splitlines())):
+        args = shlex.split(line.replace("C123", case).replace("early-help", stack.task_queue))
+        done = subprocess.run([str(BIN / "temporal"), *args[1:], "--address", stack.server.address],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+        answers.append(done.stdout)
+    assert "initial_contact" in answers[-1] and "lp-jones" in answers[-1]
