@@ -13,6 +13,8 @@ import asyncpg
 from worker.sealing import Sealer
 from workflows.models import Event
 
+# The inbox's lists show the oldest this many; the case list's filters find every one.
+INBOX_ROWS = 100
 # A filter's value: one value, any of several (a team's localities), or None for no filter.
 Filter = str | Collection[str] | None
 

@@ -39,6 +39,7 @@ from workflows.policy import DEFAULT_LOCALITIES
 from workflows.state import CURRENT_PRACTICE
 
 HERE = Path(__file__).parent
+ROWS = read_model.INBOX_ROWS
 LEADS = [f"lp-{i:03d}" for i in range(120)]  # a county's practitioners, 20 a locality
 NOW = datetime.now(UTC)
 
@@ -125,9 +126,11 @@ def queries() -> dict[str, Query]:
         return list(DEFAULT_LOCALITIES[start:start + 3])  # a manager's three localities
 
     return {
-        "inbox: approvals": lambda c, r: read_model.approvals(c, manager="tm-x", locality=teams(r)),
-        "inbox: overdue": lambda c, r: read_model.due(c, NOW, overdue=True, locality=teams(r)),
-        "inbox: due this week": lambda c, r: read_model.due(c, NOW, within=timedelta(days=7), locality=teams(r)),
+        # As the web app's inbox asks: the oldest INBOX_ROWS of each list.
+        "inbox: approvals": lambda c, r: read_model.approvals(c, manager="tm-x", locality=teams(r), limit=ROWS),
+        "inbox: overdue": lambda c, r: read_model.due(c, NOW, overdue=True, locality=teams(r), limit=ROWS),
+        "inbox: due this week": lambda c, r: read_model.due(c, NOW, within=timedelta(days=7), locality=teams(r),
+                                                            limit=ROWS),
         "inbox: caseload (500)": lambda c, r: read_model.caseload(c, locality=teams(r), limit=500),
         "caseload of a lead": lambda c, r: read_model.caseload(c, lead=r.choice(LEADS)),
         "tasks of a lead": lambda c, r: read_model.tasks(c, r.choice(LEADS)),

@@ -63,7 +63,7 @@ from workflows.rules import threshold_recommendation
 
 HERE = Path(__file__).parent
 LIST_LIMIT = 500  # rows of a caseload on one page; `earlyhelp caseload --csv` gives them all
-INBOX_LIMIT = 100  # the oldest of each of the inbox's lists; the case list's filters find every one
+INBOX_LIMIT = read_model.INBOX_ROWS
 CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
 
 
