@@ -18,6 +18,7 @@ from aiohttp import web
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from activities.delivery import KINDS, DeliveryActivities, Directory, reference
@@ -335,3 +336,18 @@ async def test_every_kind_of_message_was_delivered_by_these_tests(pool):
     delivered = {r["kind"] for r in await pool.fetch(
         "SELECT DISTINCT kind FROM notifications WHERE delivery_status = 'delivered'")}
     assert set(KINDS) <= delivered, f"never delivered: {sorted(set(KINDS) - delivered)}"
+
+
+@pytest.mark.parametrize("hostile", [{"by": "mash\x00obi"}, {"by": "m" * 3_000_000}, {"by": 5}, {"by": "mash-obi",
+                                     "at": "yesterday"}, {"by": "mash-obi", "extra": 1}])
+async def test_a_hostile_acknowledgement_is_refused_by_field_and_wedges_nothing(env, queue, pool, hostile):
+    """NUL, 3 MB of text, wrong types and unknown fields: refused naming the field; the watch takes a good one."""
+    case, seq = await mash_referral(env, queue[0], pool)
+    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
+    await eventually(lambda: watch.describe())
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await watch.execute_update("acknowledge", hostile)
+    assert refused.value.cause.type == "InvalidCommand" and len(refused.value.cause.message) < 500
+    await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
+    assert (await watch.result()).by == "mash-obi"
+    await case.handle.terminate("test over")
