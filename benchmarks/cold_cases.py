@@ -117,7 +117,7 @@ async def run(cases: int, events: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=30)
-    parser.add_argument("--events", type=int, default=120, help="commands given to each case before the test")
+    parser.add_argument("--events", type=int, default=40, help="commands given to each case before the test")
     args = parser.parse_args()
     results = asyncio.run(run(args.cases, args.events))
     path = HERE / "results" / f"cold-cases-{args.cases}x{args.events}.json"
