@@ -19,7 +19,9 @@ from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
+from temporalio.worker import Replayer
 
 from activities.delivery import KINDS, DeliveryActivities, Directory, reference
 from activities.digest import digest_text
@@ -32,9 +34,9 @@ from worker.authz import Roles
 from worker.main import new_worker
 from worker.sealing import PLAIN
 from workflows.calendar import is_working_day, local_date
-from workflows.delivery import OutboxSweep
+from workflows.delivery import Delivery, OutboxSweep
 from workflows.digest import DailyDigest
-from workflows.mash import ACKNOWLEDGE_WITHIN, watch_id
+from workflows.mash import ACKNOWLEDGE_WITHIN, MashReferralWatch, watch_id
 from workflows.models import MashAcknowledgement, StepDown
 
 SERVICE, SECRET = str(uuid.uuid4()), str(uuid.uuid4())
@@ -350,4 +352,23 @@ async def test_a_hostile_acknowledgement_is_refused_by_field_and_wedges_nothing(
     assert refused.value.cause.type == "InvalidCommand" and len(refused.value.cause.message) < 500
     await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
     assert (await watch.result()).by == "mash-obi"
+    await case.handle.terminate("test over")
+
+
+async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(env, queue, pool):
+    """Determinism of the follow-up workflows: a finished delivery's and a MASH watch's histories replay."""
+    case, seq = await mash_referral(env, queue[0], pool)
+    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
+    await eventually(lambda: watch.describe())
+    await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
+    await watch.result()
+    item = await pool.fetchval("SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_referral'",
+                               case.case_id)
+    await final(pool, item)
+    delivery = env.client.get_workflow_handle(f"delivery-{item}")
+    await delivery.result()
+    replayer = Replayer(workflows=[Delivery, MashReferralWatch], data_converter=pydantic_data_converter)
+    for handle in (watch, delivery):
+        result = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
     await case.handle.terminate("test over")
