@@ -226,13 +226,19 @@ async def mash_referral(env, queue: str, pool) -> tuple[Case, int]:
     return case, seq
 
 
+async def watched_referral(env, queue: str, pool) -> tuple[Case, Any]:
+    """A case stepped up, and its referral's watch once the store has started it."""
+    case, seq = await mash_referral(env, queue, pool)
+    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
+    await eventually(lambda: watch.describe())
+    return case, watch
+
+
 async def test_a_mash_referral_not_acknowledged_within_an_hour_is_escalated_to_the_duty_manager(
         env, queue, pool, notify):
     """Policy default: MASH acknowledges a referral within one hour; missed, the duty manager is told (issue #15)."""
     standin, _ = notify
-    case, seq = await mash_referral(env, queue[0], pool)
-    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
-    await eventually(lambda: watch.describe())  # started by the store, with the referral
+    case, watch = await watched_referral(env, queue[0], pool)  # started by the store, with the referral
     assert await pool.fetchval("SELECT escalated_at FROM mash_referrals WHERE case_id = $1", case.case_id) is None
     await env.sleep(ACKNOWLEDGE_WITHIN + timedelta(minutes=1))
     item = await eventually(lambda: pool.fetchval(
@@ -251,9 +257,7 @@ async def test_a_mash_referral_not_acknowledged_within_an_hour_is_escalated_to_t
 
 
 async def test_a_mash_referral_acknowledged_in_time_is_never_escalated_and_is_acknowledged_once(env, queue, pool):
-    case, seq = await mash_referral(env, queue[0], pool)
-    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
-    await eventually(lambda: watch.describe())
+    case, watch = await watched_referral(env, queue[0], pool)
     await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
     assert (await watch.result()).by == "mash-obi"
     with pytest.raises(RPCError):  # a second acknowledgement of a finished watch changes nothing
@@ -266,9 +270,7 @@ async def test_a_mash_referral_acknowledged_in_time_is_never_escalated_and_is_ac
 
 
 async def test_the_sweep_starts_the_watch_of_a_mash_referral_whose_watch_never_started(env, queue, pool):
-    case, seq = await mash_referral(env, queue[0], pool)
-    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
-    await eventually(lambda: watch.describe())
+    case, watch = await watched_referral(env, queue[0], pool)
     await watch.terminate("as if its start had been lost")
     await pool.execute("UPDATE mash_referrals SET referred_at = now() - interval '5 minutes' WHERE case_id = $1",
                        case.case_id)
@@ -344,9 +346,7 @@ async def test_every_kind_of_message_was_delivered_by_these_tests(pool):
                                      "at": "yesterday"}, {"by": "mash-obi", "extra": 1}])
 async def test_a_hostile_acknowledgement_is_refused_by_field_and_wedges_nothing(env, queue, pool, hostile):
     """NUL, 3 MB of text, wrong types and unknown fields: refused naming the field; the watch takes a good one."""
-    case, seq = await mash_referral(env, queue[0], pool)
-    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
-    await eventually(lambda: watch.describe())
+    case, watch = await watched_referral(env, queue[0], pool)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await watch.execute_update("acknowledge", hostile)
     assert refused.value.cause.type == "InvalidCommand" and len(refused.value.cause.message) < 500
@@ -357,9 +357,7 @@ async def test_a_hostile_acknowledgement_is_refused_by_field_and_wedges_nothing(
 
 async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(env, queue, pool):
     """Determinism of the follow-up workflows: a finished delivery's and a MASH watch's histories replay."""
-    case, seq = await mash_referral(env, queue[0], pool)
-    watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
-    await eventually(lambda: watch.describe())
+    case, watch = await watched_referral(env, queue[0], pool)
     await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
     await watch.result()
     item = await pool.fetchval("SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_referral'",
@@ -372,3 +370,22 @@ async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(
         result = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
     await case.handle.terminate("test over")
+
+
+def test_only_the_mash_team_acknowledges_and_the_mash_team_gives_no_case_commands():
+    """One definition of who may do what (worker/authz.py): `acknowledge` is the MASH team's alone; the MASH
+    team reads every locality's cases but records nothing on them. (A token for someone else than `by` is
+    refused by the same interceptor as every command: tests/test_identity.py.)"""
+    from worker.authz import NotAuthorized
+
+    roles = Roles({"mash-obi": frozenset({"mash"}), LEAD: frozenset({"practitioners"}),
+                   MANAGER: frozenset({"managers"})}, {LEAD: frozenset({"North"}), MANAGER: frozenset({"North"})})
+    roles.check("acknowledge", "mash-obi")
+    for person in (LEAD, MANAGER, "nobody"):
+        with pytest.raises(NotAuthorized):
+            roles.check("acknowledge", person)
+    for command in ("record_contact_attempt", "add_case_note", "decide_closure"):
+        with pytest.raises(NotAuthorized):
+            roles.check(command, "mash-obi")
+    roles.check("view", "mash-obi")
+    assert roles.localities("mash-obi") is None and roles.localities(LEAD) == {"North"}  # every team's, theirs
