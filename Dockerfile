@@ -8,7 +8,9 @@ COPY activities activities
 COPY worker worker
 COPY starter starter
 COPY web web
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 earlyhelp
+# Bytecode compiled at build (pip does; said here so no base image's PYTHONDONTWRITEBYTECODE undoes it): the
+# sandbox loads workflows/ afresh for each case it replays.
+RUN pip install --no-cache-dir --compile . && useradd --system --uid 10001 earlyhelp
 USER earlyhelp
 EXPOSE 9464 8000
 CMD ["python", "-m", "worker"]

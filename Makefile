@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench govuk
+.PHONY: run test bench bytecode govuk
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,13 +18,18 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
 
-run: $(VENV)/.installed
+# The sandbox loads workflows/ afresh for every case it replays: without bytecode (PYTHONDONTWRITEBYTECODE is
+# set on some machines) each replay compiles it again, a third of a replay's time (docs/operations.md).
+bytecode: $(VENV)/.installed
+	$(PY) -m compileall -q workflows
+
+run: bytecode
 	$(VENV)/bin/earlyhelp up
 
-test: $(VENV)/.installed $(CHROMIUM)
+test: bytecode $(CHROMIUM)
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed
+bench: bytecode
 	$(PY) -m benchmarks --size full
 
 # GOV.UK Frontend's stylesheet, compiled once with Node (never at run time) and committed: web/static/govuk/.

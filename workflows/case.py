@@ -23,7 +23,8 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.store import CASE_ID_TAKEN, SAVE_IMPOSSIBLE, CaseActivities
     from worker.codec import PLAINTEXT
-    from workflows import pathway, search
+    import workflows.pathway as pathway  # (not `from workflows import`: that loads it afresh in each sandbox)
+    import workflows.search as search
     from workflows.bounds import refusal
     from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
     from workflows.rules import RuleBroken
