@@ -93,7 +93,9 @@ async def _rfas(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
 async def _ended(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
     await conn.execute("UPDATE cases SET ended_at = $2, final_stage = $3, end_reason = $4 WHERE case_id = $1",
                        case_id, e.at, e.data["final_stage"], e.data.get("reason", ERASED))
-    await conn.execute("UPDATE deadlines SET status = 'cancelled' WHERE case_id = $1 AND status = 'pending'", case_id)
+    await conn.execute("UPDATE deadlines SET case_ended = true,"
+                       " status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END WHERE case_id = $1",
+                       case_id)
     await _resolve("cancelled")(conn, case_id, e)
 
 
@@ -124,13 +126,23 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+# What changes a case's next deadline or its count of missed deadlines not done (migration 0011).
+DEADLINE_EVENTS = frozenset(t for t in HANDLERS if t.startswith("Deadline")) | {"CaseEnded"}
+
+
 async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event]) -> None:
     """Apply newly saved events, in order, to the read model."""
-    last = 0
+    last, deadlines_changed = 0, False
     for e in events:
         if handler := HANDLERS.get(e.type):
             await handler(conn, case_id, e)
         last = e.seq
+        deadlines_changed |= e.type in DEADLINE_EVENTS
+    if deadlines_changed:
+        await conn.execute(
+            "UPDATE cases SET next_deadline = (SELECT min(due_at) FROM deadlines d WHERE d.case_id = $1"
+            " AND d.status = 'pending'), overdue = (SELECT count(*) FROM deadlines d WHERE d.case_id = $1"
+            " AND d.status = 'missed' AND d.completed_at IS NULL) WHERE case_id = $1", case_id)
     if last:
         await conn.execute("UPDATE cases SET last_seq = greatest(last_seq, $2) WHERE case_id = $1", case_id, last)
 

@@ -40,9 +40,7 @@ async def caseload(conn: asyncpg.Connection, lead: Filter = None, locality: Filt
     args.append(limit)
     rows = await conn.fetch(
         "SELECT c.case_id, c.route, c.locality, c.stage, c.lead_practitioner AS lead, c.received_at,"
-        " (SELECT min(due_at) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'pending') AS next_deadline,"
-        " (SELECT count(*) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'"
-        "   AND d.completed_at IS NULL) AS overdue,"
+        " c.next_deadline, c.overdue,"
         " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
         f" FROM cases c WHERE c.ended_at IS NULL{where} ORDER BY c.locality, c.lead_practitioner NULLS FIRST, c.case_id"
         f" LIMIT ${len(args)}", *args)
@@ -54,19 +52,16 @@ async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False,
     """Deadlines of open cases: overdue (passed, step not done) and, unless `overdue`, those due within `within`;
     the earliest first, the first `limit` of them."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
-    args.append(now)
+    args += [now, now if overdue else now + (within or timedelta(days=7)), limit]
     n = len(args)
-    window = ""
-    if not overdue:
-        args.append(now + (within or timedelta(days=7)))
-        window = f" OR (d.status = 'pending' AND d.due_at <= ${n + 1})"
+    # Read in due order from the index of deadlines to act on (migration 0011), stopping at `limit`.
     rows = await conn.fetch(
         "SELECT c.case_id, c.locality, c.lead_practitioner AS lead, d.kind, d.due_at, d.status,"
-        f" (d.status = 'missed' OR d.due_at < ${n}) AS overdue, d.escalated"
+        f" (d.status = 'missed' OR d.due_at < ${n - 2}) AS overdue, d.escalated"
         " FROM deadlines d JOIN cases c USING (case_id)"
-        f" WHERE c.ended_at IS NULL{where} AND ((d.status = 'missed' AND d.completed_at IS NULL)"
-        f" OR (d.status = 'pending' AND d.due_at < ${n}){window})"
-        f" ORDER BY d.due_at LIMIT ${len(args) + 1}", *args, limit)
+        " WHERE NOT d.case_ended AND (d.status = 'pending' OR (d.status = 'missed' AND d.completed_at IS NULL))"
+        f" AND (d.status = 'missed' OR d.due_at < ${n - 1}) AND c.ended_at IS NULL{where}"
+        f" ORDER BY d.due_at LIMIT ${n}", *args)
     return [dict(r) for r in rows]
 
 
@@ -187,7 +182,7 @@ async def outbox(conn: asyncpg.Connection, locality: Filter = None, limit: int =
 # --- finding cases: search, filters, sorting and paging (the web app's lists) ----------------------------
 
 SORTS = {"case": "c.case_id", "stage": "c.stage", "locality": "c.locality", "lead": "c.lead_practitioner",
-         "received": "c.received_at", "deadline": "next_deadline", "ended": "c.ended_at"}
+         "received": "c.received_at", "deadline": "c.next_deadline", "ended": "c.ended_at"}
 PAGE_SIZE = 25
 
 
@@ -217,8 +212,7 @@ async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_
         if value:
             where.append(f"{column} = {arg(value)}")
     if overdue:
-        where.append("EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'"
-                     " AND d.completed_at IS NULL)")
+        where.append("c.overdue > 0")
     if awaiting:
         where.append("EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL)")
     clause = " AND ".join(where)
@@ -230,9 +224,7 @@ async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_
     rows = await conn.fetch(
         "SELECT c.case_id, c.route, c.locality, c.stage, c.lead_practitioner AS lead, c.received_at, c.ended_at,"
         " c.final_stage, c.end_reason,"
-        " (SELECT min(due_at) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'pending') AS next_deadline,"
-        " (SELECT count(*) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'"
-        "   AND d.completed_at IS NULL) AS overdue,"
+        " c.next_deadline, c.overdue,"
         " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
         f" FROM cases c WHERE {clause} ORDER BY {order} {direction}, c.case_id"
         f" LIMIT {arg(per_page)} OFFSET {arg(max(page - 1, 0) * per_page)}", *args)

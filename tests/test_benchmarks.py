@@ -25,6 +25,16 @@ async def test_read_model_scale_smoke_run_times_every_query_and_the_report():
     assert results["generated"]["cases"] == 40 and results["generated"]["events"] > 40 * 5
     assert set(results["queries"]) == set(queries()) and results["report_year_ms"] > 0
     assert "Index" in results["plans"]["search: person ref"] or "Seq Scan" in results["plans"]["search: person ref"]
+    assert all(results["plans"].values()) and results["plans"]["report: a year"].count("Execution Time") == 5
+
+
+async def test_open_cases_smoke_run_holds_cases_waiting_and_samples_the_workers_memory():
+    """Open cases held for real (issue #17), smoke-sized: each case saved and left on its timers."""
+    from benchmarks.open_cases import run as open_cases
+
+    results = await open_cases(cases=30, concurrency=4)
+    assert results["cases"] == 30 and results["rss_samples"] and results["worker_rss_mb_max"] > 0
+    assert results["server_disk_kb_per_case"] >= 0 and results["starts_per_s"] > 0
 
 
 async def test_timer_storm_smoke_run_writes_every_escalation_beside_the_baseline():
@@ -32,8 +42,8 @@ async def test_timer_storm_smoke_run_writes_every_escalation_beside_the_baseline
     from benchmarks.timer_storm import run as storm
 
     results = await storm(cases=10)
-    assert results["escalations_written"] == 10 and results["engine_seconds"] is not None
-    assert results["baseline_seconds"] is not None and results["worker_cache"] > 0
+    assert results["engine"]["escalations_written"] == 10 and results["engine"]["seconds"] is not None
+    assert results["baseline"]["seconds"] is not None and results["worker_cache"] > 0
 
 
 async def test_cold_cases_smoke_run_times_a_command_on_evicted_and_cached_cases():

@@ -242,6 +242,33 @@ async def test_a_missed_deadline_shows_as_overdue_in_due_and_in_the_report(pool)
     assert caseload[0]["overdue"] == 2
 
 
+async def test_each_case_carries_its_next_deadline_and_missed_count_and_an_ended_case_is_not_due(fresh_pool):
+    """The columns the inbox and the case list read at a county's size (migration 0011) agree with the
+    deadlines themselves, for every kind of case, saved and rebuilt; an ended case's missed deadlines are
+    never in `due`, though they were missed [003]."""
+    specs = await seeded(fresh_pool, "COL")
+    check = """SELECT c.case_id, c.ended_at IS NOT NULL AS ended, c.next_deadline, c.overdue,
+                      (SELECT min(due_at) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'pending') AS nd,
+                      (SELECT count(*) FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'missed'
+                         AND d.completed_at IS NULL) AS od,
+                      (SELECT coalesce(bool_and(d.case_ended = (c.ended_at IS NOT NULL)), true) FROM deadlines d
+                         WHERE d.case_id = c.case_id) AS flagged
+               FROM cases c WHERE c.case_id LIKE 'COL%'"""
+    for rebuilt in (False, True):
+        if rebuilt:
+            async with fresh_pool.acquire() as conn:
+                await projections.rebuild(conn)
+        rows = await fresh_pool.fetch(check)
+        assert len(rows) == len(specs)
+        assert any(r["ended"] for r in rows) and not all(r["ended"] for r in rows)
+        assert any(r["overdue"] for r in rows) and any(r["next_deadline"] for r in rows)
+        for r in rows:
+            assert (r["next_deadline"], r["overdue"], r["flagged"]) == (r["nd"], r["od"], True), dict(r)
+    async with fresh_pool.acquire() as conn:
+        due = await read_model.due(conn, END_OF_WORLD + timedelta(days=400), limit=1000)
+    assert due and not {r["case_id"] for r in due} & {r["case_id"] for r in rows if r["ended"]}
+
+
 async def test_the_html_report_renders_with_its_charts(fresh_pool):
     """The manager's HTML report: every figure, and SVG charts of referrals and deadlines."""
     await seeded(fresh_pool, "HTM")
