@@ -53,3 +53,14 @@ async def test_cold_cases_smoke_run_times_a_command_on_evicted_and_cached_cases(
     results = await cold(cases=2, events=3)
     assert results["engine_history_events"] > 30 and results["baseline_history_events"] > 30
     assert all(results[f"{w}_{t}_p50_ms"] > 0 for w in ("engine", "baseline") for t in ("cold", "hot"))
+
+
+async def test_web_load_smoke_run_has_staff_on_every_page_without_errors():
+    """The web app under load (issue #17), smoke-sized: locust's managers and practitioners signed in, on
+    the inbox, case lists, case pages, chronologies and a case note."""
+    from benchmarks.web_load import run as web_load
+
+    results = await web_load(cases=60, users=4, seconds=20, real_cases=12)
+    assert results["failures"] == 0, results["pages"]
+    assert {"GET /inbox", "GET /cases/ID", "POST /sign-in (post)"} <= set(results["pages"]), results["pages"]
+    assert results["cases_in_read_model"] >= 72 and not results["locust_errors"]
