@@ -22,8 +22,17 @@ from typing import Any
 import psutil
 
 from activities.db import connect as connect_db
-from benchmarks.__main__ import _disk, _machine, phase, pooled, referral_for, servers, start_workers, \
-    trusted_setup, wait_for
+from benchmarks.__main__ import (
+    _disk,
+    _machine,
+    phase,
+    pooled,
+    referral_for,
+    servers,
+    start_workers,
+    trusted_setup,
+    wait_for,
+)
 from starter.local.stack import stop
 from worker.config import Config
 from worker.temporal import connect, start_case

@@ -161,3 +161,20 @@ async def test_a_case_with_maximal_input_in_every_field_runs_for_years_within_te
     rows = await case.wait_saved(pool)
     assert [r["seq"] for r in rows] == list(range(1, (await case.snapshot()).events + 1))
     await case.handle.terminate("test over")
+
+
+async def test_a_case_on_the_default_policy_continues_as_new_at_the_first_review_after_300_events(env, task_queue):
+    """Runs stay short enough that a command on an evicted case replays quickly (workflows/policy.py,
+    benchmarks/results/cold-cases-30x40.json): the default continues-as-new at the first review after 300
+    events, not 2000 (patch `shorter-runs`; runs begun before it keep 2000)."""
+    case = await Case.start(env, task_queue)
+    await case.in_plan()
+    for _ in range(40):
+        await case.reviewed("partly_met")
+        if len(await case.runs()) > 1:
+            break
+    first = (await case.histories())[0]
+    assert len(await case.runs()) == 2
+    assert 300 <= len(first.events) < 420, len(first.events)
+    markers = [e for e in first.events if e.HasField("marker_recorded_event_attributes")]
+    assert any(b"shorter-runs" in m.SerializeToString() for m in markers)

@@ -19,7 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.histories.record import SCENARIOS
-from workflows.case import PRACTICE_V2, EarlyHelpCase
+from workflows.case import PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
 from workflows.models import CaseOutcome
 
 GOLDEN = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -106,9 +106,19 @@ async def test_practice_v2_goldens_carry_its_marker_and_every_earlier_golden_rep
     """DOMAIN.md section 9 changed what commands do, under `workflow.patched("practice-v2")`: cases opened
     before it replay on the old rules (no marker), cases opened after it on the new ones [DOMAIN 9]."""
     histories = golden_histories()
-    v2 = [h for h in histories if h.workflow_id.startswith("practice_v2")]
-    assert len(v2) == 3 and all(PRACTICE_V2 in _patches(h) for h in v2)
-    older = [h for h in histories if h not in v2]
+    v2 = [h for h in histories if h.workflow_id.startswith(("practice_v2", "continue_as_new_shorter_runs.run1"))]
+    assert len(v2) == 4 and all(PRACTICE_V2 in _patches(h) for h in v2)
+    older = [h for h in histories if h not in v2 and not h.workflow_id.startswith("continue_as_new_shorter_runs")]
     assert older and not any(PRACTICE_V2 in _patches(h) for h in older)
     failures = {k: v for k, v in (await replay(EarlyHelpCase, histories)).items() if v}
     assert not failures
+
+
+async def test_the_shorter_runs_golden_carries_its_marker_and_no_earlier_golden_does():
+    """Continue-as-new after 300 events, not 2000, under `workflow.patched("shorter-runs")` (workflows/case.py):
+    runs begun before it keep 2000; every golden replays on the current code."""
+    histories = golden_histories()
+    shorter = [h for h in histories if h.workflow_id == "continue_as_new_shorter_runs.run1"]
+    assert len(shorter) == 1 and SHORTER_RUNS in _patches(shorter[0]) and len(shorter[0].events) >= 300
+    older = [h for h in histories if not h.workflow_id.startswith("continue_as_new_shorter_runs")]
+    assert older and not any(SHORTER_RUNS in _patches(h) for h in older)

@@ -21,12 +21,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.store import CASE_ID_TAKEN, SAVE_IMPOSSIBLE, CaseActivities
-    from worker.codec import PLAINTEXT
     import workflows.pathway as pathway  # (not `from workflows import`: that loads it afresh in each sandbox)
     import workflows.search as search
+    from activities.store import CASE_ID_TAKEN, SAVE_IMPOSSIBLE, CaseActivities
+    from worker.codec import PLAINTEXT
     from workflows.bounds import refusal
     from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
+    from workflows.policy import CONTINUE_AS_NEW_AFTER_BEFORE
     from workflows.rules import RuleBroken
     from workflows.state import CURRENT_PRACTICE, PRACTICE_V1, Carried
 
@@ -38,6 +39,9 @@ PUBLISH_BEFORE_SAVE = "publish-search-attributes-before-save"
 # Continue-as-new carries the state and the unsaved events, not every event so far (the full timeline is
 # in PostgreSQL), so what a run carries stays small however long the case runs.
 CARRY_STATE_NOT_TIMELINE = "carry-state-not-timeline"
+# Continue-as-new at the first review after 300 events, not 2000 (workflows/policy.py), unless the case's
+# policy sets its own; runs begun before keep 2000.
+SHORTER_RUNS = "shorter-runs"
 # Continue-as-new whatever the stage once a run's history passes this size (Temporal's limit is 50 MB).
 HISTORY_BYTES_LIMIT = 8 * 1024 * 1024
 # What the `timeline` query answers at most: the run's latest events within this size (a query's reply
@@ -163,7 +167,11 @@ class EarlyHelpCase:
 
     def _time_to_continue_as_new(self) -> bool:
         info = workflow.info()
-        long_run = info.get_current_history_length() >= self.state.policy.continue_as_new_after_events
+        policy = self.state.policy
+        after = policy.continue_as_new_after_events
+        if "continue_as_new_after_events" not in policy.model_fields_set and not workflow.patched(SHORTER_RUNS):
+            after = CONTINUE_AS_NEW_AFTER_BEFORE
+        long_run = info.get_current_history_length() >= after
         large = info.get_current_history_size() >= HISTORY_BYTES_LIMIT
         return info.is_continue_as_new_suggested() or large or (self._review_held and long_run)
 

@@ -19,6 +19,10 @@ DEFAULT_LOCALITIES = ["North West", "North", "West", "East", "Central", "South"]
 WORKING_DAYS = 60
 
 
+CONTINUE_AS_NEW_AFTER = 300
+CONTINUE_AS_NEW_AFTER_BEFORE = 2000  # the default of runs begun before patch `shorter-runs` (workflows/case.py)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -64,4 +68,8 @@ class Policy(BaseModel):
     # Engine setting, not a DOMAIN rule: continue-as-new at the first review
     # boundary after a run's history passes this many events (or when
     # Temporal suggests it), so histories stay short and fast to replay.
-    continue_as_new_after_events: int = Field(2000, ge=10, le=10_000)
+    # 300: a command on an evicted case costs ~0.55 ms a history event
+    # (benchmarks/results/cold-cases-30x40.json: 267 ms at 433 events), and a
+    # quarter between reviews adds ~110, so runs stay under ~410 events and
+    # cold commands near 250 ms. (It was 2000; runs begun then keep it.)
+    continue_as_new_after_events: int = Field(CONTINUE_AS_NEW_AFTER, ge=10, le=10_000)

@@ -104,6 +104,15 @@ async def continue_as_new(case: Case) -> None:
     await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
 
 
+async def shorter_runs(case: Case) -> None:
+    """The default policy (patch shorter-runs): continue-as-new at the first review after 300 events."""
+    await case.in_plan()
+    while len(await case.runs()) < 2:
+        await case.reviewed("partly_met")
+    await case.closure_requested()
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
+
+
 async def malformed_safeguarding_concern(case: Case) -> None:
     """A concern whose payload does not decode: acted on all the same (act-on-malformed-safeguarding-concerns)."""
     await case.handle.signal("safeguarding_concern", {"details": "no sender, no time"})
@@ -168,6 +177,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     "practice_v2_step_up_paused": (practice_v2_step_up_paused, {}),
     "practice_v2_consent_per_person": (practice_v2_consent_per_person, {"locality": "North"}),
     "practice_v2_closed_before_allocation": (practice_v2_closed_before_allocation, {}),
+    "continue_as_new_shorter_runs": (shorter_runs, {}),
 }
 
 
