@@ -202,10 +202,12 @@ async def run(cases: int, runs: int, keep: Path | None = None) -> dict[str, Any]
                                    "queries": {}}
         for name, query in queries().items():
             results["queries"][name] = await timed(pool, name, query, runs, rng)
-        async with pool.acquire() as conn:
+        year = date.today() - timedelta(days=365), date.today()
+        for attempt in range(3):  # as the web app asks for it: from the pool, its queries at once
             started = time.perf_counter()
-            await report.performance(conn, date.today() - timedelta(days=365), date.today())
-            results["report_year_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            await report.performance(pool, *year)
+            results.setdefault("report_year_ms_runs", []).append(round((time.perf_counter() - started) * 1000, 1))
+        results["report_year_ms"] = statistics.median(results["report_year_ms_runs"])
         timed_ones = queries()
         results["plans"] = await plans(pool, {
             **{name: timed_ones[name] for name in ("inbox: overdue", "inbox: due this week", "inbox: approvals",

@@ -585,8 +585,7 @@ async def report_page(request: web.Request) -> web.Response:
     locality = request.query.get("locality") or None
     if locality is not None and locality not in localities:
         raise Problem(404, f"There is no locality {locality!r}.")
-    async with request.app[POOL_KEY].acquire() as conn:
-        result = await report.performance(conn, start, end, locality)
+    result = await report.performance(request.app[POOL_KEY], start, end, locality)  # its queries at once
     return await render(request, "report.html", {"body": report_body(result), "start": start, "end": end,
                                                  "locality": locality, "localities": localities})
 
