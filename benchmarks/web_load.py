@@ -42,10 +42,11 @@ HERE = Path(__file__).parent
 PASSWORD = "load-test-only"
 
 
-def visible(seeded: int) -> dict[str, list[str]]:
-    """Each demo person's id to the real cases they may see: a practitioner their locality's (which they
-    lead), a manager their three localities' (starter/local/demo.py)."""
-    locality = {f"DEMO-{n:03d}": DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)] for n in range(1, seeded + 1)}
+def visible(seeded: int, open_cases: set[str]) -> dict[str, list[str]]:
+    """Each demo person's id to the real, open cases they may see: a practitioner their locality's (which
+    they lead), a manager their three localities' (starter/local/demo.py)."""
+    locality = {f"DEMO-{n:03d}": DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)] for n in range(1, seeded + 1)
+                if f"DEMO-{n:03d}" in open_cases}
     people = {lead: [c for c, loc in locality.items() if loc == DEFAULT_LOCALITIES[i]]
               for i, lead in enumerate(demo.LEADS)}
     people |= {m: [c for c, loc in locality.items() if loc in locs] for m, locs in demo.MANAGERS.items()}
@@ -104,9 +105,11 @@ async def run(cases: int, users: int, seconds: int, real_cases: int = 120, keep:
         await wait_for(answers)
         phase(f"locust: {users} staff for {seconds} s against {in_read_model} cases")
         search = await pool.fetch("SELECT case_id FROM cases ORDER BY random() LIMIT 200")
+        open_cases = {r["case_id"] for r in await pool.fetch(
+            "SELECT case_id FROM cases WHERE case_id LIKE 'DEMO-%' AND ended_at IS NULL")}
         await pool.close()
         load_env = {**os.environ, "EARLYHELP_LOAD_PASSWORD": PASSWORD,
-                    "EARLYHELP_LOAD_CASES": json.dumps(visible(real_cases)),
+                    "EARLYHELP_LOAD_CASES": json.dumps(visible(real_cases, open_cases)),
                     "EARLYHELP_LOAD_SEARCH": json.dumps([r["case_id"] for r in search])}
         prefix = work / "locust"
         locust = await asyncio.create_subprocess_exec(
@@ -116,12 +119,15 @@ async def run(cases: int, users: int, seconds: int, real_cases: int = 120, keep:
             stdout=subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         _, errors = await locust.communicate()
         pages = page_stats(Path(f"{prefix}_stats.csv"))
+        with Path(f"{prefix}_failures.csv").open() as f:
+            failed = [{"page": f"{r['Method']} {r['Name']}", "error": r["Error"][:300], "times": int(r["Occurrences"])}
+                      for r in csv.DictReader(f)]
         total = pages.pop("Aggregated", {})
         return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(),
                 "cases_in_read_model": in_read_model, "real_cases": real_cases, "users": users,
                 "seconds": seconds, "pages": pages, "all": total,
                 "worst_p95_ms": max((p["p95_ms"] for p in pages.values()), default=0.0),
-                "failures": sum(p["failures"] for p in pages.values()),
+                "failures": sum(p["failures"] for p in pages.values()), "failed": failed,
                 "locust_errors": errors.decode()[-2000:] if locust.returncode not in (0, 1) else ""}
     finally:
         for p in procs:
