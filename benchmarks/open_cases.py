@@ -84,7 +84,7 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
         sampler = asyncio.create_task(sample())
         phase(f"starting {cases} cases, each left waiting on its timers (worker cache {cache})")
         start_seconds = await pooled(cases, concurrency, start)
-        await wait_for(lambda: _at_least(saved, cases + 1), within=3600)  # every first task run and saved
+        await wait_for(lambda: _at_least(saved, cases + 1), within=4 * 3600)  # every first task run and saved
         all_saved = time.perf_counter() - started
         done.set()
         await sampler
