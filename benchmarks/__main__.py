@@ -277,6 +277,20 @@ def _disk(db_file: Path) -> int:
     return sum(p.stat().st_size for p in db_file.parent.glob(db_file.name + "*"))
 
 
+def write_results(name: str, results: dict[str, Any], leave_out: tuple[str, ...] = ()) -> Path:
+    """benchmarks/results/<name>.json, and its figures (but `leave_out`) on stdout."""
+    path = HERE / "results" / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k not in leave_out}, indent=2))
+    return path
+
+
+def stop_all(procs: list[Any], server: Any) -> None:
+    for p in procs:
+        stop(p)
+    stop(server)
+
+
 def phase(what: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {what}", file=sys.stderr, flush=True)
 

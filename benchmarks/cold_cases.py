@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -25,7 +23,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
-from benchmarks.__main__ import BENCH_ROLES, _machine, phase, servers, start_workers, trusted_setup
+from benchmarks.__main__ import (
+    BENCH_ROLES,
+    _machine,
+    phase,
+    servers,
+    start_workers,
+    stop_all,
+    trusted_setup,
+    write_results,
+)
 from starter.local import scripts
 from starter.local.samples import sample_referral
 from starter.local.stack import stop
@@ -35,7 +42,6 @@ from worker.temporal import connect, start_case
 from workflows.case import EarlyHelpCase
 from workflows.models import AddCaseNote, Snapshot
 
-HERE = Path(__file__).parent
 assert "lp-jones" in BENCH_ROLES
 
 
@@ -109,9 +115,7 @@ async def run(cases: int, events: int) -> dict[str, Any]:
                 "cold_p50_ratio": round(p50("engine_cold") / p50("baseline_cold"), 3),
                 "hot_p50_ratio": round(p50("engine_hot") / p50("baseline_hot"), 3)}
     finally:
-        for p in procs:
-            stop(p)
-        stop(server)
+        stop_all(procs, server)
 
 
 def main() -> None:
@@ -120,9 +124,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40, help="commands given to each case before the test")
     args = parser.parse_args()
     results = asyncio.run(run(args.cases, args.events))
-    path = HERE / "results" / f"cold-cases-{args.cases}x{args.events}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(f"cold-cases-{args.cases}x{args.events}", results)
 
 
 if __name__ == "__main__":

