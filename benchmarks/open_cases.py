@@ -64,7 +64,7 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
         async def sample() -> None:
             while not done.is_set():
                 samples.append({"s": round(time.perf_counter() - started, 1), "started": counter["n"],
-                                "rss_mb": round(engine.memory_info().rss / 2**20, 1)})
+                                "saved": await saved() - 1, "rss_mb": round(engine.memory_info().rss / 2**20, 1)})
                 try:
                     await asyncio.wait_for(done.wait(), 5)
                 except TimeoutError:
@@ -88,8 +88,8 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
         await sampler
         rss = [s["rss_mb"] for s in samples]
         disk = _disk(work / "temporal.db") - disk_before
-        # Once the cache is full, the RSS of the last half of the run against its first cache-full sample.
-        full = [s for s in samples if s["started"] >= 2 * cache] or samples
+        # The first sample once twice the cache's cases have run (the cache full): RSS above idle per cached case.
+        full = [s for s in samples if s["saved"] >= 2 * cache] or samples
         await pool.close()
         return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(), "cases": cases,
                 "worker_cache": cache, "worker_env": extra_env or {},
@@ -99,6 +99,9 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
                 "worker_rss_mb_end": rss[-1],
                 "worker_rss_mb_when_cache_full": full[0]["rss_mb"],
                 "kib_per_cached_case": round((full[0]["rss_mb"] - rss_idle) * 1024 / cache, 1),
+                # What grew past the cache: bytes a case, from that first sample to the end.
+                "bytes_per_case_past_the_cache": round((rss[-1] - full[0]["rss_mb"]) * 2**20
+                                                       / max(1, cases - full[0].get("saved", 0))),
                 "server_disk_kb_per_case": round(disk / 1024 / cases, 2), "rss_samples": samples}
     finally:
         stop_all(procs, server)
