@@ -188,16 +188,14 @@ async def performance(db: asyncpg.Pool | asyncpg.Connection, start: date, end: d
     asked = [(sql, args) for sql in (_EVENTS, _CASES_WITH, _DEADLINES, _CONTACTS)]
     asked += [(_STATE_AT_END, (*args, sorted(CHILD_ROLES))), (_MONTHS, args)]
 
-    async def fetch(sql: str, values: tuple) -> list[asyncpg.Record]:
-        if isinstance(db, asyncpg.Pool):
+    if isinstance(db, asyncpg.Pool):
+        async def on_its_own(sql: str, values: tuple) -> list[asyncpg.Record]:
             async with db.acquire() as conn:
                 return await conn.fetch(sql, *values)
-        return await db.fetch(sql, *values)
 
-    if isinstance(db, asyncpg.Pool):
-        answers = await asyncio.gather(*(fetch(sql, values) for sql, values in asked))
+        answers = await asyncio.gather(*(on_its_own(sql, values) for sql, values in asked))
     else:  # one connection: one query at a time
-        answers = [await fetch(sql, values) for sql, values in asked]
+        answers = [await db.fetch(sql, *values) for sql, values in asked]
     figures: dict = {}
     for rows in answers[:-1]:
         figures |= dict(rows[0])

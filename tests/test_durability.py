@@ -166,7 +166,7 @@ async def test_a_case_with_maximal_input_in_every_field_runs_for_years_within_te
 async def test_a_case_on_the_default_policy_continues_as_new_at_the_first_review_after_300_events(env, task_queue):
     """Runs stay short enough that a command on an evicted case replays quickly (workflows/policy.py,
     benchmarks/results/cold-cases-30x40.json): the default continues-as-new at the first review after 300
-    events, not 2000 (patch `shorter-runs`; runs begun before it keep 2000)."""
+    events, not 2000 (patch `shorter-runs`; history recorded before it replays with 2000)."""
     case = await Case.start(env, task_queue)
     await case.in_plan()
     for _ in range(40):

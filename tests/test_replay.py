@@ -116,7 +116,7 @@ async def test_practice_v2_goldens_carry_its_marker_and_every_earlier_golden_rep
 
 async def test_the_shorter_runs_golden_carries_its_marker_and_no_earlier_golden_does():
     """Continue-as-new after 300 events, not 2000, under `workflow.patched("shorter-runs")` (workflows/case.py):
-    runs begun before it keep 2000; every golden replays on the current code."""
+    history recorded before it replays with 2000; every golden replays on the current code."""
     histories = golden_histories()
     shorter = [h for h in histories if h.workflow_id == "continue_as_new_shorter_runs.run1"]
     assert len(shorter) == 1 and SHORTER_RUNS in _patches(shorter[0]) and len(shorter[0].events) >= 300

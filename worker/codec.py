@@ -66,7 +66,7 @@ class CaseKeys:
     database's URL, for a connection of its own) nothing is cached. At most
     `cache_size` keys are kept, each for `cache_seconds`: a key expired or
     pushed out is gone from memory, not only unused (a cache that only
-    expired them grew by every case the worker had touched: 30 MB at
+    expired them grew by every case the worker had touched: 24 MiB at
     100,000 cases, benchmarks/README.md "Open cases").
     """
 

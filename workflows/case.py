@@ -40,7 +40,7 @@ PUBLISH_BEFORE_SAVE = "publish-search-attributes-before-save"
 # in PostgreSQL), so what a run carries stays small however long the case runs.
 CARRY_STATE_NOT_TIMELINE = "carry-state-not-timeline"
 # Continue-as-new at the first review after 300 events, not 2000 (workflows/policy.py), unless the case's
-# policy sets its own; runs begun before keep 2000.
+# policy sets its own; history recorded before it (no marker) replays with 2000.
 SHORTER_RUNS = "shorter-runs"
 # Continue-as-new whatever the stage once a run's history passes this size (Temporal's limit is 50 MB).
 HISTORY_BYTES_LIMIT = 8 * 1024 * 1024

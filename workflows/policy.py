@@ -20,7 +20,7 @@ WORKING_DAYS = 60
 
 
 CONTINUE_AS_NEW_AFTER = 300
-CONTINUE_AS_NEW_AFTER_BEFORE = 2000  # the default of runs begun before patch `shorter-runs` (workflows/case.py)
+CONTINUE_AS_NEW_AFTER_BEFORE = 2000  # the default that history from before patch `shorter-runs` replays with
 
 
 class Policy(BaseModel):
@@ -71,5 +71,5 @@ class Policy(BaseModel):
     # 300: a command on an evicted case costs ~0.55 ms a history event
     # (benchmarks/results/cold-cases-30x40.json: 267 ms at 433 events), and a
     # quarter between reviews adds ~110, so runs stay under ~410 events and
-    # cold commands near 250 ms. (It was 2000; runs begun then keep it.)
+    # cold commands near 250 ms. (It was 2000: see patch `shorter-runs`.)
     continue_as_new_after_events: int = Field(CONTINUE_AS_NEW_AFTER, ge=10, le=10_000)
