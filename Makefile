@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench bytecode govuk
+.PHONY: run test test-days bench bytecode govuk
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ run: bytecode
 
 test: bytecode $(CHROMIUM)
 	$(PY) -m pytest -q
+
+# Every test on a time-skipping server, once on each kind of day (tests/days.py): no test may depend on today.
+test-days: bytecode
+	for day in $$($(PY) -c 'from tests.days import DAYS; print(*DAYS)'); do \
+	  echo "== $$day"; $(PY) -m pytest -q -p no:cacheprovider --ignore=tests/e2e --day $$day || exit 1; done
 
 bench: bytecode
 	$(PY) -m benchmarks --size full

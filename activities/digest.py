@@ -48,15 +48,19 @@ class DigestActivities:
         self.pool, self.roles, self.deliver = pool, roles, deliver
 
     @activity.defn
-    async def write_digests(self, day: date) -> list[int]:
-        """Write the day's digests to the outbox and start their delivery; returns the new items' ids."""
+    async def write_digests(self, day: date, at: datetime | None = None) -> list[int]:
+        """Write the day's digests to the outbox and start their delivery; returns the new items' ids.
+
+        `at` is the workflow's moment, so "overdue" and "this week" follow the workflow's clock (a run
+        scheduled before `at` was passed has none, and takes this machine's)."""
         if self.roles is None:
             return []
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         within = max(week_end(day) - now, timedelta(0))
         written: list[int] = []
         async with self.pool.acquire() as conn:
             for person, held in sorted(self.roles.people.items()):
+                activity.heartbeat(person)
                 found: list[dict] = []
                 if "managers" in held:
                     localities = self.roles.localities(person)

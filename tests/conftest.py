@@ -13,7 +13,20 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import connect
+from tests import days
+from tests.isolation import isolate
 from tests.servers import case_worker, embedded_database, time_skipping
+
+HOME = isolate()  # before any test, fixture or subprocess reads HOME (tests/isolation.py)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--day", choices=days.DAYS, help="move every time-skipping server to the next such day "
+                                                       "before its first test (tests/days.py)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    days.start_on = config.getoption("day")
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import CaseActivities
+from tests import days
 from worker.main import new_worker
 from worker.temporal import ensure_search_attributes
 
@@ -31,6 +32,8 @@ async def time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server"))
     await ensure_search_attributes(env.client)
+    if days.start_on:
+        await days.move_to(env, days.start_on)
     return env
 
 

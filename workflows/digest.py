@@ -22,7 +22,9 @@ class DailyDigest:
         day = local_date(workflow.now())
         if not is_working_day(day):
             return 0
+        # The moment goes with the day: "this week" and "overdue" are judged by the workflow's clock.
         written = await workflow.execute_activity_method(
-            DigestActivities.write_digests, day, start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
+            DigestActivities.write_digests, args=[day, workflow.now()], start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=10))
         return len(written)
