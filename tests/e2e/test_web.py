@@ -608,7 +608,12 @@ def test_cases_are_found_by_case_id_family_or_person_ref_and_filtered_sorted_and
     # Closed cases are their own list.
     web.stack.cli("record-screening", south[2], "--by", "das-screener", "--decision", "signpost",
                   "--services", "school nurse", "--reason", "the family asked for the school nurse only")
-    page.goto(f"{web.url}/cases?status=closed&q={south[2]}")
+
+    def closed() -> bool:  # once the read model has the closure (saved just after the command returns)
+        page.goto(f"{web.url}/cases?status=closed&q={south[2]}")
+        return page.locator("#found ~ p[role=status]").inner_text().startswith("1 closed case found")
+
+    wait_until(closed, what="the signposted case in the closed list")
     expect(found).to_contain_text("signposted")
 
 
