@@ -28,6 +28,7 @@ from benchmarks.__main__ import _machine, phase, pooled, servers, start_workers,
 from starter.local.samples import sample_referral
 from worker.config import Config
 from worker.temporal import connect, start_case
+from workflows.bank_holidays import LATEST
 from workflows.calendar import LONDON, add_working_days, is_working_day
 
 # Starts a second the dev server takes on 2 cores (to place each storm after its last start has run).
@@ -39,10 +40,10 @@ def received_for(due: datetime) -> datetime:
     """The moment one working day before `due` (same London time): a referral received then is due then."""
     day = due.astimezone(LONDON)
     back = day - timedelta(days=1)
-    while not is_working_day(back.date()):
+    while not is_working_day(back.date(), LATEST):
         back -= timedelta(days=1)
     received = back.astimezone(UTC)
-    assert add_working_days(received, 1) == due.astimezone(LONDON)
+    assert add_working_days(received, 1, LATEST) == due.astimezone(LONDON)
     return received
 
 

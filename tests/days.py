@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
+from workflows.bank_holidays import LATEST
 from workflows.calendar import LONDON, is_working_day
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -35,7 +36,7 @@ def next_day(name: str, after: date) -> date:
         return after + timedelta(days=(WEEKDAYS.index(name) - after.weekday() - 1) % 7 + 1)
     if name == "bank-holiday":
         day = after + timedelta(days=1)
-        while day.weekday() >= 5 or is_working_day(day):
+        while day.weekday() >= 5 or is_working_day(day, LATEST):
             day += timedelta(days=1)
         return day
     if name == "friday-before-clock-change":  # the first change whose Friday is after `after`

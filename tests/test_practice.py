@@ -18,6 +18,7 @@ from tests.support import LEAD, MANAGER, SCREENER, Case, london, new_case_id
 from worker.config import Config, ConfigError
 from worker.main import authorization
 from workflows import rules
+from workflows.bank_holidays import LATEST
 from workflows.calendar import LONDON, add_working_days
 from workflows.models import Member, Stage, StepDown
 from workflows.pathway import STEPS
@@ -249,7 +250,7 @@ async def test_step_up_pauses_early_help_deadlines_and_social_cares_decision_is_
     assert snapshot["stage"] == "stepped_up" and set(pending(snapshot)) == {"social_care_decision"}
     assert statuses(snapshot, "taf") == ["cancelled"] and statuses(snapshot, "first_contact_attempt") == ["cancelled"]
     due = datetime.fromisoformat(pending(snapshot)["social_care_decision"]["due_at"])
-    assert due == add_working_days(datetime.fromisoformat(snapshot["deadlines"][-1]["set_at"]), 1)
+    assert due == add_working_days(datetime.fromisoformat(snapshot["deadlines"][-1]["set_at"]), 1, LATEST)
     await env.sleep(timedelta(days=40))  # past every early help deadline it had
     snapshot = await snap(case)
     assert statuses(snapshot, "social_care_decision") == ["missed"]
@@ -293,7 +294,7 @@ async def test_waiting_for_allocation_is_timed_with_a_reminder_and_an_escalation
     case = await Case.start(env, task_queue)
     snapshot = await accepted(case)
     due = datetime.fromisoformat(pending(snapshot)["allocation"]["due_at"])
-    assert due == add_working_days(datetime.fromisoformat(pending(snapshot)["allocation"]["set_at"]), 5)
+    assert due == add_working_days(datetime.fromisoformat(pending(snapshot)["allocation"]["set_at"]), 5, LATEST)
     await env.sleep(timedelta(days=9))
     assert statuses(await snap(case), "allocation") == ["missed"]
     rows = await case.wait_saved(pool)

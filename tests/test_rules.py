@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from tests.support import london
 from worker.authz import Roles
 from workflows import rules
+from workflows.bank_holidays import LATEST
 from workflows.calendar import add_working_days, is_working_day, time_of_day
 from workflows.models import Consent, Need, PlanAction, RecordContactAttempt, RecordUnannouncedVisit
 from workflows.policy import Policy
@@ -98,16 +99,16 @@ class TestWorkingDays:
 
     def test_weekend_skipped(self):
         friday = london(date(2026, 3, 13), 10)
-        assert add_working_days(friday, 1) == london(date(2026, 3, 16), 10)
+        assert add_working_days(friday, 1, LATEST) == london(date(2026, 3, 16), 10)
 
     def test_bank_holidays_skipped(self):
         # Good Friday 3 April and Easter Monday 6 April 2026 are bank holidays in England and Wales.
-        assert not is_working_day(date(2026, 4, 3)) and not is_working_day(date(2026, 4, 6))
+        assert not is_working_day(date(2026, 4, 3), LATEST) and not is_working_day(date(2026, 4, 6), LATEST)
         thursday = london(date(2026, 4, 2), 9)
-        assert add_working_days(thursday, 1) == london(date(2026, 4, 7), 9)
+        assert add_working_days(thursday, 1, LATEST) == london(date(2026, 4, 7), 9)
 
     def test_christmas(self):
-        assert add_working_days(london(date(2026, 12, 24), 15), 2) == london(date(2026, 12, 30), 15)
+        assert add_working_days(london(date(2026, 12, 24), 15), 2, LATEST) == london(date(2026, 12, 30), 15)
 
 
 class TestContactAttempts:

@@ -1,7 +1,8 @@
 """Calendar rules, evaluated in Europe/London (CONTRACT.md "Identity").
 
 Time of day for contact attempts [003] and working days that skip weekends
-and England and Wales bank holidays (the `holidays` package).
+and England and Wales bank holidays, as one edition of the project's own list
+has them (workflows/bank_holidays.py): the caller says which.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import holidays
-
+from workflows.bank_holidays import Edition, bank_holidays
 from workflows.policy import Policy
 
 LONDON = ZoneInfo("Europe/London")
-# England and Wales share their bank holidays; the package names them "ENG".
-_BANK_HOLIDAYS = holidays.country_holidays("GB", subdiv="ENG")
 
 TimeOfDay = Literal["morning", "afternoon", "evening"]
 
@@ -36,18 +34,18 @@ def local_date(at: datetime) -> date:
     return at.astimezone(LONDON).date()
 
 
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _BANK_HOLIDAYS
+def is_working_day(day: date, holidays: Edition) -> bool:
+    return day.weekday() < 5 and day not in bank_holidays(day.year, holidays)
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
+def add_working_days(start: datetime, days: int, holidays: Edition) -> datetime:
     """The same London wall-clock time `days` working days after `start`."""
     local = start.astimezone(LONDON)
     day = local.date()
     remaining = days
     while remaining > 0:
         day += timedelta(days=1)
-        if is_working_day(day):
+        if is_working_day(day, holidays):
             remaining -= 1
     return datetime.combine(day, local.time(), LONDON)
 

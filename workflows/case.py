@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    import workflows.editions as editions
     import workflows.pathway as pathway  # (not `from workflows import`: that loads it afresh in each sandbox)
     import workflows.search as search
     from activities.store import CASE_ID_TAKEN, SAVE_IMPOSSIBLE, CaseActivities
@@ -85,6 +86,7 @@ class EarlyHelpCase:
         self._published: search.Values | None = None
         self._refused: ApplicationError | None = None
         self.needs_attention = False
+        self._move_on = False
         self.events: list[Event] = []
         self.unsaved: list[Event] = []
         # Only a run this case continued into carries state: a client's start is a Referral, whatever it holds.
@@ -97,6 +99,7 @@ class EarlyHelpCase:
         if carried:
             c = _decode(start, Carried)
             self.state, self.events, self.unsaved = c.state, c.timeline, c.unsaved
+            self.state.bank_holidays = editions.bank_holiday_edition().number
             if not self.state.v2 and workflow.patched(PRACTICE_V2):
                 self._record(pathway.set_practice(self.state, CURRENT_PRACTICE, workflow.now()))
             return
@@ -111,7 +114,7 @@ class EarlyHelpCase:
             self._refused = _invalid("InvalidReferral", e)
             return
         practice = CURRENT_PRACTICE if workflow.patched(PRACTICE_V2) else PRACTICE_V1
-        self.state, events = pathway.open_case(referral, practice)
+        self.state, events = pathway.open_case(referral, practice, editions.bank_holiday_edition())
         self._record(events)
         self._look_up_family = self.state.v2
 
@@ -173,7 +176,7 @@ class EarlyHelpCase:
             after = CONTINUE_AS_NEW_AFTER_BEFORE
         long_run = info.get_current_history_length() >= after
         large = info.get_current_history_size() >= HISTORY_BYTES_LIMIT
-        return info.is_continue_as_new_suggested() or large or (self._review_held and long_run)
+        return info.is_continue_as_new_suggested() or large or (self._review_held and long_run) or self._move_on
 
     async def _wait_for_change_or_deadline(self) -> None:
         wake = self.state.next_wake()
@@ -181,7 +184,7 @@ class EarlyHelpCase:
         if timeout is not None and timeout <= timedelta(0):
             return
         try:
-            await workflow.wait_condition(lambda: bool(self.unsaved), timeout=timeout)
+            await workflow.wait_condition(lambda: bool(self.unsaved) or self._move_on, timeout=timeout)
         except asyncio.TimeoutError:
             pass
 
@@ -261,6 +264,12 @@ class EarlyHelpCase:
                     "earlyhelp_malformed_concerns", "safeguarding concerns acted on though malformed").add(1)
         self._record(pathway.raise_safeguarding(self.state, parsed, workflow.now(), problem,
                                                 concern.payload.data))
+
+    @workflow.signal
+    def move_to_new_run(self) -> None:
+        """Ops: continue as a new run at the next quiet point, so the case takes the newest code and data (a
+        new edition of the bank holidays, a patch's new branch) without waiting for its next review."""
+        self._move_on = True
 
     # --- queries ----------------------------------------------------------------
 

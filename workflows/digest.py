@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.editions as editions
     from activities.digest import DigestActivities
     from workflows.calendar import is_working_day, local_date
 
@@ -20,7 +21,7 @@ class DailyDigest:
     @workflow.run
     async def run(self) -> int:
         day = local_date(workflow.now())
-        if not is_working_day(day):
+        if not is_working_day(day, editions.bank_holiday_edition()):
             return 0
         # The moment goes with the day: "this week" and "overdue" are judged by the workflow's clock.
         written = await workflow.execute_activity_method(

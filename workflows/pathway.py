@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+import workflows.bank_holidays as bank_holidays
 from workflows import rules
 from workflows.calendar import add_working_days, local_date, time_of_day
 from workflows.models import (
@@ -64,7 +65,11 @@ class Decision:
 
     def __init__(self, state: CaseState, by: str, now: datetime) -> None:
         self.state, self.by, self.now = state, by, now
+        self.holidays = bank_holidays.edition(state.bank_holidays)
         self.events: list[Event] = []
+
+    def working_days_on(self, start: datetime, days: int) -> datetime:
+        return add_working_days(start, days, self.holidays)
 
     def emit(self, type: str, at: datetime | None = None, **data: Any) -> None:
         event = Event(
@@ -100,7 +105,7 @@ class Decision:
     def request_decision(self, reason: str, resume: Stage, stage: Stage, need_outcomes: list[Any] | None = None) -> None:
         self.emit("ClosureRequested", reason=reason, need_outcomes=need_outcomes or [], resume_stage=resume)
         self.set_deadline("closure_decision",
-                          add_working_days(self.now, self.state.policy.closure_decision_working_days))
+                          self.working_days_on(self.now, self.state.policy.closure_decision_working_days))
         self.move(stage)
 
     def consent_needed(self, what: str) -> None:
@@ -134,7 +139,7 @@ class Decision:
             self.emit("DeadlineCancelled", kind=kind, reason="paused while stepped up")
         self.emit("SteppedUp", reason=reason, resume_stage=resume, paused=paused)
         self.set_deadline("social_care_decision",
-                          add_working_days(self.now, state.policy.social_care_decision_working_days))
+                          self.working_days_on(self.now, state.policy.social_care_decision_working_days))
         self.move(S.stepped_up)
 
     def resume_from_step_up(self, paused: list[str]) -> None:
@@ -147,7 +152,7 @@ class Decision:
             kinds.append("taf")
         self.move(stage)
         for kind in kinds:
-            self.set_deadline(kind, rules.deadline_on_return(kind, self.now, self.state.policy))
+            self.set_deadline(kind, rules.deadline_on_return(kind, self.now, self.state.policy, self.holidays))
 
     def taf_due(self) -> datetime:
         s = self.state
@@ -174,11 +179,13 @@ def check_referral(referral: Referral, now: datetime) -> None:
         raise RuleBroken(e.rule, f"received_at: {e}") from None
 
 
-def open_case(referral: Referral, practice: int = PRACTICE_V1) -> tuple[CaseState, list[Event]]:
+def open_case(referral: Referral, practice: int = PRACTICE_V1,
+              holidays: bank_holidays.Edition = bank_holidays.FIRST) -> tuple[CaseState, list[Event]]:
     """The case as referred: its first events are dated when the referral was received."""
     policy = referral.effective_policy
     recommendation = rules.threshold_recommendation(referral.needs, referral.immediate_safeguarding, policy)
     state = new_state(referral, recommendation, practice)
+    state.bank_holidays = holidays.number
     d = Decision(state, referral.referrer.agency, referral.received_at)
     d.emit(
         "CaseReferred",
@@ -203,11 +210,11 @@ def open_case(referral: Referral, practice: int = PRACTICE_V1) -> tuple[CaseStat
         # The EHA is opened and left open for other agencies [004]; a lead is identified next.
         d.move(S.awaiting_allocation)
         if state.v2:
-            d.set_deadline("allocation", add_working_days(referral.received_at, policy.allocation_working_days))
+            d.set_deadline("allocation", d.working_days_on(referral.received_at, policy.allocation_working_days))
     elif referral.immediate_safeguarding:
         d.step_up("immediate safeguarding identified at referral [000][004]")
     else:
-        d.set_deadline("screening_decision", add_working_days(referral.received_at, policy.screening_working_days))
+        d.set_deadline("screening_decision", d.working_days_on(referral.received_at, policy.screening_working_days))
     return state, d.events
 
 
@@ -223,7 +230,7 @@ def _record_screening(d: Decision, c: RecordScreening) -> None:
     if c.decision == "accept":
         d.move(S.awaiting_allocation)
         if s.v2:  # waiting for allocation is timed [DOMAIN 9]
-            d.set_deadline("allocation", add_working_days(d.now, s.policy.allocation_working_days))
+            d.set_deadline("allocation", d.working_days_on(d.now, s.policy.allocation_working_days))
     elif c.decision == "signpost":
         d.finish(S.signposted, "below threshold: single agency response, signposted to " + ", ".join(c.services))
     else:
@@ -245,7 +252,7 @@ def _allocate(d: Decision, c: Allocate) -> None:
     if first:
         d.complete("allocation", d.now)
         # The TAF clock starts at allocation [003]; first contact within 2 working days (policy).
-        d.set_deadline("first_contact_attempt", add_working_days(d.now, s.policy.first_contact_working_days))
+        d.set_deadline("first_contact_attempt", d.working_days_on(d.now, s.policy.first_contact_working_days))
         d.set_deadline("taf", d.taf_due())
         d.move(S.initial_contact)
 
@@ -263,7 +270,7 @@ def _record_contact_attempt(d: Decision, c: RecordContactAttempt) -> None:
         d.request_decision("unable_to_engage", S.initial_contact, S.engagement_decision)
     elif rules.contact_ladder_exhausted(s.contact_attempts, s.policy):
         # Contact not achieved: ask the referrer for a warm handover [003].
-        d.set_deadline("warm_handover_answer", add_working_days(d.now, s.policy.warm_handover_working_days))
+        d.set_deadline("warm_handover_answer", d.working_days_on(d.now, s.policy.warm_handover_working_days))
         d.move(S.warm_handover)
 
 
@@ -302,7 +309,7 @@ def _record_home_visit(d: Decision, c: RecordHomeVisit) -> None:
             for child in s.children():
                 d.emit("ChildSeen", at=at, person_ref=child)
         else:  # the children are seen within 10 working days [001][003]
-            d.set_deadline("see_children", add_working_days(at, s.policy.see_children_working_days))
+            d.set_deadline("see_children", d.working_days_on(at, s.policy.see_children_working_days))
     if c.agreement_given:
         d.move(S.assessment)
     else:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from workflows.bank_holidays import Edition
 from workflows.calendar import add_working_days, end_of_day, local_date, time_of_day
 from workflows.models import (
     Consent,
@@ -293,14 +294,14 @@ def check_re_referral_history(criteria: Sequence[str], previous_cases: int) -> N
         )
 
 
-def deadline_on_return(kind: str, now: datetime, policy: Policy) -> datetime:
+def deadline_on_return(kind: str, now: datetime, policy: Policy, holidays: Edition) -> datetime:
     """A deadline paused by a step-up, set again from the day the case returns [DOMAIN 9]."""
     days = {"screening_decision": policy.screening_working_days, "allocation": policy.allocation_working_days,
             "first_contact_attempt": policy.first_contact_working_days,
             "warm_handover_answer": policy.warm_handover_working_days,
             "see_children": policy.see_children_working_days}
     if kind in days:
-        return add_working_days(now, days[kind])
+        return add_working_days(now, days[kind], holidays)
     if kind == "taf":
         return taf_due_end_of_day(now, policy)
     return review_due(local_date(now) + timedelta(weeks=policy.review_interval_weeks))

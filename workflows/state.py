@@ -74,6 +74,9 @@ class CaseState(Model):
     paused: list[str] = Field(default_factory=list)  # deadlines a step-up paused, set again on return
     previous_cases: list[PreviousCase] = Field(default_factory=list)
     re_referral: bool = False
+    # The edition of the bank holidays this run computes deadlines under (workflows/bank_holidays.py), chosen by
+    # the workflow at the run's start; a deadline already set keeps the date it was given.
+    bank_holidays: int = Field(1, ge=1)
 
     @property
     def v2(self) -> bool:
