@@ -9,10 +9,22 @@ same way. The JSON Schemas (`earlyhelp schema`) show each bound.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 # Control characters but tab and newline, C1 controls included (lone surrogates never decode from JSON).
 PRINTABLE = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
@@ -57,13 +69,23 @@ SOME = 50  # members of a family, statements of an assessment, attendees
 MANY = 100  # actions of a plan
 
 
-def bounded_duration(low: timedelta, high: timedelta) -> Any:
-    def check(value: timedelta) -> timedelta:
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
+@dataclass(frozen=True)
+class DurationBetween:
+    """Metadata for `Annotated[timedelta, DurationBetween(low, high)]`: the bounds, checked and described."""
 
-    return Annotated[timedelta, AfterValidator(check), Field(description=f"an ISO 8601 duration from {low} to {high}")]
+    low: timedelta
+    high: timedelta
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "description": f"an ISO 8601 duration from {self.low} to {self.high}"}
+
+    def _check(self, value: timedelta) -> timedelta:
+        if not self.low <= value <= self.high:
+            raise ValueError(f"must be between {self.low} and {self.high}")
+        return value
 
 
 _PATTERN_MEANS = {
@@ -83,7 +105,8 @@ def refusal(error: ValidationError, limit: int = 10) -> str:
     lines = []
     for e in error.errors(include_url=False, include_input=False)[:limit]:
         where = ".".join(_shown(p) for p in e["loc"]) or "(the whole input)"
-        message = _PATTERN_MEANS.get((e.get("ctx") or {}).get("pattern"), e["msg"]).removeprefix("Value error, ")
+        pattern = str((e.get("ctx") or {}).get("pattern"))
+        message = _PATTERN_MEANS.get(pattern, e["msg"]).removeprefix("Value error, ")
         lines.append(f"{where}: {message}")
     more = error.error_count() - limit
     return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")

@@ -12,14 +12,14 @@ review boundary, or earlier if Temporal suggests it.
 import asyncio
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     import workflows.editions as editions
     import workflows.pathway as pathway  # (not `from workflows import`: that loads it afresh in each sandbox)
@@ -30,8 +30,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
     from workflows.policy import CONTINUE_AS_NEW_AFTER_BEFORE
     from workflows.rules import RuleBroken
-    from workflows.state import CURRENT_PRACTICE, PRACTICE_V1, Carried
+    from workflows.state import CURRENT_PRACTICE, PRACTICE_V1, Carried, CaseState
 
+M = TypeVar("M", bound=BaseModel)
 WORKFLOW_TYPE = "EarlyHelpCase"
 # Patches (README "Versioning"): each guards a change to the command sequence.
 # Search attributes first, so lists and the Web UI show a case's new stage
@@ -69,7 +70,7 @@ def _invalid(kind: str, error: Exception) -> ApplicationError:
     return ApplicationError(detail, type=kind, non_retryable=True)
 
 
-def _decode(raw: RawValue, model: type[Any]) -> Any:
+def _decode(raw: RawValue, model: type[M]) -> M:
     """A model from a payload the SDK did not decode, so a bad one is refused by name, never retried."""
     return model.model_validate_json(raw.payload.data)
 
@@ -96,6 +97,7 @@ class EarlyHelpCase:
         except ValueError:
             carried = False
         self._look_up_family = False
+        self.state: CaseState
         if carried:
             c = _decode(start, Carried)
             self.state, self.events, self.unsaved = c.state, c.timeline, c.unsaved
@@ -301,8 +303,10 @@ class EarlyHelpCase:
 def _update(name: str, model: type[Command]) -> Any:
     """The update `name`: decode its command with `model`, validate on a copy, then handle it."""
 
-    def handler(self, command: RawValue) -> Snapshot:  # type: ignore[no-untyped-def] (the SDK skips an unannotated self)
-        return self._handle(model, command)
+    # (self unannotated: the SDK reads the command's type from the parameters after it)
+    def handler(self, command: RawValue) -> Snapshot:  # type: ignore[no-untyped-def]
+        snapshot: Snapshot = self._handle(model, command)
+        return snapshot
 
     def validator(self, command: RawValue) -> None:  # type: ignore[no-untyped-def]
         self._check(model, command)
@@ -316,4 +320,4 @@ def _update(name: str, model: type[Command]) -> Any:
 
 for _model, _step in pathway.STEPS.items():
     setattr(EarlyHelpCase, _step.name, _update(_step.name, _model))
-EarlyHelpCase = workflow.defn(name=WORKFLOW_TYPE)(EarlyHelpCase)
+workflow.defn(name=WORKFLOW_TYPE)(EarlyHelpCase)  # (defined once every update is on the class)

@@ -82,7 +82,8 @@ class Decision:
 
     def move(self, to: Stage) -> None:
         if self.state.stage != to:
-            self.emit("StageChanged", **{"from": self.state.stage, "to": to})
+            change: dict[str, Any] = {"from": self.state.stage, "to": to}  # ("from" is a keyword)
+            self.emit("StageChanged", **change)
 
     def set_deadline(self, kind: str, due_at: datetime) -> None:
         due_at = due_at.astimezone(UTC)  # UTC throughout: London wall-clock arithmetic breaks across DST
@@ -187,6 +188,7 @@ def open_case(referral: Referral, practice: int = PRACTICE_V1,
     state = new_state(referral, recommendation, practice)
     state.bank_holidays = holidays.number
     d = Decision(state, referral.referrer.agency, referral.received_at)
+    keyed: dict[str, Any] = {"keyed_by": referral.keyed_by} if referral.keyed_by else {}
     d.emit(
         "CaseReferred",
         route=referral.route,
@@ -200,7 +202,7 @@ def open_case(referral: Referral, practice: int = PRACTICE_V1,
         immediate_safeguarding=referral.immediate_safeguarding,
         previous_referrals=referral.previous_referrals,
         recommendation=recommendation,
-        **({"keyed_by": referral.keyed_by} if referral.keyed_by else {}),
+        **keyed,
         step_down=referral.step_down,
     )
     if state.v2 and referral.immediate_safeguarding:
@@ -414,7 +416,7 @@ def _record_social_care_decision(d: Decision, c: RecordSocialCareDecision) -> No
         d.move(s.resume_stage or S.screening)
 
 
-def _member(d: Decision, person_ref: str | None) -> dict[str, str]:
+def _member(d: Decision, person_ref: str | None) -> dict[str, Any]:
     """A command about one member names a member of the family (practice 2 takes per-person consent)."""
     if person_ref is None:
         return {}

@@ -8,10 +8,11 @@ it started with even when the deployment's defaults change later.
 from __future__ import annotations
 
 from datetime import time, timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.bounds import SOME, Id, Name, bounded_duration
+from workflows.bounds import SOME, DurationBetween, Id, Name
 
 # Leicester's locality advice points [000].
 DEFAULT_LOCALITIES = ["North West", "North", "West", "East", "Central", "South"]
@@ -43,11 +44,11 @@ class Policy(BaseModel):
     visit_min_gap_days: int = Field(1, ge=0, le=30)
     # Initial TAF within four weeks of allocation [003]. Durations are ISO 8601
     # in JSON ("P28D"); short ones serve tests that wait in real time.
-    taf_within: bounded_duration(timedelta(seconds=1), timedelta(days=365)) = timedelta(days=28)
+    taf_within: Annotated[timedelta, DurationBetween(timedelta(seconds=1), timedelta(days=365))] = timedelta(days=28)
     # Reviews every twelve weeks [003].
     review_interval_weeks: int = Field(12, ge=1, le=52)
     # Reminder 7 days before a deadline; escalate on the day (policy default).
-    reminder_before: bounded_duration(timedelta(0), timedelta(days=90)) = timedelta(days=7)
+    reminder_before: Annotated[timedelta, DurationBetween(timedelta(0), timedelta(days=90))] = timedelta(days=7)
     # A manager answers a closure request within 5 working days (policy default).
     closure_decision_working_days: int = Field(5, ge=1, le=WORKING_DAYS)
     # Allocated within 5 working days of acceptance (policy default) [DOMAIN 9].

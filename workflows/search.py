@@ -7,6 +7,7 @@ never a name, address or date of birth (DESIGN.md pitfall 7).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
@@ -22,8 +23,8 @@ REGISTERED = (*KEYS, NEEDS_ATTENTION)
 Values = tuple[str, str, str | None, datetime | None]
 
 
-def updates(values: Values) -> list[SearchAttributeUpdate]:
-    out: list[SearchAttributeUpdate] = []
+def updates(values: Values) -> list[SearchAttributeUpdate[Any]]:
+    out: list[SearchAttributeUpdate[Any]] = []
     for key, value in zip(KEYS, values, strict=True):
         out.append(key.value_set(value) if value is not None else key.value_unset())  # type: ignore[attr-defined]
     return out

@@ -94,7 +94,9 @@ class CaseState(Model):
         people = self.consenters(year)
         if not people:
             return [] if self.consent.given else ["family"]
-        has = lambda p: (self.consent.given and p not in self.withdrawn) or p in self.consented  # noqa: E731
+        def has(p: str) -> bool:
+            return (self.consent.given and p not in self.withdrawn) or p in self.consented
+
         return [p for p in people if not has(p)]
 
     def children(self) -> list[str]:
