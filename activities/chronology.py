@@ -61,9 +61,11 @@ def _count(n: int, thing: str) -> str:
 
 
 def _screening(d: dict[str, Any]) -> str:
-    outcome = {"accept": "accepted the referral for an Early Help Assessment",
-               "signpost": "signposted the family to " + _list(d.get("services") or []),
-               "step_up": "referred the case to children's social care"}[d["decision"]]
+    outcome = {
+        "accept": "accepted the referral for an Early Help Assessment",
+        "signpost": "signposted the family to " + _list(d.get("services") or []),
+        "step_up": "referred the case to children's social care",
+    }[d["decision"]]
     return f"screened the referral and {outcome}" + (f": {d['reason']}" if d.get("reason") else "")
 
 
@@ -85,49 +87,69 @@ def _assessment(d: dict[str, Any]) -> str:
 
 # Each event type: what happened, from its data (the person who did it is said before it).
 SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "CaseReferred": lambda d: (f"referred the family ({d.get('family_ref', '')}) to Early Help in {d.get('locality')}"
-                               + (" as a step-down from social care" if d.get("route") == "step_down" else "")
-                               + f"; {len(d.get('people') or [])} family members; threshold recommendation "
-                               f"{_words(d.get('recommendation', ''))}"),
+    "CaseReferred": lambda d: (
+        f"referred the family ({d.get('family_ref', '')}) to Early Help in {d.get('locality')}"
+        + (" as a step-down from social care" if d.get("route") == "step_down" else "")
+        + f"; {len(d.get('people') or [])} family members; threshold recommendation "
+        f"{_words(d.get('recommendation', ''))}"
+    ),
     "ScreeningRecorded": _screening,
-    "CaseAllocated": lambda d: (("reallocated the case to " if d.get("reallocation") else "allocated the case to ")
-                                + d["lead_practitioner"] + (f": {d['reason']}" if d.get("reason") else "")),
-    "ContactAttemptRecorded": lambda d: (f"recorded a {_words(d['method'])} contact attempt: {_words(d['outcome'])}, "
-                                         f"{d.get('time_of_day', '')} (attempt {d.get('attempt')})"),
+    "CaseAllocated": lambda d: (
+        ("reallocated the case to " if d.get("reallocation") else "allocated the case to ")
+        + d["lead_practitioner"]
+        + (f": {d['reason']}" if d.get("reason") else "")
+    ),
+    "ContactAttemptRecorded": lambda d: (
+        f"recorded a {_words(d['method'])} contact attempt: {_words(d['outcome'])}, "
+        f"{d.get('time_of_day', '')} (attempt {d.get('attempt')})"
+    ),
     "WarmHandoverRecorded": lambda d: f"recorded the referrer's warm handover: {_words(d['outcome'])}",
-    "UnannouncedVisitRecorded": lambda d: (f"made unannounced visit {d.get('visit')}: {_words(d['outcome'])}"
-                                           + (", and left a letter" if d.get("letter_left") else "")),
-    "HomeVisitRecorded": lambda d: ("made the first home visit: "
-                                    + ("the family agreed to early help" if d.get("agreement_given")
-                                       else "the family did not agree")
-                                    + ("; genogram started" if d.get("genogram_started") else "")
-                                    + (f"; children seen: {_list(d['children_seen'])}" if d.get("children_seen")
-                                       else "")),
+    "UnannouncedVisitRecorded": lambda d: (
+        f"made unannounced visit {d.get('visit')}: {_words(d['outcome'])}"
+        + (", and left a letter" if d.get("letter_left") else "")
+    ),
+    "HomeVisitRecorded": lambda d: (
+        "made the first home visit: "
+        + ("the family agreed to early help" if d.get("agreement_given") else "the family did not agree")
+        + ("; genogram started" if d.get("genogram_started") else "")
+        + (f"; children seen: {_list(d['children_seen'])}" if d.get("children_seen") else "")
+    ),
     "ChildSeen": lambda d: f"saw {d.get('person_ref')}",
     "AssessmentRecorded": _assessment,
-    "TafHeld": lambda d: (f"held the Team Around the Family meeting{' (virtual)' if d.get('virtual') else ''} with "
-                          f"{_list(d.get('attendees') or [])}; {len(d.get('actions') or [])} actions; review by "
-                          f"{_day(d.get('review_date'))}"),
-    "ReviewHeld": lambda d: ("held a review: " + "; ".join(f"{_words(p['need_code'])} {_words(p['status'])}"
-                                                           for p in d.get("progress") or [])
-                             + f"; next review by {_day(d.get('next_review_date'))}"),
+    "TafHeld": lambda d: (
+        f"held the Team Around the Family meeting{' (virtual)' if d.get('virtual') else ''} with "
+        f"{_list(d.get('attendees') or [])}; {len(d.get('actions') or [])} actions; review by "
+        f"{_day(d.get('review_date'))}"
+    ),
+    "ReviewHeld": lambda d: (
+        "held a review: "
+        + "; ".join(f"{_words(p['need_code'])} {_words(p['status'])}" for p in d.get("progress") or [])
+        + f"; next review by {_day(d.get('next_review_date'))}"
+    ),
     "ClosureRequested": lambda d: f"asked a manager to close the case ({_words(d['reason'])})",
     "ClosureDecided": _closure_decided,
     "ApprovalCancelled": lambda d: f"the closure request was withdrawn: {d.get('reason', '')}",
     "ContactLadderRestarted": lambda d: f"restarted the contact attempts: {d.get('reason', '')}",
     "MaspReferred": lambda d: "referred the case to MASP: " + _list(d.get("criteria") or []),
-    "MaspOutcomeRecorded": lambda d: f"recorded the MASP outcome: {_words(d['outcome'])}"
-                                     + (f" ({d['notes']})" if d.get("notes") else ""),
+    "MaspOutcomeRecorded": lambda d: (
+        f"recorded the MASP outcome: {_words(d['outcome'])}" + (f" ({d['notes']})" if d.get("notes") else "")
+    ),
     "SteppedUp": lambda d: f"the case was stepped up to children's social care: {d.get('reason', '')}",
-    "SocialCareDecisionRecorded": lambda d: ("recorded children's social care's decision: "
-                                             + ("accepted" if d.get("accepted") else "not accepted, back to early help")),
+    "SocialCareDecisionRecorded": lambda d: (
+        "recorded children's social care's decision: "
+        + ("accepted" if d.get("accepted") else "not accepted, back to early help")
+    ),
     "SafeguardingConcernRaised": lambda d: "raised a safeguarding concern: " + str(d.get("details") or "(malformed)"),
-    "ConsentRecorded": lambda d: (f"recorded {d.get('person_ref', 'the family')}'s consent: "
-                                  + ("given" if d.get("consent", True) else "refused")),
-    "ConsentWithdrawn": lambda d: f"recorded that {d.get('person_ref', 'the family')} withdrew consent: "
-                                  f"{d.get('reason', '')}",
-    "LeadPractitionerIdentified": lambda d: (f"identified {d['practitioner']} as lead practitioner"
-                                             + (", chosen by the family" if d.get("chosen_by_family") else "")),
+    "ConsentRecorded": lambda d: (
+        f"recorded {d.get('person_ref', 'the family')}'s consent: " + ("given" if d.get("consent", True) else "refused")
+    ),
+    "ConsentWithdrawn": lambda d: (
+        f"recorded that {d.get('person_ref', 'the family')} withdrew consent: {d.get('reason', '')}"
+    ),
+    "LeadPractitionerIdentified": lambda d: (
+        f"identified {d['practitioner']} as lead practitioner"
+        + (", chosen by the family" if d.get("chosen_by_family") else "")
+    ),
     "LeadDeclined": lambda d: f"recorded that {d['practitioner']} declined to lead: {d.get('reason', '')}",
     "AgencyContributionAdded": lambda d: f"added {d['agency']}'s contribution: {d.get('summary', '')}",
     "AdditionalServiceRequested": lambda d: f"requested {_words(d['service'])}: {d.get('reason', '')}",
@@ -137,25 +159,59 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
     "DeadlineSet": lambda d: f"the {_deadline(d)} is due by {_day(d.get('due_at'))}",
     "DeadlineMet": lambda d: f"the {_deadline(d)} was done on time",
     "DeadlineCompletedLate": lambda d: f"the {_deadline(d)} was done late",
-    "DeadlineMissed": lambda d: (f"the {_deadline(d)} was missed" + (" and the manager told" if d.get("escalated_to")
-                                                                      else "")),
+    "DeadlineMissed": lambda d: (
+        f"the {_deadline(d)} was missed" + (" and the manager told" if d.get("escalated_to") else "")
+    ),
     "DeadlineReminded": lambda d: f"the lead practitioner was reminded that the {_deadline(d)} is due",
-    "DeadlineCancelled": lambda d: f"the {_deadline(d)} no longer applies" + (f" ({d['reason']})" if d.get("reason")
-                                                                              else ""),
+    "DeadlineCancelled": lambda d: (
+        f"the {_deadline(d)} no longer applies" + (f" ({d['reason']})" if d.get("reason") else "")
+    ),
     "CaseEnded": lambda d: f"the case ended: {_words(d['final_stage'])} ({_words(d['reason'])})",
     "PracticeVersionSet": lambda d: "the case follows the updated practice guidance",
-    "PreviousCasesFound": lambda d: (f"found {_count(len(d.get('cases') or []), 'earlier case')} of the family"
-                                     + (": a re-referral" if d.get("re_referral") else "")),
+    "PreviousCasesFound": lambda d: (
+        f"found {_count(len(d.get('cases') or []), 'earlier case')} of the family"
+        + (": a re-referral" if d.get("re_referral") else "")
+    ),
 }
-SIGNIFICANT = frozenset({"CaseReferred", "ScreeningRecorded", "CaseAllocated", "HomeVisitRecorded", "AssessmentRecorded",
-                         "TafHeld", "ReviewHeld", "ClosureDecided", "SteppedUp", "SocialCareDecisionRecorded",
-                         "SafeguardingConcernRaised", "ConsentWithdrawn", "MaspReferred", "MaspOutcomeRecorded",
-                         "LocalityTransferred", "DeadlineMissed", "CaseEnded"})
+SIGNIFICANT = frozenset(
+    {
+        "CaseReferred",
+        "ScreeningRecorded",
+        "CaseAllocated",
+        "HomeVisitRecorded",
+        "AssessmentRecorded",
+        "TafHeld",
+        "ReviewHeld",
+        "ClosureDecided",
+        "SteppedUp",
+        "SocialCareDecisionRecorded",
+        "SafeguardingConcernRaised",
+        "ConsentWithdrawn",
+        "MaspReferred",
+        "MaspOutcomeRecorded",
+        "LocalityTransferred",
+        "DeadlineMissed",
+        "CaseEnded",
+    }
+)
 
 
-HAPPENED = frozenset({"StageChanged", "DeadlineSet", "DeadlineMet", "DeadlineCompletedLate", "DeadlineMissed",
-                      "DeadlineReminded", "DeadlineCancelled", "CaseEnded", "SteppedUp", "ApprovalCancelled",
-                      "PracticeVersionSet", "PreviousCasesFound"})
+HAPPENED = frozenset(
+    {
+        "StageChanged",
+        "DeadlineSet",
+        "DeadlineMet",
+        "DeadlineCompletedLate",
+        "DeadlineMissed",
+        "DeadlineReminded",
+        "DeadlineCancelled",
+        "CaseEnded",
+        "SteppedUp",
+        "ApprovalCancelled",
+        "PracticeVersionSet",
+        "PreviousCasesFound",
+    }
+)
 
 
 def entry(event: Event) -> Entry:
@@ -167,12 +223,20 @@ def entry(event: Event) -> Entry:
     significant = event.type in SIGNIFICANT or bool(event.type == "CaseNoteAdded" and event.data.get("significant"))
     who = "The service" if event.by == SYSTEM else event.by
     if event.type == "CaseReferred" and event.data.get("keyed_by"):  # keyed in by a screener, from its source
-        who, what = event.data["keyed_by"], what.replace("referred the family", f"keyed in {event.by}'s referral of "
-                                                                                 "the family", 1)
+        who, what = (
+            event.data["keyed_by"],
+            what.replace("referred the family", f"keyed in {event.by}'s referral of the family", 1),
+        )
     # What happened to the case (said on its own) rather than what someone did (said after who).
     sentence = what[0].upper() + what[1:] if event.type in HAPPENED else f"{who} {what}"
-    return Entry(event.seq, event.at, who, sentence.rstrip(": ") + ("" if sentence.endswith(".") else "."),
-                 significant, event.type)
+    return Entry(
+        event.seq,
+        event.at,
+        who,
+        sentence.rstrip(": ") + ("" if sentence.endswith(".") else "."),
+        significant,
+        event.type,
+    )
 
 
 def chronology(events: list[Event], significant_only: bool = False) -> list[Entry]:
@@ -185,8 +249,16 @@ def as_csv(case_id: str, entries: list[Entry]) -> str:
     writer = csv.writer(out)
     writer.writerow(["case", "number", "when (London)", "who", "what", "significant"])
     for e in entries:
-        writer.writerow([case_id, e.seq, e.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M"), e.who,
-                         _safe_cell(e.what), "yes" if e.significant else ""])
+        writer.writerow(
+            [
+                case_id,
+                e.seq,
+                e.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M"),
+                e.who,
+                _safe_cell(e.what),
+                "yes" if e.significant else "",
+            ]
+        )
     return out.getvalue()
 
 

@@ -28,8 +28,16 @@ from activities.follow_ups import FollowUp, start_follow_ups
 from worker.sealing import Sealer
 
 # Every kind of message the engine writes (activities/effects.py), each with a Notify template of its own.
-KINDS = ("referrer_feedback", "reminder", "escalation", "social_care_feedback", "mash_referral", "mash_unacknowledged",
-         "delivery_failed", "digest")
+KINDS = (
+    "referrer_feedback",
+    "reminder",
+    "escalation",
+    "social_care_feedback",
+    "mash_referral",
+    "mash_unacknowledged",
+    "delivery_failed",
+    "digest",
+)
 FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
 FAILED = ("permanent-failure", "technical-failure", "no-address", "refused")
 UNDELIVERABLE = "Undeliverable"
@@ -59,8 +67,14 @@ class Directory:
 
 
 class DeliveryActivities:
-    def __init__(self, pool: asyncpg.Pool, sealer: Sealer, notify: Callable[[], NotificationsAPIClient] | None,
-                 directory: Directory, first_look: float = FIRST_LOOK_SECONDS) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sealer: Sealer,
+        notify: Callable[[], NotificationsAPIClient] | None,
+        directory: Directory,
+        first_look: float = FIRST_LOOK_SECONDS,
+    ) -> None:
         # notify None: no Notify API key is configured, so nothing is sent (the outbox keeps every item).
         self.pool, self.sealer, self.notify, self.directory = pool, sealer, notify, directory
         self.first_look = first_look
@@ -77,8 +91,9 @@ class DeliveryActivities:
     @activity.defn
     async def deliver(self, item_id: int) -> str:
         """Send the item (once: a retry finds it at Notify by its reference); returns Notify's id."""
-        row = await self.pool.fetchrow("SELECT case_id, kind, recipient, subject, body, notify_id FROM notifications"
-                                       " WHERE id = $1", item_id)
+        row = await self.pool.fetchrow(
+            "SELECT case_id, kind, recipient, subject, body, notify_id FROM notifications WHERE id = $1", item_id
+        )
         if row is None:
             raise ApplicationError(f"no notification {item_id}", type=UNDELIVERABLE, non_retryable=True)
         if row["notify_id"]:
@@ -89,31 +104,45 @@ class DeliveryActivities:
         if address is None or template is None:
             why = "no-address" if address is None else "no-template"
             await self._failed(item_id, why)
-            raise ApplicationError(f"{why}: notification {item_id} ({row['kind']})", type=UNDELIVERABLE,
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"{why}: notification {item_id} ({row['kind']})", type=UNDELIVERABLE, non_retryable=True
+            )
         client = self._client()
         found = await asyncio.to_thread(client.get_all_notifications, reference=reference(item_id))
         if found.get("notifications"):
             notify_id = found["notifications"][0]["id"]
             log.info("delivery recognised", item=item_id, notify_id=notify_id)
         else:
-            personalisation = {"case_id": case_id or "", "subject": await self.sealer.open_text(case_id, row["subject"]),
-                               "body": await self.sealer.open_text(case_id, row["body"])}
+            personalisation = {
+                "case_id": case_id or "",
+                "subject": await self.sealer.open_text(case_id, row["subject"]),
+                "body": await self.sealer.open_text(case_id, row["body"]),
+            }
             try:
-                sent = await asyncio.to_thread(client.send_email_notification, email_address=address,
-                                               template_id=template, personalisation=personalisation,
-                                               reference=reference(item_id))
+                sent = await asyncio.to_thread(
+                    client.send_email_notification,
+                    email_address=address,
+                    template_id=template,
+                    personalisation=personalisation,
+                    reference=reference(item_id),
+                )
             except HTTPError as e:
                 if e.status_code in (400, 403):  # a request Notify will never take: retrying cannot mend it
                     await self._failed(item_id, f"refused-{e.status_code}")
-                    raise ApplicationError(f"refused: Notify answered {e.status_code} for notification {item_id}",
-                                           type=UNDELIVERABLE, non_retryable=True) from None
+                    raise ApplicationError(
+                        f"refused: Notify answered {e.status_code} for notification {item_id}",
+                        type=UNDELIVERABLE,
+                        non_retryable=True,
+                    ) from None
                 raise ApplicationError(f"Notify answered {e.status_code}", type="NotifyUnavailable") from None
             notify_id = sent["id"]
             log.info("delivery sent", item=item_id, notify_id=notify_id)
-        await self.pool.execute("UPDATE notifications SET notify_id = $2, sent_at = coalesce(sent_at, now()),"
-                                " delivery_status = coalesce(delivery_status, 'sending') WHERE id = $1",
-                                item_id, notify_id)
+        await self.pool.execute(
+            "UPDATE notifications SET notify_id = $2, sent_at = coalesce(sent_at, now()),"
+            " delivery_status = coalesce(delivery_status, 'sending') WHERE id = $1",
+            item_id,
+            notify_id,
+        )
         return notify_id
 
     @activity.defn
@@ -134,9 +163,13 @@ class DeliveryActivities:
         """Notify's status of the item, recorded; final ones with their time."""
         answer: dict[str, Any] = await asyncio.to_thread(self._client().get_notification_by_id, notify_id)
         status = answer["status"]
-        await self.pool.execute("UPDATE notifications SET delivery_status = $2,"
-                                " final_at = CASE WHEN $3 THEN now() ELSE final_at END WHERE id = $1",
-                                item_id, status, status in FINAL)
+        await self.pool.execute(
+            "UPDATE notifications SET delivery_status = $2,"
+            " final_at = CASE WHEN $3 THEN now() ELSE final_at END WHERE id = $1",
+            item_id,
+            status,
+            status in FINAL,
+        )
         return status
 
     @activity.defn
@@ -151,7 +184,9 @@ class DeliveryActivities:
             "  'A ' || replace(n.kind, '_', ' ') || ' message for case ' || n.case_id || ' could not be delivered ('"
             "  || coalesce(n.failure, n.delivery_status, 'failed') || '). Check the recipient and tell them another way.'"
             " FROM notifications n JOIN cases c USING (case_id) WHERE n.id = $1 AND n.kind <> 'delivery_failed'"
-            " ON CONFLICT (case_id, seq, kind) DO NOTHING RETURNING id", item_id)
+            " ON CONFLICT (case_id, seq, kind) DO NOTHING RETURNING id",
+            item_id,
+        )
         if escalation is not None:
             await start_follow_ups([delivery(escalation)])
         return escalation
@@ -162,13 +197,16 @@ class DeliveryActivities:
         id does nothing); returns how many. None while no Notify API key is configured: they wait in the outbox."""
         if not self.sending:
             return 0
-        rows = await self.pool.fetch("SELECT id FROM notifications WHERE notify_id IS NULL AND failure IS NULL"
-                                     " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 500",
-                                     older_than_seconds)
+        rows = await self.pool.fetch(
+            "SELECT id FROM notifications WHERE notify_id IS NULL AND failure IS NULL"
+            " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 500",
+            older_than_seconds,
+        )
         await start_follow_ups([delivery(r["id"]) for r in rows])
         return len(rows)
 
     async def _failed(self, item_id: int, why: str) -> None:
         log.warning("delivery failed", item=item_id, failure=why)
-        await self.pool.execute("UPDATE notifications SET failure = $2, delivery_status = $2, final_at = now()"
-                                " WHERE id = $1", item_id, why)
+        await self.pool.execute(
+            "UPDATE notifications SET failure = $2, delivery_status = $2, final_at = now() WHERE id = $1", item_id, why
+        )

@@ -66,15 +66,17 @@ class DigestActivities:
                     localities = self.roles.localities(person)
                     found += await read_model.due(conn, now, within=within, locality=localities)
                 if held & {"practitioners", "social_workers"}:
-                    found += [r for r in await read_model.due(conn, now, within=within, lead=person)
-                              if r not in found]
+                    found += [r for r in await read_model.due(conn, now, within=within, lead=person) if r not in found]
                 text = digest_text(day, "your cases" if "managers" not in held else "your teams' cases", found)
                 if text is None:
                     continue
                 item = await conn.fetchval(
                     "INSERT INTO notifications (kind, recipient, subject, body, digest_key)"
                     " VALUES ('digest', $1, $2, $3, $4) ON CONFLICT (digest_key) DO NOTHING RETURNING id",
-                    person, *text, f"{day}/{person}")
+                    person,
+                    *text,
+                    f"{day}/{person}",
+                )
                 if item is not None:
                     written.append(item)
         if self.deliver and written:

@@ -70,28 +70,51 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
     match event.type:
         case "DeadlineReminded":
             name = DEADLINE_NAMES[d["kind"]]
-            return [Notification("reminder", lead or _manager(locality), f"Case {case_id}: {name} due",
-                                 f"The {name} for case {case_id} is due by {_when(d['due_at'])}.")]
+            return [
+                Notification(
+                    "reminder",
+                    lead or _manager(locality),
+                    f"Case {case_id}: {name} due",
+                    f"The {name} for case {case_id} is due by {_when(d['due_at'])}.",
+                )
+            ]
         case "DeadlineMissed" if "completed_at" not in d:
             name = DEADLINE_NAMES[d["kind"]]
-            return [Notification("escalation", _manager(locality), f"Case {case_id}: {name} missed",
-                                 f"The {name} for case {case_id} was due by {_when(d['due_at'])} and has not "
-                                 f"happened. Lead practitioner: {lead or 'not allocated'}.")]
+            return [
+                Notification(
+                    "escalation",
+                    _manager(locality),
+                    f"Case {case_id}: {name} missed",
+                    f"The {name} for case {case_id} was due by {_when(d['due_at'])} and has not "
+                    f"happened. Lead practitioner: {lead or 'not allocated'}.",
+                )
+            ]
         case "ScreeningRecorded":
-            outcome = {"accept": "accepted for an Early Help Assessment",
-                       "signpost": "signposted to " + ", ".join(d["services"]),
-                       "step_up": "referred to children's social care (DAS/MASH)"}[d["decision"]]
-            return [Notification("referrer_feedback", referrer.get("contact", "unknown"),
-                                 f"Your referral {case_id}: {d['decision']}",
-                                 f"Dear {referrer.get('name', 'referrer')}, the referral {case_id} was {outcome}.")]
+            outcome = {
+                "accept": "accepted for an Early Help Assessment",
+                "signpost": "signposted to " + ", ".join(d["services"]),
+                "step_up": "referred to children's social care (DAS/MASH)",
+            }[d["decision"]]
+            return [
+                Notification(
+                    "referrer_feedback",
+                    referrer.get("contact", "unknown"),
+                    f"Your referral {case_id}: {d['decision']}",
+                    f"Dear {referrer.get('name', 'referrer')}, the referral {case_id} was {outcome}.",
+                )
+            ]
         case "UnannouncedVisitRecorded" if d["letter_left"]:
             return [Document("visit_letter", visit_letter(case_id, event, lead))]
         case "ClosureDecided" if d["approve"]:
             effects: list[Effect] = [
                 Document("closure_form", closure_form(case_id, event, locality, lead)),
-                Notification("referrer_feedback", referrer.get("contact", "unknown"), f"Case {case_id} closed",
-                             f"Dear {referrer.get('name', 'referrer')}, early help for case {case_id} has "
-                             f"closed ({d['closure_reason'].replace('_', ' ')})."),
+                Notification(
+                    "referrer_feedback",
+                    referrer.get("contact", "unknown"),
+                    f"Case {case_id} closed",
+                    f"Dear {referrer.get('name', 'referrer')}, early help for case {case_id} has "
+                    f"closed ({d['closure_reason'].replace('_', ' ')}).",
+                ),
             ]
             if step_down and d["closure_reason"] in ("unable_to_engage", "consent_withdrawn"):
                 # Non-engagement with the plan is fed back to social care [004].
@@ -101,21 +124,39 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
             # ...and at the engagement decision, before the manager decides [004].
             return [non_engagement(case_id, step_down, "unable_to_engage")]
         case "LeadPractitionerIdentified":
-            return [Notification("social_care_feedback", d["social_worker"], f"Case {case_id}: lead practitioner identified",
-                                 f"The EHA for case {case_id} is open and {d['practitioner']} is the lead "
-                                 "practitioner: the case can close to the social worker [004].")]
+            return [
+                Notification(
+                    "social_care_feedback",
+                    d["social_worker"],
+                    f"Case {case_id}: lead practitioner identified",
+                    f"The EHA for case {case_id} is open and {d['practitioner']} is the lead "
+                    "practitioner: the case can close to the social worker [004].",
+                )
+            ]
         case "SteppedUp":
             # Sent at once to the MASH mailbox as well as recorded: a safeguarding referral is never missed.
-            return [MashReferral(d["reason"]),
-                    Notification("mash_referral", "mash", f"MASH referral: case {case_id} ({locality})",
-                                 f"Case {case_id} in {locality} is referred to MASH: {d['reason']}. Lead "
-                                 f"practitioner: {lead or 'not allocated'}. Read the case in the case system.")]
+            return [
+                MashReferral(d["reason"]),
+                Notification(
+                    "mash_referral",
+                    "mash",
+                    f"MASH referral: case {case_id} ({locality})",
+                    f"Case {case_id} in {locality} is referred to MASH: {d['reason']}. Lead "
+                    f"practitioner: {lead or 'not allocated'}. Read the case in the case system.",
+                ),
+            ]
         case "SafeguardingConcernRaised" if d.get("malformed"):
             # Acted on all the same (stepped up, or a MASH referral if already stepped up); a manager checks it.
-            effects = [Notification("escalation", _manager(locality), f"Case {case_id}: safeguarding concern to check",
-                                    f"A safeguarding concern on case {case_id} arrived incomplete or malformed. "
-                                    "The case was referred to MASH; read the concern as received on the case's "
-                                    "timeline and complete it.")]
+            effects = [
+                Notification(
+                    "escalation",
+                    _manager(locality),
+                    f"Case {case_id}: safeguarding concern to check",
+                    f"A safeguarding concern on case {case_id} arrived incomplete or malformed. "
+                    "The case was referred to MASH; read the concern as received on the case's "
+                    "timeline and complete it.",
+                )
+            ]
             if d["stage"] == "stepped_up":
                 effects.append(MashReferral("further safeguarding concern while stepped up (malformed: check it)"))
             return effects
@@ -125,10 +166,16 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
 
 
 def non_engagement(case_id: str, step_down: dict[str, Any], reason: str) -> Notification:
-    what = {"unable_to_engage": "has not engaged with early help",
-            "consent_withdrawn": "has withdrawn consent to early help"}[reason]
-    return Notification("social_care_feedback", step_down["social_worker"], f"Case {case_id}: family did not engage",
-                        f"The family in case {case_id} {what} [004].")
+    what = {
+        "unable_to_engage": "has not engaged with early help",
+        "consent_withdrawn": "has withdrawn consent to early help",
+    }[reason]
+    return Notification(
+        "social_care_feedback",
+        step_down["social_worker"],
+        f"Case {case_id}: family did not engage",
+        f"The family in case {case_id} {what} [004].",
+    )
 
 
 def visit_letter(case_id: str, event: Event, lead: str | None) -> str:
@@ -155,6 +202,8 @@ def closure_form(case_id: str, event: Event, locality: str, lead: str | None) ->
         f"Manager's reason: {event.data['reason']}",
         "Needs:",
     ]
-    lines += [f"  - {o['need_code']}: {o['summary']}" for o in event.data.get("need_outcomes", [])] or ["  (none recorded)"]
+    lines += [f"  - {o['need_code']}: {o['summary']}" for o in event.data.get("need_outcomes", [])] or [
+        "  (none recorded)"
+    ]
     lines.append("The family is signposted to the core offer and universal services.")
     return "\n".join(lines) + "\n"

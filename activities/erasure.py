@@ -15,8 +15,15 @@ from worker.sealing import ERASED, FACTS, REASON_IS_A_CODE
 # Tables whose rows held the case's personal values: vacuumed after an erasure so no dead row version of
 # them stays in the table files. (case_keys is rewritten whole: a dead wrapped key with the master key
 # would open the case again.)
-SCRUBBED = ("case_events", "cases", "case_people", "documents", "notifications", "mash_referrals",
-            "additional_service_requests")
+SCRUBBED = (
+    "case_events",
+    "cases",
+    "case_people",
+    "documents",
+    "notifications",
+    "mash_referrals",
+    "additional_service_requests",
+)
 
 
 class NotErasable(Exception):
@@ -34,17 +41,26 @@ async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: st
             "UPDATE case_events SET by_actor = CASE WHEN type = 'CaseReferred' THEN 'referrer' ELSE by_actor END,"
             " data = coalesce((SELECT jsonb_object_agg(key, value) FROM jsonb_each(data)"
             " WHERE key = any($2::text[]) OR (key = 'reason' AND type = any($3::text[]))), '{}'::jsonb)"
-            " WHERE case_id = $1", case_id, sorted(FACTS), sorted(REASON_IS_A_CODE))
+            " WHERE case_id = $1",
+            case_id,
+            sorted(FACTS),
+            sorted(REASON_IS_A_CODE),
+        )
         await conn.execute("DELETE FROM case_people WHERE case_id = $1", case_id)
-        await conn.execute("UPDATE cases SET referrer_agency = NULL, family_ref = NULL, end_reason = $2"
-                           " WHERE case_id = $1", case_id, ERASED)
+        await conn.execute(
+            "UPDATE cases SET referrer_agency = NULL, family_ref = NULL, end_reason = $2 WHERE case_id = $1",
+            case_id,
+            ERASED,
+        )
         await conn.execute("UPDATE additional_service_requests SET service = $2 WHERE case_id = $1", case_id, ERASED)
         await conn.execute("UPDATE documents SET text = $2 WHERE case_id = $1", case_id, ERASED)
-        await conn.execute("UPDATE notifications SET subject = $2, body = $2, recipient = $2 WHERE case_id = $1",
-                           case_id, ERASED)
+        await conn.execute(
+            "UPDATE notifications SET subject = $2, body = $2, recipient = $2 WHERE case_id = $1", case_id, ERASED
+        )
         await conn.execute("UPDATE mash_referrals SET reason = $2 WHERE case_id = $1", case_id, ERASED)
-        await conn.execute("INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'erase', $2, $3)",
-                           by, case_id, reason)
+        await conn.execute(
+            "INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'erase', $2, $3)", by, case_id, reason
+        )
     # At once, not at autovacuum's leisure: the wrapped key's dead row goes with the table's old files.
     await conn.execute("VACUUM FULL case_keys")
     await conn.execute(f"VACUUM {', '.join(SCRUBBED)}")
@@ -57,5 +73,8 @@ async def audit_trail(conn: asyncpg.Connection, case_id: str | None, by: str | N
         " WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR by_actor = $2) AND by_actor <> 'system'"
         " UNION ALL SELECT at, actor, action, case_id FROM audit_log"
         " WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR actor = $2)"
-        " ORDER BY 1", case_id, by)
+        " ORDER BY 1",
+        case_id,
+        by,
+    )
     return [dict(r) for r in rows]

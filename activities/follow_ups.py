@@ -27,8 +27,13 @@ async def start_follow_ups(starts: list[FollowUp], wait: bool = True) -> None:
     async def start() -> None:
         for workflow_type, arg, workflow_id in starts:
             try:
-                await client.start_workflow(workflow_type, arg, id=workflow_id, task_queue=task_queue,
-                                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+                await client.start_workflow(
+                    workflow_type,
+                    arg,
+                    id=workflow_id,
+                    task_queue=task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
             except Exception as e:  # noqa: BLE001 (an outage: the sweep will start it)
                 log.warning("follow-up not started", workflow_id=workflow_id, error_type=type(e).__name__)
 

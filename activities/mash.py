@@ -34,17 +34,23 @@ class MashActivities:
             row = await conn.fetchrow(
                 "UPDATE mash_referrals m SET escalated_at = coalesce(escalated_at, now()) FROM cases c"
                 " WHERE m.case_id = $1 AND m.seq = $2 AND c.case_id = m.case_id"
-                " RETURNING m.referred_at, c.locality", referral.case_id, referral.seq)
+                " RETURNING m.referred_at, c.locality",
+                referral.case_id,
+                referral.seq,
+            )
             if row is None:
                 return None
             made = row["referred_at"].strftime("%H:%M UTC on %d %B %Y")
             item = await conn.fetchval(
                 "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body)"
                 " VALUES ($1, $2, 'mash_unacknowledged', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
-                referral.case_id, referral.seq, DUTY_MANAGER,
+                referral.case_id,
+                referral.seq,
+                DUTY_MANAGER,
                 f"MASH referral not acknowledged: case {referral.case_id}",
                 f"The referral to MASH of case {referral.case_id} ({row['locality']}), made at {made}, has not been "
-                "acknowledged by the MASH team within an hour. Check that MASH has it.")
+                "acknowledged by the MASH team within an hour. Check that MASH has it.",
+            )
         log.warning("mash referral not acknowledged in time", case_id=referral.case_id, seq=referral.seq)
         if item is not None and self.deliver:
             await start_follow_ups([delivery(item)])
@@ -52,8 +58,14 @@ class MashActivities:
 
     @activity.defn
     async def record_acknowledgement(self, case_id: str, seq: int, by: str, at: datetime) -> None:
-        await self.pool.execute("UPDATE mash_referrals SET acknowledged_by = $3, acknowledged_at = $4"
-                                " WHERE case_id = $1 AND seq = $2 AND acknowledged_at IS NULL", case_id, seq, by, at)
+        await self.pool.execute(
+            "UPDATE mash_referrals SET acknowledged_by = $3, acknowledged_at = $4"
+            " WHERE case_id = $1 AND seq = $2 AND acknowledged_at IS NULL",
+            case_id,
+            seq,
+            by,
+            at,
+        )
 
     @activity.defn
     async def unwatched(self, older_than_seconds: float) -> int:
@@ -63,6 +75,7 @@ class MashActivities:
             "SELECT m.case_id, m.seq FROM mash_referrals m LEFT JOIN erased_cases e USING (case_id)"
             " WHERE m.acknowledged_at IS NULL AND e.case_id IS NULL"
             " AND m.referred_at < now() - make_interval(secs => $1) ORDER BY m.referred_at LIMIT 500",
-            older_than_seconds)
+            older_than_seconds,
+        )
         await start_follow_ups([watch(MashReferralRef(case_id=r["case_id"], seq=r["seq"])) for r in rows])
         return len(rows)

@@ -27,12 +27,21 @@ async def _referred(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
         "INSERT INTO cases (case_id, route, locality, stage, recommendation, referrer_agency, previous_referrals,"
         " received_at, accepted_at, last_seq, family_ref) VALUES ($1, $2, $3, 'screening', $4, $5, $6, $7, $8, $9, $10)",
         # .get: an erased case keeps only its non-personal facts (activities/erasure.py)
-        case_id, d["route"], d["locality"], d["recommendation"], d.get("referrer", {}).get("agency"),
+        case_id,
+        d["route"],
+        d["locality"],
+        d["recommendation"],
+        d.get("referrer", {}).get("agency"),
         d["previous_referrals"],
-        e.at, e.at if step_down else None, e.seq, d.get("family_ref"))
+        e.at,
+        e.at if step_down else None,
+        e.seq,
+        d.get("family_ref"),
+    )
     await conn.executemany(
         "INSERT INTO case_people (case_id, person_ref, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        [(case_id, p["person_ref"], p["role"]) for p in d.get("people", [])])
+        [(case_id, p["person_ref"], p["role"]) for p in d.get("people", [])],
+    )
 
 
 def _set(sql: str, *fields: str) -> Handler:
@@ -49,14 +58,25 @@ async def _screened(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
     await conn.execute(
         "UPDATE cases SET screening_decision = $2, screened_at = $3,"
         " accepted_at = CASE WHEN $2 = 'accept' THEN $3 ELSE accepted_at END WHERE case_id = $1",
-        case_id, e.data["decision"], e.at)
+        case_id,
+        e.data["decision"],
+        e.at,
+    )
 
 
 async def _deadline_set(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
-    await conn.execute("UPDATE deadlines SET status = 'cancelled' WHERE case_id = $1 AND kind = $2"
-                       " AND status = 'pending'", case_id, e.data["kind"])
-    await conn.execute("INSERT INTO deadlines (case_id, seq, kind, due_at, status) VALUES ($1, $2, $3, $4, 'pending')",
-                       case_id, e.seq, e.data["kind"], _time(e.data["due_at"]))
+    await conn.execute(
+        "UPDATE deadlines SET status = 'cancelled' WHERE case_id = $1 AND kind = $2 AND status = 'pending'",
+        case_id,
+        e.data["kind"],
+    )
+    await conn.execute(
+        "INSERT INTO deadlines (case_id, seq, kind, due_at, status) VALUES ($1, $2, $3, $4, 'pending')",
+        case_id,
+        e.seq,
+        e.data["kind"],
+        _time(e.data["due_at"]),
+    )
 
 
 def _deadline(sql: str) -> Handler:
@@ -66,36 +86,66 @@ def _deadline(sql: str) -> Handler:
         completed = _time(e.data["completed_at"]) if "completed_at" in e.data else None
         await conn.execute(
             f"UPDATE deadlines SET {sql} WHERE case_id = $1 AND seq = (SELECT max(seq) FROM deadlines"
-            " WHERE case_id = $1 AND kind = $2)", case_id, e.data["kind"], completed)
+            " WHERE case_id = $1 AND kind = $2)",
+            case_id,
+            e.data["kind"],
+            completed,
+        )
 
     return handler
 
 
 async def _closure_requested(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
-    await conn.execute("INSERT INTO approvals (case_id, seq, reason, requested_by, requested_at)"
-                       " VALUES ($1, $2, $3, $4, $5)", case_id, e.seq, e.data["reason"], e.by, e.at)
+    await conn.execute(
+        "INSERT INTO approvals (case_id, seq, reason, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5)",
+        case_id,
+        e.seq,
+        e.data["reason"],
+        e.by,
+        e.at,
+    )
 
 
 def _resolve(resolution: str | None) -> Handler:
     async def handler(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
         outcome = resolution or ("approved" if e.data["approve"] else "refused")
-        await conn.execute("UPDATE approvals SET resolution = $2, decided_by = $3, decided_at = $4"
-                           " WHERE case_id = $1 AND resolution IS NULL", case_id, outcome, e.by, e.at)
+        await conn.execute(
+            "UPDATE approvals SET resolution = $2, decided_by = $3, decided_at = $4"
+            " WHERE case_id = $1 AND resolution IS NULL",
+            case_id,
+            outcome,
+            e.by,
+            e.at,
+        )
 
     return handler
 
 
 async def _rfas(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
-    await conn.execute("INSERT INTO additional_service_requests (case_id, seq, service, requested_by, requested_at)"
-                       " VALUES ($1, $2, $3, $4, $5)", case_id, e.seq, e.data.get("service", ERASED), e.by, e.at)
+    await conn.execute(
+        "INSERT INTO additional_service_requests (case_id, seq, service, requested_by, requested_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        case_id,
+        e.seq,
+        e.data.get("service", ERASED),
+        e.by,
+        e.at,
+    )
 
 
 async def _ended(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
-    await conn.execute("UPDATE cases SET ended_at = $2, final_stage = $3, end_reason = $4 WHERE case_id = $1",
-                       case_id, e.at, e.data["final_stage"], e.data.get("reason", ERASED))
-    await conn.execute("UPDATE deadlines SET case_ended = true,"
-                       " status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END WHERE case_id = $1",
-                       case_id)
+    await conn.execute(
+        "UPDATE cases SET ended_at = $2, final_stage = $3, end_reason = $4 WHERE case_id = $1",
+        case_id,
+        e.at,
+        e.data["final_stage"],
+        e.data.get("reason", ERASED),
+    )
+    await conn.execute(
+        "UPDATE deadlines SET case_ended = true,"
+        " status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END WHERE case_id = $1",
+        case_id,
+    )
     await _resolve("cancelled")(conn, case_id, e)
 
 
@@ -103,10 +153,12 @@ HANDLERS: dict[str, Handler] = {
     "CaseReferred": _referred,
     "StageChanged": _set("stage = $2", "to"),
     "ScreeningRecorded": _screened,
-    "CaseAllocated": _set("lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)",
-                          "lead_practitioner", "at"),
-    "LeadPractitionerIdentified": _set("lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)",
-                                       "practitioner", "at"),
+    "CaseAllocated": _set(
+        "lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)", "lead_practitioner", "at"
+    ),
+    "LeadPractitionerIdentified": _set(
+        "lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)", "practitioner", "at"
+    ),
     "TafHeld": _set("taf_held_at = coalesce(taf_held_at, $2)", "at"),
     "LocalityTransferred": _set("locality = $2", "to"),
     "SteppedUp": _set("stepped_up_at = $2", "at"),
@@ -114,8 +166,9 @@ HANDLERS: dict[str, Handler] = {
     "CaseEnded": _ended,
     "DeadlineSet": _deadline_set,
     "DeadlineMet": _deadline("status = 'met', completed_at = $3"),
-    "DeadlineMissed": _deadline("status = 'missed', escalated = escalated OR $3::timestamptz IS NULL,"
-                                " completed_at = $3"),
+    "DeadlineMissed": _deadline(
+        "status = 'missed', escalated = escalated OR $3::timestamptz IS NULL, completed_at = $3"
+    ),
     "DeadlineCompletedLate": _deadline("completed_at = $3"),
     "DeadlineCancelled": _deadline("status = 'cancelled', completed_at = coalesce($3, completed_at)"),
     "DeadlineReminded": _deadline("reminded = true, completed_at = coalesce($3, completed_at)"),
@@ -142,7 +195,9 @@ async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event
         await conn.execute(
             "UPDATE cases SET next_deadline = (SELECT min(due_at) FROM deadlines d WHERE d.case_id = $1"
             " AND d.status = 'pending'), overdue = (SELECT count(*) FROM deadlines d WHERE d.case_id = $1"
-            " AND d.status = 'missed' AND d.completed_at IS NULL) WHERE case_id = $1", case_id)
+            " AND d.status = 'missed' AND d.completed_at IS NULL) WHERE case_id = $1",
+            case_id,
+        )
     if last:
         await conn.execute("UPDATE cases SET last_seq = greatest(last_seq, $2) WHERE case_id = $1", case_id, last)
 
@@ -163,8 +218,13 @@ async def rebuild(conn: asyncpg.Connection, sealer: Sealer = PLAIN) -> int:
 
 def event_of(row: asyncpg.Record) -> Event:
     data = row["data"]
-    return Event(seq=row["seq"], type=row["type"], at=row["at"], by=row["by_actor"],
-                 data=json.loads(data) if isinstance(data, str) else data)
+    return Event(
+        seq=row["seq"],
+        type=row["type"],
+        at=row["at"],
+        by=row["by_actor"],
+        data=json.loads(data) if isinstance(data, str) else data,
+    )
 
 
 def _time(value: str) -> datetime:

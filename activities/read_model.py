@@ -33,8 +33,9 @@ def _filters(**equal: Filter) -> tuple[str, list[Any]]:
     return (" AND " + " AND ".join(clauses)) if clauses else "", args
 
 
-async def caseload(conn: asyncpg.Connection, lead: Filter = None, locality: Filter = None,
-                   limit: int | None = None) -> list[dict]:
+async def caseload(
+    conn: asyncpg.Connection, lead: Filter = None, locality: Filter = None, limit: int | None = None
+) -> list[dict]:
     """Open cases with their stage, lead and next deadline (the first `limit` of them)."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
     args.append(limit)
@@ -43,12 +44,22 @@ async def caseload(conn: asyncpg.Connection, lead: Filter = None, locality: Filt
         " c.next_deadline, c.overdue,"
         " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
         f" FROM cases c WHERE c.ended_at IS NULL{where} ORDER BY c.locality, c.lead_practitioner NULLS FIRST, c.case_id"
-        f" LIMIT ${len(args)}", *args)
+        f" LIMIT ${len(args)}",
+        *args,
+    )
     return [dict(r) for r in rows]
 
 
-async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False, within: timedelta | None = None,
-              lead: Filter = None, locality: Filter = None, limit: int | None = None) -> list[dict]:
+async def due(
+    conn: asyncpg.Connection,
+    now: datetime,
+    *,
+    overdue: bool = False,
+    within: timedelta | None = None,
+    lead: Filter = None,
+    locality: Filter = None,
+    limit: int | None = None,
+) -> list[dict]:
     """Deadlines of open cases: overdue (passed, step not done) and, unless `overdue`, those due within `within`;
     the earliest first, the first `limit` of them."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
@@ -61,12 +72,19 @@ async def due(conn: asyncpg.Connection, now: datetime, *, overdue: bool = False,
         " FROM deadlines d JOIN cases c USING (case_id)"
         " WHERE NOT d.case_ended AND (d.status = 'pending' OR (d.status = 'missed' AND d.completed_at IS NULL))"
         f" AND (d.status = 'missed' OR d.due_at < ${n - 1}) AND c.ended_at IS NULL{where}"
-        f" ORDER BY d.due_at LIMIT ${n}", *args)
+        f" ORDER BY d.due_at LIMIT ${n}",
+        *args,
+    )
     return [dict(r) for r in rows]
 
 
-async def approvals(conn: asyncpg.Connection, manager: str | None = None, locality: Filter = None,
-                    sealer: Sealer | None = None, limit: int | None = None) -> list[dict]:
+async def approvals(
+    conn: asyncpg.Connection,
+    manager: str | None = None,
+    locality: Filter = None,
+    sealer: Sealer | None = None,
+    limit: int | None = None,
+) -> list[dict]:
     """Closures waiting for a manager's decision; a manager never sees their own requests [003].
 
     With a `sealer`, each adds the request's summary per need (from its ClosureRequested event).
@@ -79,7 +97,10 @@ async def approvals(conn: asyncpg.Connection, manager: str | None = None, locali
     rows = await conn.fetch(
         f"SELECT a.case_id, c.locality, c.lead_practitioner AS lead, a.reason, a.requested_by, a.requested_at{outcomes}"
         " FROM approvals a JOIN cases c USING (case_id) LEFT JOIN case_events e ON e.case_id = a.case_id AND e.seq = a.seq"
-        f" WHERE a.resolution IS NULL{where} ORDER BY a.requested_at LIMIT ${len(args) + 1}", *args, limit)
+        f" WHERE a.resolution IS NULL{where} ORDER BY a.requested_at LIMIT ${len(args) + 1}",
+        *args,
+        limit,
+    )
     found = [dict(r) for r in rows]
     for row in found:
         if sealer and (event := row.pop("event", None)):
@@ -89,8 +110,11 @@ async def approvals(conn: asyncpg.Connection, manager: str | None = None, locali
 
 async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:
     """What a practitioner has to do next: open deadlines of their cases, and their requests for services."""
-    rows = await conn.fetch("SELECT case_id, locality, task, due_at, status FROM tasks WHERE practitioner = $1"
-                            " ORDER BY due_at NULLS LAST, case_id", practitioner)
+    rows = await conn.fetch(
+        "SELECT case_id, locality, task, due_at, status FROM tasks WHERE practitioner = $1"
+        " ORDER BY due_at NULLS LAST, case_id",
+        practitioner,
+    )
     return [dict(r) for r in rows]
 
 
@@ -109,17 +133,27 @@ async def ssd_early_help_episodes(conn: asyncpg.Connection) -> list[dict]:
         " coalesce(c.end_reason, '') AS earl_episode_end_reason,"
         " c.locality AS earl_episode_organisation, c.lead_practitioner AS earl_episode_worker_id"
         " FROM cases c LEFT JOIN case_people p ON p.case_id = c.case_id AND p.role = 'child'"
-        " WHERE c.accepted_at IS NOT NULL ORDER BY 1")
+        " WHERE c.accepted_at IS NOT NULL ORDER BY 1"
+    )
     return [dict(r) for r in rows]
 
 
 async def timeline(conn: asyncpg.Connection, case_id: str, sealer: Sealer) -> list[Event]:
     """A case's whole timeline, every run of it (the `timeline` query holds only the current run's latest),
     its personal values opened by `sealer` (worker/sealing.py)."""
-    rows = await conn.fetch("SELECT seq, type, at, by_actor, data FROM case_events WHERE case_id = $1 ORDER BY seq",
-                            case_id)
-    return [Event(seq=r["seq"], type=r["type"], at=r["at"], by=r["by_actor"],
-                  data=await sealer.open_data(case_id, json.loads(r["data"]))) for r in rows]
+    rows = await conn.fetch(
+        "SELECT seq, type, at, by_actor, data FROM case_events WHERE case_id = $1 ORDER BY seq", case_id
+    )
+    return [
+        Event(
+            seq=r["seq"],
+            type=r["type"],
+            at=r["at"],
+            by=r["by_actor"],
+            data=await sealer.open_data(case_id, json.loads(r["data"])),
+        )
+        for r in rows
+    ]
 
 
 async def saved_up_to(conn: asyncpg.Connection, case_id: str, seq: int, within: float = 5.0) -> bool:
@@ -138,10 +172,19 @@ async def saved_up_to(conn: asyncpg.Connection, case_id: str, seq: int, within: 
 
 async def messages(conn: asyncpg.Connection, case_id: str, sealer: Sealer) -> list[dict]:
     """A case's messages with their delivery: sent, Notify's status, or why it failed."""
-    rows = await conn.fetch("SELECT id, kind, recipient, subject, created_at, sent_at, delivery_status, final_at,"
-                            " failure FROM notifications WHERE case_id = $1 ORDER BY id", case_id)
-    return [dict(r) | {"recipient": await sealer.open_text(case_id, r["recipient"]),
-                       "subject": await sealer.open_text(case_id, r["subject"])} for r in rows]
+    rows = await conn.fetch(
+        "SELECT id, kind, recipient, subject, created_at, sent_at, delivery_status, final_at,"
+        " failure FROM notifications WHERE case_id = $1 ORDER BY id",
+        case_id,
+    )
+    return [
+        dict(r)
+        | {
+            "recipient": await sealer.open_text(case_id, r["recipient"]),
+            "subject": await sealer.open_text(case_id, r["subject"]),
+        }
+        for r in rows
+    ]
 
 
 async def documents(conn: asyncpg.Connection, case_id: str) -> list[dict]:
@@ -151,20 +194,25 @@ async def documents(conn: asyncpg.Connection, case_id: str) -> list[dict]:
 
 
 async def document(conn: asyncpg.Connection, case_id: str, document_id: int, sealer: Sealer) -> dict | None:
-    row = await conn.fetchrow("SELECT id, seq, kind, text, created_at FROM documents WHERE case_id = $1 AND id = $2",
-                              case_id, document_id)
+    row = await conn.fetchrow(
+        "SELECT id, seq, kind, text, created_at FROM documents WHERE case_id = $1 AND id = $2", case_id, document_id
+    )
     return None if row is None else dict(row) | {"text": await sealer.open_text(case_id, row["text"])}
 
 
-async def mash_queue(conn: asyncpg.Connection, sealer: Sealer, acknowledged_within: timedelta = timedelta(days=7),
-                     limit: int = 500) -> list[dict]:
+async def mash_queue(
+    conn: asyncpg.Connection, sealer: Sealer, acknowledged_within: timedelta = timedelta(days=7), limit: int = 500
+) -> list[dict]:
     """Referrals to MASH: every one waiting for acknowledgement (oldest first), then those acknowledged lately."""
     rows = await conn.fetch(
         "SELECT m.case_id, m.seq, m.reason, m.referred_at, m.referred_by, m.acknowledged_by, m.acknowledged_at,"
         " m.escalated_at, c.locality, c.lead_practitioner AS lead"
         " FROM mash_referrals m JOIN cases c USING (case_id)"
         " WHERE m.acknowledged_at IS NULL OR m.acknowledged_at > now() - $1::interval"
-        " ORDER BY m.acknowledged_at IS NOT NULL, m.referred_at LIMIT $2", acknowledged_within, limit)
+        " ORDER BY m.acknowledged_at IS NOT NULL, m.referred_at LIMIT $2",
+        acknowledged_within,
+        limit,
+    )
     return [dict(r) | {"reason": await sealer.open_text(r["case_id"], r["reason"])} for r in rows]
 
 
@@ -175,21 +223,43 @@ async def outbox(conn: asyncpg.Connection, locality: Filter = None, limit: int =
     rows = await conn.fetch(
         "SELECT n.id, n.case_id, n.kind, n.created_at, n.sent_at, n.delivery_status, n.final_at, n.failure,"
         " c.locality FROM notifications n JOIN cases c USING (case_id)"
-        f" WHERE true{where} ORDER BY n.id DESC LIMIT ${len(args)}", *args)
+        f" WHERE true{where} ORDER BY n.id DESC LIMIT ${len(args)}",
+        *args,
+    )
     return [dict(r) for r in rows]
 
 
 # --- finding cases: search, filters, sorting and paging (the web app's lists) ----------------------------
 
-SORTS = {"case": "c.case_id", "stage": "c.stage", "locality": "c.locality", "lead": "c.lead_practitioner",
-         "received": "c.received_at", "deadline": "c.next_deadline", "ended": "c.ended_at"}
+SORTS = {
+    "case": "c.case_id",
+    "stage": "c.stage",
+    "locality": "c.locality",
+    "lead": "c.lead_practitioner",
+    "received": "c.received_at",
+    "deadline": "c.next_deadline",
+    "ended": "c.ended_at",
+}
 PAGE_SIZE = 25
 
 
-async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_scope: str | None = None,
-                     text: str = "", stage: str | None = None, locality: str | None = None, lead: str | None = None,
-                     overdue: bool = False, awaiting: bool = False, closed: bool = False, sort: str = "deadline",
-                     descending: bool = False, page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[dict], int]:
+async def find_cases(
+    conn: asyncpg.Connection,
+    *,
+    scope: Filter = None,
+    lead_or_scope: str | None = None,
+    text: str = "",
+    stage: str | None = None,
+    locality: str | None = None,
+    lead: str | None = None,
+    overdue: bool = False,
+    awaiting: bool = False,
+    closed: bool = False,
+    sort: str = "deadline",
+    descending: bool = False,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> tuple[list[dict], int]:
     """One page of cases and how many match. `scope`: the localities the person sees (None: all), or, with
     `lead_or_scope`, the cases they lead as well. `text` finds a case id (or its start), a family ref or a
     person ref, each by an index. Open cases, or with `closed` the cases that ended."""
@@ -205,9 +275,11 @@ async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_
         where.append(f"({seen} OR c.lead_practitioner = {arg(lead_or_scope)})" if lead_or_scope else seen)
     if text:  # each by its own index, then together
         t, start = arg(text), arg(text.replace("\\", "").replace("%", "").replace("_", "\\_") + "%")
-        where.append(f"c.case_id IN (SELECT case_id FROM cases WHERE case_id LIKE {start}"
-                     f" UNION SELECT case_id FROM cases WHERE family_ref = {t}"
-                     f" UNION SELECT case_id FROM case_people WHERE person_ref = {t})")
+        where.append(
+            f"c.case_id IN (SELECT case_id FROM cases WHERE case_id LIKE {start}"
+            f" UNION SELECT case_id FROM cases WHERE family_ref = {t}"
+            f" UNION SELECT case_id FROM case_people WHERE person_ref = {t})"
+        )
     for column, value in (("c.stage", stage), ("c.locality", locality), ("c.lead_practitioner", lead)):
         if value:
             where.append(f"{column} = {arg(value)}")
@@ -227,5 +299,7 @@ async def find_cases(conn: asyncpg.Connection, *, scope: Filter = None, lead_or_
         " c.next_deadline, c.overdue,"
         " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
         f" FROM cases c WHERE {clause} ORDER BY {order} {direction}, c.case_id"
-        f" LIMIT {arg(per_page)} OFFSET {arg(max(page - 1, 0) * per_page)}", *args)
+        f" LIMIT {arg(per_page)} OFFSET {arg(max(page - 1, 0) * per_page)}",
+        *args,
+    )
     return [dict(r) for r in rows], total

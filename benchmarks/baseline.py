@@ -34,8 +34,9 @@ class BaselineCase:
         while True:
             while self.unsaved:
                 batch = list(self.unsaved)
-                await workflow.execute_activity(save, args=[case_id, batch],
-                                                start_to_close_timeout=timedelta(seconds=30))
+                await workflow.execute_activity(
+                    save, args=[case_id, batch], start_to_close_timeout=timedelta(seconds=30)
+                )
                 del self.unsaved[: len(batch)]
                 saved += len(batch)
             if saved >= steps:
@@ -66,8 +67,12 @@ async def main() -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    async with Worker(client, task_queue=os.environ.get("EARLYHELP_TASK_QUEUE", "baseline"),
-                      workflows=[BaselineCase, BaselineTimer], activities=[save]):
+    async with Worker(
+        client,
+        task_queue=os.environ.get("EARLYHELP_TASK_QUEUE", "baseline"),
+        workflows=[BaselineCase, BaselineTimer],
+        activities=[save],
+    ):
         await stop.wait()
 
 

@@ -68,8 +68,11 @@ async def run(cases: int, events: int) -> dict[str, Any]:
         async def note(case_id: str, n: int) -> Snapshot:
             acting_for.set(scripts.LEAD)
             handle = client.get_workflow_handle(f"case-{case_id}")
-            return await handle.execute_update(EarlyHelpCase.add_case_note, AddCaseNote(
-                by=scripts.LEAD, text=f"note {n}: called the family", significant=False), result_type=Snapshot)
+            return await handle.execute_update(
+                EarlyHelpCase.add_case_note,
+                AddCaseNote(by=scripts.LEAD, text=f"note {n}: called the family", significant=False),
+                result_type=Snapshot,
+            )
 
         async def grow(i: int) -> None:
             case_id = ids[i]
@@ -78,11 +81,13 @@ async def run(cases: int, events: int) -> dict[str, Any]:
             async def send(update: Any, command: Any) -> Snapshot:
                 acting_for.set(command.by)  # each command signed for whoever gives it
                 return await client.get_workflow_handle(f"case-{case_id}").execute_update(
-                    update, command, result_type=Snapshot)
+                    update, command, result_type=Snapshot
+                )
 
             await scripts.allocated(send)
-            await baseline.start_workflow("BaselineCase", args=[case_id, 10**6], id=f"cold-baseline-{case_id}",
-                                          task_queue="cold-baseline")
+            await baseline.start_workflow(
+                "BaselineCase", args=[case_id, 10**6], id=f"cold-baseline-{case_id}", task_queue="cold-baseline"
+            )
             for n in range(events):
                 await note(case_id, n)
                 await baseline.get_workflow_handle(f"cold-baseline-{case_id}").execute_update("step", n)
@@ -96,24 +101,31 @@ async def run(cases: int, events: int) -> dict[str, Any]:
             stop(p)
         engine_env, engine, baseline_worker = await start_workers(env, trusted, "cold-engine", "cold-baseline")
         procs = [engine, baseline_worker]
-        results: dict[str, list[float]] = {"engine_cold": [], "baseline_cold": [], "engine_hot": [],
-                                           "baseline_hot": []}
+        results: dict[str, list[float]] = {"engine_cold": [], "baseline_cold": [], "engine_hot": [], "baseline_hot": []}
         for case_id in ids:  # one at a time: the latency of one command, not the server's throughput
             for temperature in ("cold", "hot"):
                 results[f"engine_{temperature}"].append(await timed(note(case_id, events + 1)))
-                results[f"baseline_{temperature}"].append(await timed(
-                    baseline.get_workflow_handle(f"cold-baseline-{case_id}").execute_update("step", events + 1)))
+                results[f"baseline_{temperature}"].append(
+                    await timed(
+                        baseline.get_workflow_handle(f"cold-baseline-{case_id}").execute_update("step", events + 1)
+                    )
+                )
         await pool.close()
 
         def p50(name: str) -> float:
             return round(statistics.median(results[name]), 1)
 
-        return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(), "cases": cases,
-                "commands_per_case": events, "engine_history_events": len(history.events),
-                "baseline_history_events": len(base_history.events),
-                **{f"{name}_p50_ms": p50(name) for name in results},
-                "cold_p50_ratio": round(p50("engine_cold") / p50("baseline_cold"), 3),
-                "hot_p50_ratio": round(p50("engine_hot") / p50("baseline_hot"), 3)}
+        return {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "cases": cases,
+            "commands_per_case": events,
+            "engine_history_events": len(history.events),
+            "baseline_history_events": len(base_history.events),
+            **{f"{name}_p50_ms": p50(name) for name in results},
+            "cold_p50_ratio": round(p50("engine_cold") / p50("baseline_cold"), 3),
+            "hot_p50_ratio": round(p50("engine_hot") / p50("baseline_hot"), 3),
+        }
     finally:
         stop_all(procs, server)
 

@@ -30,8 +30,7 @@ class Staff(HttpUser):
         self.cases = CASES[person]
         page = self.client.get("/sign-in", name="/sign-in")
         token = CSRF.search(page.text)[1]
-        self.client.post("/sign-in", data={"csrf": token, "user": person, "password": PASSWORD},
-                         name="/sign-in (post)")
+        self.client.post("/sign-in", data={"csrf": token, "user": person, "password": PASSWORD}, name="/sign-in (post)")
 
     def case(self) -> str:
         return random.choice(self.cases)
@@ -79,6 +78,8 @@ class Practitioner(Staff):
         case = self.case()
         page = self.client.get(f"/cases/{case}", name="/cases/ID")
         if match := CSRF.search(page.text):
-            self.client.post(f"/cases/{case}/commands/add_case_note",
-                             data={"csrf": match[1], "text": "Spoke to the school: attendance is improving."},
-                             name="/cases/ID/commands/add_case_note")
+            self.client.post(
+                f"/cases/{case}/commands/add_case_note",
+                data={"csrf": match[1], "text": "Spoke to the school: attendance is improving."},
+                name="/cases/ID/commands/add_case_note",
+            )

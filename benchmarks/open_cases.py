@@ -42,8 +42,9 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
     trusted, _ = trusted_setup(work)
     procs: list[psutil.Popen] = []
     try:
-        engine_env, engine, baseline = await start_workers({**env, **(extra_env or {})}, trusted, "open-engine",
-                                                           "open-baseline")
+        engine_env, engine, baseline = await start_workers(
+            {**env, **(extra_env or {})}, trusted, "open-engine", "open-baseline"
+        )
         procs = [engine, baseline]
         pool = await connect_db(database_url)
         client = await connect(Config.from_env(engine_env), pool=pool)
@@ -63,8 +64,14 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
 
         async def sample() -> None:
             while not done.is_set():
-                samples.append({"s": round(time.perf_counter() - started, 1), "started": counter["n"],
-                                "saved": await saved() - 1, "rss_mb": round(engine.memory_info().rss / 2**20, 1)})
+                samples.append(
+                    {
+                        "s": round(time.perf_counter() - started, 1),
+                        "started": counter["n"],
+                        "saved": await saved() - 1,
+                        "rss_mb": round(engine.memory_info().rss / 2**20, 1),
+                    }
+                )
                 try:
                     await asyncio.wait_for(done.wait(), 5)
                 except TimeoutError:
@@ -91,18 +98,27 @@ async def run(cases: int, concurrency: int = 16, extra_env: dict[str, str] | Non
         # The first sample once twice the cache's cases have run (the cache full): RSS above idle per cached case.
         full = [s for s in samples if s["saved"] >= 2 * cache] or samples
         await pool.close()
-        return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(), "cases": cases,
-                "worker_cache": cache, "worker_env": extra_env or {},
-                "start_seconds": round(start_seconds, 1), "starts_per_s": round(cases / start_seconds, 1),
-                "all_saved_seconds": round(all_saved, 1),
-                "worker_rss_mb_idle": round(rss_idle, 1), "worker_rss_mb_max": max(rss),
-                "worker_rss_mb_end": rss[-1],
-                "worker_rss_mb_when_cache_full": full[0]["rss_mb"],
-                "kib_per_cached_case": round((full[0]["rss_mb"] - rss_idle) * 1024 / cache, 1),
-                # What grew past the cache: bytes a case, from that first sample to the end.
-                "bytes_per_case_past_the_cache": round((rss[-1] - full[0]["rss_mb"]) * 2**20
-                                                       / max(1, cases - full[0].get("saved", 0))),
-                "server_disk_kb_per_case": round(disk / 1024 / cases, 2), "rss_samples": samples}
+        return {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "cases": cases,
+            "worker_cache": cache,
+            "worker_env": extra_env or {},
+            "start_seconds": round(start_seconds, 1),
+            "starts_per_s": round(cases / start_seconds, 1),
+            "all_saved_seconds": round(all_saved, 1),
+            "worker_rss_mb_idle": round(rss_idle, 1),
+            "worker_rss_mb_max": max(rss),
+            "worker_rss_mb_end": rss[-1],
+            "worker_rss_mb_when_cache_full": full[0]["rss_mb"],
+            "kib_per_cached_case": round((full[0]["rss_mb"] - rss_idle) * 1024 / cache, 1),
+            # What grew past the cache: bytes a case, from that first sample to the end.
+            "bytes_per_case_past_the_cache": round(
+                (rss[-1] - full[0]["rss_mb"]) * 2**20 / max(1, cases - full[0].get("saved", 0))
+            ),
+            "server_disk_kb_per_case": round(disk / 1024 / cases, 2),
+            "rss_samples": samples,
+        }
     finally:
         stop_all(procs, server)
 
@@ -114,8 +130,13 @@ async def _at_least(count: Any, n: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="set in the worker's environment (e.g. MALLOC_ARENA_MAX=2), to compare")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set in the worker's environment (e.g. MALLOC_ARENA_MAX=2), to compare",
+    )
     args = parser.parse_args()
     extra = dict(kv.split("=", 1) for kv in args.env)
     results = asyncio.run(run(args.cases, extra_env=extra))

@@ -113,8 +113,12 @@ async def generate(pool: asyncpg.Pool, cases: int, concurrency: int = 4, seed: i
         await queue.put(None)
     await asyncio.gather(*savers)
     elapsed = time.perf_counter() - started
-    return {"cases": saved["cases"], "events": saved["events"], "seconds": round(elapsed, 1),
-            "events_per_s": round(saved["events"] / elapsed, 1)}
+    return {
+        "cases": saved["cases"],
+        "events": saved["events"],
+        "seconds": round(elapsed, 1),
+        "events_per_s": round(saved["events"] / elapsed, 1),
+    }
 
 
 Query = Callable[[asyncpg.Connection, random.Random], Awaitable[Any]]
@@ -123,14 +127,15 @@ Query = Callable[[asyncpg.Connection, random.Random], Awaitable[Any]]
 def queries() -> dict[str, Query]:
     def teams(rng: random.Random) -> list[str]:
         start = rng.randrange(0, len(DEFAULT_LOCALITIES), 3)
-        return list(DEFAULT_LOCALITIES[start:start + 3])  # a manager's three localities
+        return list(DEFAULT_LOCALITIES[start : start + 3])  # a manager's three localities
 
     return {
         # As the web app's inbox asks: the oldest INBOX_ROWS of each list.
         "inbox: approvals": lambda c, r: read_model.approvals(c, manager="tm-x", locality=teams(r), limit=ROWS),
         "inbox: overdue": lambda c, r: read_model.due(c, NOW, overdue=True, locality=teams(r), limit=ROWS),
-        "inbox: due this week": lambda c, r: read_model.due(c, NOW, within=timedelta(days=7), locality=teams(r),
-                                                            limit=ROWS),
+        "inbox: due this week": lambda c, r: read_model.due(
+            c, NOW, within=timedelta(days=7), locality=teams(r), limit=ROWS
+        ),
         "inbox: caseload (500)": lambda c, r: read_model.caseload(c, locality=teams(r), limit=500),
         "caseload of a lead": lambda c, r: read_model.caseload(c, lead=r.choice(LEADS)),
         "tasks of a lead": lambda c, r: read_model.tasks(c, r.choice(LEADS)),
@@ -138,9 +143,11 @@ def queries() -> dict[str, Query]:
         "search: family ref": lambda c, r: read_model.find_cases(c, text=f"FAM-R{r.randrange(100_000):06d}"),
         "search: person ref": lambda c, r: read_model.find_cases(c, text=f"P-R{r.randrange(100_000):06d}-2"),
         "list: stage and locality": lambda c, r: read_model.find_cases(
-            c, scope=teams(r), stage="plan_active", locality=r.choice(DEFAULT_LOCALITIES)),
+            c, scope=teams(r), stage="plan_active", locality=r.choice(DEFAULT_LOCALITIES)
+        ),
         "list: overdue, sorted, page 5": lambda c, r: read_model.find_cases(
-            c, scope=teams(r), overdue=True, sort="received", descending=True, page=5),
+            c, scope=teams(r), overdue=True, sort="received", descending=True, page=5
+        ),
         "list: closed, page 3": lambda c, r: read_model.find_cases(c, scope=teams(r), closed=True, page=3),
     }
 
@@ -154,8 +161,11 @@ async def timed(pool: asyncpg.Pool, name: str, query: Query, runs: int, rng: ran
             await query(conn, rng)
             times.append((time.perf_counter() - started) * 1000)
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
-            "runs": runs}
+    return {
+        "p50_ms": round(statistics.median(times), 2),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+        "runs": runs,
+    }
 
 
 async def plans(pool: asyncpg.Pool, asked: dict[str, Query]) -> dict[str, str]:
@@ -198,8 +208,11 @@ async def run(cases: int, runs: int, keep: Path | None = None) -> dict[str, Any]
         async with pool.acquire() as conn:
             await conn.execute("ANALYZE")
         rng = random.Random(5)
-        results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "generated": made,
-                                   "queries": {}}
+        results: dict[str, Any] = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "generated": made,
+            "queries": {},
+        }
         for name, query in queries().items():
             results["queries"][name] = await timed(pool, name, query, runs, rng)
         year = date.today() - timedelta(days=365), date.today()
@@ -209,10 +222,22 @@ async def run(cases: int, runs: int, keep: Path | None = None) -> dict[str, Any]
             results.setdefault("report_year_ms_runs", []).append(round((time.perf_counter() - started) * 1000, 1))
         results["report_year_ms"] = statistics.median(results["report_year_ms_runs"])
         timed_ones = queries()
-        results["plans"] = await plans(pool, {
-            **{name: timed_ones[name] for name in ("inbox: overdue", "inbox: due this week", "inbox: approvals",
-                                                   "list: overdue, sorted, page 5", "search: person ref")},
-            "report: a year": lambda c, r: report.performance(c, date.today() - timedelta(days=365), date.today())})
+        results["plans"] = await plans(
+            pool,
+            {
+                **{
+                    name: timed_ones[name]
+                    for name in (
+                        "inbox: overdue",
+                        "inbox: due this week",
+                        "inbox: approvals",
+                        "list: overdue, sorted, page 5",
+                        "search: person ref",
+                    )
+                },
+                "report: a year": lambda c, r: report.performance(c, date.today() - timedelta(days=365), date.today()),
+            },
+        )
         return results
     finally:
         await pool.close()

@@ -65,9 +65,16 @@ async def baseline_storm(client: Client, n: int) -> dict[str, Any]:
     tag, due = uuid.uuid4().hex[:6], due_after_starts(n, "baseline")
     phase(f"baseline: starting {n} timers, all due at {due:%H:%M:%S} UTC")
     started = time.perf_counter()
-    await pooled(n, 16, lambda i: client.start_workflow(
-        "BaselineTimer", args=[f"S{tag}{i:05d}", due.timestamp()], id=f"storm-baseline-{tag}-{i}",
-        task_queue="storm-baseline"))
+    await pooled(
+        n,
+        16,
+        lambda i: client.start_workflow(
+            "BaselineTimer",
+            args=[f"S{tag}{i:05d}", due.timestamp()],
+            id=f"storm-baseline-{tag}-{i}",
+            task_queue="storm-baseline",
+        ),
+    )
     start_seconds, late = time.perf_counter() - started, time.time() - due.timestamp()
     query = f"WorkflowType = 'BaselineTimer' AND WorkflowId STARTS_WITH 'storm-baseline-{tag}-'"
 
@@ -76,8 +83,12 @@ async def baseline_storm(client: Client, n: int) -> dict[str, Any]:
 
     await until(closed)
     last = max([w.close_time async for w in client.list_workflows(query)])
-    return {"start_seconds": round(start_seconds, 1), "starts_per_s": round(n / start_seconds, 1),
-            "storm_began_late_s": round(max(0.0, late), 1), "seconds": round((last - due).total_seconds(), 1)}
+    return {
+        "start_seconds": round(start_seconds, 1),
+        "starts_per_s": round(n / start_seconds, 1),
+        "storm_began_late_s": round(max(0.0, late), 1),
+        "seconds": round((last - due).total_seconds(), 1),
+    }
 
 
 async def engine_storm(client: Client, pool: Any, n: int) -> dict[str, Any]:
@@ -98,17 +109,29 @@ async def engine_storm(client: Client, pool: Any, n: int) -> dict[str, Any]:
     all_referred = datetime.now(UTC)
 
     async def escalated() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id LIKE $1 AND type = 'DeadlineMissed'"
-                                   " AND data->>'kind' = 'screening_decision'", like) >= n
+        return (
+            await pool.fetchval(
+                "SELECT count(*) FROM case_events WHERE case_id LIKE $1 AND type = 'DeadlineMissed'"
+                " AND data->>'kind' = 'screening_decision'",
+                like,
+            )
+            >= n
+        )
 
     await until(escalated)
-    last = await pool.fetchval("SELECT max(recorded_at) FROM case_events WHERE case_id LIKE $1"
-                               " AND type = 'DeadlineMissed'", like)
-    escalations = await pool.fetchval("SELECT count(*) FROM notifications WHERE case_id LIKE $1"
-                                      " AND kind = 'escalation'", like)
-    return {"start_seconds": round(start_seconds, 1), "starts_per_s": round(n / start_seconds, 1),
-            "storm_began_late_s": round(max(0.0, (all_referred - due).total_seconds()), 1),
-            "seconds": round((last - due).total_seconds(), 1), "escalations_written": escalations}
+    last = await pool.fetchval(
+        "SELECT max(recorded_at) FROM case_events WHERE case_id LIKE $1 AND type = 'DeadlineMissed'", like
+    )
+    escalations = await pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE case_id LIKE $1 AND kind = 'escalation'", like
+    )
+    return {
+        "start_seconds": round(start_seconds, 1),
+        "starts_per_s": round(n / start_seconds, 1),
+        "storm_began_late_s": round(max(0.0, (all_referred - due).total_seconds()), 1),
+        "seconds": round((last - due).total_seconds(), 1),
+        "escalations_written": escalations,
+    }
 
 
 async def run(cases: int) -> dict[str, Any]:
@@ -130,11 +153,16 @@ async def run(cases: int) -> dict[str, Any]:
         sampling.cancel()
         phase(f"engine: the last of {cases} escalations saved {eng['seconds']} s after the due time")
         await pool.close()
-        return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(), "cases": cases,
-                "engine": eng, "baseline": base,
-                "ratio": round(eng["seconds"] / base["seconds"], 2) if base["seconds"] > 0 else None,
-                "worker_rss_mb_max": round(max(rss or [0]), 1),
-                "worker_cache": Config.from_env(engine_env).max_cached_cases}
+        return {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "cases": cases,
+            "engine": eng,
+            "baseline": base,
+            "ratio": round(eng["seconds"] / base["seconds"], 2) if base["seconds"] > 0 else None,
+            "worker_rss_mb_max": round(max(rss or [0]), 1),
+            "worker_cache": Config.from_env(engine_env).max_cached_cases,
+        }
     finally:
         stop_all(procs, server)
 

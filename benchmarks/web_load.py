@@ -54,10 +54,14 @@ PASSWORD = "load-test-only"
 def visible(seeded: int, open_cases: set[str]) -> dict[str, list[str]]:
     """Each demo person's id to the real, open cases they may see: a practitioner their locality's (which
     they lead), a manager their three localities' (starter/local/demo.py)."""
-    locality = {f"DEMO-{n:03d}": DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)] for n in range(1, seeded + 1)
-                if f"DEMO-{n:03d}" in open_cases}
-    people = {lead: [c for c, loc in locality.items() if loc == DEFAULT_LOCALITIES[i]]
-              for i, lead in enumerate(demo.LEADS)}
+    locality = {
+        f"DEMO-{n:03d}": DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)]
+        for n in range(1, seeded + 1)
+        if f"DEMO-{n:03d}" in open_cases
+    }
+    people = {
+        lead: [c for c, loc in locality.items() if loc == DEFAULT_LOCALITIES[i]] for i, lead in enumerate(demo.LEADS)
+    }
     people |= {m: [c for c, loc in locality.items() if loc in locs] for m, locs in demo.MANAGERS.items()}
     return people
 
@@ -67,9 +71,12 @@ def page_stats(stats_csv: Path) -> dict[str, dict[str, Any]]:
     with stats_csv.open() as f:
         for row in csv.DictReader(f):
             pages[f"{row['Type']} {row['Name']}".strip()] = {
-                "requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
-                "p50_ms": float(row["50%"] or 0), "p95_ms": float(row["95%"] or 0),
-                "p99_ms": float(row["99%"] or 0)}
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "p50_ms": float(row["50%"] or 0),
+                "p95_ms": float(row["95%"] or 0),
+                "p99_ms": float(row["99%"] or 0),
+            }
     return pages
 
 
@@ -100,8 +107,11 @@ async def run(cases: int, users: int, seconds: int, real_cases: int = 120, keep:
         await pool.execute("ANALYZE")
         in_read_model = await pool.fetchval("SELECT count(*) FROM cases")
         port = _free_port()
-        web = start_module("web", {**engine_env, "EARLYHELP_SIGNING_KEY": str(signing_key),
-                                   "EARLYHELP_WEB_PORT": str(port)}, work / "web.log")
+        web = start_module(
+            "web",
+            {**engine_env, "EARLYHELP_SIGNING_KEY": str(signing_key), "EARLYHELP_WEB_PORT": str(port)},
+            work / "web.log",
+        )
         procs.append(web)
         url = f"http://127.0.0.1:{port}"
 
@@ -115,30 +125,62 @@ async def run(cases: int, users: int, seconds: int, real_cases: int = 120, keep:
         await wait_for(answers)
         phase(f"locust: {users} staff for {seconds} s against {in_read_model} cases")
         search = await pool.fetch("SELECT case_id FROM cases ORDER BY random() LIMIT 200")
-        open_cases = {r["case_id"] for r in await pool.fetch(
-            "SELECT case_id FROM cases WHERE case_id LIKE 'DEMO-%' AND ended_at IS NULL")}
+        open_cases = {
+            r["case_id"]
+            for r in await pool.fetch("SELECT case_id FROM cases WHERE case_id LIKE 'DEMO-%' AND ended_at IS NULL")
+        }
         await pool.close()
-        load_env = {**os.environ, "EARLYHELP_LOAD_PASSWORD": PASSWORD,
-                    "EARLYHELP_LOAD_CASES": json.dumps(visible(real_cases, open_cases)),
-                    "EARLYHELP_LOAD_SEARCH": json.dumps([r["case_id"] for r in search])}
+        load_env = {
+            **os.environ,
+            "EARLYHELP_LOAD_PASSWORD": PASSWORD,
+            "EARLYHELP_LOAD_CASES": json.dumps(visible(real_cases, open_cases)),
+            "EARLYHELP_LOAD_SEARCH": json.dumps([r["case_id"] for r in search]),
+        }
         prefix = work / "locust"
         locust = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "locust"), "-f", str(HERE / "locustfile.py"), "--headless",
-            "-u", str(users), "-r", str(max(1, users // 10)), "-t", f"{seconds}s", "--host", url,
-            "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", env=load_env,
-            stdout=subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            str(Path(sys.executable).parent / "locust"),
+            "-f",
+            str(HERE / "locustfile.py"),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(max(1, users // 10)),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            env=load_env,
+            stdout=subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         _, errors = await locust.communicate()
         pages = page_stats(Path(f"{prefix}_stats.csv"))
         with Path(f"{prefix}_failures.csv").open() as f:
-            failed = [{"page": f"{r['Method']} {r['Name']}", "error": r["Error"][:300], "times": int(r["Occurrences"])}
-                      for r in csv.DictReader(f)]
+            failed = [
+                {"page": f"{r['Method']} {r['Name']}", "error": r["Error"][:300], "times": int(r["Occurrences"])}
+                for r in csv.DictReader(f)
+            ]
         total = pages.pop("Aggregated", {})
-        return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(),
-                "cases_in_read_model": in_read_model, "real_cases": real_cases, "users": users,
-                "seconds": seconds, "pages": pages, "all": total,
-                "worst_p95_ms": max((p["p95_ms"] for p in pages.values()), default=0.0),
-                "failures": sum(p["failures"] for p in pages.values()), "failed": failed,
-                "locust_errors": errors.decode()[-2000:] if locust.returncode not in (0, 1) else ""}
+        return {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": _machine(),
+            "cases_in_read_model": in_read_model,
+            "real_cases": real_cases,
+            "users": users,
+            "seconds": seconds,
+            "pages": pages,
+            "all": total,
+            "worst_p95_ms": max((p["p95_ms"] for p in pages.values()), default=0.0),
+            "failures": sum(p["failures"] for p in pages.values()),
+            "failed": failed,
+            "locust_errors": errors.decode()[-2000:] if locust.returncode not in (0, 1) else "",
+        }
     finally:
         stop_all(procs, server)
 

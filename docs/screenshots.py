@@ -1,6 +1,6 @@
 """Screenshots of the web app for the README, taken from `make run`'s demo in headless Chromium.
 
-    python docs/screenshots.py http://localhost:8080 "$(cat .data/demo-password)"
+python docs/screenshots.py http://localhost:8080 "$(cat .data/demo-password)"
 """
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).parent
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def main(base: str, password: str) -> None:

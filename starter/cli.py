@@ -54,13 +54,16 @@ from workflows.models import (
 )
 from workflows.pathway import STEPS
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="earlyhelp: drive and inspect Early Help cases (see README.md).")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="earlyhelp: drive and inspect Early Help cases (see README.md)."
+)
 out = Console()
 err = Console(stderr=True)
 BY_HELP = "who acts: your staff id (or set EARLYHELP_USER)"
-IDEMPOTENCY_HELP = ("the command's update id (default: a new one each run); send a command again with the same "
-                    "key and it is recorded once")
+IDEMPOTENCY_HELP = (
+    "the command's update id (default: a new one each run); send a command again with the same "
+    "key and it is recorded once"
+)
 IdempotencyKey = Annotated[str | None, typer.Option("--idempotency-key", help=IDEMPOTENCY_HELP)]
 
 
@@ -157,23 +160,45 @@ def _field_help(name: str, field: Any, as_json: bool) -> str:
 
 
 def update_command(update_name: str, model: type[BaseModel]) -> Callable[..., None]:
-    params = [inspect.Parameter("case", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
-                                default=typer.Argument(..., help="the case id"))]
+    params = [
+        inspect.Parameter(
+            "case",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=str,
+            default=typer.Argument(..., help="the case id"),
+        )
+    ]
     json_fields: set[str] = set()
     for name, field in model.model_fields.items():
         cli_type, as_json = _option_type(field.annotation)
         if as_json:
             json_fields.add(name)
         flag = name.replace("_", "-")
-        option = typer.Option(None, f"--{flag}/--no-{flag}" if cli_type is bool else f"--{flag}",
-                              help=BY_HELP if name == "by" else _field_help(name, field, as_json),
-                              envvar="EARLYHELP_USER" if name == "by" else None)
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=cli_type | None,
-                                        default=option))
-    params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                                    default=typer.Option(False, "--json", help="print the snapshot as JSON")))
-    params.append(inspect.Parameter("idempotency_key", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
-                                    default=typer.Option(None, "--idempotency-key", help=IDEMPOTENCY_HELP)))
+        option = typer.Option(
+            None,
+            f"--{flag}/--no-{flag}" if cli_type is bool else f"--{flag}",
+            help=BY_HELP if name == "by" else _field_help(name, field, as_json),
+            envvar="EARLYHELP_USER" if name == "by" else None,
+        )
+        params.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=cli_type | None, default=option)
+        )
+    params.append(
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(False, "--json", help="print the snapshot as JSON"),
+        )
+    )
+    params.append(
+        inspect.Parameter(
+            "idempotency_key",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=str | None,
+            default=typer.Option(None, "--idempotency-key", help=IDEMPOTENCY_HELP),
+        )
+    )
 
     def command(case: str, as_json: bool = False, idempotency_key: str | None = None, **options: Any) -> None:
         payload: dict[str, Any] = {}
@@ -210,8 +235,9 @@ for _model, _step in STEPS.items():
     app.command(_step.name.replace("_", "-"), help=(_model.__doc__ or "").strip())(update_command(_step.name, _model))
 
 
-def _decide(case: str, manager: str | None, reason: str | None, approve: bool, as_json: bool,
-            idempotency_key: str | None) -> None:
+def _decide(
+    case: str, manager: str | None, reason: str | None, approve: bool, as_json: bool, idempotency_key: str | None
+) -> None:
     if manager is None and (signed_in := session.Session.load()):
         manager = signed_in.person
     decision = parse(DecideClosure, {"by": manager, "approve": approve, "reason": reason})
@@ -219,29 +245,34 @@ def _decide(case: str, manager: str | None, reason: str | None, approve: bool, a
 
 
 @app.command()
-def approve(case: str,
-            manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
-            reason: Annotated[str | None, typer.Option(help="why")] = None,
-            as_json: Annotated[bool, typer.Option("--json")] = False,
-            idempotency_key: IdempotencyKey = None) -> None:
+def approve(
+    case: str,
+    manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
+    reason: Annotated[str | None, typer.Option(help="why")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    idempotency_key: IdempotencyKey = None,
+) -> None:
     """A manager approves the pending closure (decide_closure, approve)."""
     _decide(case, manager, reason, True, as_json, idempotency_key)
 
 
 @app.command()
-def refuse(case: str,
-           manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
-           reason: Annotated[str | None, typer.Option(help="why, and what should happen instead")] = None,
-           as_json: Annotated[bool, typer.Option("--json")] = False,
-           idempotency_key: IdempotencyKey = None) -> None:
+def refuse(
+    case: str,
+    manager: Annotated[str | None, typer.Option(help="the deciding manager's id", envvar="EARLYHELP_USER")] = None,
+    reason: Annotated[str | None, typer.Option(help="why, and what should happen instead")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    idempotency_key: IdempotencyKey = None,
+) -> None:
     """A manager refuses the pending closure (decide_closure, refuse)."""
     _decide(case, manager, reason, False, as_json, idempotency_key)
 
 
 @app.command("login")
 def login_command(
-    web_url: Annotated[str, typer.Option("--web", envvar="EARLYHELP_WEB_URL",
-                                         help="the web app that signs you in")] = "http://127.0.0.1:8080",
+    web_url: Annotated[
+        str, typer.Option("--web", envvar="EARLYHELP_WEB_URL", help="the web app that signs you in")
+    ] = "http://127.0.0.1:8080",
     user: Annotated[str | None, typer.Option(help="your staff id")] = None,
 ) -> None:
     """Sign in (your web app password); each command you send is then signed for you."""
@@ -277,8 +308,9 @@ def refer(
     case_id: Annotated[str | None, typer.Option(help="the case id")] = None,
     locality: Annotated[str | None, typer.Option(help="the locality (advice point)")] = None,
     family_ref: Annotated[str | None, typer.Option(help="the family's reference in the case system")] = None,
-    need: Annotated[list[str] | None, typer.Option(
-        help="CODE[:simple][:description], repeatable; complex unless ':simple'")] = None,
+    need: Annotated[
+        list[str] | None, typer.Option(help="CODE[:simple][:description], repeatable; complex unless ':simple'")
+    ] = None,
     referrer_name: Annotated[str | None, typer.Option()] = None,
     referrer_agency: Annotated[str | None, typer.Option()] = None,
     referrer_contact: Annotated[str | None, typer.Option()] = None,
@@ -297,12 +329,15 @@ def refer(
             fail(f"--file: cannot read a Referral from {file}: {e}", 2)
     else:
         payload = {
-            "case_id": case_id, "locality": locality, "received_at": datetime.now(UTC).isoformat(),
+            "case_id": case_id,
+            "locality": locality,
+            "received_at": datetime.now(UTC).isoformat(),
             "family": {"family_ref": family_ref} if family_ref else None,
             "referrer": {"name": referrer_name, "agency": referrer_agency, "contact": referrer_contact},
             "needs": [_need(n) for n in need or []],
             "consent": {"given": consent, "recorded_by": by if consent else None, "form_ref": consent_form},
-            "immediate_safeguarding": safeguarding, "previous_referrals": previous_referrals,
+            "immediate_safeguarding": safeguarding,
+            "previous_referrals": previous_referrals,
         }
         payload = {k: v for k, v in payload.items() if v is not None}
     referral: Referral = parse(Referral, payload)
@@ -342,15 +377,20 @@ def safeguarding_concern(
 @app.command()
 def status(case: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The case's snapshot: stage, lead, needs, deadlines, pending approval."""
-    print_snapshot(run(lambda client: client.get_workflow_handle(workflow_id(case)).query(EarlyHelpCase.snapshot)),
-                   as_json)
+    print_snapshot(
+        run(lambda client: client.get_workflow_handle(workflow_id(case)).query(EarlyHelpCase.snapshot)), as_json
+    )
 
 
 @app.command()
-def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False,
-             from_history: Annotated[bool, typer.Option(
-                 "--from-history", help="build it from the case's histories (every run), not the timeline query")]
-             = False) -> None:
+def timeline(
+    case: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    from_history: Annotated[
+        bool,
+        typer.Option("--from-history", help="build it from the case's histories (every run), not the timeline query"),
+    ] = False,
+) -> None:
     """The case's domain events in order: who did what, when."""
     if from_history:
         from starter.ops import histories as ops
@@ -368,14 +408,18 @@ def timeline(case: str, as_json: Annotated[bool, typer.Option("--json")] = False
         else:
             out.print(render.chronology(case, entries))
         return
+
     async def every_run(client: Client) -> list[Event]:
         snap = await client.get_workflow_handle(workflow_id(case)).query(EarlyHelpCase.snapshot)
         pool = await open_database(Config.from_env())
         try:
             async with pool.acquire() as conn:  # the whole timeline is PostgreSQL's (README "Bounded history")
                 if not await read_model.saved_up_to(conn, case, snap.events, within=SAVED_WITHIN):
-                    err.print(f"[yellow]warning:[/] the case has recorded {snap.events} events and not all are saved "
-                              "yet (a worker restarting?): the latest may be missing below", highlight=False)
+                    err.print(
+                        f"[yellow]warning:[/] the case has recorded {snap.events} events and not all are saved "
+                        "yet (a worker restarting?): the latest may be missing below",
+                        highlight=False,
+                    )
                 return await read_model.timeline(conn, case, Sealer(client.data_converter.payload_codec))
         finally:
             await pool.close()
@@ -424,19 +468,29 @@ async def list_rows(client: Client, query: str, limit: int) -> list[dict[str, An
     rows = []
     async for wf in client.list_workflows(query, limit=limit):
         sa = wf.typed_search_attributes
-        rows.append({
-            "case_id": wf.id.removeprefix("case-"), "status": wf.status.name if wf.status else None,
-            "stage": sa.get(search.CASE_STAGE), "locality": sa.get(search.LOCALITY),
-            "lead": sa.get(search.LEAD_PRACTITIONER), "next_deadline": sa.get(search.NEXT_DEADLINE),
-        })
+        rows.append(
+            {
+                "case_id": wf.id.removeprefix("case-"),
+                "status": wf.status.name if wf.status else None,
+                "stage": sa.get(search.CASE_STAGE),
+                "locality": sa.get(search.LOCALITY),
+                "lead": sa.get(search.LEAD_PRACTITIONER),
+                "next_deadline": sa.get(search.NEXT_DEADLINE),
+            }
+        )
     return rows
 
 
 @app.command()
 def schema(name: Annotated[str | None, typer.Argument(help="one model, e.g. Referral or record_taf")] = None) -> None:
     """Print the JSON Schemas of the contract (start input, commands, signal, queries, result)."""
-    models: dict[str, Any] = {"Referral": Referral, "SafeguardingConcern": SafeguardingConcern,
-                              "Snapshot": Snapshot, "CaseOutcome": CaseOutcome, "timeline": list[Event]}
+    models: dict[str, Any] = {
+        "Referral": Referral,
+        "SafeguardingConcern": SafeguardingConcern,
+        "Snapshot": Snapshot,
+        "CaseOutcome": CaseOutcome,
+        "timeline": list[Event],
+    }
     models |= {step.name: model for model, step in STEPS.items()}
     if name is not None:
         if name not in models:
@@ -463,7 +517,9 @@ def web_command() -> None:
 
 @app.command()
 def up(
-    data_dir: Annotated[Path, typer.Option(help="where Temporal's SQLite file and PostgreSQL's data live")] = Path(".data"),
+    data_dir: Annotated[Path, typer.Option(help="where Temporal's SQLite file and PostgreSQL's data live")] = Path(
+        ".data"
+    ),
     demo: Annotated[bool, typer.Option(help="seed the demo caseload on first start")] = True,
     port: Annotated[int, typer.Option(help="Temporal's gRPC port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="the Temporal Web UI's port")] = 8233,
@@ -480,13 +536,16 @@ def up(
 
 
 @app.command("demo")
-def demo_command(cases: Annotated[int, typer.Option(min=1, help="how many families")] = 36,
-                 seed: Annotated[int, typer.Option(help="the generator's seed")] = 7) -> None:
+def demo_command(
+    cases: Annotated[int, typer.Option(min=1, help="how many families")] = 36,
+    seed: Annotated[int, typer.Option(help="the generator's seed")] = 7,
+) -> None:
     """Seed a realistic caseload across the localities and all routes, with progress shown."""
     from starter.local.demo import seed_caseload
 
     count = run(lambda client: seed_caseload(client, cases, seed, Config.from_env().task_queue))
     out.print(f"Seeded {count} cases.")
+
 
 # The read-model, ops and data-protection commands register themselves on `app`.
 from starter.ops import ops_cli, protection_cli  # noqa: E402, F401

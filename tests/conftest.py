@@ -21,8 +21,11 @@ HOME = isolate()  # before any test, fixture or subprocess reads HOME (tests/iso
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--day", choices=days.DAYS, help="move every time-skipping server to the next such day "
-                                                       "before its first test (tests/days.py)")
+    parser.addoption(
+        "--day",
+        choices=days.DAYS,
+        help="move every time-skipping server to the next such day before its first test (tests/days.py)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,12 +17,19 @@ from tests.support import LEAD, MANAGER, eventually
 from worker.authz import Roles
 
 SERVICE, SECRET = str(uuid.uuid4()), str(uuid.uuid4())
-EMAILS = {"manager:Central": "central-managers@council.example", "mash": "mash@council.example",
-          "duty_manager": "duty-manager@council.example", LEAD: "jo.jones@council.example",
-          MANAGER: "tm-patel@council.example", "sw-ahmed": "sw.ahmed@council.example"}
+EMAILS = {
+    "manager:Central": "central-managers@council.example",
+    "mash": "mash@council.example",
+    "duty_manager": "duty-manager@council.example",
+    LEAD: "jo.jones@council.example",
+    MANAGER: "tm-patel@council.example",
+    "sw-ahmed": "sw.ahmed@council.example",
+}
 TEMPLATES = {kind: f"template-{kind}" for kind in KINDS}
-ROLES = Roles({MANAGER: frozenset({"managers"}), LEAD: frozenset({"practitioners"})},
-              {MANAGER: frozenset({"Central"}), LEAD: frozenset({"Central"})})
+ROLES = Roles(
+    {MANAGER: frozenset({"managers"}), LEAD: frozenset({"practitioners"})},
+    {MANAGER: frozenset({"Central"}), LEAD: frozenset({"Central"})},
+)
 
 
 def notify_standin() -> Any:

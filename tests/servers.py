@@ -30,7 +30,8 @@ def embedded_database() -> str:
 
 async def time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server"))
+        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
+    )
     await ensure_search_attributes(env.client)
     if days.start_on:
         await days.move_to(env, days.start_on)

@@ -51,26 +51,31 @@ class Case:
         self.referral: Referral | None = None
 
     @classmethod
-    async def start(cls, env: WorkflowEnvironment, task_queue: str, referral: Referral | None = None, **kw: Any) -> Case:
+    async def start(
+        cls, env: WorkflowEnvironment, task_queue: str, referral: Referral | None = None, **kw: Any
+    ) -> Case:
         if referral is None:
             referral = sample_referral(new_case_id(), await env.get_current_time(), **kw)
         await env.client.start_workflow(
             EarlyHelpCase.run, referral, id=f"case-{referral.case_id}", task_queue=task_queue
         )
         # No run id: updates and queries follow the case across continue-as-new.
-        case = cls(env, env.client.get_workflow_handle_for(EarlyHelpCase.run, f"case-{referral.case_id}"),
-                   referral.case_id)
+        case = cls(
+            env, env.client.get_workflow_handle_for(EarlyHelpCase.run, f"case-{referral.case_id}"), referral.case_id
+        )
         case.referral = referral
         await case.opened()
         return case
 
     async def opened(self) -> None:
         """A new case looks up the family's earlier cases first (an activity): wait for its answer."""
+
         async def looked_up() -> bool:
             try:
                 return any(e.type == "PreviousCasesFound" for e in await self.timeline())
             except Exception:  # noqa: BLE001 (a refused referral has no timeline: nothing to wait for)
                 return True
+
         await eventually(looked_up)
 
     async def now(self) -> datetime:
@@ -88,8 +93,11 @@ class Case:
     async def updates_in_history(self) -> set[str]:
         """Ids of the updates written to the current run's history (a rejected one never is)."""
         history = await self.handle.fetch_history()
-        return {e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
-                for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")}
+        return {
+            e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+            for e in history.events
+            if e.HasField("workflow_execution_update_accepted_event_attributes")
+        }
 
     async def rejected(self, update: Any, command: Any) -> str:
         """Send a command that must be refused; check nothing changed; return the rule's message."""
@@ -110,8 +118,11 @@ class Case:
     async def current_run(self) -> str:
         # The raw call: the test server encodes datetime search attributes in a way describe() cannot decode.
         client = self.env.client
-        response = await client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
-            namespace=client.namespace, execution=WorkflowExecution(workflow_id=self.handle.id)))
+        response = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=self.handle.id)
+            )
+        )
         return response.workflow_execution_info.execution.run_id
 
     async def runs(self) -> list[str]:
@@ -125,8 +136,10 @@ class Case:
         return runs
 
     async def histories(self) -> list[WorkflowHistory]:
-        return [await self.env.client.get_workflow_handle(self.handle.id, run_id=r).fetch_history()
-                for r in await self.runs()]
+        return [
+            await self.env.client.get_workflow_handle(self.handle.id, run_id=r).fetch_history()
+            for r in await self.runs()
+        ]
 
     async def stage(self) -> str:
         return (await self.snapshot()).stage
@@ -156,9 +169,15 @@ class Case:
         held = london(due.astimezone(LONDON).date(), 10)
         # Subtract in UTC: two Europe/London datetimes subtract by wall clock across a DST change.
         await self.env.sleep(max(held.astimezone(UTC) - (await self.now()).astimezone(UTC), timedelta(0)))
-        return await self.do(EarlyHelpCase.record_review, RecordReview(
-            by=LEAD, held_at=held, progress=[NeedProgress(need_code=n.code, status=status) for n in snap.needs],
-            next_review_date=held.date() + next_in))
+        return await self.do(
+            EarlyHelpCase.record_review,
+            RecordReview(
+                by=LEAD,
+                held_at=held,
+                progress=[NeedProgress(need_code=n.code, status=status) for n in snap.needs],
+                next_review_date=held.date() + next_in,
+            ),
+        )
 
     async def closure_requested(self, reason: str = "needs_met") -> Snapshot:
         return await scripts.closure_requested(self.do, await self.snapshot(), reason)

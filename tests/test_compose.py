@@ -36,8 +36,14 @@ def expand(value: str) -> str:
 
 
 # Mounted secrets (files that are not here) and the web app's alone.
-FILES = {"EARLYHELP_KEYS_FILE", "EARLYHELP_ROLES_FILE", "EARLYHELP_VERIFY_KEY", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
-         "TEMPORAL_TLS_CA"}
+FILES = {
+    "EARLYHELP_KEYS_FILE",
+    "EARLYHELP_ROLES_FILE",
+    "EARLYHELP_VERIFY_KEY",
+    "TEMPORAL_TLS_CERT",
+    "TEMPORAL_TLS_KEY",
+    "TEMPORAL_TLS_CA",
+}
 SIGNING = "EARLYHELP_SIGNING_KEY"
 EARLYHELP_SERVICES = ("worker", "codec-server", "web")
 
@@ -48,8 +54,9 @@ def service_env(name: str) -> dict[str, str]:
 
 def dev_server_versions() -> dict[str, str]:
     """`temporal --version`: e.g. 'temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)'."""
-    text = subprocess.run([str(Path(sys.executable).parent / "temporal"), "--version"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        [str(Path(sys.executable).parent / "temporal"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
     return dict(re.findall(r"(Server|UI) ([\d.]+)", text))
 
 

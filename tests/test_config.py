@@ -12,15 +12,18 @@ def test_defaults_match_the_contract():
     assert (config.temporal_address, config.namespace, config.task_queue) == ("localhost:7233", "default", "early-help")
 
 
-@pytest.mark.parametrize(("variable", "value", "says"), [
-    ("TEMPORAL_ADDRESS", "no-port", "host:port"),
-    ("DATABASE_URL", "mysql://db/x", "postgresql://"),
-    ("EARLYHELP_METRICS_PORT", "ninety", "integer"),
-    ("EARLYHELP_METRICS_PORT", "70000", "65535"),
-    ("EARLYHELP_LOG_LEVEL", "loud", "debug, info"),
-    ("TEMPORAL_TLS_CA", "/no/such/file.pem", "no such file"),
-    ("EARLYHELP_MAX_CACHED_CASES", "-1", "greater than or equal"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("TEMPORAL_ADDRESS", "no-port", "host:port"),
+        ("DATABASE_URL", "mysql://db/x", "postgresql://"),
+        ("EARLYHELP_METRICS_PORT", "ninety", "integer"),
+        ("EARLYHELP_METRICS_PORT", "70000", "65535"),
+        ("EARLYHELP_LOG_LEVEL", "loud", "debug, info"),
+        ("TEMPORAL_TLS_CA", "/no/such/file.pem", "no such file"),
+        ("EARLYHELP_MAX_CACHED_CASES", "-1", "greater than or equal"),
+    ],
+)
 def test_a_wrong_value_names_its_variable(variable, value, says):
     with pytest.raises(ConfigError) as error:
         Config.from_env({variable: value})
@@ -61,8 +64,13 @@ def test_a_worker_whose_metrics_port_is_in_use_names_the_variable(tmp_path):
 
     held, port = _busy_port()
     with held:
-        result = subprocess.run([sys.executable, "-m", "worker"], capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "EARLYHELP_METRICS_PORT": str(port), "EARLYHELP_STARTUP_SECONDS": "0"})
+        result = subprocess.run(
+            [sys.executable, "-m", "worker"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "EARLYHELP_METRICS_PORT": str(port), "EARLYHELP_STARTUP_SECONDS": "0"},
+        )
     assert result.returncode == 2, result.stderr[-500:]
     assert "EARLYHELP_METRICS_PORT" in result.stderr and "Traceback" not in result.stderr
 
@@ -72,8 +80,17 @@ def test_a_worker_gives_up_on_an_unreachable_database_with_a_named_error():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "worker"], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_STARTUP_SECONDS": "1",
-                                 "EARLYHELP_OPEN_DEMO": "true",
-                                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    result = subprocess.run(
+        [sys.executable, "-m", "worker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "EARLYHELP_METRICS_PORT": "0",
+            "EARLYHELP_STARTUP_SECONDS": "1",
+            "EARLYHELP_OPEN_DEMO": "true",
+            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        },
+    )
     assert result.returncode == 2 and "DATABASE_URL" in result.stderr and "Traceback" not in result.stderr

@@ -61,12 +61,19 @@ class CrashAfterSending(DeliveryActivities):
 async def queue(env, pool, notify) -> AsyncIterator[tuple[str, CrashAfterSending]]:
     standin, url = notify
     key = api_key(SERVICE, SECRET)
-    delivery = CrashAfterSending(pool, PLAIN, lambda: NotificationsAPIClient(key, base_url=url),
-                                 Directory(EMAILS, TEMPLATES), first_look=0.05)
+    delivery = CrashAfterSending(
+        pool, PLAIN, lambda: NotificationsAPIClient(key, base_url=url), Directory(EMAILS, TEMPLATES), first_look=0.05
+    )
     delivery.crash_items = set()
     name = f"delivery-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, CaseActivities(pool, deliver=True, watch=True), name, delivery, ROLES,
-                          workflow_failure_exception_types=[Exception]):
+    async with new_worker(
+        env.client,
+        CaseActivities(pool, deliver=True, watch=True),
+        name,
+        delivery,
+        ROLES,
+        workflow_failure_exception_types=[Exception],
+    ):
         yield name, delivery
 
 
@@ -76,8 +83,9 @@ async def referral_feedback(env, queue: str, pool, contact: str) -> tuple[Case, 
     case = await Case.start(env, queue, referral=referral)
     await case.do("record_screening", {"by": SCREENER, "decision": "accept"})
     await case.wait_saved(pool)
-    item = await pool.fetchval("SELECT id FROM notifications WHERE case_id = $1 AND kind = 'referrer_feedback'",
-                               case.case_id)
+    item = await pool.fetchval(
+        "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'referrer_feedback'", case.case_id
+    )
     return case, item
 
 
@@ -92,8 +100,9 @@ async def test_referrer_feedback_is_delivered_once_and_its_status_followed_until
 
 
 @pytest.mark.parametrize("contact", ["dsl+flaky@school.example", "dsl+busy@school.example"])
-async def test_an_outage_or_a_rate_limit_at_notify_delays_the_delivery_never_drops_it(env, queue, pool, notify,
-                                                                                      contact):
+async def test_an_outage_or_a_rate_limit_at_notify_delays_the_delivery_never_drops_it(
+    env, queue, pool, notify, contact
+):
     standin, _ = notify
     _, item = await referral_feedback(env, queue[0], pool, contact)
     assert (await final(pool, item))["delivery_status"] == "delivered"
@@ -112,8 +121,9 @@ async def test_a_worker_killed_mid_delivery_never_sends_twice(env, queue, pool, 
     case = await Case.start(env, name, referral=referral)
     await case.do("record_screening", {"by": SCREENER, "decision": "accept"})
     await case.wait_saved(pool)
-    item = await pool.fetchval("SELECT id FROM notifications WHERE case_id = $1 AND kind = 'referrer_feedback'",
-                               case_id)
+    item = await pool.fetchval(
+        "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'referrer_feedback'", case_id
+    )
     assert (await final(pool, item))["delivery_status"] == "delivered"
     assert item in delivery.crashed and len(sent_with(standin, item)) == 1
 
@@ -122,25 +132,37 @@ async def test_a_permanent_failure_is_escalated_to_the_localitys_manager(env, qu
     standin, _ = notify
     case, item = await referral_feedback(env, queue[0], pool, "gone+fail@school.example")
     assert (await final(pool, item))["delivery_status"] == "permanent-failure"
-    escalation = await eventually(lambda: pool.fetchrow(
-        "SELECT * FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id))
+    escalation = await eventually(
+        lambda: pool.fetchrow(
+            "SELECT * FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id
+        )
+    )
     assert (await final(pool, escalation["id"]))["delivery_status"] == "delivered"
     [sent] = sent_with(standin, escalation["id"])
-    assert sent["email_address"] == EMAILS["manager:Central"] and "could not be delivered" in \
-        sent["personalisation"]["body"] and "gone" not in json.dumps(sent)
+    assert (
+        sent["email_address"] == EMAILS["manager:Central"]
+        and "could not be delivered" in sent["personalisation"]["body"]
+        and "gone" not in json.dumps(sent)
+    )
 
 
 async def test_a_recipient_with_no_address_fails_at_once_and_is_escalated(env, queue, pool):
     case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
     await case.wait_saved(pool)
-    await pool.execute("INSERT INTO notifications (case_id, seq, kind, recipient, subject, body, created_at) VALUES"
-                       " ($1, 1, 'reminder', 'lp-nobody', 's', 'b', now() - interval '5 minutes')", case.case_id)
+    await pool.execute(
+        "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body, created_at) VALUES"
+        " ($1, 1, 'reminder', 'lp-nobody', 's', 'b', now() - interval '5 minutes')",
+        case.case_id,
+    )
     item = await pool.fetchval("SELECT id FROM notifications WHERE case_id = $1 AND kind = 'reminder'", case.case_id)
     await env.client.execute_workflow(OutboxSweep.run, id=f"sweep-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
     row = await final(pool, item)
     assert row["failure"] == "no-address" and row["notify_id"] is None
-    assert await eventually(lambda: pool.fetchval(
-        "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id))
+    assert await eventually(
+        lambda: pool.fetchval(
+            "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id
+        )
+    )
     await case.handle.terminate("test over")
 
 
@@ -149,8 +171,11 @@ async def test_a_safeguarding_step_up_is_emailed_to_the_mash_mailbox_at_once(env
     case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
     await case.handle.signal("safeguarding_concern", {"by": LEAD, "details": "bruising seen"})
     await case.wait_saved(pool)
-    item = await eventually(lambda: pool.fetchval(
-        "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_referral'", case.case_id))
+    item = await eventually(
+        lambda: pool.fetchval(
+            "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_referral'", case.case_id
+        )
+    )
     assert (await final(pool, item))["delivery_status"] == "delivered"
     [sent] = sent_with(standin, item)
     assert sent["email_address"] == EMAILS["mash"] and case.case_id in sent["personalisation"]["subject"]
@@ -162,12 +187,16 @@ async def test_the_sweep_delivers_what_was_written_while_no_delivery_started(env
     standin, _ = notify
     case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
     await case.wait_saved(pool)
-    await pool.execute("INSERT INTO notifications (case_id, seq, kind, recipient, subject, body, created_at) VALUES"
-                       " ($1, 1, 'reminder', $2, 'Case reminder', 'due', now() - interval '5 minutes')",
-                       case.case_id, LEAD)
+    await pool.execute(
+        "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body, created_at) VALUES"
+        " ($1, 1, 'reminder', $2, 'Case reminder', 'due', now() - interval '5 minutes')",
+        case.case_id,
+        LEAD,
+    )
     item = await pool.fetchval("SELECT id FROM notifications WHERE case_id = $1 AND kind = 'reminder'", case.case_id)
-    started = await env.client.execute_workflow(OutboxSweep.run, id=f"sweep-{uuid.uuid4().hex[:6]}",
-                                                task_queue=queue[0])
+    started = await env.client.execute_workflow(
+        OutboxSweep.run, id=f"sweep-{uuid.uuid4().hex[:6]}", task_queue=queue[0]
+    )
     assert started >= 1
     assert (await final(pool, item))["delivery_status"] == "delivered"
     assert [s["email_address"] for s in sent_with(standin, item)] == [EMAILS[LEAD]]
@@ -201,21 +230,24 @@ async def watched_referral(env, queue: str, pool) -> tuple[Case, Any]:
 
 
 async def test_a_mash_referral_not_acknowledged_within_an_hour_is_escalated_to_the_duty_manager(
-        env, queue, pool, notify):
+    env, queue, pool, notify
+):
     """Policy default: MASH acknowledges a referral within one hour; missed, the duty manager is told (issue #15)."""
     standin, _ = notify
     case, watch = await watched_referral(env, queue[0], pool)  # started by the store, with the referral
     assert await pool.fetchval("SELECT escalated_at FROM mash_referrals WHERE case_id = $1", case.case_id) is None
     await env.sleep(ACKNOWLEDGE_WITHIN + timedelta(minutes=1))
-    item = await eventually(lambda: pool.fetchval(
-        "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_unacknowledged'", case.case_id))
+    item = await eventually(
+        lambda: pool.fetchval(
+            "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_unacknowledged'", case.case_id
+        )
+    )
     assert (await final(pool, item))["delivery_status"] == "delivered"
     [sent] = sent_with(standin, item)
     assert sent["email_address"] == EMAILS["duty_manager"] and case.case_id in sent["personalisation"]["body"]
     assert await pool.fetchval("SELECT escalated_at FROM mash_referrals WHERE case_id = $1", case.case_id)
     # Acknowledged late all the same: who and when are recorded, and the watch ends.
-    ack = await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"),
-                                     result_type=MashAcknowledgement)
+    ack = await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"), result_type=MashAcknowledgement)
     row = await pool.fetchrow("SELECT * FROM mash_referrals WHERE case_id = $1", case.case_id)
     assert row["acknowledged_by"] == "mash-obi" and row["acknowledged_at"] == ack.at
     assert (await watch.result()).by == "mash-obi"
@@ -230,16 +262,18 @@ async def test_a_mash_referral_acknowledged_in_time_is_never_escalated_and_is_ac
         await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-other"))
     row = await pool.fetchrow("SELECT * FROM mash_referrals WHERE case_id = $1", case.case_id)
     assert row["acknowledged_by"] == "mash-obi" and row["escalated_at"] is None
-    assert not await pool.fetchval("SELECT count(*) FROM notifications WHERE case_id = $1"
-                                   " AND kind = 'mash_unacknowledged'", case.case_id)
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'mash_unacknowledged'", case.case_id
+    )
     await case.handle.terminate("test over")
 
 
 async def test_the_sweep_starts_the_watch_of_a_mash_referral_whose_watch_never_started(env, queue, pool):
     case, watch = await watched_referral(env, queue[0], pool)
     await watch.terminate("as if its start had been lost")
-    await pool.execute("UPDATE mash_referrals SET referred_at = now() - interval '5 minutes' WHERE case_id = $1",
-                       case.case_id)
+    await pool.execute(
+        "UPDATE mash_referrals SET referred_at = now() - interval '5 minutes' WHERE case_id = $1", case.case_id
+    )
     await env.client.execute_workflow(OutboxSweep.run, id=f"sweep-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
     assert (await watch.describe()).status.name == "RUNNING"  # a new run under the same id
     await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
@@ -247,18 +281,23 @@ async def test_the_sweep_starts_the_watch_of_a_mash_referral_whose_watch_never_s
 
 
 async def test_a_malformed_concern_and_a_step_down_lead_are_told_to_the_manager_and_the_social_worker(
-        env, queue, pool, notify):
+    env, queue, pool, notify
+):
     """The escalation of a malformed concern [DOMAIN 8] and social care's feedback on step-down [004], delivered."""
     standin, _ = notify
     case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
     await case.handle.signal("safeguarding_concern", {"by": LEAD})
     step_down = await Case.start(env, queue[0], step_down=StepDown(social_worker="sw-ahmed"))
-    await step_down.do("identify_lead_practitioner", {"by": "sw-ahmed", "practitioner": LEAD,
-                                                      "chosen_by_family": True})
-    for kase, kind, to in ((case, "escalation", EMAILS["manager:Central"]),
-                           (step_down, "social_care_feedback", EMAILS["sw-ahmed"])):
-        item = await eventually(lambda kase=kase, kind=kind: pool.fetchval(
-            "SELECT id FROM notifications WHERE case_id = $1 AND kind = $2", kase.case_id, kind))
+    await step_down.do("identify_lead_practitioner", {"by": "sw-ahmed", "practitioner": LEAD, "chosen_by_family": True})
+    for kase, kind, to in (
+        (case, "escalation", EMAILS["manager:Central"]),
+        (step_down, "social_care_feedback", EMAILS["sw-ahmed"]),
+    ):
+        item = await eventually(
+            lambda kase=kase, kind=kind: pool.fetchval(
+                "SELECT id FROM notifications WHERE case_id = $1 AND kind = $2", kase.case_id, kind
+            )
+        )
         assert (await final(pool, item))["delivery_status"] == "delivered"
         assert [s["email_address"] for s in sent_with(standin, item)] == [to]
         await kase.handle.terminate("test over")
@@ -266,8 +305,10 @@ async def test_a_malformed_concern_and_a_step_down_lead_are_told_to_the_manager_
 
 def test_a_digest_lists_what_is_overdue_and_what_falls_due_this_week_by_case_id_only():
     due = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
-    rows = [{"case_id": "C-1", "locality": "Central", "kind": "taf", "due_at": due, "overdue": True},
-            {"case_id": "C-2", "locality": "Central", "kind": "review", "due_at": due, "overdue": False}]
+    rows = [
+        {"case_id": "C-1", "locality": "Central", "kind": "taf", "due_at": due, "overdue": True},
+        {"case_id": "C-2", "locality": "Central", "kind": "review", "due_at": due, "overdue": False},
+    ]
     subject, body = digest_text(date(2026, 12, 2), "your cases", rows)
     assert subject == "Early Help digest: 1 overdue, 1 due this week"
     assert "Overdue (1):\n- Case C-1 (Central): initial Team Around the Family meeting, due Thu 3 Dec 17:00" in body
@@ -278,13 +319,23 @@ def test_a_digest_lists_what_is_overdue_and_what_falls_due_this_week_by_case_id_
 async def test_every_kind_of_message_was_delivered_by_these_tests(pool):
     """Issue #15's check: each kind the engine writes reached Notify in this module (the tests above); the
     digest in its own module, on a server it moves from day to day (tests/test_digest.py)."""
-    delivered = {r["kind"] for r in await pool.fetch(
-        "SELECT DISTINCT kind FROM notifications WHERE delivery_status = 'delivered'")}
+    delivered = {
+        r["kind"]
+        for r in await pool.fetch("SELECT DISTINCT kind FROM notifications WHERE delivery_status = 'delivered'")
+    }
     assert set(KINDS) - {"digest"} <= delivered, f"never delivered: {sorted(set(KINDS) - delivered)}"
 
 
-@pytest.mark.parametrize("hostile", [{"by": "mash\x00obi"}, {"by": "m" * 3_000_000}, {"by": 5}, {"by": "mash-obi",
-                                     "at": "yesterday"}, {"by": "mash-obi", "extra": 1}])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"by": "mash\x00obi"},
+        {"by": "m" * 3_000_000},
+        {"by": 5},
+        {"by": "mash-obi", "at": "yesterday"},
+        {"by": "mash-obi", "extra": 1},
+    ],
+)
 async def test_a_hostile_acknowledgement_is_refused_by_field_and_wedges_nothing(env, queue, pool, hostile):
     """NUL, 3 MB of text, wrong types and unknown fields: refused naming the field; the watch takes a good one."""
     case, watch = await watched_referral(env, queue[0], pool)
@@ -301,8 +352,9 @@ async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(
     case, watch = await watched_referral(env, queue[0], pool)
     await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
     await watch.result()
-    item = await pool.fetchval("SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_referral'",
-                               case.case_id)
+    item = await pool.fetchval(
+        "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_referral'", case.case_id
+    )
     await final(pool, item)
     delivery = env.client.get_workflow_handle(f"delivery-{item}")
     await delivery.result()
@@ -319,8 +371,10 @@ def test_only_the_mash_team_acknowledges_and_the_mash_team_gives_no_case_command
     refused by the same interceptor as every command: tests/test_identity.py.)"""
     from worker.authz import NotAuthorized
 
-    roles = Roles({"mash-obi": frozenset({"mash"}), LEAD: frozenset({"practitioners"}),
-                   MANAGER: frozenset({"managers"})}, {LEAD: frozenset({"North"}), MANAGER: frozenset({"North"})})
+    roles = Roles(
+        {"mash-obi": frozenset({"mash"}), LEAD: frozenset({"practitioners"}), MANAGER: frozenset({"managers"})},
+        {LEAD: frozenset({"North"}), MANAGER: frozenset({"North"})},
+    )
     roles.check("acknowledge", "mash-obi")
     for person in (LEAD, MANAGER, "nobody"):
         with pytest.raises(NotAuthorized):

@@ -34,11 +34,18 @@ notify = notify_standin()
 async def queue(env, pool, notify) -> AsyncIterator[list[str]]:
     _, url = notify
     key = api_key(SERVICE, SECRET)
-    delivery = DeliveryActivities(pool, PLAIN, lambda: NotificationsAPIClient(key, base_url=url),
-                                  Directory(EMAILS, TEMPLATES), first_look=0.05)
+    delivery = DeliveryActivities(
+        pool, PLAIN, lambda: NotificationsAPIClient(key, base_url=url), Directory(EMAILS, TEMPLATES), first_look=0.05
+    )
     name = f"digest-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, CaseActivities(pool, deliver=True), name, delivery, ROLES,
-                          workflow_failure_exception_types=[Exception]):
+    async with new_worker(
+        env.client,
+        CaseActivities(pool, deliver=True),
+        name,
+        delivery,
+        ROLES,
+        workflow_failure_exception_types=[Exception],
+    ):
         yield [name]
 
 
@@ -55,18 +62,19 @@ async def test_each_working_morning_managers_and_leads_get_a_digest_of_what_is_d
     await case.do("allocate", {"by": MANAGER, "lead_practitioner": LEAD})
     await case.wait_saved(pool)
     today = local_date(await env.get_current_time())
-    written = await env.client.execute_workflow(DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}",
-                                                task_queue=queue[0])
-    again = await env.client.execute_workflow(DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}",
-                                              task_queue=queue[0])
+    written = await env.client.execute_workflow(
+        DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}", task_queue=queue[0]
+    )
+    again = await env.client.execute_workflow(DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
     rows = await pool.fetch("SELECT * FROM notifications WHERE kind = 'digest' AND digest_key LIKE $1", f"{today}/%")
     await case.handle.terminate("test over")
     if not is_working_day(today, LATEST):
         assert written == again == 0 and not rows
         return
     assert written == len(rows) and again == 0
-    first_due = await pool.fetchval("SELECT min(due_at) FROM deadlines WHERE case_id = $1 AND status = 'pending'",
-                                    case.case_id)
+    first_due = await pool.fetchval(
+        "SELECT min(due_at) FROM deadlines WHERE case_id = $1 AND status = 'pending'", case.case_id
+    )
     listed = {r["recipient"] for r in rows if case.case_id in r["body"]}
     sunday = today + timedelta(days=6 - today.weekday())
     if local_date(first_due) > sunday:  # e.g. on a Thursday, first contact is due two working days on: next week
@@ -76,5 +84,3 @@ async def test_each_working_morning_managers_and_leads_get_a_digest_of_what_is_d
     item = next(r["id"] for r in rows if r["recipient"] == LEAD)
     assert (await final(pool, item))["delivery_status"] == "delivered"
     assert [s["email_address"] for s in sent_with(standin, item)] == [EMAILS[LEAD]]
-
-

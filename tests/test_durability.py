@@ -56,10 +56,13 @@ async def test_saved_events_equal_the_timeline_with_no_duplicates_after_retries(
         await case.handle.result()
         timeline = await case.timeline()
         rows = await case.wait_saved(pool)
-    assert [Event(seq=r["seq"], type=r["type"], at=r["at"], by=r["by_actor"], data=_json(r["data"])) for r in rows] == timeline
+    assert [
+        Event(seq=r["seq"], type=r["type"], at=r["at"], by=r["by_actor"], data=_json(r["data"])) for r in rows
+    ] == timeline
     assert FlakyStore.failed_after_commit >= 2
     feedback = await pool.fetchval(
-        "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'referrer_feedback'", case.case_id)
+        "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'referrer_feedback'", case.case_id
+    )
     forms = await pool.fetchval("SELECT count(*) FROM documents WHERE case_id = $1", case.case_id)
     assert (feedback, forms) == (2, 1)
 
@@ -126,29 +129,63 @@ async def test_a_case_with_maximal_input_in_every_field_runs_for_years_within_te
     reason, summary, name = "r" * 2_000, "s" * 10_000, "n" * 200
     needs = [Need(code=c, complex=True, description=reason) for c in NeedCode]
     referral = sample_referral(f"T{uuid.uuid4().hex[:10]}", await env.get_current_time(), needs=needs)
-    referral = referral.model_copy(update={"family": Family(family_ref="F" * 64, members=[
-        Member(person_ref=f"P{i:063d}", role=name, year_of_birth=2010) for i in range(50)])})
+    referral = referral.model_copy(
+        update={
+            "family": Family(
+                family_ref="F" * 64,
+                members=[Member(person_ref=f"P{i:063d}", role=name, year_of_birth=2010) for i in range(50)],
+            )
+        }
+    )
     case = await Case.start(env, task_queue, referral)
     await case.do(EarlyHelpCase.record_screening, RecordScreening(by=SCREENER, decision="accept"))
     await case.do(EarlyHelpCase.allocate, Allocate(by=SCREENER, lead_practitioner=LEAD))
-    await case.do(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=LEAD, method="phone", outcome="reached"))
-    await case.do(EarlyHelpCase.record_home_visit, RecordHomeVisit(by=LEAD, agreement_given=True,
-                                                                   genogram_started=True, children_seen=True))
-    await case.do(EarlyHelpCase.record_assessment, RecordAssessment(
-        by=LEAD, worries=[reason] * 50, working_well=[reason] * 50, needs_to_happen=[reason] * 50, scaling=4,
-        sources=[f"{i:03d}{name[3:]}" for i in range(20)], needs=needs))
+    await case.do(
+        EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=LEAD, method="phone", outcome="reached")
+    )
+    await case.do(
+        EarlyHelpCase.record_home_visit,
+        RecordHomeVisit(by=LEAD, agreement_given=True, genogram_started=True, children_seen=True),
+    )
+    await case.do(
+        EarlyHelpCase.record_assessment,
+        RecordAssessment(
+            by=LEAD,
+            worries=[reason] * 50,
+            working_well=[reason] * 50,
+            needs_to_happen=[reason] * 50,
+            scaling=4,
+            sources=[f"{i:03d}{name[3:]}" for i in range(20)],
+            needs=needs,
+        ),
+    )
     held = await case.now()
-    await case.do(EarlyHelpCase.record_taf, RecordTaf(
-        by=LEAD, held_at=held, attendees=[name] * 50, review_date=held.date() + timedelta(weeks=12),
-        actions=[PlanAction(need_code=NeedCode(list(NeedCode)[i % 10]), action=reason, owner=name,
-                            due=held.date() + timedelta(weeks=6)) for i in range(100)]))
+    await case.do(
+        EarlyHelpCase.record_taf,
+        RecordTaf(
+            by=LEAD,
+            held_at=held,
+            attendees=[name] * 50,
+            review_date=held.date() + timedelta(weeks=12),
+            actions=[
+                PlanAction(
+                    need_code=NeedCode(list(NeedCode)[i % 10]),
+                    action=reason,
+                    owner=name,
+                    due=held.date() + timedelta(weeks=6),
+                )
+                for i in range(100)
+            ],
+        ),
+    )
     outcomes = [NeedOutcome(need_code=n.code, summary=summary, status="met") for n in needs]
     for _year in range(5):
         for _ in range(4):
             await case.reviewed("partly_met")
         for _ in range(20):
-            await case.do(EarlyHelpCase.request_closure, RequestClosure(by=LEAD, reason="needs_met",
-                                                                        need_outcomes=outcomes))
+            await case.do(
+                EarlyHelpCase.request_closure, RequestClosure(by=LEAD, reason="needs_met", need_outcomes=outcomes)
+            )
             await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=False, reason=reason))
     assert len(await case.timeline()) > 0  # the query answers, bounded
     histories = await case.histories()

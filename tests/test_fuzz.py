@@ -28,11 +28,26 @@ from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
 from workflows.pathway import STEPS
 
 NASTY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40) | st.sampled_from(
-    ["\u0000", "a\u0000b", "\r\n", "\x1b[31m", "\u202e", "x" * 70_000, "Jo Jones", "", " ", "9999-12-31T00:00:00Z",
-     "P999999999D", "2026-01-01T09:00:00"])
+    [
+        "\u0000",
+        "a\u0000b",
+        "\r\n",
+        "\x1b[31m",
+        "\u202e",
+        "x" * 70_000,
+        "Jo Jones",
+        "",
+        " ",
+        "9999-12-31T00:00:00Z",
+        "P999999999D",
+        "2026-01-01T09:00:00",
+    ]
+)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | NASTY_TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY_TEXT, inner, max_size=3), max_leaves=6)
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NASTY_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @st.composite
@@ -60,14 +75,17 @@ async def task_queue(env: WorkflowEnvironment, pool: Any) -> AsyncIterator[str]:
 
 
 COMMANDS = {step.name: model for model, step in STEPS.items()}
-GOOD = {"record_screening": {"by": SCREENER, "decision": "accept"},
-        "allocate": {"by": SCREENER, "lead_practitioner": LEAD},
-        "withdraw_consent": {"by": LEAD, "reason": "the family asked"},
-        "request_additional_service": {"by": LEAD, "service": "CAMHS", "needs": ["education"], "reason": "why"},
-        "record_contact_attempt": {"by": LEAD, "method": "phone", "outcome": "no_answer"}}
+GOOD = {
+    "record_screening": {"by": SCREENER, "decision": "accept"},
+    "allocate": {"by": SCREENER, "lead_practitioner": LEAD},
+    "withdraw_consent": {"by": LEAD, "reason": "the family asked"},
+    "request_additional_service": {"by": LEAD, "service": "CAMHS", "needs": ["education"], "reason": "why"},
+    "record_contact_attempt": {"by": LEAD, "method": "phone", "outcome": "no_answer"},
+}
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                           HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 async def unchanged_or_valid(case: Case, name: str, payload: Any) -> None:
@@ -126,9 +144,13 @@ async def test_a_hostile_referral_fails_at_once_as_invalid_or_opens_a_case(env, 
     referral = data.draw(mutated({k: v for k, v in good.items() if k != "case_id"}))
     if isinstance(referral, dict):
         referral["case_id"] = good["case_id"]
-    handle = await env.client.start_workflow("EarlyHelpCase", referral, id=f"case-{good['case_id']}",
-                                             task_queue=task_queue,
-                                             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    handle = await env.client.start_workflow(
+        "EarlyHelpCase",
+        referral,
+        id=f"case-{good['case_id']}",
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
     with env.auto_time_skipping_disabled():
         try:
             snap = await handle.query("snapshot", result_type=dict)

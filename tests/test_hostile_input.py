@@ -52,8 +52,13 @@ async def failure(env, handle: Any) -> Any:
 
 
 async def start_raw(env, task_queue, referral: dict[str, Any]) -> Any:
-    return await env.client.start_workflow("EarlyHelpCase", referral, id=f"case-{referral['case_id']}",
-                                           task_queue=task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    return await env.client.start_workflow(
+        "EarlyHelpCase",
+        referral,
+        id=f"case-{referral['case_id']}",
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
 
 
 BAD_REFERRALS = {
@@ -63,8 +68,10 @@ BAD_REFERRALS = {
     "received without a zone": ({"received_at": "2026-01-01T09:00:00"}, "received_at"),
     "screening in 1e9 working days": ({"policy": {"screening_working_days": 1e9}}, "policy.screening_working_days"),
     "taf in P999999999D": ({"policy": {"taf_within": "P999999999D"}}, "policy.taf_within"),
-    "a locality added by the referral": ({"policy": {"localities": ["Atlantis"]}, "locality": "Atlantis"},
-                                         "policy.localities"),
+    "a locality added by the referral": (
+        {"policy": {"localities": ["Atlantis"]}, "locality": "Atlantis"},
+        "policy.localities",
+    ),
     "NUL in a name": ({"referrer__name": "A\u0000B"}, "referrer.name"),
     "1.5 MB description": ({"needs__0__description": LARGE}, "needs.0.description"),
     "10**12 previous referrals": ({"previous_referrals": 10**12}, "previous_referrals"),
@@ -93,15 +100,23 @@ async def test_a_referral_received_in_the_future_is_refused(env, task_queue):
 
 async def test_a_case_id_is_never_started_twice_even_after_the_case_ended(env, task_queue, pool):
     case = await Case.start(env, task_queue, needs=[])
-    await case.handle.execute_update("record_screening", {"by": SCREENER, "decision": "signpost",
-                                                          "services": ["Family Support"]}, result_type=dict)
+    await case.handle.execute_update(
+        "record_screening", {"by": SCREENER, "decision": "signpost", "services": ["Family Support"]}, result_type=dict
+    )
     assert (await case.handle.result()).final_stage == "signposted"
     again = sample_referral(case.case_id, await env.get_current_time()).model_dump(mode="json")
-    second = await env.client.start_workflow("EarlyHelpCase", again, id=case.handle.id, task_queue=task_queue,
-                                             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+    second = await env.client.start_workflow(
+        "EarlyHelpCase",
+        again,
+        id=case.handle.id,
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
     assert (await failure(env, second)).type == "CaseIdTaken"
-    types = [r["type"] for r in await pool.fetch("SELECT type FROM case_events WHERE case_id = $1 ORDER BY seq",
-                                                 case.case_id)]
+    types = [
+        r["type"]
+        for r in await pool.fetch("SELECT type FROM case_events WHERE case_id = $1 ORDER BY seq", case.case_id)
+    ]
     assert types[-1] == "CaseEnded" and types.count("CaseReferred") == 1  # the first case is untouched
 
 
@@ -138,8 +153,11 @@ async def test_every_hostile_command_is_refused_by_field_and_changes_nothing(env
     tried = 0
     for update in commands:
         name = update.__name__
-        good = (commands[update].model_dump(mode="json") if commands[update] is not None
-                else {"by": SCREENER, "decision": "accept"})
+        good = (
+            commands[update].model_dump(mode="json")
+            if commands[update] is not None
+            else {"by": SCREENER, "decision": "accept"}
+        )
         for what, (bad, field) in hostile_variants(good).items():
             before = (await case.snapshot(), await case.timeline())
             with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -152,8 +170,9 @@ async def test_every_hostile_command_is_refused_by_field_and_changes_nothing(env
             tried += 1
     assert tried >= 8 * len(STEPS)
     # And the case still works.
-    assert (await case.handle.execute_update("record_screening", {"by": SCREENER, "decision": "accept"},
-                                             result_type=dict))["stage"] == "awaiting_allocation"
+    assert (
+        await case.handle.execute_update("record_screening", {"by": SCREENER, "decision": "accept"}, result_type=dict)
+    )["stage"] == "awaiting_allocation"
 
 
 async def test_the_same_update_id_sent_again_is_recorded_once(env, task_queue):
@@ -200,8 +219,9 @@ async def test_safeguarding_concern_is_never_lost_whatever_its_shape(env, task_q
     assert len(raised[0].data["details"]) <= 10_000 and "\u0000" not in raised[0].data["details"]
     await case.wait_saved(pool)
     assert await pool.fetchval("SELECT count(*) FROM mash_referrals WHERE case_id = $1", case.case_id) == 1
-    escalations = await pool.fetch("SELECT recipient, body FROM notifications WHERE case_id = $1 AND kind = 'escalation'",
-                                   case.case_id)
+    escalations = await pool.fetch(
+        "SELECT recipient, body FROM notifications WHERE case_id = $1 AND kind = 'escalation'", case.case_id
+    )
     assert [r["recipient"] for r in escalations] == ["manager:Central"]
     assert "bruising" not in escalations[0]["body"]  # the concern's text stays on the case, not in messages
 
@@ -249,16 +269,24 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
         return await real.append_events(case_id, events)
 
     queue = f"impossible-{uuid.uuid4().hex[:8]}"
-    async with Worker(env.client, task_queue=queue, workflows=[EarlyHelpCase],
-                      activities=[broken_then_fixed, real.previous_cases],
-                      workflow_runner=UnsandboxedWorkflowRunner(), workflow_failure_exception_types=[Exception]):
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[EarlyHelpCase],
+        activities=[broken_then_fixed, real.previous_cases],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        workflow_failure_exception_types=[Exception],
+    ):
         case = await Case.start(env, queue)
         try:
+
             async def marked():
                 history = await case.handle.fetch_history()
-                return any(e.HasField("upsert_workflow_search_attributes_event_attributes") and b"NeedsAttention"
-                           in e.upsert_workflow_search_attributes_event_attributes.SerializeToString()
-                           for e in history.events)
+                return any(
+                    e.HasField("upsert_workflow_search_attributes_event_attributes")
+                    and b"NeedsAttention" in e.upsert_workflow_search_attributes_event_attributes.SerializeToString()
+                    for e in history.events
+                )
 
             await eventually(marked)
             await env.sleep(timedelta(seconds=3))

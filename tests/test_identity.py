@@ -55,8 +55,12 @@ class Sender:
             self.captured.append(token)
             return token
 
-        self.client = Client(env.client.service_client, namespace=env.client.namespace,
-                             data_converter=pydantic_data_converter, interceptors=[SignCommands(mint)])
+        self.client = Client(
+            env.client.service_client,
+            namespace=env.client.namespace,
+            data_converter=pydantic_data_converter,
+            interceptors=[SignCommands(mint)],
+        )
 
     async def send(self, case: Case, person: str | None, update: str, command: dict[str, Any]) -> dict[str, Any]:
         self.person = person
@@ -94,8 +98,13 @@ async def guarded(env, pool, key, tmp_path_factory) -> AsyncIterator[Guarded]:
     roles_file.write_text(ROLES)
     checks = Authorization(Roles.load(roles_file), Verifier(key.public_key()))
     queue = Guarded(env, f"identity-{uuid.uuid4().hex[:8]}")
-    async with new_worker(env.client, CaseActivities(pool), queue.queue, interceptors=[checks],
-                          workflow_failure_exception_types=[Exception]):
+    async with new_worker(
+        env.client,
+        CaseActivities(pool),
+        queue.queue,
+        interceptors=[checks],
+        workflow_failure_exception_types=[Exception],
+    ):
         yield queue
         # No case may outlive its worker: the test server stops skipping time for a task nobody polls.
         for case in queue.cases:
@@ -157,9 +166,11 @@ async def test_a_captured_token_cannot_be_replayed_for_another_command(guarded, 
     other = await guarded.start()
     await sender.send(case, SCREENER, "record_screening", SCREEN)
     sender.replay = sender.captured[-1]
-    for target, update, command in ((other, "record_screening", SCREEN),  # another case
-                                    (case, "allocate", {"by": SCREENER, "lead_practitioner": LEAD}),  # another update
-                                    (case, "record_screening", {**SCREEN, "reason": "x"})):  # another payload
+    for target, update, command in (
+        (other, "record_screening", SCREEN),  # another case
+        (case, "allocate", {"by": SCREENER, "lead_practitioner": LEAD}),  # another update
+        (case, "record_screening", {**SCREEN, "reason": "x"}),
+    ):  # another payload
         cause = await sender.refused(target, None, update, command)
         assert cause.type == "NotAuthenticated" and "another command" in cause.message
 

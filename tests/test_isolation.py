@@ -30,7 +30,13 @@ def test_a_stale_cli_session_in_home_does_not_change_a_cli_test(tmp_path):
     before = stale.read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")} | {"HOME": str(home)}
     test = "tests/e2e/test_cli_case.py::test_a_case_from_referral_to_closure_through_the_cli"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert stale.read_text() == before

@@ -64,31 +64,57 @@ async def allocated(case: Case, lead: str = LEAD) -> dict[str, Any]:
 async def visited(case: Case, children_seen: bool = True) -> dict[str, Any]:
     await allocated(case)
     await do(case, "record_contact_attempt", by=LEAD, method="phone", outcome="reached")
-    return await do(case, "record_home_visit", by=LEAD, agreement_given=True, genogram_started=True,
-                    children_seen=children_seen)
+    return await do(
+        case, "record_home_visit", by=LEAD, agreement_given=True, genogram_started=True, children_seen=children_seen
+    )
 
 
 async def assessed(case: Case) -> dict[str, Any]:
     snapshot = await visited(case)
-    return await do(case, "record_assessment", by=LEAD, worries=["attendance"], needs_to_happen=["routine"],
-                    scaling=4, sources=["school", "parent"], needs=snapshot["needs"])
+    return await do(
+        case,
+        "record_assessment",
+        by=LEAD,
+        worries=["attendance"],
+        needs_to_happen=["routine"],
+        scaling=4,
+        sources=["school", "parent"],
+        needs=snapshot["needs"],
+    )
 
 
 async def in_plan(case: Case, wait: timedelta = timedelta(0)) -> dict[str, Any]:
     snapshot = await assessed(case)
     await case.env.sleep(wait)
     held = await case.now()
-    return await do(case, "record_taf", by=LEAD, held_at=held, attendees=["parent", "school"],
-                    actions=[{"need_code": n["code"], "action": "support", "owner": "school",
-                              "due": str(held.date() + timedelta(weeks=6))} for n in snapshot["needs"]],
-                    review_date=str(held.date() + timedelta(weeks=12)))
+    return await do(
+        case,
+        "record_taf",
+        by=LEAD,
+        held_at=held,
+        attendees=["parent", "school"],
+        actions=[
+            {
+                "need_code": n["code"],
+                "action": "support",
+                "owner": "school",
+                "due": str(held.date() + timedelta(weeks=6)),
+            }
+            for n in snapshot["needs"]
+        ],
+        review_date=str(held.date() + timedelta(weeks=12)),
+    )
 
 
 async def closure_pending(case: Case) -> dict[str, Any]:
     snapshot = await in_plan(case)
-    return await do(case, "request_closure", by=LEAD, reason="needs_met",
-                    need_outcomes=[{"need_code": n["code"], "summary": "met", "status": "met"}
-                                   for n in snapshot["needs"]])
+    return await do(
+        case,
+        "request_closure",
+        by=LEAD,
+        reason="needs_met",
+        need_outcomes=[{"need_code": n["code"], "summary": "met", "status": "met"} for n in snapshot["needs"]],
+    )
 
 
 # --- no dead ends ------------------------------------------------------------------------------
@@ -100,19 +126,22 @@ async def _into(case: Case, stage: str) -> None:
         "screening": lambda: None,
         "awaiting_allocation": lambda: accepted(case),
         "initial_contact": lambda: allocated(case),
-        "home_visit": lambda: _then(allocated(case), lambda: do(
-            case, "record_contact_attempt", by=LEAD, method="phone", outcome="reached")),
+        "home_visit": lambda: _then(
+            allocated(case), lambda: do(case, "record_contact_attempt", by=LEAD, method="phone", outcome="reached")
+        ),
         "assessment": lambda: visited(case),
         "taf_pending": lambda: assessed(case),
         "plan_active": lambda: in_plan(case),
         "masp": lambda: _then(in_plan(case), lambda: do(case, "refer_to_masp", by=LEAD, criteria=["no_improvement"])),
         "closure_pending": lambda: closure_pending(case),
         "stepped_up": lambda: do(case, "record_screening", by=SCREENER, decision="step_up", reason="harm"),
-        "engagement_decision": lambda: _then(allocated(case), lambda: do(
-            case, "record_contact_attempt", by=LEAD, method="phone", outcome="declined")),
+        "engagement_decision": lambda: _then(
+            allocated(case), lambda: do(case, "record_contact_attempt", by=LEAD, method="phone", outcome="declined")
+        ),
         "warm_handover": lambda: _contact_ladder(case),
-        "unannounced_visits": lambda: _then(_contact_ladder(case), lambda: do(
-            case, "record_warm_handover", by=LEAD, outcome="failed")),
+        "unannounced_visits": lambda: _then(
+            _contact_ladder(case), lambda: do(case, "record_warm_handover", by=LEAD, outcome="failed")
+        ),
     }
     await (walks[stage]() or _none())
 
@@ -141,8 +170,10 @@ MOVERS = {  # for each open stage, a command that moves the case on
     "warm_handover": ("record_warm_handover", {"by": LEAD, "outcome": "reached"}),
     "unannounced_visits": ("record_unannounced_visit", {"by": LEAD, "outcome": "seen", "letter_left": False}),
     "engagement_decision": ("decide_closure", {"by": MANAGER, "approve": False, "reason": "try again"}),
-    "home_visit": ("record_home_visit", {"by": LEAD, "agreement_given": True, "genogram_started": True,
-                                         "children_seen": True}),
+    "home_visit": (
+        "record_home_visit",
+        {"by": LEAD, "agreement_given": True, "genogram_started": True, "children_seen": True},
+    ),
     "assessment": ("request_closure", {"by": LEAD, "reason": "moved_away"}),
     "taf_pending": ("request_closure", {"by": LEAD, "reason": "moved_away"}),
     "plan_active": ("refer_to_masp", {"by": LEAD, "criteria": ["escalation"]}),
@@ -186,8 +217,9 @@ async def test_consent_is_per_person_thirteen_and_over_for_themselves_parents_fo
     now = await env.get_current_time()
     referral = sample_referral(new_case_id(), now)
     teenager = Member(person_ref=f"P-{referral.case_id}-3", role="child", year_of_birth=now.year - 15)
-    referral = referral.model_copy(update={"family": referral.family.model_copy(
-        update={"members": [*referral.family.members, teenager]})})
+    referral = referral.model_copy(
+        update={"family": referral.family.model_copy(update={"members": [*referral.family.members, teenager]})}
+    )
     case = await Case.start(env, task_queue, referral=referral)
     parent, child = (m.person_ref for m in referral.family.members[:2])
     snapshot = await allocated(case)
@@ -196,16 +228,19 @@ async def test_consent_is_per_person_thirteen_and_over_for_themselves_parents_fo
     snapshot = await snap(case)
     assert snapshot["consent_missing"] == [teenager.person_ref] and not snapshot["consent_given"]
     await do(case, "record_contact_attempt", by=LEAD, method="phone", outcome="reached")  # contact shares nothing
-    message = await refused(case, "record_home_visit", by=LEAD, agreement_given=True, genogram_started=True,
-                            children_seen=True)
+    message = await refused(
+        case, "record_home_visit", by=LEAD, agreement_given=True, genogram_started=True, children_seen=True
+    )
     assert "consent_required" in message and teenager.person_ref in message
-    assert "member_of_the_family" in await refused(case, "record_consent", by=LEAD, person_ref="P-NOBODY",
-                                                   consent={"given": True})
+    assert "member_of_the_family" in await refused(
+        case, "record_consent", by=LEAD, person_ref="P-NOBODY", consent={"given": True}
+    )
     # A child under 13 is consented for by the parent: their own consent is not asked.
     assert child not in (await snap(case))["consent_missing"] and parent not in (await snap(case))["consent_missing"]
     await do(case, "record_consent", by=LEAD, person_ref=teenager.person_ref, consent={"given": True})
-    assert (await do(case, "record_home_visit", by=LEAD, agreement_given=True, genogram_started=True,
-                     children_seen=True))["stage"] == "assessment"
+    assert (
+        await do(case, "record_home_visit", by=LEAD, agreement_given=True, genogram_started=True, children_seen=True)
+    )["stage"] == "assessment"
 
 
 async def test_consent_withdrawn_blocks_sharing_and_gathering_until_recorded_again(env, task_queue):
@@ -216,8 +251,15 @@ async def test_consent_withdrawn_blocks_sharing_and_gathering_until_recorded_aga
     await do(case, "withdraw_consent", by=LEAD, reason="withdrawn at the door")
     held = await case.now()
     for name, command in [
-        ("record_review", {"by": LEAD, "held_at": held, "next_review_date": str(held.date() + timedelta(weeks=8)),
-                           "progress": [{"need_code": n["code"], "status": "met"} for n in snapshot["needs"]]}),
+        (
+            "record_review",
+            {
+                "by": LEAD,
+                "held_at": held,
+                "next_review_date": str(held.date() + timedelta(weeks=8)),
+                "progress": [{"need_code": n["code"], "status": "met"} for n in snapshot["needs"]],
+            },
+        ),
         ("refer_to_masp", {"by": LEAD, "criteria": ["escalation"]}),
         ("request_additional_service", {"by": LEAD, "service": "FIT", "needs": ["education"], "reason": "r"}),
     ]:
@@ -233,14 +275,14 @@ async def test_consent_withdrawn_blocks_sharing_and_gathering_until_recorded_aga
 async def test_immediate_safeguarding_wins_over_the_step_down_route(env, task_queue):
     """A step-down referral flagging immediate safeguarding is stepped up at once, like any referral
     [DOMAIN 9][004]."""
-    case = await Case.start(env, task_queue, immediate_safeguarding=True,
-                            step_down=StepDown(social_worker="sw-ahmed"))
+    case = await Case.start(env, task_queue, immediate_safeguarding=True, step_down=StepDown(social_worker="sw-ahmed"))
     snapshot = await snap(case)
     assert snapshot["stage"] == "stepped_up" and "social_care_decision" in pending(snapshot)
 
 
 async def test_step_up_pauses_early_help_deadlines_and_social_cares_decision_is_due_in_a_working_day(
-        env, task_queue, pool):
+    env, task_queue, pool
+):
     """While stepped up, early help deadlines are cancelled, never missed; social care's decision is due in
     one working day, and a missed one escalates to the manager [DOMAIN 9]."""
     case = await Case.start(env, task_queue)
@@ -273,7 +315,9 @@ async def test_a_declined_step_up_returns_to_its_stage_with_deadlines_set_again_
     taf = datetime.fromisoformat(pending(snapshot)["taf"]["due_at"]).astimezone(LONDON)
     assert taf.date() == returned.date() + timedelta(days=28) and (taf.hour, taf.minute) == (23, 59)
     assert "first_contact_attempt" in pending(snapshot)
-    assert [d["completed_at"] is not None for d in snapshot["deadlines"] if d["kind"] == "social_care_decision"] == [True]
+    assert [d["completed_at"] is not None for d in snapshot["deadlines"] if d["kind"] == "social_care_decision"] == [
+        True
+    ]
 
 
 async def test_masp_susd_declined_by_social_care_returns_to_the_plan_not_the_panel(env, task_queue):
@@ -298,7 +342,9 @@ async def test_waiting_for_allocation_is_timed_with_a_reminder_and_an_escalation
     await env.sleep(timedelta(days=9))
     assert statuses(await snap(case), "allocation") == ["missed"]
     rows = await case.wait_saved(pool)
-    assert {json.loads(r["data"])["kind"] for r in rows if r["type"] in ("DeadlineReminded", "DeadlineMissed")} == {"allocation"}
+    assert {json.loads(r["data"])["kind"] for r in rows if r["type"] in ("DeadlineReminded", "DeadlineMissed")} == {
+        "allocation"
+    }
     notes = await pool.fetch("SELECT kind FROM notifications WHERE case_id = $1", case.case_id)
     assert {"reminder", "escalation"} <= {n["kind"] for n in notes}
 
@@ -310,16 +356,16 @@ async def test_reallocation_on_both_routes_needs_a_reason(env, task_queue):
     assert "reallocation_needs_reason" in await refused(case, "allocate", by=MANAGER, lead_practitioner="lp-smith")
     snapshot = await do(case, "allocate", by=MANAGER, lead_practitioner="lp-smith", reason="lp-jones on leave")
     assert snapshot["lead_practitioner"] == "lp-smith" and snapshot["stage"] == "initial_contact"
-    step_down = await Case.start(env, task_queue, step_down=StepDown(social_worker="sw-ahmed",
-                                                                     cin_meeting_agreed_plan=True))
+    step_down = await Case.start(
+        env, task_queue, step_down=StepDown(social_worker="sw-ahmed", cin_meeting_agreed_plan=True)
+    )
     assert "wrong_route" in await refused(step_down, "allocate", by=MANAGER, lead_practitioner=LEAD)
     await do(step_down, "identify_lead_practitioner", by="sw-ahmed", practitioner=LEAD, chosen_by_family=True)
     snapshot = await do(step_down, "allocate", by=MANAGER, lead_practitioner="lp-smith", reason="family moved area")
     assert snapshot["lead_practitioner"] == "lp-smith" and snapshot["stage"] == "plan_active"
 
 
-async def test_a_transfer_to_another_locality_moves_the_case_to_that_team_and_keeps_its_history(
-        env, task_queue, pool):
+async def test_a_transfer_to_another_locality_moves_the_case_to_that_team_and_keeps_its_history(env, task_queue, pool):
     """transfer_locality with a reason: the case is that team's now; its history stays [DOMAIN 9]."""
     case = await Case.start(env, task_queue, locality="North")
     await allocated(case)
@@ -336,8 +382,9 @@ async def test_the_familys_preferred_lead_is_asked_first(env, task_queue):
     """Step-down: the preferred lead is compared with the lead identified; another is named only once the
     preferred one declined [004]."""
     case = await Case.start(env, task_queue, step_down=StepDown(social_worker="sw-ahmed", preferred_lead="hv-smith"))
-    assert "preferred_lead_first" in await refused(case, "identify_lead_practitioner", by="sw-ahmed",
-                                                   practitioner=LEAD, chosen_by_family=False)
+    assert "preferred_lead_first" in await refused(
+        case, "identify_lead_practitioner", by="sw-ahmed", practitioner=LEAD, chosen_by_family=False
+    )
     await do(case, "record_lead_declined", by="hv-smith", practitioner="hv-smith", reason="caseload full")
     snapshot = await do(case, "identify_lead_practitioner", by="sw-ahmed", practitioner=LEAD, chosen_by_family=False)
     assert snapshot["lead_practitioner"] == LEAD and statuses(snapshot, "allocation") == ["met"]
@@ -352,8 +399,9 @@ async def test_children_not_seen_at_the_first_visit_are_due_within_ten_working_d
     case = await Case.start(env, task_queue)
     snapshot = await visited(case, children_seen=False)
     assert "see_children" in pending(snapshot)
-    child = next(m.person_ref for m in sample_referral(case.case_id, datetime.now(UTC)).family.members
-                 if m.role == "child")
+    child = next(
+        m.person_ref for m in sample_referral(case.case_id, datetime.now(UTC)).family.members if m.role == "child"
+    )
     assert "child_of_the_family" in await refused(case, "record_child_seen", by=LEAD, person_ref="P-OTHER")
     snapshot = await do(case, "record_child_seen", by=LEAD, person_ref=child)
     assert snapshot["children_seen"] == [child] and statuses(snapshot, "see_children") == ["met"]
@@ -381,9 +429,14 @@ async def test_a_review_cannot_be_dated_before_the_taf(env, task_queue):
     case = await Case.start(env, task_queue)
     snapshot = await in_plan(case, wait=timedelta(days=2))
     taf_at = await case.now()
-    message = await refused(case, "record_review", by=LEAD, held_at=taf_at - timedelta(hours=1),
-                            progress=[{"need_code": n["code"], "status": "met"} for n in snapshot["needs"]],
-                            next_review_date=str(taf_at.date() + timedelta(weeks=8)))
+    message = await refused(
+        case,
+        "record_review",
+        by=LEAD,
+        held_at=taf_at - timedelta(hours=1),
+        progress=[{"need_code": n["code"], "status": "met"} for n in snapshot["needs"]],
+        next_review_date=str(taf_at.date() + timedelta(weeks=8)),
+    )
     assert "review_after_taf" in message
 
 
@@ -396,15 +449,23 @@ async def test_closing_as_needs_met_needs_every_need_shown_met(env, task_queue):
     partly = [{"need_code": n, "summary": "better", "status": "partly_met"} for n in needs]
     message = await refused(case, "request_closure", by=LEAD, reason="needs_met", need_outcomes=partly)
     assert "needs_met_shows_every_need_met" in message
-    assert (await do(case, "request_closure", by=LEAD, reason="needs_not_met",
-                     need_outcomes=partly))["stage"] == "closure_pending"
+    assert (await do(case, "request_closure", by=LEAD, reason="needs_not_met", need_outcomes=partly))[
+        "stage"
+    ] == "closure_pending"
     await do(case, "decide_closure", by=MANAGER, approve=False, reason="review first")
     held = await case.now()
-    await do(case, "record_review", by=LEAD, held_at=held, next_review_date=str(held.date() + timedelta(weeks=4)),
-             progress=[{"need_code": n, "status": "met"} for n in needs])
+    await do(
+        case,
+        "record_review",
+        by=LEAD,
+        held_at=held,
+        next_review_date=str(held.date() + timedelta(weeks=4)),
+        progress=[{"need_code": n, "status": "met"} for n in needs],
+    )
     summaries = [{"need_code": n, "summary": "sustained"} for n in needs]
-    assert (await do(case, "request_closure", by=LEAD, reason="needs_met",
-                     need_outcomes=summaries))["stage"] == "closure_pending"
+    assert (await do(case, "request_closure", by=LEAD, reason="needs_met", need_outcomes=summaries))[
+        "stage"
+    ] == "closure_pending"
 
 
 # --- known families ----------------------------------------------------------------------------
@@ -419,12 +480,21 @@ async def test_known_families_and_re_referrals_are_found_by_the_engine(env, task
     family = first.family
     earlier = await Case.start(env, task_queue, referral=first)
     assert (await snap(earlier))["previous_cases"] == [] and not (await snap(earlier))["re_referral"]
-    await do(earlier, "record_screening", by=SCREENER, decision="signpost", services=["Family Support"],
-             reason="the school can meet these needs")
+    await do(
+        earlier,
+        "record_screening",
+        by=SCREENER,
+        decision="signpost",
+        services=["Family Support"],
+        reason="the school can meet these needs",
+    )
     await earlier.wait_saved(pool)
     await env.sleep(timedelta(days=30))
-    again = await Case.start(env, task_queue, referral=sample_referral(new_case_id(), await env.get_current_time())
-                             .model_copy(update={"family": family}))
+    again = await Case.start(
+        env,
+        task_queue,
+        referral=sample_referral(new_case_id(), await env.get_current_time()).model_copy(update={"family": family}),
+    )
     snapshot = await snap(again)
     assert [(p["case_id"], p["matched_on"]) for p in snapshot["previous_cases"]] == [(first.case_id, "family_ref")]
     assert snapshot["re_referral"]
@@ -449,14 +519,18 @@ async def test_case_notes_are_recorded_in_the_timeline_marked_significant_or_not
     case = await Case.start(env, task_queue)
     await allocated(case)
     await do(case, "add_case_note", by=LEAD, text="Spoke to school: attendance improving.", significant=True)
-    assert "no_future_records" in await refused(case, "add_case_note", by=LEAD, text="later",
-                                                at=(await case.now()) + timedelta(days=3))
+    assert "no_future_records" in await refused(
+        case, "add_case_note", by=LEAD, text="later", at=(await case.now()) + timedelta(days=3)
+    )
     notes = [e for e in await case.timeline() if e.type == "CaseNoteAdded"]
-    assert [(n.data["text"], n.data["significant"]) for n in notes] == [("Spoke to school: attendance improving.", True)]
+    assert [(n.data["text"], n.data["significant"]) for n in notes] == [
+        ("Spoke to school: attendance improving.", True)
+    ]
 
 
 async def test_non_engagement_is_fed_back_to_social_care_at_the_engagement_decision_and_on_withdrawal(
-        env, task_queue, pool):
+    env, task_queue, pool
+):
     """Step-down: non-engagement goes back to the social worker at the engagement decision and when consent is
     withdrawn [004]."""
     case = await Case.start(env, task_queue, step_down=StepDown(social_worker="sw-ahmed"))
@@ -467,8 +541,11 @@ async def test_non_engagement_is_fed_back_to_social_care_at_the_engagement_decis
     await do(case, "request_closure", by=LEAD, reason="consent_withdrawn")
     await do(case, "decide_closure", by=MANAGER, approve=True, reason="agreed")
     await case.wait_saved(pool)
-    feedback = await pool.fetch("SELECT recipient FROM notifications WHERE case_id = $1 AND kind = "
-                                "'social_care_feedback' AND subject LIKE '%did not engage%' ORDER BY seq", case.case_id)
+    feedback = await pool.fetch(
+        "SELECT recipient FROM notifications WHERE case_id = $1 AND kind = "
+        "'social_care_feedback' AND subject LIKE '%did not engage%' ORDER BY seq",
+        case.case_id,
+    )
     assert [f["recipient"] for f in feedback] == ["sw-ahmed", "sw-ahmed"]
 
 
@@ -487,6 +564,9 @@ def test_every_command_of_the_contracts_additions_is_an_update():
     assert {"transfer_locality", "record_child_seen", "add_case_note", "allocate"} <= names
     models = {step.name: model for model, step in STEPS.items()}
     assert "reason" in models["allocate"].model_fields
-    assert "person_ref" in models["withdraw_consent"].model_fields and "person_ref" in models["record_consent"].model_fields
+    assert (
+        "person_ref" in models["withdraw_consent"].model_fields
+        and "person_ref" in models["record_consent"].model_fields
+    )
     assert {"text", "significant", "at"} <= set(models["add_case_note"].model_fields)
     assert Policy().allocation_working_days == 5 and Policy().social_care_decision_working_days == 1

@@ -26,15 +26,23 @@ env = own_time_skipping_server()
 async def test_leads_are_practitioners_of_the_cases_locality(env, pool):
     """A lead must be a known practitioner (a social worker too on step-down) of the case's locality
     [DOMAIN 9]."""
-    roles = Roles({MANAGER: frozenset({"managers"}), SCREENER: frozenset({"screeners"}),
-                   LEAD: frozenset({"practitioners"}), "lp-south": frozenset({"practitioners"})},
-                  {MANAGER: frozenset({"North"}), LEAD: frozenset({"North"}), "lp-south": frozenset({"South"})})
+    roles = Roles(
+        {
+            MANAGER: frozenset({"managers"}),
+            SCREENER: frozenset({"screeners"}),
+            LEAD: frozenset({"practitioners"}),
+            "lp-south": frozenset({"practitioners"}),
+        },
+        {MANAGER: frozenset({"North"}), LEAD: frozenset({"North"}), "lp-south": frozenset({"South"})},
+    )
     queue = f"leads-{new_case_id()}"
     async with new_worker(env.client, CaseActivities(pool), queue, interceptors=[Authorization(roles)]):
         case = await Case.start(env, queue, locality="North")
         await accepted(case)
-        for lead, why in (("lp-south", "works in ['South'], not in North"),
-                          ("nobody", "is not one of the service's practitioners")):
+        for lead, why in (
+            ("lp-south", "works in ['South'], not in North"),
+            ("nobody", "is not one of the service's practitioners"),
+        ):
             with pytest.raises(WorkflowUpdateFailedError) as refusal:
                 await do(case, "allocate", by=SCREENER, lead_practitioner=lead)
             assert refusal.value.cause.type == "NotAuthorized" and why in refusal.value.cause.message
@@ -45,8 +53,7 @@ async def test_leads_are_practitioners_of_the_cases_locality(env, pool):
 # --- what is reported ---------------------------------------------------------------------------
 
 
-async def test_the_report_counts_accepted_apart_from_step_downs_stepped_up_apart_from_mash_referrals(
-        env, fresh_pool):
+async def test_the_report_counts_accepted_apart_from_step_downs_stepped_up_apart_from_mash_referrals(env, fresh_pool):
     """Accepted counts referrals accepted for an EHA (step-downs on their own line); stepped up counts cases
     social care accepted (MASH referrals made apart); children and young people beside families;
     re-referrals (%); advice point contacts from the contact log [002][DOMAIN 9]."""
@@ -79,5 +86,3 @@ async def _report_when(conn: Any, start: datetime, referrals: int) -> report.Rep
     day = start.astimezone(LONDON).date()
     result = await report.performance(conn, day, day + timedelta(days=1))
     return result if result.referrals == referrals else None
-
-

@@ -36,8 +36,18 @@ from workflows.models import (
     StepDown,
 )
 
-KINDS = ["signpost", "step_up", "waiting", "taf_on_time", "taf_late", "closed_met", "closed_moved", "masp",
-         "step_down", "reviewed"]
+KINDS = [
+    "signpost",
+    "step_up",
+    "waiting",
+    "taf_on_time",
+    "taf_late",
+    "closed_met",
+    "closed_moved",
+    "masp",
+    "step_down",
+    "reviewed",
+]
 LOCALITIES = ["North", "East"]
 PERIOD = (date(2026, 1, 1), date(2026, 3, 31))
 END_OF_WORLD = datetime(2026, 4, 30, 12, tzinfo=UTC)  # every case is ticked to here
@@ -55,7 +65,9 @@ class Spec:
 
     @property
     def allocated(self) -> datetime | None:
-        return None if self.kind in ("signpost", "step_up", "waiting") else self.day(2 if self.kind == "step_down" else 1)
+        return (
+            None if self.kind in ("signpost", "step_up", "waiting") else self.day(2 if self.kind == "step_down" else 1)
+        )
 
 
 def seed_specs(prefix: str) -> list[Spec]:
@@ -72,8 +84,14 @@ def seed_specs(prefix: str) -> list[Spec]:
 def build(spec: Spec) -> list[Event]:
     """The case's events, made by the pathway at the spec's dates."""
     step_down = StepDown(social_worker="sw-1", cin_meeting_agreed_plan=True) if spec.kind == "step_down" else None
-    referral = sample_referral(spec.case_id, spec.received, locality=spec.locality, step_down=step_down,
-                               immediate_safeguarding=spec.kind == "step_up", previous_referrals=1)
+    referral = sample_referral(
+        spec.case_id,
+        spec.received,
+        locality=spec.locality,
+        step_down=step_down,
+        immediate_safeguarding=spec.kind == "step_up",
+        previous_referrals=1,
+    )
     state, events = pathway.open_case(referral)
 
     def do(command, at: datetime) -> None:
@@ -81,37 +99,63 @@ def build(spec: Spec) -> list[Event]:
         events.extend(pathway.decide(state, command, at))
 
     def taf(at: datetime, review_in: timedelta = timedelta(weeks=12)) -> None:
-        do(RecordTaf(by="lp", held_at=at, attendees=["parent"], review_date=(at + review_in).astimezone(LONDON).date(),
-                     actions=[PlanAction(need_code=n.code, action="a", owner="o", due=at.date()) for n in state.needs]),
-           at)
+        do(
+            RecordTaf(
+                by="lp",
+                held_at=at,
+                attendees=["parent"],
+                review_date=(at + review_in).astimezone(LONDON).date(),
+                actions=[PlanAction(need_code=n.code, action="a", owner="o", due=at.date()) for n in state.needs],
+            ),
+            at,
+        )
 
     if spec.kind == "step_down":
         do(IdentifyLeadPractitioner(by="sw-1", practitioner="lp", chosen_by_family=True), spec.allocated)
     elif spec.kind == "signpost":
-        do(RecordScreening(by="das", decision="signpost", reason="two needs", services=["Family Support"]),
-           spec.day(0.1))
+        do(
+            RecordScreening(by="das", decision="signpost", reason="two needs", services=["Family Support"]),
+            spec.day(0.1),
+        )
     elif spec.kind != "step_up":
         do(RecordScreening(by="das", decision="accept"), spec.day(0.1))
     if spec.allocated and spec.kind != "step_down":
         do(Allocate(by="das", lead_practitioner="lp"), spec.allocated)
         do(RecordContactAttempt(by="lp", method="phone", outcome="reached"), spec.day(1.5))
         do(RecordHomeVisit(by="lp", agreement_given=True, genogram_started=True, children_seen=True), spec.day(2))
-        do(RecordAssessment(by="lp", worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"],
-                            needs=state.needs), spec.day(3))
+        do(
+            RecordAssessment(
+                by="lp", worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"], needs=state.needs
+            ),
+            spec.day(3),
+        )
     if spec.kind in ("taf_on_time", "closed_met", "masp"):
         taf(spec.day(10))
     if spec.kind == "reviewed":
         taf(spec.day(10), timedelta(weeks=2))
-        review_at = datetime.combine(spec.day(24).astimezone(LONDON).date(), datetime.min.time(), LONDON) \
-            + timedelta(hours=11)
-        do(RecordReview(by="lp", held_at=review_at, progress=[NeedProgress(need_code=n.code, status="met")
-                                                              for n in state.needs],
-                        next_review_date=(review_at + timedelta(weeks=4)).date()), review_at)
+        review_at = datetime.combine(spec.day(24).astimezone(LONDON).date(), datetime.min.time(), LONDON) + timedelta(
+            hours=11
+        )
+        do(
+            RecordReview(
+                by="lp",
+                held_at=review_at,
+                progress=[NeedProgress(need_code=n.code, status="met") for n in state.needs],
+                next_review_date=(review_at + timedelta(weeks=4)).date(),
+            ),
+            review_at,
+        )
     if spec.kind == "taf_late":
         taf(spec.day(31))
     if spec.kind == "closed_met":
-        do(RequestClosure(by="lp", reason="needs_met", need_outcomes=[NeedOutcome(need_code=n.code, summary="ok", status="met")
-                                                                       for n in state.needs]), spec.day(20))
+        do(
+            RequestClosure(
+                by="lp",
+                reason="needs_met",
+                need_outcomes=[NeedOutcome(need_code=n.code, summary="ok", status="met") for n in state.needs],
+            ),
+            spec.day(20),
+        )
         do(DecideClosure(by="tm", approve=True, reason="met"), spec.day(21))
     if spec.kind == "closed_moved":
         do(RequestClosure(by="lp", reason="moved_away"), spec.day(5))
@@ -131,11 +175,16 @@ def expected(specs: list[Spec], locality: str | None = None) -> dict:
     def within(t: datetime | None) -> bool:
         return t is not None and start <= t < end
 
-    accepted_at = {s.case_id: (s.received if s.kind == "step_down" else s.day(0.1))
-                   for s in mine if s.kind not in ("signpost", "step_up")}
+    accepted_at = {
+        s.case_id: (s.received if s.kind == "step_down" else s.day(0.1))
+        for s in mine
+        if s.kind not in ("signpost", "step_up")
+    }
     step_downs = {s.case_id for s in mine if s.kind == "step_down"}
-    ended_at = {s.case_id: s.day(21 if s.kind == "closed_met" else 6) for s in mine
-                if s.kind in ("closed_met", "closed_moved")} | {s.case_id: s.day(0.1) for s in mine if s.kind == "signpost"}
+    ended_at = {
+        s.case_id: s.day(21 if s.kind == "closed_met" else 6) for s in mine if s.kind in ("closed_met", "closed_moved")
+    } | {s.case_id: s.day(0.1) for s in mine if s.kind == "signpost"}
+
     def end_of(day: datetime) -> datetime:
         return datetime.combine(day.astimezone(LONDON).date(), datetime.max.time().replace(microsecond=0), LONDON)
 
@@ -156,7 +205,9 @@ def expected(specs: list[Spec], locality: str | None = None) -> dict:
     for s in mine:
         if s.kind == "reviewed":
             first = end_of(s.day(10) + timedelta(weeks=2))
-            held = datetime.combine(s.day(24).astimezone(LONDON).date(), datetime.min.time(), LONDON) + timedelta(hours=11)
+            held = datetime.combine(s.day(24).astimezone(LONDON).date(), datetime.min.time(), LONDON) + timedelta(
+                hours=11
+            )
             reviews += [(held, True), (end_of(first + timedelta(weeks=4)), False)]
         elif s.kind in ("taf_on_time", "masp", "taf_late", "step_down"):
             plan_from = {"taf_late": s.day(31), "step_down": s.allocated}.get(s.kind, s.day(10))
@@ -174,8 +225,9 @@ def expected(specs: list[Spec], locality: str | None = None) -> dict:
         "re_referrals": 0,
         "advice_point_contacts": 0,
         "awaiting_allocation": sum(1 for s in mine if s.kind == "waiting" and accepted_at[s.case_id] < end),
-        "open_cases": sum(1 for s in mine if s.received < end and not (s.case_id in ended_at
-                                                                         and ended_at[s.case_id] < end)),
+        "open_cases": sum(
+            1 for s in mine if s.received < end and not (s.case_id in ended_at and ended_at[s.case_id] < end)
+        ),
         "taf_due": sum(within(when) for when, _ in taf),
         "taf_on_time": sum(within(when) and met for when, met in taf),
         "reviews_due": sum(within(when) for when, _ in reviews),

@@ -5,7 +5,6 @@ tests/histories/ holds histories recorded by earlier versions of the code
 cases fails here as non-determinism, before it is deployed.
 """
 
-
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -36,8 +35,10 @@ async def replay(workflow_class: type, histories: list[WorkflowHistory]) -> dict
 
     replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
     results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
-    return {history.workflow_id: (str(failure) if (failure := results.replay_failures.get(history.run_id))
-                                  else None) for history in histories}
+    return {
+        history.workflow_id: (str(failure) if (failure := results.replay_failures.get(history.run_id)) else None)
+        for history in histories
+    }
 
 
 def test_golden_histories_cover_every_route_and_continue_as_new():
@@ -82,7 +83,9 @@ async def test_the_patched_change_replays_old_and_new_histories(env, task_queue)
     case = await Case.start(env, task_queue)
     await case.in_plan()
     new = await case.histories()
-    markers = [e.marker_recorded_event_attributes for e in new[0].events if e.HasField("marker_recorded_event_attributes")]
+    markers = [
+        e.marker_recorded_event_attributes for e in new[0].events if e.HasField("marker_recorded_event_attributes")
+    ]
     assert markers, "a new history records the patch marker"
     # The goldens recorded before any patch have no marker (later goldens do).
     old = [h for h in golden_histories() if not any(e.HasField("marker_recorded_event_attributes") for e in h.events)]

@@ -64,7 +64,7 @@ class TestThresholdForAnEarlyHelpAssessment:
 
 
 class TestConsent:
-    """"For all Early help consent must be obtained" [004]; safeguarding never waits [000][004]."""
+    """ "For all Early help consent must be obtained" [004]; safeguarding never waits [000][004]."""
 
     def test_consent_required_for_early_help(self):
         with pytest.raises(RuleBroken, match="consent_required"):
@@ -82,9 +82,16 @@ class TestConsent:
 class TestTimeOfDayInLondon:
     """Morning before 12:00, afternoon 12:00-17:00, evening after 17:00, Europe/London [003]."""
 
-    @pytest.mark.parametrize(("hour", "minute", "expected"), [
-        (8, 0, "morning"), (11, 59, "morning"), (12, 0, "afternoon"), (16, 59, "afternoon"), (17, 0, "evening"),
-    ])
+    @pytest.mark.parametrize(
+        ("hour", "minute", "expected"),
+        [
+            (8, 0, "morning"),
+            (11, 59, "morning"),
+            (12, 0, "afternoon"),
+            (16, 59, "afternoon"),
+            (17, 0, "evening"),
+        ],
+    )
     def test_boundaries(self, hour, minute, expected):
         assert time_of_day(london(DAY, hour, minute), P) == expected
 

@@ -31,9 +31,16 @@ def test_every_command_has_a_form_with_every_field_but_who_acts():
 
 def test_a_submitted_taf_form_becomes_the_command_with_uk_times_and_a_row_per_need():
     widgets = forms.fields_of(RecordTaf, NEEDS)
-    form = MultiDict({"held_at": "2026-07-01T10:00", "attendees": "parent\n school \n", "review_date": "2026-09-20",
-                      "actions.education.action": "attendance plan", "actions.education.owner": "school",
-                      "actions.education.due": "2026-08-01"})
+    form = MultiDict(
+        {
+            "held_at": "2026-07-01T10:00",
+            "attendees": "parent\n school \n",
+            "review_date": "2026-09-20",
+            "actions.education.action": "attendance plan",
+            "actions.education.owner": "school",
+            "actions.education.due": "2026-08-01",
+        }
+    )
     command = RecordTaf.model_validate(forms.payload(widgets, form, "lp-1"))
     assert command.by == "lp-1" and command.attendees == ["parent", "school"]
     assert command.held_at == datetime(2026, 7, 1, 9, 0, tzinfo=UTC)  # 10:00 British Summer Time
@@ -52,7 +59,9 @@ def test_a_row_left_half_filled_is_named_at_its_need_and_field():
 
 def test_who_acts_is_the_signed_in_person_even_inside_a_consent():
     widgets = forms.fields_of(RecordConsent, [])
-    command = RecordConsent.model_validate(forms.payload(widgets, MultiDict({"consent.given": "on", "by": "x"}), "lp-1"))
+    command = RecordConsent.model_validate(
+        forms.payload(widgets, MultiDict({"consent.given": "on", "by": "x"}), "lp-1")
+    )
     assert command.by == "lp-1" and command.consent.recorded_by == "lp-1" and command.consent.given
 
 
@@ -69,9 +78,11 @@ def test_each_rule_placed_at_a_field_is_a_rule_of_the_pathway():
 def test_roles_file_gives_teams_and_passwords(tmp_path: Path):
     """A person sees their teams' localities; screeners (EH Duty and Advice) see all [000]."""
     path = tmp_path / "roles.toml"
-    path.write_text(f'managers = ["tm-1"]\nscreeners = ["das-1"]\npractitioners = ["lp-1"]\n'
-                    f'[teams]\nNorth = ["tm-1", "lp-1"]\nSouth = ["tm-1"]\n'
-                    f'[passwords]\n"lp-1" = "{hash_password("sesame sesame")}"\n')
+    path.write_text(
+        f'managers = ["tm-1"]\nscreeners = ["das-1"]\npractitioners = ["lp-1"]\n'
+        f'[teams]\nNorth = ["tm-1", "lp-1"]\nSouth = ["tm-1"]\n'
+        f'[passwords]\n"lp-1" = "{hash_password("sesame sesame")}"\n'
+    )
     roles = Roles.load(path)
     assert roles.localities("tm-1") == {"North", "South"} and roles.localities("lp-1") == {"North"}
     assert roles.localities("das-1") is None
@@ -126,9 +137,21 @@ def test_hash_password_prints_a_roles_file_line_that_signs_in(tmp_path: Path):
     assert short.exit_code == 2 and "12 characters" in short.output
 
 
-OPEN_REDIRECTS = ["//evil.example/x", "/\t/evil.example/x", "/%09/evil.example/x".replace("%09", "\t"),
-                  "/\\evil.example", "\\\\evil.example", "http://evil.example/x", "https:evil.example",
-                  "javascript:alert(1)", "/\n/evil.example", " //evil.example", "evil.example/x", "/ok\x7f", ""]
+OPEN_REDIRECTS = [
+    "//evil.example/x",
+    "/\t/evil.example/x",
+    "/%09/evil.example/x".replace("%09", "\t"),
+    "/\\evil.example",
+    "\\\\evil.example",
+    "http://evil.example/x",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "/\n/evil.example",
+    " //evil.example",
+    "evil.example/x",
+    "/ok\x7f",
+    "",
+]
 
 
 @pytest.mark.parametrize("target", OPEN_REDIRECTS)

@@ -14,9 +14,16 @@ env = own_time_skipping_server()  # the worker's queue goes with the process
 
 async def test_the_worker_runs_cases_on_a_server_without_schedules(env, database_url, pool, tmp_path):
     queue, log = f"process-{uuid.uuid4().hex[:8]}", tmp_path / "worker.log"
-    worker = start_worker({"TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-                           "EARLYHELP_TASK_QUEUE": queue, "DATABASE_URL": database_url,
-                           "EARLYHELP_OPEN_DEMO": "true", "EARLYHELP_METRICS_PORT": "0"}, log)
+    worker = start_worker(
+        {
+            "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "EARLYHELP_TASK_QUEUE": queue,
+            "DATABASE_URL": database_url,
+            "EARLYHELP_OPEN_DEMO": "true",
+            "EARLYHELP_METRICS_PORT": "0",
+        },
+        log,
+    )
     try:
         await eventually(lambda: _logged(log, "worker started"), within=60)
         case = await Case.start(env, queue)

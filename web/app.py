@@ -70,15 +70,27 @@ CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.
 OIDC_KEY = web.AppKey("oidc", oidc.Provider)
 SENT_FILE_KEY = web.AppKey("sent_file", Path)
 SENT_SHOWN = 200
-TAG_COLOURS = {"pending": "govuk-tag--blue", "met": "govuk-tag--green", "missed": "govuk-tag--red",
-               "completed_late": "govuk-tag--orange", "cancelled": "govuk-tag--grey"}
-ROLE_NAMES = {"managers": "team manager", "screeners": "EH Duty and Advice", "practitioners": "lead practitioner",
-              "social_workers": "social worker", "mash": "MASH team"}  # the local Notify stand-in's latest messages shown at /sent
+TAG_COLOURS = {
+    "pending": "govuk-tag--blue",
+    "met": "govuk-tag--green",
+    "missed": "govuk-tag--red",
+    "completed_late": "govuk-tag--orange",
+    "cancelled": "govuk-tag--grey",
+}
+ROLE_NAMES = {
+    "managers": "team manager",
+    "screeners": "EH Duty and Advice",
+    "practitioners": "lead practitioner",
+    "social_workers": "social worker",
+    "mash": "MASH team",
+}  # the local Notify stand-in's latest messages shown at /sent
 
 
 def sealer_of(request: web.Request) -> Sealer:
     """The read model's personal values open with the codec the client decodes histories with."""
     return Sealer(request.app[CLIENT_KEY].data_converter.payload_codec)
+
+
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
 BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
 # The referral form: the Referral model's fields but those the service sets or that other routes use.
@@ -145,8 +157,11 @@ async def settled(request: web.Request, case_id: str, within: float = 2.0) -> No
 
 def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
     """The commands this person may give in the case's current stage (only those; none once it has ended)."""
-    return [step.name for step in STEPS.values()
-            if step.for_stage(snap.stage) and step.for_route(snap.route) and roles.may(step.name, user.id)]
+    return [
+        step.name
+        for step in STEPS.values()
+        if step.for_stage(snap.stage) and step.for_route(snap.route) and roles.may(step.name, user.id)
+    ]
 
 
 def command_widgets(name: str, snap: Snapshot, roles: Roles) -> list[forms.Widget]:
@@ -161,8 +176,11 @@ def command_widgets(name: str, snap: Snapshot, roles: Roles) -> list[forms.Widge
 
 def team_leads(roles: Roles, locality: str, route: str) -> list[str]:
     """Who may lead a case of this locality and route (the worker's rule: worker/authz.py check_staff)."""
-    return sorted(person for person, held in roles.people.items()
-                  if held & LEADS[route] and (roles.localities(person) is None or locality in roles.localities(person)))
+    return sorted(
+        person
+        for person, held in roles.people.items()
+        if held & LEADS[route] and (roles.localities(person) is None or locality in roles.localities(person))
+    )
 
 
 def initial_values(snap: Snapshot) -> dict[str, list[str]]:
@@ -196,13 +214,22 @@ def form_update_id(form: Any, name: str) -> str:
 
 async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
     user = request.get("user")
-    context = {"user": user, "csrf": await csrf_token(request), "form_id": secrets.token_urlsafe(16),
-               "flash": await take_flash(request),
-               "list_limit": LIST_LIMIT, "path": request.path,
-               "when": when, "deadline_name": DEADLINE_NAMES, "label": forms.label, "role_names": ROLE_NAMES,
-               "tag_colour": TAG_COLOURS,
-               "council_sign_in": request.app[OIDC_KEY] is not None, "next_path": request.query.get("next", ""),
-               **context}
+    context = {
+        "user": user,
+        "csrf": await csrf_token(request),
+        "form_id": secrets.token_urlsafe(16),
+        "flash": await take_flash(request),
+        "list_limit": LIST_LIMIT,
+        "path": request.path,
+        "when": when,
+        "deadline_name": DEADLINE_NAMES,
+        "label": forms.label,
+        "role_names": ROLE_NAMES,
+        "tag_colour": TAG_COLOURS,
+        "council_sign_in": request.app[OIDC_KEY] is not None,
+        "next_path": request.query.get("next", ""),
+        **context,
+    }
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
 
@@ -222,9 +249,12 @@ async def sign_in_page(request: web.Request) -> web.Response:
         # Throttled per address and staff id, so others cannot lock a person out, and per address.
         throttle, keys = request.app[THROTTLE_KEY], (f"{request.remote}|{person}", f"{request.remote}|*")
         if wait := max(throttle.wait(keys[0]), throttle.wait(keys[1], ADDRESS_LIMIT)):
-            return await render(request, "sign_in.html", {
-                "error": f"Too many failed attempts: try again in {int(wait // 60) + 1} minutes.",
-                "person": person}, status=429)
+            return await render(
+                request,
+                "sign_in.html",
+                {"error": f"Too many failed attempts: try again in {int(wait // 60) + 1} minutes.", "person": person},
+                status=429,
+            )
         # scrypt takes ~50 ms of CPU: off the event loop, so sign-ins never stall other requests.
         if await asyncio.to_thread(check_password, request.app[ROLES_KEY], person, password):
             throttle.succeeded(keys[0])
@@ -232,8 +262,9 @@ async def sign_in_page(request: web.Request) -> web.Response:
             raise web.HTTPSeeOther(safe_next(request.query.get("next")))
         for key in keys:
             throttle.failed(key)
-        return await render(request, "sign_in.html", {"error": "That staff id and password do not match.",
-                                                      "person": person}, status=401)
+        return await render(
+            request, "sign_in.html", {"error": "That staff id and password do not match.", "person": person}, status=401
+        )
     return await render(request, "sign_in.html", {})
 
 
@@ -269,16 +300,30 @@ async def inbox(request: web.Request) -> web.Response:
     if not user.is_manager:
         raise Problem(403, "The inbox is for team managers.")
     async with request.app[POOL_KEY].acquire() as conn:
-        pending = await read_model.approvals(conn, manager=user.id, locality=user.localities, sealer=sealer_of(request),
-                                             limit=INBOX_LIMIT)
+        pending = await read_model.approvals(
+            conn, manager=user.id, locality=user.localities, sealer=sealer_of(request), limit=INBOX_LIMIT
+        )
         now = datetime.now(UTC)
         escalations = await read_model.due(conn, now, overdue=True, locality=user.localities, limit=INBOX_LIMIT)
-        coming = [d for d in await read_model.due(conn, now, within=timedelta(days=7), locality=user.localities,
-                                                  limit=INBOX_LIMIT) if not d["overdue"]]
+        coming = [
+            d
+            for d in await read_model.due(
+                conn, now, within=timedelta(days=7), locality=user.localities, limit=INBOX_LIMIT
+            )
+            if not d["overdue"]
+        ]
         caseload = await read_model.caseload(conn, locality=user.localities, limit=LIST_LIMIT)
-    return await render(request, "inbox.html", {"pending": pending, "escalations": escalations,
-                                                "inbox_limit": INBOX_LIMIT,
-                                                "coming": coming, "caseload": caseload})
+    return await render(
+        request,
+        "inbox.html",
+        {
+            "pending": pending,
+            "escalations": escalations,
+            "inbox_limit": INBOX_LIMIT,
+            "coming": coming,
+            "caseload": caseload,
+        },
+    )
 
 
 # The case list's filters as the query string gives them: each bounded, anything else ignored.
@@ -291,12 +336,18 @@ def list_filters(query: Any) -> dict[str, Any]:
         return value if _FILTER_TEXT.match(value) else ""
 
     page = text("page")
-    return {"text": text("q"), "stage": text("stage"), "locality": text("locality"), "lead": text("lead"),
-            "overdue": query.get("overdue") == "1", "awaiting": query.get("awaiting") == "1",
-            "closed": query.get("status") == "closed",
-            "sort": text("sort") if text("sort") in read_model.SORTS else "deadline",
-            "descending": query.get("dir") == "desc", "page": min(int(page), 10_000) if page.isdigit() and page != "0"
-            else 1}
+    return {
+        "text": text("q"),
+        "stage": text("stage"),
+        "locality": text("locality"),
+        "lead": text("lead"),
+        "overdue": query.get("overdue") == "1",
+        "awaiting": query.get("awaiting") == "1",
+        "closed": query.get("status") == "closed",
+        "sort": text("sort") if text("sort") in read_model.SORTS else "deadline",
+        "descending": query.get("dir") == "desc",
+        "page": min(int(page), 10_000) if page.isdigit() and page != "0" else 1,
+    }
 
 
 async def cases(request: web.Request) -> web.Response:
@@ -308,20 +359,42 @@ async def cases(request: web.Request) -> web.Response:
         tasks = await read_model.tasks(conn, user.id)
         rows, total = await read_model.find_cases(conn, scope=user.localities, lead_or_scope=user.id, **found)
     pages = max(1, -(-total // read_model.PAGE_SIZE))
-    return await render(request, "cases.html", {
-        "mine": mine, "tasks": tasks, "rows": rows, "total": total, "found": found, "pages": pages,
-        "list_url": lambda changes: "/cases?" + urlencode(
-            {k: v for k, v in {**request.query, **{k: str(v) for k, v in changes.items()}}.items() if v}) + "#found",
-        "now": datetime.now(UTC), "soon": datetime.now(UTC) + timedelta(days=7),
-        "stages": [s.value for s in Stage], "localities": [x for x in Policy().localities
-                                                           if user.localities is None or x in user.localities],
-        "leads": sorted(p for p, held in request.app[ROLES_KEY].people.items()
-                        if held & {"practitioners", "social_workers"}),
-        "sorts": read_model.SORTS})
+    return await render(
+        request,
+        "cases.html",
+        {
+            "mine": mine,
+            "tasks": tasks,
+            "rows": rows,
+            "total": total,
+            "found": found,
+            "pages": pages,
+            "list_url": lambda changes: (
+                "/cases?"
+                + urlencode(
+                    {k: v for k, v in {**request.query, **{k: str(v) for k, v in changes.items()}}.items() if v}
+                )
+                + "#found"
+            ),
+            "now": datetime.now(UTC),
+            "soon": datetime.now(UTC) + timedelta(days=7),
+            "stages": [s.value for s in Stage],
+            "localities": [x for x in Policy().localities if user.localities is None or x in user.localities],
+            "leads": sorted(
+                p for p, held in request.app[ROLES_KEY].people.items() if held & {"practitioners", "social_workers"}
+            ),
+            "sorts": read_model.SORTS,
+        },
+    )
 
 
-async def case_page(request: web.Request, errors: dict[str, str] | None = None, open_form: str | None = None,
-                    values: dict[str, list[str]] | None = None, status: int = 200) -> web.Response:
+async def case_page(
+    request: web.Request,
+    errors: dict[str, str] | None = None,
+    open_form: str | None = None,
+    values: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> web.Response:
     case_id = request.match_info["case_id"]
     snap = await visible_case(request, case_id)
     async with request.app[POOL_KEY].acquire() as conn:  # every run's events (README "Bounded history")
@@ -331,16 +404,35 @@ async def case_page(request: web.Request, errors: dict[str, str] | None = None, 
         documents = await read_model.documents(conn, case_id)
     details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
     user = current_user(request)
-    commands = [{"name": name, "help": forms.plain(BY_NAME[name][0].__doc__ or ""),
-                 "widgets": command_widgets(name, snap, request.app[ROLES_KEY])}
-                for name in available(snap, user, request.app[ROLES_KEY])]
+    commands = [
+        {
+            "name": name,
+            "help": forms.plain(BY_NAME[name][0].__doc__ or ""),
+            "widgets": command_widgets(name, snap, request.app[ROLES_KEY]),
+        }
+        for name in available(snap, user, request.app[ROLES_KEY])
+    ]
     significant = request.query.get("significant") == "1"
-    return await render(request, "case.html", {
-        "snap": snap, "details": details, "timeline": list(reversed(chronology.chronology(timeline, significant))),
-        "significant": significant, "commands": commands, "open_form": open_form,
-        "errors": errors or {}, "values": values if values is not None else initial_values(snap),
-        "messages": messages, "documents": documents, "document_title": letters.title,
-        "now": datetime.now(UTC), "soon": datetime.now(UTC) + timedelta(days=7)}, status=status)
+    return await render(
+        request,
+        "case.html",
+        {
+            "snap": snap,
+            "details": details,
+            "timeline": list(reversed(chronology.chronology(timeline, significant))),
+            "significant": significant,
+            "commands": commands,
+            "open_form": open_form,
+            "errors": errors or {},
+            "values": values if values is not None else initial_values(snap),
+            "messages": messages,
+            "documents": documents,
+            "document_title": letters.title,
+            "now": datetime.now(UTC),
+            "soon": datetime.now(UTC) + timedelta(days=7),
+        },
+        status=status,
+    )
 
 
 async def command(request: web.Request) -> web.Response:
@@ -409,8 +501,11 @@ async def case_document(request: web.Request) -> web.Response:
         raise Problem(404, "There is no such letter on this case.")
     if as_pdf:
         body = await asyncio.to_thread(letters.pdf, case_id, doc["kind"], doc["text"], doc["created_at"])
-        return web.Response(body=body, content_type="application/pdf", headers={
-            "Content-Disposition": f'inline; filename="{case_id}-{doc["kind"]}-{doc["id"]}.pdf"'})
+        return web.Response(
+            body=body,
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{case_id}-{doc["kind"]}-{doc["id"]}.pdf"'},
+        )
     return await render(request, "letter.html", {"case_id": case_id, "doc": doc, "title": letters.title(doc["kind"])})
 
 
@@ -425,17 +520,30 @@ async def case_chronology(request: web.Request) -> web.Response:
         entries = chronology.chronology(await read_model.timeline(conn, case_id, sealer_of(request)), significant)
     name = f"{case_id}-chronology{'-significant' if significant else ''}"
     if form == ".csv":
-        return web.Response(text=chronology.as_csv(case_id, entries), content_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return web.Response(
+            text=chronology.as_csv(case_id, entries),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
     if form == ".pdf":
         text = "\n".join(f"{e.when}{'  [significant]' if e.significant else ''}\n{e.what}\n" for e in entries)
-        body = await asyncio.to_thread(letters.document_pdf, "Chronology" + (" (significant events)" if significant
-                                                                             else ""), case_id, text,
-                                       datetime.now(UTC))
-        return web.Response(body=body, content_type="application/pdf", headers={
-            "Content-Disposition": f'attachment; filename="{name}.pdf"'})
-    return await render(request, "chronology.html", {"snap": snap, "entries": entries, "significant": significant,
-                                                     "printed_at": datetime.now(UTC)})
+        body = await asyncio.to_thread(
+            letters.document_pdf,
+            "Chronology" + (" (significant events)" if significant else ""),
+            case_id,
+            text,
+            datetime.now(UTC),
+        )
+        return web.Response(
+            body=body,
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+        )
+    return await render(
+        request,
+        "chronology.html",
+        {"snap": snap, "entries": entries, "significant": significant, "printed_at": datetime.now(UTC)},
+    )
 
 
 def mash_viewer(request: web.Request) -> User:
@@ -464,9 +572,14 @@ async def mash_acknowledge(request: web.Request) -> web.Response:
     acting_for.set(user.id)
     watch = request.app[CLIENT_KEY].get_workflow_handle(watch_id(case_id, int(seq)))
     try:
-        ack = await engine(watch.execute_update("acknowledge", MashAcknowledgement(by=user.id),
-                                                id=form_update_id(form, f"ack-{case_id}-{seq}"),
-                                                result_type=MashAcknowledgement))
+        ack = await engine(
+            watch.execute_update(
+                "acknowledge",
+                MashAcknowledgement(by=user.id),
+                id=form_update_id(form, f"ack-{case_id}-{seq}"),
+                result_type=MashAcknowledgement,
+            )
+        )
     except WorkflowUpdateFailedError as e:
         await flash(request, f"Not acknowledged: {getattr(e.cause, 'message', e.cause)}")
     else:
@@ -483,8 +596,11 @@ async def sent_page(request: web.Request) -> web.Response:
     async with request.app[POOL_KEY].acquire() as conn:
         outbox = await read_model.outbox(conn, locality=user.localities)
     received = await asyncio.to_thread(standin_received, request.app[SENT_FILE_KEY])
-    return await render(request, "sent.html", {"outbox": outbox, "received": received,
-                                               "standin": request.app[SENT_FILE_KEY] is not None})
+    return await render(
+        request,
+        "sent.html",
+        {"outbox": outbox, "received": received, "standin": request.app[SENT_FILE_KEY] is not None},
+    )
 
 
 def standin_received(path: Path | None) -> list[dict[str, Any]]:
@@ -530,8 +646,9 @@ async def refer(request: web.Request) -> web.Response:
         raise Problem(403, "Referrals are taken by EH Duty and Advice (screeners) and managers.")
     widgets = referral_widgets(user)
     if request.method == "GET":
-        return await render(request, "refer.html", {"widgets": widgets, "values": {}, "errors": {},
-                                                    "recommendation": None})
+        return await render(
+            request, "refer.html", {"widgets": widgets, "values": {}, "errors": {}, "recommendation": None}
+        )
     form = await request.post()
     values, rec = submitted(form), recommendation(form, widgets, user.id)
     errors: dict[str, str] = {}
@@ -556,15 +673,18 @@ async def refer(request: web.Request) -> web.Response:
                     await settled(request, referral.case_id)
                     await flash(request, f"Referral {referral.case_id} received: recommendation {rec}.")
                     raise web.HTTPSeeOther(f"/cases/{referral.case_id}")
-    return await render(request, "refer.html", {"widgets": widgets, "values": values, "errors": errors,
-                                                "recommendation": rec}, status=422 if errors else 200)
+    return await render(
+        request,
+        "refer.html",
+        {"widgets": widgets, "values": values, "errors": errors, "recommendation": rec},
+        status=422 if errors else 200,
+    )
 
 
 async def threshold(request: web.Request) -> web.Response:
     """The recommendation as the form is filled in (progressive enhancement of the preview button)."""
     user = current_user(request)
-    return web.json_response({"recommendation": recommendation(await request.post(), referral_widgets(user),
-                                                               user.id)})
+    return web.json_response({"recommendation": recommendation(await request.post(), referral_widgets(user), user.id)})
 
 
 # --- the performance report ----------------------------------------------------------
@@ -586,8 +706,11 @@ async def report_page(request: web.Request) -> web.Response:
     if locality is not None and locality not in localities:
         raise Problem(404, f"There is no locality {locality!r}.")
     result = await report.performance(request.app[POOL_KEY], start, end, locality)  # its queries at once
-    return await render(request, "report.html", {"body": report_body(result), "start": start, "end": end,
-                                                 "locality": locality, "localities": localities})
+    return await render(
+        request,
+        "report.html",
+        {"body": report_body(result), "start": start, "end": end, "locality": locality, "localities": localities},
+    )
 
 
 async def contacts_page(request: web.Request) -> web.Response:
@@ -599,9 +722,15 @@ async def contacts_page(request: web.Request) -> web.Response:
     if request.method == "POST":
         form = await request.post()
         try:
-            entry = report.AdviceContact.model_validate({
-                "by": user.id, "locality": form.get("locality"), "channel": form.get("channel"),
-                "outcome": form.get("outcome"), "at": datetime.now(UTC)})
+            entry = report.AdviceContact.model_validate(
+                {
+                    "by": user.id,
+                    "locality": form.get("locality"),
+                    "channel": form.get("channel"),
+                    "outcome": form.get("outcome"),
+                    "at": datetime.now(UTC),
+                }
+            )
         except ValidationError as e:
             context["errors"] = {str(err["loc"][0]): err["msg"] for err in e.errors()}
             return await render(request, "contacts.html", context, status=400)
@@ -636,42 +765,60 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers.update(SECURITY_HEADERS)
 
 
-def create_app(client: Client, pool: asyncpg.Pool, roles: Roles, task_queue: str, secure_cookies: bool = False,
-               signer: Signer | None = None, idle_seconds: int = IDLE_SECONDS,
-               provider: oidc.Provider | None = None, sent_file: Path | None = None) -> web.Application:
+def create_app(
+    client: Client,
+    pool: asyncpg.Pool,
+    roles: Roles,
+    task_queue: str,
+    secure_cookies: bool = False,
+    signer: Signer | None = None,
+    idle_seconds: int = IDLE_SECONDS,
+    provider: oidc.Provider | None = None,
+    sent_file: Path | None = None,
+) -> web.Application:
     storage = PostgresStorage(pool, idle_seconds, secure_cookies)  # sessions that sign-out really ends
-    app = web.Application(middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems,
-                                       require_sign_in, check_csrf])
+    app = web.Application(
+        middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems, require_sign_in, check_csrf]
+    )
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
     app[THROTTLE_KEY], app[OIDC_KEY], app[SENT_FILE_KEY] = Throttle(), provider, sent_file
     app.on_response_prepare.append(security_headers)
-    environment = aiohttp_jinja2.setup(app, loader=jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(HERE / "templates"),
-        jinja2.PrefixLoader({"govuk_frontend_jinja": jinja2.PackageLoader("govuk_frontend_jinja")})]), autoescape=True)
+    environment = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(HERE / "templates"),
+                jinja2.PrefixLoader({"govuk_frontend_jinja": jinja2.PackageLoader("govuk_frontend_jinja")}),
+            ]
+        ),
+        autoescape=True,
+    )
     # A navigation item for GOV.UK's service navigation: (href, text) and whether it is the current page.
     environment.filters["zip_nav"] = lambda item, path: {"href": item[0], "text": item[1], "current": item[0] == path}
-    app.add_routes([
-        web.get("/healthz", healthz),
-        web.get("/", home),
-        web.route("*", "/sign-in", sign_in_page),
-        web.get("/sign-in/oidc", oidc_sign_in),
-        web.get(oidc.CALLBACK, oidc_callback),
-        web.post("/sign-out", sign_out),
-        web.get("/inbox", inbox),
-        web.get("/cases", cases),
-        web.get("/cases/{case_id}", case_page),
-        web.post("/cases/{case_id}/commands/{name}", command),
-        web.post("/cases/{case_id}/safeguarding", safeguarding),
-        web.get("/cases/{case_id}/documents/{document}", case_document),
-        web.get(r"/cases/{case_id}/chronology{format:(\.csv|\.pdf)?}", case_chronology),
-        web.get("/mash", mash_queue),
-        web.post("/mash/{case_id}/{seq}/acknowledge", mash_acknowledge),
-        web.get("/sent", sent_page),
-        web.route("*", "/refer", refer),
-        web.post("/refer/threshold", threshold),
-        web.get("/report", report_page),
-        web.route("*", "/contacts", contacts_page),
-        web.static("/static", HERE / "static"),
-    ])
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/", home),
+            web.route("*", "/sign-in", sign_in_page),
+            web.get("/sign-in/oidc", oidc_sign_in),
+            web.get(oidc.CALLBACK, oidc_callback),
+            web.post("/sign-out", sign_out),
+            web.get("/inbox", inbox),
+            web.get("/cases", cases),
+            web.get("/cases/{case_id}", case_page),
+            web.post("/cases/{case_id}/commands/{name}", command),
+            web.post("/cases/{case_id}/safeguarding", safeguarding),
+            web.get("/cases/{case_id}/documents/{document}", case_document),
+            web.get(r"/cases/{case_id}/chronology{format:(\.csv|\.pdf)?}", case_chronology),
+            web.get("/mash", mash_queue),
+            web.post("/mash/{case_id}/{seq}/acknowledge", mash_acknowledge),
+            web.get("/sent", sent_page),
+            web.route("*", "/refer", refer),
+            web.post("/refer/threshold", threshold),
+            web.get("/report", report_page),
+            web.route("*", "/contacts", contacts_page),
+            web.static("/static", HERE / "static"),
+        ]
+    )
     api.add_routes(app, signer)
     return app

@@ -142,8 +142,10 @@ async def check_csrf(request: web.Request, handler: Handler) -> web.StreamRespon
         sent = request.headers.get("X-CSRF-Token") or str((await request.post()).get("csrf", ""))
         expected = session.get("csrf")
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            raise web.HTTPForbidden(text="This form has expired or did not come from this site: nothing was "
-                                         "recorded. Go back, reload the page and try again.")
+            raise web.HTTPForbidden(
+                text="This form has expired or did not come from this site: nothing was "
+                "recorded. Go back, reload the page and try again."
+            )
     return await handler(request)
 
 

@@ -62,17 +62,25 @@ class Widget:
 
 
 # Commands and fields whose name does not read well as a label once its underscores are spaces.
-LABELS = {"record_taf": "Record the TAF meeting", "record_masp_outcome": "Record the MASP outcome",
-          "refer_to_masp": "Refer to MASP", "record_rfas": "Request an additional service",
-          "decide_closure": "Decide the closure", "request_closure": "Ask to close the case",
-          "allocate": "Allocate a lead practitioner", "add_case_note": "Add a case note",
-          "person_ref": "Family member", "family_ref": "Family reference", "case_id": "Case id",
-          "cin_meeting_agreed_plan": "The CIN meeting agreed the plan", "susd": "SUSD"}
+LABELS = {
+    "record_taf": "Record the TAF meeting",
+    "record_masp_outcome": "Record the MASP outcome",
+    "refer_to_masp": "Refer to MASP",
+    "record_rfas": "Request an additional service",
+    "decide_closure": "Decide the closure",
+    "request_closure": "Ask to close the case",
+    "allocate": "Allocate a lead practitioner",
+    "add_case_note": "Add a case note",
+    "person_ref": "Family member",
+    "family_ref": "Family reference",
+    "case_id": "Case id",
+    "cin_meeting_agreed_plan": "The CIN meeting agreed the plan",
+    "susd": "SUSD",
+}
 # How the engine's texts point at their source (a council document, a section of DOMAIN.md) or at code:
 # useful in the CLI and the logs, noise on a page.
 _SOURCES = re.compile(r"\s*\[(?:\d{3}|DOMAIN \d+|DOMAIN\.md[^\]]*)\](?:\[\d{3}\])*")
-_DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now",
-                    "(not in CONTRACT.md's minimum list)": ""}
+_DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now", "(not in CONTRACT.md's minimum list)": ""}
 
 
 def label(name: str) -> str:
@@ -86,8 +94,13 @@ def plain(text: str) -> str:
     return _SOURCES.sub("", text).strip()
 
 
-def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: str = "",
-              omit: frozenset[str] = frozenset(), rows: int = 0) -> list[Widget]:
+def fields_of(
+    model: type[BaseModel],
+    case_needs: Sequence[NeedCode],
+    prefix: str = "",
+    omit: frozenset[str] = frozenset(),
+    rows: int = 0,
+) -> list[Widget]:
     """The widgets of a model's fields; `omit` names fields (at any depth) the form leaves to their defaults."""
     widgets = []
     for name, info in model.model_fields.items():
@@ -106,8 +119,12 @@ def fields_of(model: type[BaseModel], case_needs: Sequence[NeedCode], prefix: st
             w.kind, w.hint = "datetime", w.hint or "UK time"
         elif annotation is date:
             w.kind = "date"
-        elif (origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel)
-              and not {"code", "need_code"} & set(args[0].model_fields)):
+        elif (
+            origin is list
+            and isinstance(args[0], type)
+            and issubclass(args[0], BaseModel)
+            and not {"code", "need_code"} & set(args[0].model_fields)
+        ):
             # Rows of a list with no key (a family's members): `rows` blank rows, each sent when filled in.
             w.kind, w.rows = "table", [str(i) for i in range(rows or 5)]
             w.children = fields_of(args[0], case_needs, omit=omit)
@@ -146,8 +163,9 @@ def _value(w: Widget, form: Mapping[str, Any], name: str) -> Any:
     return raw
 
 
-def payload(widgets: Sequence[Widget], form: Mapping[str, Any], by: str, signed_in: Sequence[str] = ("by",)
-            ) -> dict[str, Any]:
+def payload(
+    widgets: Sequence[Widget], form: Mapping[str, Any], by: str, signed_in: Sequence[str] = ("by",)
+) -> dict[str, Any]:
     """A command's input from a submitted form (pydantic then validates and converts it)."""
     return _collect(widgets, form, by) | dict.fromkeys(signed_in, by)
 
@@ -159,15 +177,20 @@ def _collect(widgets: Sequence[Widget], form: Mapping[str, Any], by: str) -> dic
         if w.kind == "group":
             data[name] = _collect(w.children, form, by) | dict.fromkeys(w.signed_in, by)
         elif w.kind == "table":
-            filled = [{c.name: v for c in w.children if (v := _value(c, form, f"{w.name}.{i}.{c.name}")) is not None}
-                      for i in w.rows]
+            filled = [
+                {c.name: v for c in w.children if (v := _value(c, form, f"{w.name}.{i}.{c.name}")) is not None}
+                for i in w.rows
+            ]
             data[name] = [row for row in filled if row]
         elif w.kind == "rows":
             data[name] = []
             for key in w.rows:
                 row = {c.name: _value(c, form, f"{w.name}.{key}.{c.name}") for c in w.children}
-                used = f"{w.name}.{key}" in form if w.optional_rows else any(
-                    v not in (None, False, []) for v in row.values())
+                used = (
+                    f"{w.name}.{key}" in form
+                    if w.optional_rows
+                    else any(v not in (None, False, []) for v in row.values())
+                )
                 if used:
                     data[name].append({w.key: key} | {k: v for k, v in row.items() if v is not None})
         else:

@@ -16,8 +16,10 @@ from workflows.calendar import LONDON
 
 TITLES = {"visit_letter": "Letter left at an unannounced visit", "closure_form": "Early Help closure form"}
 # A font with all of Unicode where the system has one (Debian's fonts-dejavu); else PDF's own Helvetica.
-UNICODE_FONTS = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-                 Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"))
+UNICODE_FONTS = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
+)
 
 
 def title(kind: str) -> str:
@@ -46,8 +48,9 @@ def document_pdf(heading: str, case_id: str, text: str, written_at: datetime) ->
     doc.set_font(family, size=16)
     doc.multi_cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
     doc.set_font(family, size=9)
-    doc.multi_cell(0, 6, f"Case {case_id} - written {written_at.astimezone(LONDON):%-d %B %Y %H:%M}",
-                   new_x="LMARGIN", new_y="NEXT")
+    doc.multi_cell(
+        0, 6, f"Case {case_id} - written {written_at.astimezone(LONDON):%-d %B %Y %H:%M}", new_x="LMARGIN", new_y="NEXT"
+    )
     doc.ln(4)
     doc.set_font(family, size=11)
     doc.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")

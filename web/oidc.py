@@ -48,12 +48,17 @@ class Provider:
     def from_config(cls, config: Config) -> Provider | None:
         if not config.oidc_issuer:
             return None
-        return cls(config.oidc_issuer.rstrip("/"), config.oidc_client_id or "", config.oidc_client_secret or "",
-                   config.oidc_claim)
+        return cls(
+            config.oidc_issuer.rstrip("/"),
+            config.oidc_client_id or "",
+            config.oidc_client_secret or "",
+            config.oidc_claim,
+        )
 
     def client(self, redirect_uri: str) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(self.client_id, self.client_secret, scope="openid email profile",
-                                 redirect_uri=redirect_uri, timeout=15)
+        return AsyncOAuth2Client(
+            self.client_id, self.client_secret, scope="openid email profile", redirect_uri=redirect_uri, timeout=15
+        )
 
     async def metadata(self, http: AsyncOAuth2Client) -> dict[str, Any]:
         answer = await http.request("GET", self.issuer + "/.well-known/openid-configuration", withhold_token=True)
@@ -73,9 +78,13 @@ async def begin(request: web.Request, provider: Provider, next_path: str) -> str
     try:
         async with provider.client(callback_url(request)) as http:
             meta = await provider.metadata(http)
-            url, _ = http.create_authorization_url(meta["authorization_endpoint"], state=state, nonce=nonce,
-                                                   code_challenge=create_s256_code_challenge(verifier),
-                                                   code_challenge_method="S256")
+            url, _ = http.create_authorization_url(
+                meta["authorization_endpoint"],
+                state=state,
+                nonce=nonce,
+                code_challenge=create_s256_code_challenge(verifier),
+                code_challenge_method="S256",
+            )
     except (httpx2.HTTPError, KeyError, ValueError):
         raise OidcRefused(NOT_ANSWERING) from None
     return url
@@ -98,8 +107,9 @@ async def _finish(request: web.Request, provider: Provider, roles: Roles) -> tup
         raise OidcRefused("Your council account did not sign you in.")
     async with provider.client(callback_url(request)) as http:
         meta = await provider.metadata(http)
-        token = await http.fetch_token(meta["token_endpoint"], code=request.query.get("code", ""),
-                                       code_verifier=pending["verifier"])
+        token = await http.fetch_token(
+            meta["token_endpoint"], code=request.query.get("code", ""), code_verifier=pending["verifier"]
+        )
         keys = (await http.request("GET", meta["jwks_uri"], withhold_token=True)).json()
     claims = verified_id_token(token.get("id_token", ""), keys, provider, pending["nonce"])
     person = roles.oidc.get(str(claims.get(provider.claim, "")))
@@ -118,8 +128,14 @@ def verified_id_token(id_token: str, jwks: dict[str, Any], provider: Provider, n
             key = published[0]
         if key is None:
             raise OidcRefused("The provider's ID token is signed with a key it does not publish.")
-        claims = jwt.decode(id_token, key, algorithms=SIGNED_BY_PROVIDER, audience=provider.client_id,
-                            issuer=provider.issuer, options={"require": ["exp", "iat", "sub"]})
+        claims = jwt.decode(
+            id_token,
+            key,
+            algorithms=SIGNED_BY_PROVIDER,
+            audience=provider.client_id,
+            issuer=provider.issuer,
+            options={"require": ["exp", "iat", "sub"]},
+        )
     except jwt.PyJWTError as e:
         raise OidcRefused(f"The provider's ID token was not valid ({type(e).__name__}).") from None
     if claims.get("nonce") != nonce:

@@ -36,7 +36,10 @@ class PostgresStorage(AbstractStorage):
             return Session(None, data=None, new=True, max_age=None)
         row = await self.pool.fetchrow(
             "UPDATE web_sessions SET last_seen = now() WHERE id_hash = $1"
-            " AND last_seen > now() - make_interval(secs => $2) RETURNING data", _hash(key), self.idle_seconds)
+            " AND last_seen > now() - make_interval(secs => $2) RETURNING data",
+            _hash(key),
+            self.idle_seconds,
+        )
         if row is None:
             return Session(None, data=None, new=True, max_age=None)
         return Session(key, data=json.loads(row["data"]), new=False, max_age=None)
@@ -50,13 +53,17 @@ class PostgresStorage(AbstractStorage):
             return
         if key is None:
             key = secrets.token_urlsafe(32)
-            await self.pool.execute("DELETE FROM web_sessions WHERE last_seen < now() - make_interval(secs => $1)",
-                                    self.idle_seconds)
+            await self.pool.execute(
+                "DELETE FROM web_sessions WHERE last_seen < now() - make_interval(secs => $1)", self.idle_seconds
+            )
         data = self._get_session_data(session)
         await self.pool.execute(
             "INSERT INTO web_sessions (id_hash, person, data) VALUES ($1, $2, $3)"
             " ON CONFLICT (id_hash) DO UPDATE SET person = EXCLUDED.person, data = EXCLUDED.data, last_seen = now()",
-            _hash(str(key)), data["session"].get("user"), json.dumps(data))
+            _hash(str(key)),
+            data["session"].get("user"),
+            json.dumps(data),
+        )
         self.save_cookie(response, str(key))
 
 

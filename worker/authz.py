@@ -90,8 +90,9 @@ def password_matches(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(expected))
+        got = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
     except ValueError:
         return False
     return hmac.compare_digest(got, expected)
@@ -116,8 +117,10 @@ class Roles:
             raise ConfigError("EARLYHELP_ROLES_FILE", f"cannot read {path}: {e}") from None
         unknown = set(doc) - set(ROLES) - set(TABLES)
         if unknown:
-            raise ConfigError("EARLYHELP_ROLES_FILE", f"unknown role(s) {sorted(unknown)}; roles are {list(ROLES)}"
-                              f" and the tables are {list(TABLES)}")
+            raise ConfigError(
+                "EARLYHELP_ROLES_FILE",
+                f"unknown role(s) {sorted(unknown)}; roles are {list(ROLES)} and the tables are {list(TABLES)}",
+            )
         people: dict[str, set[str]] = {}
         for role in ROLES:
             for person in doc.get(role, []):
@@ -129,10 +132,16 @@ class Roles:
         passwords, oidc = doc.get("passwords", {}), doc.get("oidc", {})
         strays = (set(teams) | set(passwords) | set(oidc.values())) - set(people)
         if strays:
-            raise ConfigError("EARLYHELP_ROLES_FILE", f"{sorted(strays)} in [teams], [passwords] or [oidc] but in no role")
-        return cls({person: frozenset(roles) for person, roles in people.items()},
-                   {person: frozenset(localities) for person, localities in teams.items()}, passwords, oidc,
-                   doc.get("emails", {}))
+            raise ConfigError(
+                "EARLYHELP_ROLES_FILE", f"{sorted(strays)} in [teams], [passwords] or [oidc] but in no role"
+            )
+        return cls(
+            {person: frozenset(roles) for person, roles in people.items()},
+            {person: frozenset(localities) for person, localities in teams.items()},
+            passwords,
+            oidc,
+            doc.get("emails", {}),
+        )
 
     def localities(self, person: str) -> frozenset[str] | None:
         """The localities whose cases `person` sees; None for all of them (a screener, or a roles file
@@ -155,8 +164,10 @@ class Roles:
         if not held & allowed:
             raise NotAuthorized(f"{update} needs one of {sorted(allowed)}; {by!r} is {sorted(held)}")
         if case is not None and not in_scope(self.localities(by), by, case):
-            raise NotAuthorized(f"{by!r} works in {sorted(self.localities(by) or [])}; case {case.case_id} is in "
-                                f"{case.locality} and led by someone else")
+            raise NotAuthorized(
+                f"{by!r} works in {sorted(self.localities(by) or [])}; case {case.case_id} is in "
+                f"{case.locality} and led by someone else"
+            )
 
     def check_staff(self, command: Any, route: str, locality: str | None = None) -> None:
         """People a command names as lead are people of the service in a lead's role, and of the case's
@@ -166,12 +177,14 @@ class Roles:
             if not isinstance(person, str):
                 continue
             if not self.people.get(person, frozenset()) & LEADS[route]:
-                raise NotAuthorized(f"{name}: {person!r} is not one of the service's "
-                                    f"{' or '.join(sorted(LEADS[route]))}")
+                raise NotAuthorized(
+                    f"{name}: {person!r} is not one of the service's {' or '.join(sorted(LEADS[route]))}"
+                )
             works_in = self.localities(person)
             if locality is not None and works_in is not None and locality not in works_in:
-                raise NotAuthorized(f"{name}: {person!r} works in {sorted(works_in)}, not in {locality} where "
-                                    "the case is")
+                raise NotAuthorized(
+                    f"{name}: {person!r} works in {sorted(works_in)}, not in {locality} where the case is"
+                )
 
 
 class NotAuthorized(ApplicationError):
@@ -228,9 +241,12 @@ class Authorization(Interceptor):
     def check(self, input: HandleUpdateInput) -> None:
         raw = input.args[0] if input.args else None
         if self.encrypted and (not isinstance(raw, RawValue) or raw.payload.metadata.get(PLAINTEXT)):
-            raise ApplicationError("not_encrypted: this deployment takes only commands encrypted by its codec "
-                                   "(use earlyhelp, the web app, or --codec-endpoint)", type="NotEncrypted",
-                                   non_retryable=True)
+            raise ApplicationError(
+                "not_encrypted: this deployment takes only commands encrypted by its codec "
+                "(use earlyhelp, the web app, or --codec-endpoint)",
+                type="NotEncrypted",
+                non_retryable=True,
+            )
         command = claimed(raw)
         by = command.get("by")
         if not isinstance(by, str):
@@ -249,5 +265,6 @@ class Authorization(Interceptor):
             state = getattr(case, "state", None)
             scope = Scope(state.referral.case_id, state.referral.locality, state.lead_practitioner) if state else None
             self.roles.check(input.update, by, scope)
-            self.roles.check_staff(command, state.referral.route if state else "referral",
-                                   state.referral.locality if state else None)
+            self.roles.check_staff(
+                command, state.referral.route if state else "referral", state.referral.locality if state else None
+            )

@@ -70,8 +70,14 @@ class CaseKeys:
     100,000 cases, benchmarks/README.md "Open cases").
     """
 
-    def __init__(self, pool: asyncpg.Pool, master: MasterKeys, listen_url: str | None = None,
-                 cache_seconds: float = 300, cache_size: int = 1024) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        master: MasterKeys,
+        listen_url: str | None = None,
+        cache_seconds: float = 300,
+        cache_size: int = 1024,
+    ) -> None:
         self.pool, self.master, self.listen_url = pool, master, listen_url
         self.cache_seconds = cache_seconds if listen_url else 0
         self._keys: TTLCache[str, bytes] = TTLCache(cache_size, max(self.cache_seconds, 1), timer=time.monotonic)
@@ -108,9 +114,14 @@ class CaseKeys:
         dek = secrets.token_bytes(32)
         wrapped = seal(self.master.key(self.master.active), dek, case_id.encode())
         # Never a new key for an erased case: what it would encrypt could not be erased with it.
-        await self.pool.execute("INSERT INTO case_keys (case_id, master_key_id, wrapped_key) SELECT $1, $2, $3"
-                                " WHERE NOT EXISTS (SELECT 1 FROM erased_cases WHERE case_id = $1)"
-                                " ON CONFLICT DO NOTHING", case_id, self.master.active, wrapped)
+        await self.pool.execute(
+            "INSERT INTO case_keys (case_id, master_key_id, wrapped_key) SELECT $1, $2, $3"
+            " WHERE NOT EXISTS (SELECT 1 FROM erased_cases WHERE case_id = $1)"
+            " ON CONFLICT DO NOTHING",
+            case_id,
+            self.master.active,
+            wrapped,
+        )
         return await self.for_decrypt(case_id)  # whichever process created it first wins
 
     async def for_decrypt(self, case_id: str) -> bytes:
@@ -118,10 +129,12 @@ class CaseKeys:
             return dek
         caching = self.cache_seconds > 0 and await self._listen()
         generation = self._generation
-        row = await self.pool.fetchrow("SELECT k.master_key_id, k.wrapped_key, e.case_id IS NOT NULL AS erased"
-                                       " FROM (SELECT $1::text AS case_id) c"
-                                       " LEFT JOIN case_keys k USING (case_id) LEFT JOIN erased_cases e USING (case_id)",
-                                       case_id)
+        row = await self.pool.fetchrow(
+            "SELECT k.master_key_id, k.wrapped_key, e.case_id IS NOT NULL AS erased"
+            " FROM (SELECT $1::text AS case_id) c"
+            " LEFT JOIN case_keys k USING (case_id) LEFT JOIN erased_cases e USING (case_id)",
+            case_id,
+        )
         if row["erased"]:
             raise CaseErased(case_id)
         if row["wrapped_key"] is None:
@@ -159,8 +172,13 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             key_id, key = f"case:{self.case_id}", await self.case_keys.for_encrypt(self.case_id)
         else:
             key_id, key = f"master:{self.master.active}", self.master.key(self.master.active)
-        return [Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode(), CIPHER: b"AES-256-GCM"},
-                        data=seal(key, p.SerializeToString(), key_id.encode())) for p in payloads]
+        return [
+            Payload(
+                metadata={"encoding": ENCODING, KEY_ID: key_id.encode(), CIPHER: b"AES-256-GCM"},
+                data=seal(key, p.SerializeToString(), key_id.encode()),
+            )
+            for p in payloads
+        ]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         out = []
@@ -180,5 +198,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
 
 def encrypted_converter(codec: PayloadCodec) -> DataConverter:
     """The project's converter (pydantic JSON) with the codec, failure messages encrypted too."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

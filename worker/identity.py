@@ -75,19 +75,20 @@ def new_key_pair(folder: Path) -> tuple[Path, Path]:
     """An Ed25519 signing key and its public half, as PEM files (mode 0600 for the private one)."""
     key = Ed25519PrivateKey.generate()
     private, public = folder / "signing-key.pem", folder / "verify-key.pem"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     private.chmod(0o600)
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return private, public
 
 
 def _load(path: Path, variable: str, private: bool) -> Any:
     try:
         data = path.read_bytes()
-        key = (serialization.load_pem_private_key(data, None) if private
-               else serialization.load_pem_public_key(data))
+        key = serialization.load_pem_private_key(data, None) if private else serialization.load_pem_public_key(data)
     except (OSError, ValueError, TypeError) as e:
         raise ConfigError(variable, f"cannot read an Ed25519 key from {path}: {e}") from None
     if not isinstance(key, Ed25519PrivateKey if private else Ed25519PublicKey):
@@ -106,16 +107,32 @@ class Signer:
         return cls(_load(path, "EARLYHELP_SIGNING_KEY", private=True), issuer)
 
     def _sign(self, claims: dict[str, Any], audience: str, ttl: timedelta, now: datetime) -> str:
-        body = {"iss": self.issuer, "aud": audience, "iat": int(now.timestamp()),
-                "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex, **claims}
+        body = {
+            "iss": self.issuer,
+            "aud": audience,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
         return jwt.encode(body, self.key, algorithm="EdDSA")
 
     def login_token(self, person: str, now: datetime) -> str:
         return self._sign({"sub": person}, WEB, LOGIN_TTL, now)
 
     def command_token(self, person: str, binding: Binding, now: datetime) -> str:
-        return self._sign({"sub": person, "wid": binding.workflow_id, "upd": binding.update,
-                           "uid": binding.update_id, "sha": binding.sha}, WORKER, COMMAND_TTL, now)
+        return self._sign(
+            {
+                "sub": person,
+                "wid": binding.workflow_id,
+                "upd": binding.update,
+                "uid": binding.update_id,
+                "sha": binding.sha,
+            },
+            WORKER,
+            COMMAND_TTL,
+            now,
+        )
 
 
 class Verifier:
@@ -132,8 +149,14 @@ class Verifier:
     def _claims(self, token: str, audience: str, now: datetime) -> dict[str, Any]:
         try:
             # Expiry against `now` (the workflow's time in a validator: deterministic, no wall clock).
-            claims = jwt.decode(token, self.key, algorithms=["EdDSA"], audience=audience, issuer=self.issuer,
-                                options={"verify_exp": False, "verify_iat": False, "require": ["exp", "sub"]})
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=["EdDSA"],
+                audience=audience,
+                issuer=self.issuer,
+                options={"verify_exp": False, "verify_iat": False, "require": ["exp", "sub"]},
+            )
         except jwt.InvalidTokenError as e:
             raise NotAuthenticated(f"the identity token is not valid ({e})") from None
         if now.timestamp() > claims["exp"] + LEEWAY.total_seconds():
@@ -151,8 +174,10 @@ class Verifier:
         claims = self._claims(token, WORKER, now)
         bound = Binding(claims.get("wid", ""), claims.get("upd", ""), claims.get("uid", ""), claims.get("sha", ""))
         if bound != binding:
-            raise NotAuthenticated("the identity token was issued for another command (a token is bound to one "
-                                   "case, update, update id and payload)")
+            raise NotAuthenticated(
+                "the identity token was issued for another command (a token is bound to one "
+                "case, update, update id and payload)"
+            )
         return claims["sub"]
 
 

@@ -51,16 +51,25 @@ def authorization(config: Config) -> Authorization | None:
     """The worker's checks of every command, from what is configured (README "Identity"). Managers decide
     closures: without a roles file the worker runs only in an explicit open demo [DOMAIN 9]."""
     if config.roles_file is None and not config.open_demo:
-        raise ConfigError("EARLYHELP_ROLES_FILE", "who may decide closures comes from the roles file: set it "
-                                                  "(or EARLYHELP_OPEN_DEMO=true for a demo where anyone may)")
+        raise ConfigError(
+            "EARLYHELP_ROLES_FILE",
+            "who may decide closures comes from the roles file: set it "
+            "(or EARLYHELP_OPEN_DEMO=true for a demo where anyone may)",
+        )
     roles = Roles.load(config.roles_file) if config.roles_file else None
     verifier = Verifier.from_file(config.verify_key, config.token_issuer) if config.verify_key else None
     encrypted = MasterKeys.from_config(config) is not None
     return Authorization(roles, verifier, encrypted) if roles or verifier or encrypted else None
 
 
-def new_worker(client: Client, store: CaseActivities, task_queue: str, delivery: DeliveryActivities | None = None,
-               roles: Roles | None = None, **options: Any) -> Worker:
+def new_worker(
+    client: Client,
+    store: CaseActivities,
+    task_queue: str,
+    delivery: DeliveryActivities | None = None,
+    roles: Roles | None = None,
+    **options: Any,
+) -> Worker:
     """The case workflows and their store; with `delivery`, what follows up the outbox too: deliveries
     through Notify, the MASH queue's watches, the outbox sweep and the daily digests."""
     workflows: list[type] = [EarlyHelpCase]
@@ -69,10 +78,17 @@ def new_worker(client: Client, store: CaseActivities, task_queue: str, delivery:
         mash = MashActivities(delivery.pool, delivery.sending)
         digests = DigestActivities(delivery.pool, roles, delivery.sending)
         workflows += [Delivery, OutboxSweep, MashReferralWatch, DailyDigest]
-        activities += [delivery.deliver, delivery.send, delivery.delivery_status, delivery.escalate_failure,
-                       delivery.undelivered,
-                       mash.escalate_unacknowledged, mash.record_acknowledgement, mash.unwatched,
-                       digests.write_digests]
+        activities += [
+            delivery.deliver,
+            delivery.send,
+            delivery.delivery_status,
+            delivery.escalate_failure,
+            delivery.undelivered,
+            mash.escalate_unacknowledged,
+            mash.record_acknowledgement,
+            mash.unwatched,
+            digests.write_digests,
+        ]
     return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities, **options)
 
 
@@ -92,16 +108,29 @@ def schedules(task_queue: str) -> dict[str, Schedule]:
     sweep, digest = f"outbox-sweep-{task_queue}", f"{DIGEST_SCHEDULE}-{task_queue}"
     return {
         sweep: Schedule(
-            action=ScheduleActionStartWorkflow("OutboxSweep", id=f"{sweep}-run", task_queue=task_queue,
-                                               execution_timeout=timedelta(minutes=5)),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]), policy=once),
+            action=ScheduleActionStartWorkflow(
+                "OutboxSweep", id=f"{sweep}-run", task_queue=task_queue, execution_timeout=timedelta(minutes=5)
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
+            policy=once,
+        ),
         digest: Schedule(
-            action=ScheduleActionStartWorkflow("DailyDigest", id=f"{digest}-run", task_queue=task_queue,
-                                               execution_timeout=timedelta(hours=1)),
-            spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(
-                hour=[ScheduleRange(8)], minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
-                day_of_week=[ScheduleRange(1, 5)])], time_zone_name="Europe/London"),
-            policy=once),
+            action=ScheduleActionStartWorkflow(
+                "DailyDigest", id=f"{digest}-run", task_queue=task_queue, execution_timeout=timedelta(hours=1)
+            ),
+            spec=ScheduleSpec(
+                calendars=[
+                    ScheduleCalendarSpec(
+                        hour=[ScheduleRange(8)],
+                        minute=[ScheduleRange(0)],
+                        second=[ScheduleRange(0)],
+                        day_of_week=[ScheduleRange(1, 5)],
+                    )
+                ],
+                time_zone_name="Europe/London",
+            ),
+            policy=once,
+        ),
     }
 
 
@@ -124,11 +153,15 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     runtime = None
     if config.metrics_port:
         try:
-            runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-                bind_address=f"0.0.0.0:{config.metrics_port}")))
+            runtime = Runtime(
+                telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}"))
+            )
         except Exception as e:  # the SDK's runtime says only that it could not bind
-            raise ConfigError("EARLYHELP_METRICS_PORT", f"cannot serve metrics on port {config.metrics_port} "
-                              f"({e}): is it in use? Set another port, or 0 for none") from None
+            raise ConfigError(
+                "EARLYHELP_METRICS_PORT",
+                f"cannot serve metrics on port {config.metrics_port} "
+                f"({e}): is it in use? Set another port, or 0 for none",
+            ) from None
     interceptors = [checks] if (checks := authorization(config)) else []
     # A server still starting (as with `earlyhelp up`) is waited for, up to EARLYHELP_STARTUP_SECONDS.
     pool = await patiently(lambda: open_database(config), config.startup_seconds)
@@ -145,18 +178,30 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         if made := await ensure_schedules(client, config.task_queue):
             log.info("schedules created", schedules=made)
     except RPCError as e:  # a server without Schedules (the time-skipping test server) or credentials without them
-        log.warning("schedules not created: the outbox sweep and the daily digests will not run until ops create "
-                    "them (earlyhelp schedules --create)", error=e.message, status=e.status.name)
+        log.warning(
+            "schedules not created: the outbox sweep and the daily digests will not run until ops create "
+            "them (earlyhelp schedules --create)",
+            error=e.message,
+            status=e.status.name,
+        )
     worker = new_worker(
-        client, CaseActivities(pool, sealer, deliver=delivery.sending, watch=True), config.task_queue, delivery,
-        roles, interceptors=interceptors,
+        client,
+        CaseActivities(pool, sealer, deliver=delivery.sending, watch=True),
+        config.task_queue,
+        delivery,
+        roles,
+        interceptors=interceptors,
         max_cached_workflows=config.max_cached_cases,
         graceful_shutdown_timeout=timedelta(seconds=config.shutdown_grace_seconds),
     )
     try:
         async with worker:
-            log.info("worker started", task_queue=config.task_queue, namespace=config.namespace,
-                     metrics_port=config.metrics_port or None)
+            log.info(
+                "worker started",
+                task_queue=config.task_queue,
+                namespace=config.namespace,
+                metrics_port=config.metrics_port or None,
+            )
             await stop.wait()
             log.info("worker stopping", grace_seconds=config.shutdown_grace_seconds)
     finally:

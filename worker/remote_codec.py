@@ -48,8 +48,10 @@ class RemoteCodec(PayloadCodec, WithSerializationContext):
             headers[CASE_HEADER] = self.case_id
         body = json_format.MessageToJson(Payloads(payloads=list(payloads)))
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http, \
-                    http.post(f"{self.url}/{what}", data=body, headers=headers) as response:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+                http.post(f"{self.url}/{what}", data=body, headers=headers) as response,
+            ):
                 text = await response.text()
         except aiohttp.ClientError as e:
             raise CodecRefused(f"cannot reach the codec server at {self.url}: {e}") from None

@@ -28,14 +28,55 @@ from temporalio.converter import PayloadCodec, WithSerializationContext, Workflo
 from worker.codec import CaseErased
 
 # Event fields that are facts about the process, never about the family: kept after an erasure.
-FACTS = frozenset({
-    "route", "locality", "recommendation", "decision", "to", "from", "kind", "due_at", "reminder_at",
-    "completed_at", "escalated_to", "method", "outcome", "time_of_day", "attempt", "visit", "letter_left",
-    "agreement_given", "genogram_started", "children_seen", "scaling", "virtual", "review_date",
-    "next_review_date", "held_at", "approve", "closure_reason", "criteria", "final_stage", "accepted",
-    "previous_referrals", "immediate_safeguarding", "consent_given", "lead_practitioner", "practitioner",
-    "chosen_by_family", "reallocation", "resume_stage", "stage", "malformed", "re_referral", "version", "paused",
-    "significant", "keyed_by"})
+FACTS = frozenset(
+    {
+        "route",
+        "locality",
+        "recommendation",
+        "decision",
+        "to",
+        "from",
+        "kind",
+        "due_at",
+        "reminder_at",
+        "completed_at",
+        "escalated_to",
+        "method",
+        "outcome",
+        "time_of_day",
+        "attempt",
+        "visit",
+        "letter_left",
+        "agreement_given",
+        "genogram_started",
+        "children_seen",
+        "scaling",
+        "virtual",
+        "review_date",
+        "next_review_date",
+        "held_at",
+        "approve",
+        "closure_reason",
+        "criteria",
+        "final_stage",
+        "accepted",
+        "previous_referrals",
+        "immediate_safeguarding",
+        "consent_given",
+        "lead_practitioner",
+        "practitioner",
+        "chosen_by_family",
+        "reallocation",
+        "resume_stage",
+        "stage",
+        "malformed",
+        "re_referral",
+        "version",
+        "paused",
+        "significant",
+        "keyed_by",
+    }
+)
 # References (ids in the council's systems, never names): in the clear for search and the SSD export,
 # erased with the case.
 REFS = frozenset({"family_ref", "people", "person_ref", "cases", "open_cases"})

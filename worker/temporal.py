@@ -57,8 +57,10 @@ async def data_converter(config: Config, pool: asyncpg.Pool | None = None, token
     master = MasterKeys.from_config(config)
     if master is None and config.codec_url:
         if token is None:
-            raise ConfigError("EARLYHELP_CODEC_URL", "the codec server encodes and decodes for a person: sign in "
-                                                     "first (earlyhelp login)")
+            raise ConfigError(
+                "EARLYHELP_CODEC_URL",
+                "the codec server encodes and decodes for a person: sign in first (earlyhelp login)",
+            )
         return encrypted_converter(RemoteCodec(config.codec_url, token))
     if master is None:
         return pydantic_data_converter
@@ -66,8 +68,13 @@ async def data_converter(config: Config, pool: asyncpg.Pool | None = None, token
     return encrypted_converter(EncryptionCodec(master, CaseKeys(pool, master, listen_url=config.database_url)))
 
 
-async def connect(config: Config, runtime: Runtime | None = None, pool: asyncpg.Pool | None = None,
-                  interceptors: Sequence[Interceptor] = (), token: str | None = None) -> Client:
+async def connect(
+    config: Config,
+    runtime: Runtime | None = None,
+    pool: asyncpg.Pool | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    token: str | None = None,
+) -> Client:
     """A client on the configured cluster with the project's data converter."""
     tls: TLSConfig | bool = False
     if config.tls_cert or config.tls_ca:
@@ -96,7 +103,8 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     """Register the case search attributes the namespace lacks; returns those added."""
     try:
         existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace))
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
         known = set(existing.custom_attributes) | set(existing.system_attributes)
     except RPCError as e:
         if e.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server cannot list them
@@ -104,11 +112,13 @@ async def ensure_search_attributes(client: Client) -> list[str]:
         known = set()
     missing = {
         key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-        for key in search.REGISTERED if key.name not in known
+        for key in search.REGISTERED
+        if key.name not in known
     }
     if missing:
         await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
     return sorted(missing)
 
 
@@ -119,8 +129,13 @@ def case_workflow_id(case_id: str) -> str:
 async def start_case(client: Client, referral: Referral, task_queue: str) -> WorkflowHandle[Any, Any]:
     """Start a case; a case id is never used twice, even after its case ended (CONTRACT.md)."""
     return await client.start_workflow(
-        "EarlyHelpCase", referral, id=case_workflow_id(referral.case_id), task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, result_type=Any)
+        "EarlyHelpCase",
+        referral,
+        id=case_workflow_id(referral.case_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        result_type=Any,
+    )
 
 
 def new_update_id() -> str:
@@ -131,8 +146,9 @@ def new_update_id() -> str:
 _TRANSIENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
 
 
-async def send_command(client: Client, case_id: str, name: str, command: Any, update_id: str,
-                       attempts: int = 5) -> Snapshot:
+async def send_command(
+    client: Client, case_id: str, name: str, command: Any, update_id: str, attempts: int = 5
+) -> Snapshot:
     """Send one command, retrying outages with the same update id so it is recorded at most once."""
     handle = client.get_workflow_handle(case_workflow_id(case_id))
     for attempt in range(attempts):

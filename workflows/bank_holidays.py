@@ -44,42 +44,55 @@ def by_rule(year: int) -> frozenset[date]:
     christmas = date(year, 12, 25)
     # Christmas on a Saturday or Sunday moves to the 27th, and Boxing Day (or its Sunday) to the next free weekday.
     christmas_off = {4: (25, 28), 5: (27, 28), 6: (26, 27)}.get(christmas.weekday(), (25, 26))
-    return frozenset({
-        _monday_on(date(year, 1, 1)),
-        good_friday,
-        good_friday + timedelta(days=3),  # Easter Monday
-        may_1 + timedelta(days=-may_1.weekday() % 7),  # first Monday in May
-        may_31 - timedelta(days=may_31.weekday()),  # last Monday in May
-        aug_31 - timedelta(days=aug_31.weekday()),  # last Monday in August
-        *(date(year, 12, d) for d in christmas_off),
-    })
+    return frozenset(
+        {
+            _monday_on(date(year, 1, 1)),
+            good_friday,
+            good_friday + timedelta(days=3),  # Easter Monday
+            may_1 + timedelta(days=-may_1.weekday() % 7),  # first Monday in May
+            may_31 - timedelta(days=may_31.weekday()),  # last Monday in May
+            aug_31 - timedelta(days=aug_31.weekday()),  # last Monday in August
+            *(date(year, 12, d) for d in christmas_off),
+        }
+    )
 
 
 EDITIONS: tuple[Edition, ...] = (
-    Edition(1, None,
-            added=frozenset({
+    Edition(
+        1,
+        None,
+        added=frozenset(
+            {
                 date(1995, 5, 8),  # VE Day's 50th anniversary (instead of 1 May)
                 date(1999, 12, 31),  # the millennium
-                date(2002, 6, 3), date(2002, 6, 4),  # the Golden Jubilee (instead of 27 May)
+                date(2002, 6, 3),
+                date(2002, 6, 4),  # the Golden Jubilee (instead of 27 May)
                 date(2011, 4, 29),  # the royal wedding
-                date(2012, 6, 4), date(2012, 6, 5),  # the Diamond Jubilee (instead of 28 May)
+                date(2012, 6, 4),
+                date(2012, 6, 5),  # the Diamond Jubilee (instead of 28 May)
                 date(2020, 5, 8),  # VE Day's 75th anniversary (instead of 4 May)
-                date(2022, 6, 2), date(2022, 6, 3),  # the Platinum Jubilee (instead of 30 May)
+                date(2022, 6, 2),
+                date(2022, 6, 3),  # the Platinum Jubilee (instead of 30 May)
                 date(2022, 9, 19),  # the state funeral of Queen Elizabeth II
                 date(2023, 5, 8),  # the coronation of King Charles III
-            }),
-            removed=frozenset({date(1995, 5, 1), date(2002, 5, 27), date(2012, 5, 28), date(2020, 5, 4),
-                               date(2022, 5, 30)})),
+            }
+        ),
+        removed=frozenset(
+            {date(1995, 5, 1), date(2002, 5, 27), date(2012, 5, 28), date(2020, 5, 4), date(2022, 5, 30)}
+        ),
+    ),
 )
 FIRST, LATEST = EDITIONS[0], EDITIONS[-1]
 
 # Every edition's days for the years a case can meet, built once; a year outside it is computed when asked.
 _YEARS = range(1990, 2101)
-_TABLE: MappingProxyType[tuple[Edition, int], frozenset[date]] = MappingProxyType({
-    (edition, year): frozenset(
-        (by_rule(year) - edition.removed) | {d for d in edition.added if d.year == year})
-    for edition in EDITIONS for year in _YEARS
-})
+_TABLE: MappingProxyType[tuple[Edition, int], frozenset[date]] = MappingProxyType(
+    {
+        (edition, year): frozenset((by_rule(year) - edition.removed) | {d for d in edition.added if d.year == year})
+        for edition in EDITIONS
+        for year in _YEARS
+    }
+)
 
 
 def bank_holidays(year: int, edition: Edition) -> frozenset[date]:

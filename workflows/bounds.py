@@ -41,8 +41,9 @@ def _crlf(value: Any) -> Any:
 
 
 def _text(max_length: int, min_length: int = 0) -> Any:
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length, pattern=PRINTABLE),
-                     BeforeValidator(_crlf)]
+    return Annotated[
+        str, StringConstraints(min_length=min_length, max_length=max_length, pattern=PRINTABLE), BeforeValidator(_crlf)
+    ]
 
 
 def _in_range(value: date | datetime) -> date | datetime:

@@ -8,7 +8,6 @@ deadline is always one durable timer; the case continues-as-new at each
 review boundary, or earlier if Temporal suggests it.
 """
 
-
 import asyncio
 import json
 from datetime import timedelta
@@ -92,8 +91,11 @@ class EarlyHelpCase:
         self.unsaved: list[Event] = []
         # Only a run this case continued into carries state: a client's start is a Referral, whatever it holds.
         try:
-            carried = (workflow.info().continued_run_id is not None
-                       and isinstance(first := json.loads(start.payload.data), dict) and "state" in first)
+            carried = (
+                workflow.info().continued_run_id is not None
+                and isinstance(first := json.loads(start.payload.data), dict)
+                and "state" in first
+            )
         except ValueError:
             carried = False
         self._look_up_family = False
@@ -106,8 +108,11 @@ class EarlyHelpCase:
                 self._record(pathway.set_practice(self.state, CURRENT_PRACTICE, workflow.now()))
             return
         if start.payload.metadata.get(PLAINTEXT) and workflow.patched(REFUSE_PLAINTEXT_START):
-            self._refused = ApplicationError("not_encrypted: this deployment takes only referrals encrypted by its "
-                                             "codec", type="NotEncrypted", non_retryable=True)
+            self._refused = ApplicationError(
+                "not_encrypted: this deployment takes only referrals encrypted by its codec",
+                type="NotEncrypted",
+                non_retryable=True,
+            )
             return
         try:
             referral = _decode(start, Referral)
@@ -157,9 +162,15 @@ class EarlyHelpCase:
         referral = self.state.referral
         found = await workflow.execute_local_activity_method(
             CaseActivities.previous_cases,
-            args=[referral.case_id, referral.family.family_ref, [m.person_ref for m in referral.family.members],
-                  referral.received_at],
-            start_to_close_timeout=LOOKUP_TIMEOUT, retry_policy=SAVE_RETRY)
+            args=[
+                referral.case_id,
+                referral.family.family_ref,
+                [m.person_ref for m in referral.family.members],
+                referral.received_at,
+            ],
+            start_to_close_timeout=LOOKUP_TIMEOUT,
+            retry_policy=SAVE_RETRY,
+        )
         self._record(pathway.previous_cases_found(self.state, found, workflow.now()))
 
     def _publish(self) -> None:
@@ -263,9 +274,9 @@ class EarlyHelpCase:
             parsed, problem = None, refusal(e)
             if not workflow.unsafe.is_replaying():
                 workflow.metric_meter().create_counter(
-                    "earlyhelp_malformed_concerns", "safeguarding concerns acted on though malformed").add(1)
-        self._record(pathway.raise_safeguarding(self.state, parsed, workflow.now(), problem,
-                                                concern.payload.data))
+                    "earlyhelp_malformed_concerns", "safeguarding concerns acted on though malformed"
+                ).add(1)
+        self._record(pathway.raise_safeguarding(self.state, parsed, workflow.now(), problem, concern.payload.data))
 
     @workflow.signal
     def move_to_new_run(self) -> None:
@@ -297,7 +308,7 @@ class EarlyHelpCase:
             if size > TIMELINE_QUERY_BYTES:
                 break
             kept += 1
-        return self.events[len(self.events) - kept:]
+        return self.events[len(self.events) - kept :]
 
 
 def _update(name: str, model: type[Command]) -> Any:

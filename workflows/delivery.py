@@ -22,8 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.delivery import FAILED, FINAL, UNDELIVERABLE, DeliveryActivities
     from activities.mash import MashActivities
 
-SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5),
-                         non_retryable_error_types=[UNDELIVERABLE])
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=[UNDELIVERABLE],
+)
 CALL_TIMEOUT = timedelta(seconds=60)
 SEND_TIMEOUT = timedelta(minutes=3)  # a send, then its status read for FOLLOW_SECONDS (activities/delivery.py)
 FIRST_LOOK, LONGEST_WAIT = timedelta(seconds=5), timedelta(hours=1)
@@ -44,12 +47,17 @@ class Delivery:
                 # Sent, and its status followed for the first half-minute, by one activity: most emails are
                 # final by then, so a delivery costs the server one activity, not a timer and two more tasks.
                 notify_id, status = await workflow.execute_activity_method(
-                    DeliveryActivities.send, item_id, start_to_close_timeout=SEND_TIMEOUT,
-                    heartbeat_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY)
+                    DeliveryActivities.send,
+                    item_id,
+                    start_to_close_timeout=SEND_TIMEOUT,
+                    heartbeat_timeout=CALL_TIMEOUT,
+                    retry_policy=SEND_RETRY,
+                )
                 wait = FIRST_LOOK * 8
             else:
                 notify_id = await workflow.execute_activity_method(
-                    DeliveryActivities.deliver, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY)
+                    DeliveryActivities.deliver, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+                )
                 status, wait = "sending", FIRST_LOOK
         except ActivityError as e:
             if not (isinstance(e.cause, ApplicationError) and e.cause.type == UNDELIVERABLE):
@@ -61,8 +69,11 @@ class Delivery:
                 break
             await workflow.sleep(wait)
             status = await workflow.execute_activity_method(
-                DeliveryActivities.delivery_status, args=[item_id, notify_id], start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=SEND_RETRY)
+                DeliveryActivities.delivery_status,
+                args=[item_id, notify_id],
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=SEND_RETRY,
+            )
             wait = min(wait * 2, LONGEST_WAIT)
         if status in FAILED:
             await self._escalate(item_id)
@@ -72,12 +83,17 @@ class Delivery:
         """A permanent failure goes to the locality's manager, by a delivery of its own (started by the
         activity: a workflow start from an activity, not a child, so this run owes nothing to it)."""
         escalation = await workflow.execute_activity_method(
-            DeliveryActivities.escalate_failure, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY)
+            DeliveryActivities.escalate_failure, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+        )
         if escalation is not None and not workflow.patched(ESCALATION_STARTED_BY_ACTIVITY):
             # A delivery from before: it started the escalation's delivery as a child (a no-op if running).
             try:
-                await workflow.start_child_workflow("Delivery", escalation, id=f"delivery-{escalation}",
-                                                    parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+                await workflow.start_child_workflow(
+                    "Delivery",
+                    escalation,
+                    id=f"delivery-{escalation}",
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
             except WorkflowAlreadyStartedError:
                 pass
 
@@ -92,9 +108,12 @@ class OutboxSweep:
     @workflow.run
     async def run(self) -> int:
         deliveries = await workflow.execute_activity_method(
-            DeliveryActivities.undelivered, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=SEND_RETRY)
+            DeliveryActivities.undelivered,
+            SWEEP_AFTER_SECONDS,
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=SEND_RETRY,
+        )
         watches = await workflow.execute_activity_method(
-            MashActivities.unwatched, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=SEND_RETRY)
+            MashActivities.unwatched, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+        )
         return deliveries + watches

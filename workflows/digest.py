@@ -25,7 +25,10 @@ class DailyDigest:
             return 0
         # The moment goes with the day: "this week" and "overdue" are judged by the workflow's clock.
         written = await workflow.execute_activity_method(
-            DigestActivities.write_digests, args=[day, workflow.now()], start_to_close_timeout=timedelta(minutes=5),
+            DigestActivities.write_digests,
+            args=[day, workflow.now()],
+            start_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=10))
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=10),
+        )
         return len(written)

@@ -43,8 +43,12 @@ class MashReferralWatch:
         try:
             await workflow.wait_condition(lambda: self.acknowledged is not None, timeout=ACKNOWLEDGE_WITHIN)
         except asyncio.TimeoutError:
-            await workflow.execute_activity_method(MashActivities.escalate_unacknowledged, referral,
-                                                   start_to_close_timeout=CALL_TIMEOUT, retry_policy=RETRY)
+            await workflow.execute_activity_method(
+                MashActivities.escalate_unacknowledged,
+                referral,
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=RETRY,
+            )
             await workflow.wait_condition(lambda: self.acknowledged is not None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self.acknowledged is not None
@@ -63,15 +67,21 @@ class MashReferralWatch:
         self.acknowledged = ack
         referral = workflow.info().workflow_id.removeprefix("mash-")
         case_id, _, seq = referral.rpartition("-")
-        await workflow.execute_activity_method(MashActivities.record_acknowledgement,
-                                               args=[case_id, int(seq), ack.by, ack.at],
-                                               start_to_close_timeout=CALL_TIMEOUT, retry_policy=RETRY)
+        await workflow.execute_activity_method(
+            MashActivities.record_acknowledgement,
+            args=[case_id, int(seq), ack.by, ack.at],
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=RETRY,
+        )
         return ack
 
     @acknowledge.validator
     def _check(self, command: RawValue) -> None:
         self._decode(command)
         if self.acknowledged is not None:
-            raise ApplicationError(f"already_acknowledged: by {self.acknowledged.by} at "
-                                   f"{self.acknowledged.at:%Y-%m-%d %H:%M} UTC", "already_acknowledged",
-                                   type="RuleBroken", non_retryable=True)
+            raise ApplicationError(
+                f"already_acknowledged: by {self.acknowledged.by} at {self.acknowledged.at:%Y-%m-%d %H:%M} UTC",
+                "already_acknowledged",
+                type="RuleBroken",
+                non_retryable=True,
+            )

@@ -155,8 +155,9 @@ class Referral(Model):
     previous_referrals: int = Field(0, ge=0, le=1000)
     step_down: StepDown | None = None
     policy: Policy | None = None
-    keyed_by: Id | None = Field(None, description="who keyed the referral in (the signed-in screener); the "
-                                                  "referrer is its source")
+    keyed_by: Id | None = Field(
+        None, description="who keyed the referral in (the signed-in screener); the referrer is its source"
+    )
 
     @model_validator(mode="after")
     def _route_matches_details(self) -> Referral:

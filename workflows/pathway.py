@@ -56,8 +56,17 @@ from workflows.state import PRACTICE_V1, CaseState, apply, new_state
 SYSTEM = "system"
 S = Stage
 # Stages after allocation where the lead practitioner works with the family.
-WORKING = (S.initial_contact, S.warm_handover, S.unannounced_visits, S.engagement_decision,
-           S.home_visit, S.assessment, S.taf_pending, S.plan_active, S.masp)
+WORKING = (
+    S.initial_contact,
+    S.warm_handover,
+    S.unannounced_visits,
+    S.engagement_decision,
+    S.home_visit,
+    S.assessment,
+    S.taf_pending,
+    S.plan_active,
+    S.masp,
+)
 
 
 class Decision:
@@ -72,9 +81,7 @@ class Decision:
         return add_working_days(start, days, self.holidays)
 
     def emit(self, type: str, at: datetime | None = None, **data: Any) -> None:
-        event = Event(
-            seq=self.state.seq + 1, type=type, at=at or self.now, by=self.by, data=to_jsonable_python(data)
-        )
+        event = Event(seq=self.state.seq + 1, type=type, at=at or self.now, by=self.by, data=to_jsonable_python(data))
         apply(self.state, event)
         self.events.append(event)
 
@@ -92,8 +99,14 @@ class Decision:
 
     def complete(self, kind: str, at: datetime) -> None:
         """The deadline's step happened at `at`: met if on time, whenever it is recorded."""
-        deadline = next((d for d in reversed(self.state.deadlines) if d.kind == kind and d.completed_at is None
-                         and d.status in ("pending", "missed")), None)
+        deadline = next(
+            (
+                d
+                for d in reversed(self.state.deadlines)
+                if d.kind == kind and d.completed_at is None and d.status in ("pending", "missed")
+            ),
+            None,
+        )
         if deadline is None:
             return
         if at <= deadline.due_at:
@@ -103,10 +116,13 @@ class Decision:
         else:
             self.emit("DeadlineCompletedLate", kind=kind, completed_at=at)
 
-    def request_decision(self, reason: str, resume: Stage, stage: Stage, need_outcomes: list[Any] | None = None) -> None:
+    def request_decision(
+        self, reason: str, resume: Stage, stage: Stage, need_outcomes: list[Any] | None = None
+    ) -> None:
         self.emit("ClosureRequested", reason=reason, need_outcomes=need_outcomes or [], resume_stage=resume)
-        self.set_deadline("closure_decision",
-                          self.working_days_on(self.now, self.state.policy.closure_decision_working_days))
+        self.set_deadline(
+            "closure_decision", self.working_days_on(self.now, self.state.policy.closure_decision_working_days)
+        )
         self.move(stage)
 
     def consent_needed(self, what: str) -> None:
@@ -139,8 +155,9 @@ class Decision:
         for kind in paused:
             self.emit("DeadlineCancelled", kind=kind, reason="paused while stepped up")
         self.emit("SteppedUp", reason=reason, resume_stage=resume, paused=paused)
-        self.set_deadline("social_care_decision",
-                          self.working_days_on(self.now, state.policy.social_care_decision_working_days))
+        self.set_deadline(
+            "social_care_decision", self.working_days_on(self.now, state.policy.social_care_decision_working_days)
+        )
         self.move(S.stepped_up)
 
     def resume_from_step_up(self, paused: list[str]) -> None:
@@ -180,8 +197,9 @@ def check_referral(referral: Referral, now: datetime) -> None:
         raise RuleBroken(e.rule, f"received_at: {e}") from None
 
 
-def open_case(referral: Referral, practice: int = PRACTICE_V1,
-              holidays: bank_holidays.Edition = bank_holidays.FIRST) -> tuple[CaseState, list[Event]]:
+def open_case(
+    referral: Referral, practice: int = PRACTICE_V1, holidays: bank_holidays.Edition = bank_holidays.FIRST
+) -> tuple[CaseState, list[Event]]:
     """The case as referred: its first events are dated when the referral was received."""
     policy = referral.effective_policy
     recommendation = rules.threshold_recommendation(referral.needs, referral.immediate_safeguarding, policy)
@@ -226,8 +244,9 @@ def open_case(referral: Referral, practice: int = PRACTICE_V1,
 def _record_screening(d: Decision, c: RecordScreening) -> None:
     s = d.state
     rules.check_screening(c.decision, c.reason, c.services, s.recommendation, s.consent)
-    d.emit("ScreeningRecorded", decision=c.decision, reason=c.reason, services=c.services,
-           recommendation=s.recommendation)
+    d.emit(
+        "ScreeningRecorded", decision=c.decision, reason=c.reason, services=c.services, recommendation=s.recommendation
+    )
     d.complete("screening_decision", d.now)
     if c.decision == "accept":
         d.move(S.awaiting_allocation)
@@ -249,8 +268,12 @@ def _allocate(d: Decision, c: Allocate) -> None:
         d.consent_needed("allocation")
     elif s.v2:
         rules.check_reallocation_reason(c.reason)
-    d.emit("CaseAllocated", lead_practitioner=c.lead_practitioner, reallocation=not first,
-           **({"reason": c.reason} if s.v2 and c.reason else {}))
+    d.emit(
+        "CaseAllocated",
+        lead_practitioner=c.lead_practitioner,
+        reallocation=not first,
+        **({"reason": c.reason} if s.v2 and c.reason else {}),
+    )
     if first:
         d.complete("allocation", d.now)
         # The TAF clock starts at allocation [003]; first contact within 2 working days (policy).
@@ -262,8 +285,14 @@ def _allocate(d: Decision, c: Allocate) -> None:
 def _record_contact_attempt(d: Decision, c: RecordContactAttempt) -> None:
     s = d.state
     at = d.at_or_now(c.at, s.allocated_at, "the contact attempt")
-    d.emit("ContactAttemptRecorded", at=at, method=c.method, outcome=c.outcome,
-           time_of_day=time_of_day(at, s.policy), attempt=len(s.contact_attempts) + 1)
+    d.emit(
+        "ContactAttemptRecorded",
+        at=at,
+        method=c.method,
+        outcome=c.outcome,
+        time_of_day=time_of_day(at, s.policy),
+        attempt=len(s.contact_attempts) + 1,
+    )
     d.complete("first_contact_attempt", at)
     if c.outcome == "reached":
         d.move(S.home_visit)
@@ -290,8 +319,14 @@ def _record_unannounced_visit(d: Decision, c: RecordUnannouncedVisit) -> None:
         d.consent_needed("an unannounced visit")
     at = d.at_or_now(c.at, s.allocated_at, "the unannounced visit")
     rules.check_unannounced_visit(c.model_copy(update={"at": at}), s.visits, s.policy)
-    d.emit("UnannouncedVisitRecorded", at=at, outcome=c.outcome, letter_left=c.letter_left,
-           visit=len(s.visits) + 1, lead_practitioner=s.lead_practitioner)
+    d.emit(
+        "UnannouncedVisitRecorded",
+        at=at,
+        outcome=c.outcome,
+        letter_left=c.letter_left,
+        visit=len(s.visits) + 1,
+        lead_practitioner=s.lead_practitioner,
+    )
     if c.outcome == "seen":
         d.move(S.home_visit)
     elif rules.unannounced_visits_exhausted(s.visits, s.policy):
@@ -304,8 +339,13 @@ def _record_home_visit(d: Decision, c: RecordHomeVisit) -> None:
     d.consent_needed("the home visit")
     rules.check_home_visit(c.agreement_given, c.genogram_started)
     at = d.at_or_now(c.at, s.allocated_at, "the home visit")
-    d.emit("HomeVisitRecorded", at=at, agreement_given=c.agreement_given,
-           genogram_started=c.genogram_started, children_seen=c.children_seen)
+    d.emit(
+        "HomeVisitRecorded",
+        at=at,
+        agreement_given=c.agreement_given,
+        genogram_started=c.genogram_started,
+        children_seen=c.children_seen,
+    )
     if s.v2 and c.agreement_given:
         if c.children_seen:
             for child in s.children():
@@ -356,14 +396,19 @@ def _request_closure(d: Decision, c: RequestClosure) -> None:
     s = d.state
     if s.stage == S.awaiting_allocation and c.reason not in ("consent_withdrawn", "moved_away"):
         # No dead end: before allocation a case closes only because consent went or the family moved.
-        raise RuleBroken("closure_before_allocation", f"before allocation a case closes as consent_withdrawn or "
-                                                      f"moved_away only; not {c.reason} [DOMAIN 9]")
+        raise RuleBroken(
+            "closure_before_allocation",
+            f"before allocation a case closes as consent_withdrawn or moved_away only; not {c.reason} [DOMAIN 9]",
+        )
     if c.reason in ("needs_met", "needs_not_met"):
         if s.stage not in (S.plan_active, S.masp):
-            raise RuleBroken("closure_after_plan", f"closing as {c.reason} needs a plan in place; the case is in '{s.stage}'")
+            raise RuleBroken(
+                "closure_after_plan", f"closing as {c.reason} needs a plan in place; the case is in '{s.stage}'"
+            )
         # The EHA is updated to say how each need was met, or why not [003].
-        rules.check_covers_every_need(s.needs, (o.need_code for o in c.need_outcomes),
-                                      "closure_summarises_every_need", "the closure summary")
+        rules.check_covers_every_need(
+            s.needs, (o.need_code for o in c.need_outcomes), "closure_summarises_every_need", "the closure summary"
+        )
         if s.v2 and c.reason == "needs_met":
             rules.check_needs_shown_met(s.needs, s.latest_review, c.need_outcomes)
     d.request_decision(c.reason, s.stage, S.closure_pending, c.need_outcomes)
@@ -374,8 +419,14 @@ def _decide_closure(d: Decision, c: DecideClosure) -> None:
     pending = s.pending_approval
     assert pending is not None  # the stage guarantees it
     rules.check_closure_decider(c.by, pending.requested_by)
-    d.emit("ClosureDecided", approve=c.approve, reason=c.reason, closure_reason=pending.reason,
-           need_outcomes=pending.need_outcomes, route=s.referral.route)
+    d.emit(
+        "ClosureDecided",
+        approve=c.approve,
+        reason=c.reason,
+        closure_reason=pending.reason,
+        need_outcomes=pending.need_outcomes,
+        route=s.referral.route,
+    )
     d.complete("closure_decision", d.now)
     if c.approve:
         d.finish(S.closed, pending.reason)
@@ -422,8 +473,10 @@ def _member(d: Decision, person_ref: str | None) -> dict[str, Any]:
         return {}
     known = [m.person_ref for m in d.state.referral.family.members]
     if person_ref not in known:
-        raise RuleBroken("member_of_the_family", f"{person_ref!r} is not a member of this family "
-                                                 f"({', '.join(known) or 'no members recorded'})")
+        raise RuleBroken(
+            "member_of_the_family",
+            f"{person_ref!r} is not a member of this family ({', '.join(known) or 'no members recorded'})",
+        )
     return {"person_ref": person_ref}
 
 
@@ -433,7 +486,9 @@ def _withdraw_consent(d: Decision, c: WithdrawConsent) -> None:
 
 def _record_consent(d: Decision, c: RecordConsent) -> None:
     if not c.consent.given:
-        raise RuleBroken("consent_recorded_as_given", "record_consent records consent given; use withdraw_consent otherwise")
+        raise RuleBroken(
+            "consent_recorded_as_given", "record_consent records consent given; use withdraw_consent otherwise"
+        )
     d.emit("ConsentRecorded", consent=c.consent, **_member(d, c.person_ref))
 
 
@@ -444,8 +499,12 @@ def _identify_lead_practitioner(d: Decision, c: IdentifyLeadPractitioner) -> Non
     if s.v2:
         rules.check_preferred_lead(s.referral.step_down.preferred_lead, c.practitioner, s.declined_leads)
     # The case closes to the social worker once the EHA is open and a lead identified [004].
-    d.emit("LeadPractitionerIdentified", practitioner=c.practitioner, chosen_by_family=c.chosen_by_family,
-           social_worker=s.referral.step_down.social_worker)
+    d.emit(
+        "LeadPractitionerIdentified",
+        practitioner=c.practitioner,
+        chosen_by_family=c.chosen_by_family,
+        social_worker=s.referral.step_down.social_worker,
+    )
     d.complete("allocation", d.now)
     if s.referral.step_down.cin_meeting_agreed_plan:
         # The CIN meeting agreed the plan: no separate TAF [004]; reviews start now.
@@ -471,8 +530,10 @@ def _request_additional_service(d: Decision, c: RequestAdditionalService) -> Non
         d.consent_needed("a request for additional service")
     unknown = sorted(set(c.needs) - {n.code for n in d.state.needs})
     if unknown:
-        raise RuleBroken("rfas_states_family_needs",
-                         f"an RfAS states the family's needs; {', '.join(unknown)} is not a need of this case [004]")
+        raise RuleBroken(
+            "rfas_states_family_needs",
+            f"an RfAS states the family's needs; {', '.join(unknown)} is not a need of this case [004]",
+        )
     d.emit("AdditionalServiceRequested", service=c.service, needs=c.needs, reason=c.reason)
 
 
@@ -489,8 +550,9 @@ def _record_child_seen(d: Decision, c: RecordChildSeen) -> None:
     s = d.state
     children = s.children()
     if children and c.person_ref not in children:
-        raise RuleBroken("child_of_the_family", f"{c.person_ref!r} is not a child of this family "
-                                                f"({', '.join(children)}) [001][003]")
+        raise RuleBroken(
+            "child_of_the_family", f"{c.person_ref!r} is not a child of this family ({', '.join(children)}) [001][003]"
+        )
     at = d.at_or_now(c.at, s.allocated_at, "the child seen")
     d.emit("ChildSeen", at=at, person_ref=c.person_ref)
     if not set(children) - set(s.children_seen):
@@ -512,8 +574,13 @@ def _printable(raw: bytes) -> str:
     return "".join(c if c in "\n\t" or (c.isprintable() and c != "\x7f") else "\ufffd" for c in text)
 
 
-def raise_safeguarding(state: CaseState, concern: SafeguardingConcern | None, now: datetime,
-                       problem: str | None = None, received: bytes = b"") -> list[Event]:
+def raise_safeguarding(
+    state: CaseState,
+    concern: SafeguardingConcern | None,
+    now: datetime,
+    problem: str | None = None,
+    received: bytes = b"",
+) -> list[Event]:
     """Acted on at once in every non-terminal stage; nothing can refuse it [000][003][004].
 
     A malformed concern (`concern` None, `problem` saying why) is acted on just the same: recorded as
@@ -523,8 +590,13 @@ def raise_safeguarding(state: CaseState, concern: SafeguardingConcern | None, no
         return []
     if concern is None:
         d = Decision(state, UNKNOWN_SENDER, now)
-        d.emit("SafeguardingConcernRaised", details=_printable(received), stage=state.stage,
-               malformed=problem, escalated_to="manager")
+        d.emit(
+            "SafeguardingConcernRaised",
+            details=_printable(received),
+            stage=state.stage,
+            malformed=problem,
+            escalated_to="manager",
+        )
     else:
         d = Decision(state, concern.by, now)
         d.emit("SafeguardingConcernRaised", at=concern.at or now, details=concern.details, stage=state.stage)
@@ -548,8 +620,12 @@ def previous_cases_found(state: CaseState, found: list[PreviousCase], now: datet
     since = received - timedelta(days=round(30.44 * state.policy.re_referral_months))
     re_referral = any(p.ended_at is not None and since <= p.ended_at <= received for p in found)
     d = Decision(state, SYSTEM, now)
-    d.emit("PreviousCasesFound", cases=[p.model_dump(mode="json") for p in found], re_referral=re_referral,
-           open_cases=[p.case_id for p in found if p.ended_at is None])
+    d.emit(
+        "PreviousCasesFound",
+        cases=[p.model_dump(mode="json") for p in found],
+        re_referral=re_referral,
+        open_cases=[p.case_id for p in found if p.ended_at is None],
+    )
     return d.events
 
 
@@ -603,16 +679,21 @@ STEPS: dict[type[Command], Step] = {
     RecordAssessment: Step("record_assessment", _record_assessment, (S.assessment,)),
     RecordTaf: Step("record_taf", _record_taf, (S.taf_pending,)),
     RecordReview: Step("record_review", _record_review, (S.plan_active,), v2_stages=(S.masp,)),
-    RequestClosure: Step("request_closure", _request_closure, tuple(s for s in WORKING if s != S.engagement_decision),
-                         v2_stages=(S.awaiting_allocation,)),
+    RequestClosure: Step(
+        "request_closure",
+        _request_closure,
+        tuple(s for s in WORKING if s != S.engagement_decision),
+        v2_stages=(S.awaiting_allocation,),
+    ),
     DecideClosure: Step("decide_closure", _decide_closure, (S.closure_pending, S.engagement_decision)),
     ReferToMasp: Step("refer_to_masp", _refer_to_masp, (S.plan_active,)),
     RecordMaspOutcome: Step("record_masp_outcome", _record_masp_outcome, (S.masp,)),
     RecordSocialCareDecision: Step("record_social_care_decision", _record_social_care_decision, (S.stepped_up,)),
     WithdrawConsent: Step("withdraw_consent", _withdraw_consent, _ALL_OPEN),
     RecordConsent: Step("record_consent", _record_consent, _ALL_OPEN),
-    IdentifyLeadPractitioner: Step("identify_lead_practitioner", _identify_lead_practitioner,
-                                   (S.awaiting_allocation,), "step_down"),
+    IdentifyLeadPractitioner: Step(
+        "identify_lead_practitioner", _identify_lead_practitioner, (S.awaiting_allocation,), "step_down"
+    ),
     RecordLeadDeclined: Step("record_lead_declined", _record_lead_declined, (S.awaiting_allocation,), "step_down"),
     AddAgencyContribution: Step("add_agency_contribution", _add_agency_contribution, _ALL_OPEN, "step_down"),
     RequestAdditionalService: Step("request_additional_service", _request_additional_service, WORKING),
@@ -629,7 +710,9 @@ def decide(state: CaseState, command: Command, now: datetime) -> list[Event]:
         allowed = ", ".join(step.allowed(state))
         raise RuleBroken("wrong_stage", f"{step.name} is not allowed in stage '{state.stage}' (allowed in: {allowed})")
     if not step.for_route(state.referral.route):
-        raise RuleBroken("wrong_route", f"{step.name} is for {step.route} cases; this case's route is {state.referral.route!r}")
+        raise RuleBroken(
+            "wrong_route", f"{step.name} is for {step.route} cases; this case's route is {state.referral.route!r}"
+        )
     d = Decision(state, command.by, now)
     step.handler(d, command)
     return d.events

@@ -73,7 +73,7 @@ def check_screening(
 
 
 def check_consent(consent: Consent, safeguarding: bool) -> None:
-    """"For all Early help consent must be obtained" [004]; safeguarding never waits for it."""
+    """ "For all Early help consent must be obtained" [004]; safeguarding never waits for it."""
     if safeguarding:
         return
     if not consent.given:
@@ -169,7 +169,9 @@ def check_review_date(held_at: datetime, review_date: date, policy: Policy) -> N
     held_on = local_date(held_at)
     latest = held_on + timedelta(weeks=policy.review_interval_weeks)
     if review_date <= held_on:
-        raise RuleBroken("review_date_after_meeting", f"review date {review_date} is not after the meeting on {held_on}")
+        raise RuleBroken(
+            "review_date_after_meeting", f"review date {review_date} is not after the meeting on {held_on}"
+        )
     if review_date > latest:
         raise RuleBroken(
             "reviews_every_twelve_weeks",
@@ -250,8 +252,10 @@ def taf_due_end_of_day(allocated_at: datetime, policy: Policy) -> datetime:
 
 def check_review_after_taf(held_at: datetime, taf_held_at: datetime | None) -> None:
     if taf_held_at is not None and held_at < taf_held_at:
-        raise RuleBroken("review_after_taf", f"a review held at {held_at.isoformat()} is before the TAF it reviews "
-                                             f"({taf_held_at.isoformat()}) [003]")
+        raise RuleBroken(
+            "review_after_taf",
+            f"a review held at {held_at.isoformat()} is before the TAF it reviews ({taf_held_at.isoformat()}) [003]",
+        )
 
 
 def check_needs_shown_met(needs: Sequence[Need], latest_review: Sequence[Any], outcomes: Sequence[Any]) -> None:
@@ -271,8 +275,10 @@ def check_needs_shown_met(needs: Sequence[Need], latest_review: Sequence[Any], o
 
 def check_reallocation_reason(reason: str | None) -> None:
     if not (reason and reason.strip()):
-        raise RuleBroken("reallocation_needs_reason", "reallocating a case needs a reason (absence, caseload, "
-                                                      "the family's request...) [DOMAIN 9]")
+        raise RuleBroken(
+            "reallocation_needs_reason",
+            "reallocating a case needs a reason (absence, caseload, the family's request...) [DOMAIN 9]",
+        )
 
 
 def check_preferred_lead(preferred: str | None, named: str, declined: Sequence[str]) -> None:
@@ -296,10 +302,13 @@ def check_re_referral_history(criteria: Sequence[str], previous_cases: int) -> N
 
 def deadline_on_return(kind: str, now: datetime, policy: Policy, holidays: Edition) -> datetime:
     """A deadline paused by a step-up, set again from the day the case returns [DOMAIN 9]."""
-    days = {"screening_decision": policy.screening_working_days, "allocation": policy.allocation_working_days,
-            "first_contact_attempt": policy.first_contact_working_days,
-            "warm_handover_answer": policy.warm_handover_working_days,
-            "see_children": policy.see_children_working_days}
+    days = {
+        "screening_decision": policy.screening_working_days,
+        "allocation": policy.allocation_working_days,
+        "first_contact_attempt": policy.first_contact_working_days,
+        "warm_handover_answer": policy.warm_handover_working_days,
+        "see_children": policy.see_children_working_days,
+    }
     if kind in days:
         return add_working_days(now, days[kind], holidays)
     if kind == "taf":

@@ -39,8 +39,9 @@ from workflows.policy import Policy
 PRACTICE_V1, PRACTICE_V2 = 1, 2
 CURRENT_PRACTICE = PRACTICE_V2
 # Roles of family members who consent for the younger children [004].
-PARENT_ROLES = frozenset({"parent", "carer", "mother", "father", "step-parent", "stepparent", "guardian",
-                          "foster carer", "kinship carer"})
+PARENT_ROLES = frozenset(
+    {"parent", "carer", "mother", "father", "step-parent", "stepparent", "guardian", "foster carer", "kinship carer"}
+)
 CHILD_ROLES = frozenset({"child", "young person", "young_person"})
 
 
@@ -86,14 +87,18 @@ class CaseState(Model):
         """Whose consent early help needs: every parent or carer and every member of the policy's age or
         over (from year_of_birth); younger children are consented for by their parents [004]."""
         age = self.policy.own_consent_age
-        return [m.person_ref for m in self.referral.family.members
-                if m.role.casefold() in PARENT_ROLES or (m.year_of_birth is not None and year - m.year_of_birth >= age)]
+        return [
+            m.person_ref
+            for m in self.referral.family.members
+            if m.role.casefold() in PARENT_ROLES or (m.year_of_birth is not None and year - m.year_of_birth >= age)
+        ]
 
     def consent_missing(self, year: int) -> list[str]:
         """The members whose consent is needed and not given; 'family' for a family with no members known."""
         people = self.consenters(year)
         if not people:
             return [] if self.consent.given else ["family"]
+
         def has(p: str) -> bool:
             return (self.consent.given and p not in self.withdrawn) or p in self.consented
 
@@ -136,16 +141,27 @@ class CaseState(Model):
         )
 
     def details(self) -> CaseDetails:
-        return CaseDetails(members=self.member_views(), plan=self.plan, received_at=self.referral.received_at,
-                           referrer_agency=self.referral.referrer.agency, keyed_by=self.referral.keyed_by)
+        return CaseDetails(
+            members=self.member_views(),
+            plan=self.plan,
+            received_at=self.referral.received_at,
+            referrer_agency=self.referral.referrer.agency,
+            keyed_by=self.referral.keyed_by,
+        )
 
     def member_views(self) -> list[MemberView]:
         year = self.stage_entered_at.year
         needed, missing = set(self.consenters(year)), set(self.consent_missing(year))
-        return [MemberView(person_ref=m.person_ref, role=m.role, year_of_birth=m.year_of_birth,
-                           consent="missing" if m.person_ref in missing else "given" if m.person_ref in needed
-                           else "not needed", seen=m.person_ref in self.children_seen)
-                for m in self.referral.family.members]
+        return [
+            MemberView(
+                person_ref=m.person_ref,
+                role=m.role,
+                year_of_birth=m.year_of_birth,
+                consent="missing" if m.person_ref in missing else "given" if m.person_ref in needed else "not needed",
+                seen=m.person_ref in self.children_seen,
+            )
+            for m in self.referral.family.members
+        ]
 
 
 def new_state(referral: Referral, recommendation: ScreeningDecision, practice: int = PRACTICE_V1) -> CaseState:
@@ -209,11 +225,15 @@ def _lead_identified(s: CaseState, e: Event) -> None:
 
 
 def _contact_attempt(s: CaseState, e: Event) -> None:
-    s.contact_attempts.append(RecordContactAttempt(by=e.by, at=e.at, method=e.data["method"], outcome=e.data["outcome"]))
+    s.contact_attempts.append(
+        RecordContactAttempt(by=e.by, at=e.at, method=e.data["method"], outcome=e.data["outcome"])
+    )
 
 
 def _visit(s: CaseState, e: Event) -> None:
-    s.visits.append(RecordUnannouncedVisit(by=e.by, at=e.at, outcome=e.data["outcome"], letter_left=e.data["letter_left"]))
+    s.visits.append(
+        RecordUnannouncedVisit(by=e.by, at=e.at, outcome=e.data["outcome"], letter_left=e.data["letter_left"])
+    )
 
 
 def _ladder_restarted(s: CaseState, e: Event) -> None:
@@ -293,9 +313,7 @@ def _ended(s: CaseState, e: Event) -> None:
         if d.status == "pending":
             d.status = "cancelled"
     s.pending_approval = None
-    s.outcome = CaseOutcome(
-        case_id=s.referral.case_id, final_stage=s.stage, reason=e.data["reason"], closed_at=e.at
-    )
+    s.outcome = CaseOutcome(case_id=s.referral.case_id, final_stage=s.stage, reason=e.data["reason"], closed_at=e.at)
 
 
 APPLIERS: dict[str, Callable[[CaseState, Event], None]] = {

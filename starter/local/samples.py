@@ -33,13 +33,16 @@ def sample_referral(
         locality=locality,
         family=Family(
             family_ref=f"FAM-{case_id}",
-            members=[Member(person_ref=f"P-{case_id}-1", role="parent", year_of_birth=1988),
-                     Member(person_ref=f"P-{case_id}-2", role="child", year_of_birth=2015)],
+            members=[
+                Member(person_ref=f"P-{case_id}-1", role="parent", year_of_birth=1988),
+                Member(person_ref=f"P-{case_id}-2", role="child", year_of_birth=2015),
+            ],
         ),
         referrer=Referrer(name="A. Teacher", agency="school", contact="referrer@school.example"),
         needs=COMPLEX_NEEDS if needs is None else needs,
-        consent=Consent(given=consent, recorded_by="referrer" if consent else None,
-                        form_ref="CF-1" if consent else None),
+        consent=Consent(
+            given=consent, recorded_by="referrer" if consent else None, form_ref="CF-1" if consent else None
+        ),
         immediate_safeguarding=immediate_safeguarding,
         previous_referrals=previous_referrals,
         step_down=step_down,

@@ -44,32 +44,58 @@ console = Console()
 SQLITE_PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
 
 
-def start_dev_server(db_file: Path, port: int, ui_port: int, log_file: Path | None = None,
-                     codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
+def start_dev_server(
+    db_file: Path, port: int, ui_port: int, log_file: Path | None = None, codec_endpoint: str | None = None
+) -> subprocess.Popen[bytes]:
     """Start `temporal server start-dev` on loopback with the case search attributes registered (and its Web UI
     decoding through `codec_endpoint`)."""
-    attributes = [f"--search-attribute={k.name}={k.indexed_value_type.name.title().replace('_', '')}"
-                  for k in search.REGISTERED]
+    attributes = [
+        f"--search-attribute={k.name}={k.indexed_value_type.name.title().replace('_', '')}" for k in search.REGISTERED
+    ]
     log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 (kept open for the child)
     return subprocess.Popen(
-        [str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(db_file), "--ip", "127.0.0.1",
-         "--port", str(port), "--ui-port", str(ui_port), "--log-level", "error", "--ui-disable-news-fetch",
-         *SQLITE_PRAGMAS, *attributes, *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else [])],
-        stdout=log, stderr=log, start_new_session=True,
+        [
+            str(BIN / "temporal"),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(db_file),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+            "--log-level",
+            "error",
+            "--ui-disable-news-fetch",
+            *SQLITE_PRAGMAS,
+            *attributes,
+            *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
 
 
 def start_module(module: str, config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
     """`python -m worker` or `python -m web` as a process of its own, configured by `config_env`."""
     log = open(log_file, "ab") if log_file else None  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **config_env},
-                            stdout=log, stderr=log, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", module], env={**os.environ, **config_env}, stdout=log, stderr=log, start_new_session=True
+    )
 
 
 def start_codec_server(config_env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
     log = open(log_file, "ab")  # noqa: SIM115
-    return subprocess.Popen([str(BIN / "earlyhelp"), "codec-server", "--dev-ui"], env={**os.environ, **config_env},
-                            stdout=log, stderr=log, start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "earlyhelp"), "codec-server", "--dev-ui"],
+        env={**os.environ, **config_env},
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
 
 
 DEV_UI_PERSON = "das-screener"
@@ -85,12 +111,28 @@ def notify_standin_key(data_dir: Path) -> dict[str, str]:
     return json.loads(path.read_text())
 
 
-def start_notify_standin(data_dir: Path, key: dict[str, str], log_file: Path,
-                         port: int = NOTIFY_STANDIN_PORT) -> subprocess.Popen[bytes]:
+def start_notify_standin(
+    data_dir: Path, key: dict[str, str], log_file: Path, port: int = NOTIFY_STANDIN_PORT
+) -> subprocess.Popen[bytes]:
     log = open(log_file, "ab")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "starter.local.notify_standin", "--port", str(port),
-                             "--outbox", str(data_dir / "notify-sent.jsonl"), "--service-id", key["service_id"],
-                             "--secret", key["secret"]], stdout=log, stderr=log, start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "starter.local.notify_standin",
+            "--port",
+            str(port),
+            "--outbox",
+            str(data_dir / "notify-sent.jsonl"),
+            "--service-id",
+            key["service_id"],
+            "--secret",
+            key["secret"],
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
 
 
 def start_worker(config_env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen[bytes]:
@@ -143,8 +185,12 @@ def answers(url: str) -> bool:
         return False
 
 
-def wait_healthy(checks: dict[str, Callable[[], bool]], processes: dict[str, subprocess.Popen[bytes]],
-                 logs: dict[str, Path], within: float = 120.0) -> None:
+def wait_healthy(
+    checks: dict[str, Callable[[], bool]],
+    processes: dict[str, subprocess.Popen[bytes]],
+    logs: dict[str, Path],
+    within: float = 120.0,
+) -> None:
     """Until every component answers its health check; a component that stops or never answers is named,
     with the end of its log."""
     deadline = time.monotonic() + within
@@ -174,9 +220,14 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
         console.print(f"Reset: removed {data_dir}.")
     metrics_port = Config.from_env().metrics_port
     codec_port = Config.from_env().codec_port
-    for option, wanted in (("--port", port), ("--ui-port", ui_port), ("--web-port", web_port),
-                           ("EARLYHELP_METRICS_PORT", metrics_port), ("EARLYHELP_CODEC_PORT", codec_port),
-                           ("the Notify stand-in's port", NOTIFY_STANDIN_PORT)):
+    for option, wanted in (
+        ("--port", port),
+        ("--ui-port", ui_port),
+        ("--web-port", web_port),
+        ("EARLYHELP_METRICS_PORT", metrics_port),
+        ("EARLYHELP_CODEC_PORT", codec_port),
+        ("the Notify stand-in's port", NOTIFY_STANDIN_PORT),
+    ):
         if wanted and not port_free(wanted):
             raise ConfigError(option, f"port {wanted} is in use (another earlyhelp up?): choose another")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -191,43 +242,69 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
         new_key_pair(data_dir)
     notify = notify_standin_key(data_dir)
     notify_url = f"http://127.0.0.1:{NOTIFY_STANDIN_PORT}"
-    env = {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": database_url, "EARLYHELP_KEYS_FILE": str(keys),
-           "EARLYHELP_ROLES_FILE": str(roles), "EARLYHELP_VERIFY_KEY": str(verify_key),
-           # Deliveries go to the local Notify stand-in, which keeps what was "sent" in the data directory.
-           "EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
-           "EARLYHELP_NOTIFY_URL": notify_url,
-           "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"demo-{kind}" for kind in KINDS}),
-           "EARLYHELP_NOTIFY_SENT_FILE": str(data_dir / "notify-sent.jsonl")}
+    env = {
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "DATABASE_URL": database_url,
+        "EARLYHELP_KEYS_FILE": str(keys),
+        "EARLYHELP_ROLES_FILE": str(roles),
+        "EARLYHELP_VERIFY_KEY": str(verify_key),
+        # Deliveries go to the local Notify stand-in, which keeps what was "sent" in the data directory.
+        "EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
+        "EARLYHELP_NOTIFY_URL": notify_url,
+        "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"demo-{kind}" for kind in KINDS}),
+        "EARLYHELP_NOTIFY_SENT_FILE": str(data_dir / "notify-sent.jsonl"),
+    }
     signing = {"EARLYHELP_SIGNING_KEY": str(signing_key)}
     config = Config.from_env({**os.environ, **env, **signing})
     codec_url = f"http://127.0.0.1:{codec_port}"
     temporal = start_dev_server(data_dir / "temporal.db", port, ui_port, data_dir / "temporal.log", codec_url)
     worker = web = codec = None
-    logs = {"Temporal dev server": data_dir / "temporal.log", "worker": data_dir / "worker.log",
-            "web app": data_dir / "web.log", "codec server": data_dir / "codec.log",
-            "Notify stand-in": data_dir / "notify.log"}
+    logs = {
+        "Temporal dev server": data_dir / "temporal.log",
+        "worker": data_dir / "worker.log",
+        "web app": data_dir / "web.log",
+        "codec server": data_dir / "codec.log",
+        "Notify stand-in": data_dir / "notify.log",
+    }
     standin = start_notify_standin(data_dir, notify, logs["Notify stand-in"])
     try:
         worker = start_worker(env, logs["worker"])
         web = start_module("web", {**env, **signing, "EARLYHELP_WEB_PORT": str(web_port)}, logs["web app"])
         # The Web UI cannot send a person's token: on loopback it decodes as the demo's screener (audited).
-        codec = start_codec_server({**env, "EARLYHELP_CODEC_PORT": str(codec_port),
-                                    "EARLYHELP_CODEC_ORIGIN": f"http://localhost:{ui_port}",
-                                    "EARLYHELP_CODEC_DEV_PERSON": DEV_UI_PERSON}, logs["codec server"])
+        codec = start_codec_server(
+            {
+                **env,
+                "EARLYHELP_CODEC_PORT": str(codec_port),
+                "EARLYHELP_CODEC_ORIGIN": f"http://localhost:{ui_port}",
+                "EARLYHELP_CODEC_DEV_PERSON": DEV_UI_PERSON,
+            },
+            logs["codec server"],
+        )
         started_at = logs["worker"].stat().st_size if logs["worker"].exists() else 0
         with console.status("Starting Temporal, the worker and the web app..."):
-            wait_healthy({"worker": lambda: "worker started" in _since(logs["worker"], started_at),
-                          "web app": lambda: answers(f"http://127.0.0.1:{web_port}/healthz"),
-                          "codec server": lambda: answers(f"{codec_url}/healthz"),
-                          "Notify stand-in": lambda: answers(notify_url + "/")},
-                         {"Temporal dev server": temporal, "worker": worker, "web app": web, "codec server": codec,
-                          "Notify stand-in": standin}, logs)
+            wait_healthy(
+                {
+                    "worker": lambda: "worker started" in _since(logs["worker"], started_at),
+                    "web app": lambda: answers(f"http://127.0.0.1:{web_port}/healthz"),
+                    "codec server": lambda: answers(f"{codec_url}/healthz"),
+                    "Notify stand-in": lambda: answers(notify_url + "/"),
+                },
+                {
+                    "Temporal dev server": temporal,
+                    "worker": worker,
+                    "web app": web,
+                    "codec server": codec,
+                    "Notify stand-in": standin,
+                },
+                logs,
+            )
         # Seeding resumes: families already there are left as they are, missing ones are added.
         seeded = asyncio.run(prepare(config, demo))
         if seeded:
             console.print(f"Seeded the demo caseload: {seeded} families.")
         web_url = f"http://127.0.0.1:{web_port}"
         from starter.local.demo import MASH_OFFICER
+
         console.print(
             f"\n[bold green]earlyhelp is up.[/]\n"
             f"  Web app         http://localhost:{web_port}\n"
@@ -243,11 +320,18 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             f"  Data and logs   {data_dir}\n\n"
             "In another terminal (no keys there: the CLI encodes and decodes through the codec server, and each\n"
             "command is signed, for the person who signed in):\n"
-            + "".join(f"  export {k}='{v}'\n" for k, v in {
-                "TEMPORAL_ADDRESS": env["TEMPORAL_ADDRESS"], "DATABASE_URL": database_url,
-                "EARLYHELP_CODEC_URL": codec_url, "EARLYHELP_WEB_URL": web_url}.items())
+            + "".join(
+                f"  export {k}='{v}'\n"
+                for k, v in {
+                    "TEMPORAL_ADDRESS": env["TEMPORAL_ADDRESS"],
+                    "DATABASE_URL": database_url,
+                    "EARLYHELP_CODEC_URL": codec_url,
+                    "EARLYHELP_WEB_URL": web_url,
+                }.items()
+            )
             + "  earlyhelp login --user lp-jones\n  earlyhelp list\n"
-            "Ctrl-C stops everything.")
+            "Ctrl-C stops everything."
+        )
         while all(p.poll() is None for p in (temporal, worker, web, codec, standin)):
             time.sleep(0.5)
         console.print("[red]A component stopped on its own: see the logs in the data directory.[/]")
@@ -280,8 +364,7 @@ async def prepare(config: Config, demo: bool) -> int:
     from starter.local.demo import seed_caseload
 
     # Temporal takes a few seconds to open its database: retried, as the worker does.
-    client = await patiently(lambda: connect(config, interceptors=signing_interceptors(config)),
-                             config.startup_seconds)
+    client = await patiently(lambda: connect(config, interceptors=signing_interceptors(config)), config.startup_seconds)
     if not demo or (await client.count_workflows("WorkflowType = 'EarlyHelpCase'")).count >= DEMO_FAMILIES:
         return 0
     return await seed_caseload(client, DEMO_FAMILIES, 7, config.task_queue)

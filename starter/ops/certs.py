@@ -22,23 +22,51 @@ FILES = ("ca.pem", "temporal.pem", "temporal-key.pem", "client.pem", "client-key
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "earlyhelp"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "earlyhelp"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
-def _issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey,
-           days: int, *, ca: bool = False, usage: ExtendedKeyUsageOID | None = None,
-           names: tuple[str, ...] = ()) -> x509.Certificate:
+def _issue(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    signer: ec.EllipticCurvePrivateKey,
+    days: int,
+    *,
+    ca: bool = False,
+    usage: ExtendedKeyUsageOID | None = None,
+    names: tuple[str, ...] = (),
+) -> x509.Certificate:
     now = datetime.now(UTC)
-    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+    )
     if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-            decipher_only=False), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     if usage is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if names:
@@ -58,16 +86,28 @@ def new_certificates(folder: Path, days: int = 397) -> list[Path]:
     keys = {n: ec.generate_private_key(ec.SECP256R1()) for n in ("ca", "temporal", "client")}
     ca_name = _name("earlyhelp deployment CA")
     ca = _issue("earlyhelp deployment CA", keys["ca"], ca_name, keys["ca"], days * 3, ca=True)
-    server = _issue(SERVER_NAME, keys["temporal"], ca_name, keys["ca"], days, usage=ExtendedKeyUsageOID.SERVER_AUTH,
-                    names=(SERVER_NAME, "localhost"))
-    client = _issue("earlyhelp services", keys["client"], ca_name, keys["ca"], days,
-                    usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    server = _issue(
+        SERVER_NAME,
+        keys["temporal"],
+        ca_name,
+        keys["ca"],
+        days,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        names=(SERVER_NAME, "localhost"),
+    )
+    client = _issue(
+        "earlyhelp services", keys["client"], ca_name, keys["ca"], days, usage=ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     pem = serialization.Encoding.PEM
     _write(folder, "ca.pem", ca.public_bytes(pem))
     _write(folder, "temporal.pem", server.public_bytes(pem))
     _write(folder, "client.pem", client.public_bytes(pem))
     for name in ("temporal", "client"):
-        _write(folder, f"{name}-key.pem", keys[name].private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), private=True)
+        _write(
+            folder,
+            f"{name}-key.pem",
+            keys[name].private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            private=True,
+        )
     # The CA's key is not kept: new certificates come from a new CA (a council's own PKI instead).
     return [folder / f for f in FILES]

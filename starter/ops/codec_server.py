@@ -84,8 +84,9 @@ def build_app(codec: EncryptionCodec, pool: asyncpg.Pool, roles: Roles, who: Who
         return response
 
     async def scopes(cases: set[str]) -> dict[str, Scope]:
-        rows = await pool.fetch("SELECT case_id, locality, lead_practitioner FROM cases WHERE case_id = ANY($1)",
-                                list(cases))
+        rows = await pool.fetch(
+            "SELECT case_id, locality, lead_practitioner FROM cases WHERE case_id = ANY($1)", list(cases)
+        )
         return {r["case_id"]: Scope(r["case_id"], r["locality"], r["lead_practitioner"]) for r in rows}
 
     async def may_view(person: str, cases: set[str]) -> None:
@@ -130,8 +131,11 @@ def build_app(codec: EncryptionCodec, pool: asyncpg.Pool, roles: Roles, who: Who
                 raise web.HTTPGone(text=str(e)) from None
             cases = {c for p in payloads if (c := case_of(p))} if decode else set()
             if cases:
-                await pool.executemany("INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'viewed', $2,"
-                                       " 'decoded through the codec server')", [(person, c) for c in sorted(cases)])
+                await pool.executemany(
+                    "INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'viewed', $2,"
+                    " 'decoded through the codec server')",
+                    [(person, c) for c in sorted(cases)],
+                )
         except web.HTTPException as e:
             return cors(web.json_response({"error": e.text}, status=e.status), request)
         body = json_format.MessageToJson(Payloads(payloads=coded))
@@ -146,6 +150,7 @@ def build_app(codec: EncryptionCodec, pool: asyncpg.Pool, roles: Roles, who: Who
     app = web.Application()
     app.router.add_route("*", "/decode", decode)
     app.router.add_route("*", "/encode", encode)
+
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 

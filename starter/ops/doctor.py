@@ -33,15 +33,17 @@ class Finding:
 async def _case(client: Client, pool: asyncpg.Pool, workflow_id: str, lag_ok: bool) -> list[Finding]:
     case_id = workflow_id.removeprefix("case-")
     found: list[Finding] = []
-    described = await client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
-        namespace=client.namespace, execution={"workflow_id": workflow_id}))
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(namespace=client.namespace, execution={"workflow_id": workflow_id})
+    )
     task = described.pending_workflow_task
     if described.HasField("pending_workflow_task") and task.attempt >= TASK_ATTEMPTS:
         found.append(Finding(case_id, "workflow_task_failing", f"attempt {task.attempt}"))
     for activity in described.pending_activities:
         if activity.attempt >= ACTIVITY_ATTEMPTS:
-            found.append(Finding(case_id, "activity_retrying",
-                                 f"{activity.activity_type.name} attempt {activity.attempt}"))
+            found.append(
+                Finding(case_id, "activity_retrying", f"{activity.activity_type.name} attempt {activity.attempt}")
+            )
     attributes = described.workflow_execution_info.search_attributes.indexed_fields
     if "NeedsAttention" in attributes and attributes["NeedsAttention"].data == b"true":
         found.append(Finding(case_id, "save_impossible", "a save failed with a data error (see the worker's log)"))

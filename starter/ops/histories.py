@@ -55,16 +55,20 @@ async def dir_histories(folder: Path) -> AsyncIterator[WorkflowHistory]:
         yield WorkflowHistory.from_json(path.stem, path.read_text())
 
 
-async def replay(histories: AsyncIterator[WorkflowHistory], converter: DataConverter = pydantic_data_converter,
-                 progress: Callable[[ReplayResult], None] = lambda r: None) -> list[ReplayResult]:
+async def replay(
+    histories: AsyncIterator[WorkflowHistory],
+    converter: DataConverter = pydantic_data_converter,
+    progress: Callable[[ReplayResult], None] = lambda r: None,
+) -> list[ReplayResult]:
     """Replay each history against the current workflow code with the project's data converter."""
     replayer = Replayer(workflows=[EarlyHelpCase], data_converter=converter)
     results = []
     async with replayer.workflow_replay_iterator(histories) as replayed:
         async for outcome in replayed:
             failure = outcome.replay_failure
-            result = ReplayResult(outcome.history.workflow_id, outcome.history.run_id,
-                                  None if failure is None else str(failure))
+            result = ReplayResult(
+                outcome.history.workflow_id, outcome.history.run_id, None if failure is None else str(failure)
+            )
             results.append(result)
             progress(result)
     return results
@@ -98,8 +102,9 @@ def case_id_of(workflow_id: str) -> str:
     return workflow_id.removeprefix("case-")
 
 
-async def events_by_case(histories: AsyncIterator[WorkflowHistory],
-                         converter: DataConverter = pydantic_data_converter) -> dict[str, list[Event] | None]:
+async def events_by_case(
+    histories: AsyncIterator[WorkflowHistory], converter: DataConverter = pydantic_data_converter
+) -> dict[str, list[Event] | None]:
     """Each case's events from its histories; None for an erased case (its history can never be decoded)."""
     cases: dict[str, dict[int, Event] | None] = {}
     async for history in histories:
@@ -111,8 +116,7 @@ async def events_by_case(histories: AsyncIterator[WorkflowHistory],
             continue
         if (known := cases.setdefault(case_id, {})) is not None:
             known.update((event.seq, event) for event in decoded)
-    return {case: None if events is None else [events[seq] for seq in sorted(events)]
-            for case, events in cases.items()}
+    return {case: None if events is None else [events[seq] for seq in sorted(events)] for case, events in cases.items()}
 
 
 @dataclass
@@ -131,12 +135,18 @@ async def rebuild(conn: asyncpg.Connection, cases: dict[str, list[Event] | None]
             await conn.execute(f"TRUNCATE {', '.join(projections.PROJECTION_TABLES)}")
         else:
             await conn.execute("DELETE FROM cases WHERE case_id = any($1::text[])", list(cases))
-        stored = {(r["case_id"], r["seq"]) for r in await conn.fetch(
-            "SELECT case_id, seq FROM case_events WHERE case_id = any($1::text[])", list(cases))}
+        stored = {
+            (r["case_id"], r["seq"])
+            for r in await conn.fetch(
+                "SELECT case_id, seq FROM case_events WHERE case_id = any($1::text[])", list(cases)
+            )
+        }
         erased = [case_id for case_id, events in cases.items() if events is None]
         for case_id in erased:
-            cases[case_id] = [projections.event_of(r) for r in await conn.fetch(
-                "SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)]
+            cases[case_id] = [
+                projections.event_of(r)
+                for r in await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)
+            ]
         for case_id, events in cases.items():
             await projections.project(conn, case_id, events or [])
     total = sum(len(events or []) for events in cases.values())
@@ -154,8 +164,9 @@ class Entry:
     details: str
 
 
-async def chronology(histories: Iterable[WorkflowHistory],
-                     converter: DataConverter = pydantic_data_converter) -> list[Entry]:
+async def chronology(
+    histories: Iterable[WorkflowHistory], converter: DataConverter = pydantic_data_converter
+) -> list[Entry]:
     """Who did what, when, and which deadline was met or missed, from the histories alone."""
     entries: list[Entry] = []
     for n, history in enumerate(histories, start=1):
@@ -163,10 +174,30 @@ async def chronology(histories: Iterable[WorkflowHistory],
         entries.append(Entry(started, f"run {n} started", "temporal", history.run_id))
         for event in await saved_events(history, converter):
             details = {k: v for k, v in event.data.items() if k in DETAIL_KEYS}
-            entries.append(Entry(event.at.isoformat(timespec="minutes"), event.type, event.by,
-                                 ", ".join(f"{k}={v}" for k, v in details.items())))
+            entries.append(
+                Entry(
+                    event.at.isoformat(timespec="minutes"),
+                    event.type,
+                    event.by,
+                    ", ".join(f"{k}={v}" for k, v in details.items()),
+                )
+            )
     return entries
 
 
-DETAIL_KEYS = ("to", "kind", "decision", "outcome", "lead_practitioner", "practitioner", "reason", "method",
-               "time_of_day", "approve", "criteria", "final_stage", "due_at", "completed_at")
+DETAIL_KEYS = (
+    "to",
+    "kind",
+    "decision",
+    "outcome",
+    "lead_practitioner",
+    "practitioner",
+    "reason",
+    "method",
+    "time_of_day",
+    "approve",
+    "criteria",
+    "final_stage",
+    "due_at",
+    "completed_at",
+)

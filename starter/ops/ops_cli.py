@@ -19,8 +19,10 @@ from worker.temporal import data_converter
 history_app = typer.Typer(help="Case histories: export them as JSON.", no_args_is_help=True)
 app.add_typer(history_app, name="history")
 
-QueryOption = Annotated[str | None, typer.Option(
-    "--query", help="a visibility query, e.g. \"CaseStage = 'plan_active'\" (default: every case)")]
+QueryOption = Annotated[
+    str | None,
+    typer.Option("--query", help="a visibility query, e.g. \"CaseStage = 'plan_active'\" (default: every case)"),
+]
 
 
 def needs_master_keys(command: str) -> None:
@@ -28,17 +30,23 @@ def needs_master_keys(command: str) -> None:
     through the codec server (which decides, and audits, per person and per case)."""
     config = Config.from_env()
     if config.codec_url and not (config.keys_file or config.master_key):
-        fail(f"{command} decodes every case's history, so it needs the master keys (EARLYHELP_KEYS_FILE): run it "
-             "where the workers run, not through the codec server", 2)
+        fail(
+            f"{command} decodes every case's history, so it needs the master keys (EARLYHELP_KEYS_FILE): run it "
+            "where the workers run, not through the codec server",
+            2,
+        )
 
 
 @app.command("replay")
 def replay_command(
     query: QueryOption = None,
     folder: Annotated[Path | None, typer.Option("--dir", help="replay JSON histories from this folder instead")] = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=1, max=256, help="processes to replay in (default: this machine's cores; 1: this one)")]
-        = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, max=256, help="processes to replay in (default: this machine's cores; 1: this one)"
+        ),
+    ] = None,
 ) -> None:
     """Replay case histories against the current workflow code: run before every deploy (needs the master keys)."""
     from starter.ops import parallel_replay
@@ -48,29 +56,44 @@ def replay_command(
         fail(f"--dir: {folder} is not a folder", 2)
     workers = workers or parallel_replay.default_workers()
 
-    with Progress(TextColumn("Replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  console=err, transient=True) as progress:
+    with Progress(
+        TextColumn("Replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("", total=None)
 
         def advance(result: ops.ReplayResult) -> None:
             progress.update(task, advance=1, description=result.workflow_id)
             if result.failure:
-                progress.console.print(f"[red]NON-DETERMINISTIC[/] {result.workflow_id} run {result.run_id}: "
-                                       f"first divergence at {result.diverged_at}", highlight=False)
+                progress.console.print(
+                    f"[red]NON-DETERMINISTIC[/] {result.workflow_id} run {result.run_id}: "
+                    f"first divergence at {result.diverged_at}",
+                    highlight=False,
+                )
 
         if workers > 1:
-            items = (parallel_replay.dir_items(folder) if folder is not None
-                     else run(lambda client: parallel_replay.server_items(client, query)))
+            items = (
+                parallel_replay.dir_items(folder)
+                if folder is not None
+                else run(lambda client: parallel_replay.server_items(client, query))
+            )
             progress.update(task, total=len(items))
             results = parallel_replay.replay_in_parallel(items, workers, advance)
         elif folder is not None:
             results = asyncio.run(_replay_folder(folder, advance))
         else:
-            results = run(lambda client: ops.replay(ops.server_histories(client, query), client.data_converter,
-                                                    advance))
+            results = run(
+                lambda client: ops.replay(ops.server_histories(client, query), client.data_converter, advance)
+            )
     failed = [r for r in results if r.failure]
-    out.print(f"Replayed {len(results)} histories: {len(results) - len(failed)} ok, {len(failed)} non-deterministic"
-              f" ({workers} process{'es' if workers > 1 else ''}).")
+    out.print(
+        f"Replayed {len(results)} histories: {len(results) - len(failed)} ok, {len(failed)} non-deterministic"
+        f" ({workers} process{'es' if workers > 1 else ''})."
+    )
     if not results:
         fail("no histories found", 1)
     if failed:
@@ -114,11 +137,15 @@ def rebuild(query: QueryOption = None) -> None:
         cases = run(collect)
     with err.status(f"Projecting {len(cases)} cases..."):
         result: ops.Rebuilt = with_db(lambda conn: ops.rebuild(conn, cases, everything=query is None))
-    out.print(f"Rebuilt the read model of {result.cases} cases from {result.events} events in their histories"
-              + (f" ({result.erased} erased: from the facts kept of them)." if result.erased else "."))
+    out.print(
+        f"Rebuilt the read model of {result.cases} cases from {result.events} events in their histories"
+        + (f" ({result.erased} erased: from the facts kept of them)." if result.erased else ".")
+    )
     if result.missing_from_store:
-        err.print(f"[yellow]warning:[/] {result.missing_from_store} events in the histories are not in case_events "
-                  "yet (saves still in flight, or a restored database).")
+        err.print(
+            f"[yellow]warning:[/] {result.missing_from_store} events in the histories are not in case_events "
+            "yet (saves still in flight, or a restored database)."
+        )
 
 
 @app.command()
@@ -145,9 +172,14 @@ def doctor(query: QueryOption = None) -> None:
 
 
 @app.command()
-def schedules(create: Annotated[bool, typer.Option(
-        "--create", help="create any of the service's schedules that are missing (the worker does so at start)")]
-        = False) -> None:
+def schedules(
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create", help="create any of the service's schedules that are missing (the worker does so at start)"
+        ),
+    ] = False,
+) -> None:
     """The service's Temporal Schedules (outbox sweep, daily digests) for this task queue: when each runs next."""
     from worker.main import ensure_schedules
     from worker.main import schedules as wanted
@@ -167,8 +199,13 @@ def schedules(create: Annotated[bool, typer.Option(
                 continue
             upcoming = described.info.next_action_times[:1]
             paused = described.schedule.state.paused
-            rows.append((schedule_id, "paused" if paused else "active",
-                         f"next run {upcoming[0]:%Y-%m-%d %H:%M} UTC" if upcoming else "no run to come"))
+            rows.append(
+                (
+                    schedule_id,
+                    "paused" if paused else "active",
+                    f"next run {upcoming[0]:%Y-%m-%d %H:%M} UTC" if upcoming else "no run to come",
+                )
+            )
         return rows
 
     for schedule_id, state, detail in run(go):

@@ -78,11 +78,12 @@ def _in_process(items: list[Item]) -> list[ReplayResult]:
 
 def chunks(items: list[Item], size: int = CHUNK) -> Iterator[list[Item]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
-def replay_in_parallel(items: list[Item], workers: int,
-                       progress: Callable[[ReplayResult], None] = lambda r: None) -> list[ReplayResult]:
+def replay_in_parallel(
+    items: list[Item], workers: int, progress: Callable[[ReplayResult], None] = lambda r: None
+) -> list[ReplayResult]:
     """Replay every item across `workers` processes; results in the order they finish."""
     results: list[ReplayResult] = []
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no threads or loops of the parent's

@@ -29,9 +29,11 @@ app.add_typer(certs_app, name="certs")
 
 
 @app.command()
-def erase(case: str,
-          by: Annotated[str | None, typer.Option(help=BY_HELP, envvar="EARLYHELP_USER")] = None,
-          reason: Annotated[str | None, typer.Option(help="the lawful reason for erasure")] = None) -> None:
+def erase(
+    case: str,
+    by: Annotated[str | None, typer.Option(help=BY_HELP, envvar="EARLYHELP_USER")] = None,
+    reason: Annotated[str | None, typer.Option(help="the lawful reason for erasure")] = None,
+) -> None:
     """Erase a closed case: destroy its data key and its personal data; keep its statistics."""
     config = Config.from_env()
     signed_in = Session.load()
@@ -39,7 +41,9 @@ def erase(case: str,
         if signed_in is None:
             fail("erasure needs a proven manager: sign in first (earlyhelp login)", 1)
         try:
-            person = Verifier.from_file(config.verify_key, config.token_issuer).login(signed_in.token, datetime.now(UTC))
+            person = Verifier.from_file(config.verify_key, config.token_issuer).login(
+                signed_in.token, datetime.now(UTC)
+            )
         except ApplicationError as e:
             fail(e.message, 1)
         if by not in (None, person):
@@ -49,8 +53,9 @@ def erase(case: str,
         fail("--by and --reason are both required: every erasure is audited", 2)
     if config.roles_file:
         try:
-            row = with_db(lambda conn: conn.fetchrow("SELECT locality, lead_practitioner FROM cases WHERE case_id = $1",
-                                                     case))
+            row = with_db(
+                lambda conn: conn.fetchrow("SELECT locality, lead_practitioner FROM cases WHERE case_id = $1", case)
+            )
             scope = Scope(case, row["locality"], row["lead_practitioner"]) if row else None
             Roles.load(config.roles_file).check("erase", by, scope)  # a manager of the case's own team
         except ApplicationError as e:
@@ -63,10 +68,13 @@ def erase(case: str,
 
 
 @app.command()
-def audit(case: Annotated[str | None, typer.Option(help="one case")] = None,
-          by: Annotated[str | None, typer.Option(help="one person")] = None,
-          viewed: Annotated[bool, typer.Option("--viewed", help="only who viewed (decoded) the case")] = False,
-          as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
+def audit(
+    case: Annotated[str | None, typer.Option(help="one case")] = None,
+    by: Annotated[str | None, typer.Option(help="one person")] = None,
+    viewed: Annotated[bool, typer.Option("--viewed", help="only who viewed (decoded) the case")] = False,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+) -> None:
     """Who did what to which case, and when (commands, decodes through the codec server, erasures)."""
     rows = with_db(lambda conn: audit_trail(conn, case, by))
     if viewed:
@@ -78,10 +86,17 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @app.command("codec-server")
-def codec_server(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-                 dev_ui: Annotated[bool, typer.Option(
-                     "--dev-ui", help="loopback only: decode for EARLYHELP_CODEC_DEV_PERSON a request without a token, "
-                     "for the Temporal Web UI of a local stack (it cannot send one)")] = False) -> None:
+def codec_server(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    dev_ui: Annotated[
+        bool,
+        typer.Option(
+            "--dev-ui",
+            help="loopback only: decode for EARLYHELP_CODEC_DEV_PERSON a request without a token, "
+            "for the Temporal Web UI of a local stack (it cannot send one)",
+        ),
+    ] = False,
+) -> None:
     """Serve /decode and /encode for the Web UI and the Temporal CLI: a person's token, their cases only,
     every decode audited."""
     from aiohttp import web
@@ -102,11 +117,16 @@ def codec_server(host: Annotated[str, typer.Option(help="interface to listen on"
             person = os.environ.get("EARLYHELP_CODEC_DEV_PERSON", "")
             if not roles.people.get(person):
                 raise ConfigError("EARLYHELP_CODEC_DEV_PERSON", "name a person of the roles file to decode for")
-            who = (bearer_person(Verifier.from_file(config.verify_key, config.token_issuer), without_token=person)
-                   if config.verify_key else fixed_person(person))
+            who = (
+                bearer_person(Verifier.from_file(config.verify_key, config.token_issuer), without_token=person)
+                if config.verify_key
+                else fixed_person(person)
+            )
         elif config.verify_key is None:
-            raise ConfigError("EARLYHELP_VERIFY_KEY", "the codec server admits a person's token: set the web app's "
-                                                      "public key (or --dev-ui on loopback)")
+            raise ConfigError(
+                "EARLYHELP_VERIFY_KEY",
+                "the codec server admits a person's token: set the web app's public key (or --dev-ui on loopback)",
+            )
         else:
             who = bearer_person(Verifier.from_file(config.verify_key, config.token_issuer))
     except ConfigError as e:
@@ -115,8 +135,7 @@ def codec_server(host: Annotated[str, typer.Option(help="interface to listen on"
     async def make_app() -> web.Application:
         # The pool is made in the server's own event loop (one made in another loop fails every request).
         pool = await open_database(config)
-        app = build_app(EncryptionCodec(master, CaseKeys(pool, master)), pool, roles, who,
-                        config.codec_origin)
+        app = build_app(EncryptionCodec(master, CaseKeys(pool, master)), pool, roles, who, config.codec_origin)
 
         async def close(_: web.Application) -> None:
             await pool.close()
@@ -151,8 +170,10 @@ def keys_rotate(file: Annotated[Path, typer.Option(help="the key file to rotate"
 
 
 @certs_app.command("new")
-def certs_new(folder: Annotated[Path, typer.Option("--dir", help="where to write them")] = Path("secrets/tls"),
-              days: Annotated[int, typer.Option(min=1, max=825, help="validity of the leaf certificates")] = 397) -> None:
+def certs_new(
+    folder: Annotated[Path, typer.Option("--dir", help="where to write them")] = Path("secrets/tls"),
+    days: Annotated[int, typer.Option(min=1, max=825, help="validity of the leaf certificates")] = 397,
+) -> None:
     """A deployment CA, Temporal's server certificate (for the service `temporal`) and the services' client
     certificate, as docker-compose.yml mounts them."""
     from starter.ops.certs import new_certificates
@@ -167,8 +188,9 @@ def certs_new(folder: Annotated[Path, typer.Option("--dir", help="where to write
 @app.command("hash-password")
 def hash_password_command(
     person: Annotated[str, typer.Argument(help="the staff id, as in the roles file")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          help="asked for when not given")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="asked for when not given")
+    ],
 ) -> None:
     """Print a roles-file line with a password's scrypt hash, for web sign-in ([passwords] table)."""
     if len(password) < 12:

@@ -93,34 +93,50 @@ def duration(text: str) -> timedelta:
 
 
 @app.command()
-def caseload(lead: Annotated[str | None, typer.Option(help="a lead practitioner's id")] = None,
-             locality: Annotated[str | None, typer.Option()] = None,
-             as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
+def caseload(
+    lead: Annotated[str | None, typer.Option(help="a lead practitioner's id")] = None,
+    locality: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+) -> None:
     """Open cases: stage, lead, next deadline, overdue deadlines, awaiting approval."""
     emit(with_db(lambda conn: read_model.caseload(conn, lead, locality)), chosen(as_json, as_csv), "Open cases")
 
 
 @app.command()
-def due(overdue: Annotated[bool, typer.Option(help="only deadlines already passed")] = False,
-        within: Annotated[str, typer.Option(help="how far ahead: 48h, 7d, 2w")] = "7d",
-        lead: Annotated[str | None, typer.Option()] = None,
-        locality: Annotated[str | None, typer.Option()] = None,
-        as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
+def due(
+    overdue: Annotated[bool, typer.Option(help="only deadlines already passed")] = False,
+    within: Annotated[str, typer.Option(help="how far ahead: 48h, 7d, 2w")] = "7d",
+    lead: Annotated[str | None, typer.Option()] = None,
+    locality: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+) -> None:
     """Deadlines overdue and coming up."""
     window = duration(within)
-    rows = with_db(lambda conn: read_model.due(conn, datetime.now(UTC), overdue=overdue, within=window,
-                                               lead=lead, locality=locality))
+    rows = with_db(
+        lambda conn: read_model.due(
+            conn, datetime.now(UTC), overdue=overdue, within=window, lead=lead, locality=locality
+        )
+    )
     emit(rows, chosen(as_json, as_csv), "Overdue" if overdue else f"Due within {within} or overdue")
 
 
 @app.command()
-def approvals(manager: Annotated[str | None, typer.Option(help="the deciding manager (hides their own requests)",
-                                                          envvar="EARLYHELP_USER")] = None,
-              locality: Annotated[str | None, typer.Option()] = None,
-              as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
+def approvals(
+    manager: Annotated[
+        str | None, typer.Option(help="the deciding manager (hides their own requests)", envvar="EARLYHELP_USER")
+    ] = None,
+    locality: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+) -> None:
     """Closures waiting for a manager's decision."""
-    emit(with_db(lambda conn: read_model.approvals(conn, manager, locality)), chosen(as_json, as_csv),
-         "Awaiting approval")
+    emit(
+        with_db(lambda conn: read_model.approvals(conn, manager, locality)),
+        chosen(as_json, as_csv),
+        "Awaiting approval",
+    )
 
 
 @app.command("report")
@@ -141,21 +157,33 @@ def report_command(
         print(result.model_dump_json(indent=2))
     else:
         rows = [{"figure": label, "value": getattr(result, field)} for field, label in report.FIGURES]
-        emit(rows, fmt, f"Early Help performance {start:%Y-%m-%d} to {end:%Y-%m-%d}, {locality or 'all localities'}",
-             counted=False)
+        emit(
+            rows,
+            fmt,
+            f"Early Help performance {start:%Y-%m-%d} to {end:%Y-%m-%d}, {locality or 'all localities'}",
+            counted=False,
+        )
     if html is not None:
         html.write_text(render_html(result))
         print(f"HTML report written to {html}", file=sys.stderr)
 
 
 @app.command("export-ssd")
-def export_ssd(out_file: Annotated[Path | None, typer.Option("--out", help="CSV file (default: standard output)")] = None
-               ) -> None:
+def export_ssd(
+    out_file: Annotated[Path | None, typer.Option("--out", help="CSV file (default: standard output)")] = None,
+) -> None:
     """Early help episodes as the Standard Safeguarding Dataset's ssd_early_help_episodes (CSV)."""
     rows = with_db(read_model.ssd_early_help_episodes)
-    columns = ["earl_episode_id", "earl_person_id", "earl_episode_start_date", "earl_episode_end_date",
-               "earl_episode_reason", "earl_episode_end_reason", "earl_episode_organisation",
-               "earl_episode_worker_id"]
+    columns = [
+        "earl_episode_id",
+        "earl_person_id",
+        "earl_episode_start_date",
+        "earl_episode_end_date",
+        "earl_episode_reason",
+        "earl_episode_end_reason",
+        "earl_episode_organisation",
+        "earl_episode_worker_id",
+    ]
     stream = out_file.open("w", newline="") if out_file else sys.stdout
     writer = csv.DictWriter(stream, fieldnames=columns)
     writer.writeheader()
@@ -164,5 +192,3 @@ def export_ssd(out_file: Annotated[Path | None, typer.Option("--out", help="CSV 
     if out_file:
         stream.close()
         print(f"{len(rows)} episodes written to {out_file}", file=sys.stderr)
-
-

@@ -52,8 +52,20 @@ def timeline(case_id: str, events: list[Event]) -> Table:
 
 
 def _details(event: Event) -> str:
-    keep = ("to", "kind", "decision", "outcome", "lead_practitioner", "practitioner", "reason", "method",
-            "time_of_day", "approve", "criteria", "final_stage")
+    keep = (
+        "to",
+        "kind",
+        "decision",
+        "outcome",
+        "lead_practitioner",
+        "practitioner",
+        "reason",
+        "method",
+        "time_of_day",
+        "approve",
+        "criteria",
+        "final_stage",
+    )
     return ", ".join(f"{k}={v}" for k, v in event.data.items() if k in keep)
 
 
@@ -62,8 +74,14 @@ def case_list(rows: list[dict[str, Any]]) -> Table:
     for column in ("case", "stage", "locality", "lead", "next deadline", "status"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["case_id"], r["stage"] or "-", r["locality"] or "-", r["lead"] or "-",
-                      when(r["next_deadline"]), r["status"] or "-")
+        table.add_row(
+            r["case_id"],
+            r["stage"] or "-",
+            r["locality"] or "-",
+            r["lead"] or "-",
+            when(r["next_deadline"]),
+            r["status"] or "-",
+        )
     return table
 
 

@@ -54,8 +54,10 @@ class SignInFailed(Exception):
 async def _post(url: str, body: dict[str, str], bearer: str | None = None) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http, \
-                http.post(url, json=body, headers=headers) as response:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
+            http.post(url, json=body, headers=headers) as response,
+        ):
             if response.status != 200:
                 raise SignInFailed(f"{response.status}: {(await response.text())[:300]}")
             return await response.json()
@@ -70,9 +72,16 @@ async def login(web_url: str, person: str, password: str) -> Session:
 
 def remote_mint(session: Session) -> Mint:
     async def mint(binding: Binding) -> str | None:
-        answer = await _post(session.web_url + "/api/command-token", {
-            "workflow_id": binding.workflow_id, "update": binding.update, "update_id": binding.update_id,
-            "sha": binding.sha}, bearer=session.token)
+        answer = await _post(
+            session.web_url + "/api/command-token",
+            {
+                "workflow_id": binding.workflow_id,
+                "update": binding.update,
+                "update_id": binding.update_id,
+                "sha": binding.sha,
+            },
+            bearer=session.token,
+        )
         return answer["token"]
 
     return mint

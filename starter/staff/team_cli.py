@@ -37,8 +37,12 @@ def reallocate(
     command = parse(Allocate, {"by": by, "lead_practitioner": to_lead, "reason": reason})
 
     async def go(client: Client) -> list[tuple[str, str]]:
-        cases = [r["case_id"] for r in await list_rows(client, list_query(None, None, from_lead, None)
-                                                       + " AND ExecutionStatus = 'Running'", 10_000)]
+        cases = [
+            r["case_id"]
+            for r in await list_rows(
+                client, list_query(None, None, from_lead, None) + " AND ExecutionStatus = 'Running'", 10_000
+            )
+        ]
         results = []
         for n, case in enumerate(cases, start=1):
             acting_for.set(command.by)
@@ -69,8 +73,13 @@ def contact(
     """Log a contact through an advice point, for the report's 'contacts through the advice point' [002]."""
     if by is None and (signed_in := session.Session.load()):
         by = signed_in.person
-    values: dict[str, Any] = {"by": by, "locality": locality, "channel": channel, "outcome": outcome,
-                              "at": at or datetime.now(UTC).isoformat()}
+    values: dict[str, Any] = {
+        "by": by,
+        "locality": locality,
+        "channel": channel,
+        "outcome": outcome,
+        "at": at or datetime.now(UTC).isoformat(),
+    }
     try:
         entry = AdviceContact.model_validate(values)
     except ValidationError as e:

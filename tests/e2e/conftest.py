@@ -75,11 +75,16 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"TEMPORAL_ADDRESS": self.server.address, "EARLYHELP_TASK_QUEUE": self.task_queue,
-                "DATABASE_URL": self.database_url, "EARLYHELP_METRICS_PORT": "0", "EARLYHELP_LOG_LEVEL": "info",
-                # (a stack with a roles file in `extra` checks roles; the others are open demos)
-                "EARLYHELP_OPEN_DEMO": "true",
-                **self.extra}
+        return {
+            "TEMPORAL_ADDRESS": self.server.address,
+            "EARLYHELP_TASK_QUEUE": self.task_queue,
+            "DATABASE_URL": self.database_url,
+            "EARLYHELP_METRICS_PORT": "0",
+            "EARLYHELP_LOG_LEVEL": "info",
+            # (a stack with a roles file in `extra` checks roles; the others are open demos)
+            "EARLYHELP_OPEN_DEMO": "true",
+            **self.extra,
+        }
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = self.folder / f"worker-{len(self.workers)}.log"
@@ -124,8 +129,12 @@ def secure(stack: Stack, roles: str) -> Path:
     new_key_file(keys)
     roles_file.write_text(roles)
     signing_key, verify_key = new_key_pair(stack.folder)
-    stack.extra = {**stack.extra, "EARLYHELP_KEYS_FILE": str(keys), "EARLYHELP_ROLES_FILE": str(roles_file),
-                   "EARLYHELP_VERIFY_KEY": str(verify_key)}
+    stack.extra = {
+        **stack.extra,
+        "EARLYHELP_KEYS_FILE": str(keys),
+        "EARLYHELP_ROLES_FILE": str(roles_file),
+        "EARLYHELP_VERIFY_KEY": str(verify_key),
+    }
     return signing_key
 
 

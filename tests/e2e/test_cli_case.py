@@ -38,9 +38,27 @@ def saved_events(database_url: str, case: str) -> list[dict]:
 
 
 def refer(stack: Stack, case: str, *extra: str) -> dict:
-    args = ["refer", "--case-id", case, "--locality", "North", "--family-ref", f"FAM-{case}",
-            "--referrer-name", "A. Nurse", "--referrer-agency", "health", "--referrer-contact", "hv@nhs.example",
-            "--consent", "--consent-form", "CF-1", "--by", "das-screener", *extra]
+    args = [
+        "refer",
+        "--case-id",
+        case,
+        "--locality",
+        "North",
+        "--family-ref",
+        f"FAM-{case}",
+        "--referrer-name",
+        "A. Nurse",
+        "--referrer-agency",
+        "health",
+        "--referrer-contact",
+        "hv@nhs.example",
+        "--consent",
+        "--consent-form",
+        "CF-1",
+        "--by",
+        "das-screener",
+        *extra,
+    ]
     for need in NEEDS:
         args += ["--need", f"{need}::presenting need"]
     return stack.cli_json(*args)
@@ -51,16 +69,47 @@ def drive_to_closure_pending(stack: Stack, case: str, worries: str = "attendance
     stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
     stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
     stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "reached")
-    stack.cli("record-home-visit", case, "--by", "lp-jones", "--agreement-given", "--genogram-started",
-              "--children-seen")
+    stack.cli(
+        "record-home-visit", case, "--by", "lp-jones", "--agreement-given", "--genogram-started", "--children-seen"
+    )
     needs = json.dumps([{"code": n, "complex": True} for n in NEEDS])
-    stack.cli("record-assessment", case, "--by", "lp-jones", "--worries", worries, "--needs-to-happen", "routine",
-              "--scaling", "4", "--sources", "school", "--sources", "parent", "--needs", needs)
-    actions = json.dumps([{"need_code": n, "action": "support", "owner": "school", "due": str(date.today())}
-                          for n in NEEDS])
-    stack.cli("record-taf", case, "--by", "lp-jones", "--held-at", datetime.now(UTC).isoformat(),
-              "--attendees", "parent", "--attendees", "school", "--actions", actions,
-              "--review-date", str((now + timedelta(weeks=10)).date()))
+    stack.cli(
+        "record-assessment",
+        case,
+        "--by",
+        "lp-jones",
+        "--worries",
+        worries,
+        "--needs-to-happen",
+        "routine",
+        "--scaling",
+        "4",
+        "--sources",
+        "school",
+        "--sources",
+        "parent",
+        "--needs",
+        needs,
+    )
+    actions = json.dumps(
+        [{"need_code": n, "action": "support", "owner": "school", "due": str(date.today())} for n in NEEDS]
+    )
+    stack.cli(
+        "record-taf",
+        case,
+        "--by",
+        "lp-jones",
+        "--held-at",
+        datetime.now(UTC).isoformat(),
+        "--attendees",
+        "parent",
+        "--attendees",
+        "school",
+        "--actions",
+        actions,
+        "--review-date",
+        str((now + timedelta(weeks=10)).date()),
+    )
     outcomes = json.dumps([{"need_code": n, "summary": "met", "status": "met"} for n in NEEDS])
     stack.cli("request-closure", case, "--by", "lp-jones", "--reason", "needs_met", "--need-outcomes", outcomes)
 
@@ -73,8 +122,10 @@ def test_a_case_from_referral_to_closure_through_the_cli(stack: Stack):
     assert (snap["stage"], snap["threshold_recommendation"]) == ("screening", "accept")
     drive_to_closure_pending(stack, case)
     # The case's search attributes follow its stage: lists and the Web UI find it there.
-    wait_until(lambda: case in [r["case_id"] for r in stack.cli_json("list", "--stage", "closure_pending")],
-               what="the case listed in closure_pending")
+    wait_until(
+        lambda: case in [r["case_id"] for r in stack.cli_json("list", "--stage", "closure_pending")],
+        what="the case listed in closure_pending",
+    )
     refused = stack.cli("approve", case, "--manager", "lp-jones", "--reason", "done", ok=False)
     assert refused.exit_code == 1 and "closure_not_self_approved" in refused.output
     snap = stack.cli_json("approve", case, "--manager", "tm-patel", "--reason", "needs met")
@@ -107,8 +158,22 @@ def test_bad_input_to_each_command_gives_a_clear_error_and_changes_nothing(stack
     assert unknown.exit_code == 1 and "no such case" in unknown.output
     bad_id = stack.cli("refer", "--case-id", "has spaces", "--locality", "North", ok=False)
     assert bad_id.exit_code == 2 and "case_id" in bad_id.output
-    bad_locality = stack.cli("refer", "--case-id", "C1", "--locality", "Atlantis", "--family-ref", "F",
-                             "--referrer-name", "n", "--referrer-agency", "a", "--referrer-contact", "c", ok=False)
+    bad_locality = stack.cli(
+        "refer",
+        "--case-id",
+        "C1",
+        "--locality",
+        "Atlantis",
+        "--family-ref",
+        "F",
+        "--referrer-name",
+        "n",
+        "--referrer-agency",
+        "a",
+        "--referrer-contact",
+        "c",
+        ok=False,
+    )
     assert bad_locality.exit_code == 2 and "'Atlantis' is not one of" in bad_locality.output
     assert stack.cli("list", "--stage", "nowhere", ok=False).exit_code == 2
     assert stack.cli_json("timeline", case) == before
@@ -160,17 +225,20 @@ def test_a_manager_reallocates_every_case_of_an_absent_practitioner(stack: Stack
     for case in (*theirs, other):
         refer(stack, case)
         stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
-        stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", absent if case in theirs
-                  else "lp-jones")
+        stack.cli(
+            "allocate", case, "--by", "das-screener", "--lead-practitioner", absent if case in theirs else "lp-jones"
+        )
     wait_until(lambda: len(stack.cli_json("list", "--lead", absent)) == 2, what="the cases listed by lead")
-    moved = stack.cli("reallocate", "--from", absent, "--to", "lp-smith", "--reason", "long-term sickness",
-                      "--by", "tm-patel")
+    moved = stack.cli(
+        "reallocate", "--from", absent, "--to", "lp-smith", "--reason", "long-term sickness", "--by", "tm-patel"
+    )
     assert "2 of 2 open case(s)" in moved.stdout
     for case in theirs:
         assert stack.cli_json("status", case)["lead_practitioner"] == "lp-smith"
     assert stack.cli_json("status", other)["lead_practitioner"] == "lp-jones"
-    refused = stack.cli("reallocate", "--from", "lp-smith", "--to", "lp-jones", "--reason", "", "--by", "tm-patel",
-                        ok=False)
+    refused = stack.cli(
+        "reallocate", "--from", "lp-smith", "--to", "lp-jones", "--reason", "", "--by", "tm-patel", ok=False
+    )
     assert refused.exit_code == 2 and "reason" in refused.output
 
 
@@ -178,9 +246,21 @@ def test_advice_point_contacts_are_logged_and_reported(stack: Stack):
     """`earlyhelp contact`: a contact through an advice point, counted in the report, never a case [002]."""
     today = str(datetime.now(UTC).astimezone().date())
     before = stack.cli_json("report", "--from", today, "--to", today, "--locality", "West")["advice_point_contacts"]
-    stack.cli("contact", "--locality", "West", "--channel", "phone", "--outcome", "advice_given", "--by", "das-screener")
-    bad = stack.cli("contact", "--locality", "West", "--channel", "carrier pigeon", "--outcome", "advice_given",
-                    "--by", "das-screener", ok=False)
+    stack.cli(
+        "contact", "--locality", "West", "--channel", "phone", "--outcome", "advice_given", "--by", "das-screener"
+    )
+    bad = stack.cli(
+        "contact",
+        "--locality",
+        "West",
+        "--channel",
+        "carrier pigeon",
+        "--outcome",
+        "advice_given",
+        "--by",
+        "das-screener",
+        ok=False,
+    )
     assert bad.exit_code == 2 and "channel" in bad.output
     after = stack.cli_json("report", "--from", today, "--to", today, "--locality", "West")["advice_point_contacts"]
     assert after == before + 1
@@ -198,8 +278,13 @@ def test_the_temporal_cli_example_in_the_docs_works_as_printed(stack: Stack, tmp
     answers = []
     for line in filter(None, map(str.strip, lines.splitlines())):
         args = shlex.split(line.replace("C123", case).replace("early-help", stack.task_queue))
-        done = subprocess.run([str(BIN / "temporal"), *args[1:], "--address", stack.server.address],
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        done = subprocess.run(
+            [str(BIN / "temporal"), *args[1:], "--address", stack.server.address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, (line, done.stdout, done.stderr)
         answers.append(done.stdout)
     assert "initial_contact" in answers[-1] and "lp-jones" in answers[-1]

@@ -31,8 +31,13 @@ EARLYHELP = str(Path(sys.executable).parent / "earlyhelp")
 
 def shipped(t: Trusted, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     """An `earlyhelp` command as its own process, with the person's session file."""
-    result = subprocess.run([EARLYHELP, *args], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, **t.stack.env, "EARLYHELP_PASSWORD": PASSWORD, "COLUMNS": "250"})
+    result = subprocess.run(
+        [EARLYHELP, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **t.stack.env, "EARLYHELP_PASSWORD": PASSWORD, "COLUMNS": "250"},
+    )
     if ok:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     return result
@@ -85,12 +90,19 @@ def case_page(t: Trusted, person: str, case: str) -> str:
 
 
 def test_erasure_leaves_nothing_readable_in_the_database_its_wal_or_any_running_process(
-        trusted: Trusted, codec_server: str):  # noqa: F811
+    trusted: Trusted,  # noqa: F811 (the fixtures, imported above)
+    codec_server: str,  # noqa: F811
+):
     tag = case_id()
-    secrets = {"name": f"Ann Referrer {tag}", "contact": f"{tag.lower()}@nhs.example",
-               "worries": f"worried about {tag} at night"}
-    erased, kept = closed_case_with(trusted, secrets), closed_case_with(trusted, {
-        "name": "Kept Referrer", "contact": "kept@nhs.example", "worries": "kept worries"})
+    secrets = {
+        "name": f"Ann Referrer {tag}",
+        "contact": f"{tag.lower()}@nhs.example",
+        "worries": f"worried about {tag} at night",
+    }
+    erased, kept = (
+        closed_case_with(trusted, secrets),
+        closed_case_with(trusted, {"name": "Kept Referrer", "contact": "kept@nhs.example", "worries": "kept worries"}),
+    )
 
     # Before: the people who may see the case see it whole...
     shipped(trusted, "login", "--web", trusted.web_url, "--user", "tm-patel")

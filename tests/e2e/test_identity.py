@@ -91,10 +91,24 @@ def test_the_bare_temporal_cli_cannot_forge_a_managers_decision(trusted: Trusted
     before = trusted.history_length(case)
     temporal = str(Path(sys.executable).parent / "temporal")
     result = subprocess.run(
-        [temporal, "workflow", "update", "execute", "--address", trusted.stack.server.address,
-         "-w", f"case-{case}", "--name", "decide_closure",
-         "--input", json.dumps({"by": "tm-patel", "approve": True, "reason": "forged"})],
-        capture_output=True, text=True, timeout=60)
+        [
+            temporal,
+            "workflow",
+            "update",
+            "execute",
+            "--address",
+            trusted.stack.server.address,
+            "-w",
+            f"case-{case}",
+            "--name",
+            "decide_closure",
+            "--input",
+            json.dumps({"by": "tm-patel", "approve": True, "reason": "forged"}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "NotEncrypted" in result.stderr  # (the message itself is encrypted, as every failure is)
     assert trusted.history_length(case) == before
@@ -151,9 +165,13 @@ def codec_server(trusted: Trusted) -> Iterator[str]:
     """The real `earlyhelp codec-server` process, with the web app's public key and the roles file."""
     port = free_port()
     log = trusted.stack.folder / "codec.log"
-    process = subprocess.Popen([str(Path(sys.executable).parent / "earlyhelp"), "codec-server"],
-                               env={**os.environ, **trusted.stack.env, "EARLYHELP_CODEC_PORT": str(port)},
-                               stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "earlyhelp"), "codec-server"],
+        env={**os.environ, **trusted.stack.env, "EARLYHELP_CODEC_PORT": str(port)},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def listening() -> bool:
@@ -179,8 +197,9 @@ def login_token(trusted: Trusted, person: str) -> str:
 
 
 def post(url: str, body: str, token: str | None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body.encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(
+        url, data=body.encode(), method="POST", headers={"Authorization": f"Bearer {token}"} if token else {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
@@ -222,11 +241,28 @@ def test_the_temporal_cli_through_the_codec_server_gets_a_refused_updates_error(
     before = trusted.history_length(case)
     temporal = str(Path(sys.executable).parent / "temporal")
     result = subprocess.run(
-        [temporal, "workflow", "update", "execute", "--address", trusted.stack.server.address,
-         "--codec-endpoint", codec_server, "--codec-auth", f"Bearer {login_token(trusted, 'tm-patel')}",
-         "-w", f"case-{case}", "--name", "decide_closure",
-         "--input", json.dumps({"by": "tm-patel", "approve": True, "reason": "no token"})],
-        capture_output=True, text=True, timeout=60)
+        [
+            temporal,
+            "workflow",
+            "update",
+            "execute",
+            "--address",
+            trusted.stack.server.address,
+            "--codec-endpoint",
+            codec_server,
+            "--codec-auth",
+            f"Bearer {login_token(trusted, 'tm-patel')}",
+            "-w",
+            f"case-{case}",
+            "--name",
+            "decide_closure",
+            "--input",
+            json.dumps({"by": "tm-patel", "approve": True, "reason": "no token"}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "not_authenticated" in result.stderr, result.stderr
     assert trusted.history_length(case) == before

@@ -43,9 +43,15 @@ def read_model(database_url: str, cases: list[str]) -> dict[str, list[dict]]:
     async def fetch() -> dict[str, list[dict]]:
         conn = await asyncpg.connect(database_url)
         try:
-            return {table: [dict(r) for r in await conn.fetch(
-                f"SELECT * FROM {table} WHERE case_id = any($1::text[]) ORDER BY {order}", cases)]
-                for table, order in TABLES.items()}
+            return {
+                table: [
+                    dict(r)
+                    for r in await conn.fetch(
+                        f"SELECT * FROM {table} WHERE case_id = any($1::text[]) ORDER BY {order}", cases
+                    )
+                ]
+                for table, order in TABLES.items()
+            }
         finally:
             await conn.close()
 
@@ -89,9 +95,23 @@ def test_export_then_replay_round_trip_and_a_temporal_cli_export(stack: Stack, t
     assert "Replayed 1 histories: 1 ok, 0 non-deterministic" in replayed.output
     cli_dir = tmp_path / "temporal-cli"
     cli_dir.mkdir()
-    shown = subprocess.run([str(BIN / "temporal"), "workflow", "show", "--workflow-id", f"case-{case}",
-                            "--address", stack.server.address, "--output", "json"],
-                           capture_output=True, text=True, check=True, timeout=60)
+    shown = subprocess.run(
+        [
+            str(BIN / "temporal"),
+            "workflow",
+            "show",
+            "--workflow-id",
+            f"case-{case}",
+            "--address",
+            stack.server.address,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     (cli_dir / f"case-{case}.json").write_text(shown.stdout)
     assert json.loads(shown.stdout)["events"]
     assert "1 ok" in stack.cli("replay", "--dir", str(cli_dir)).output
@@ -112,10 +132,18 @@ def test_a_broken_history_is_reported_and_fails_the_replay(stack: Stack, tmp_pat
     events = history["events"]
     first_activity = next(i for i, e in enumerate(events) if "activityTaskScheduledEventAttributes" in e)
     del events[first_activity:]
-    events.append({**events[-1], "eventId": str(int(events[-1]["eventId"]) + 1),
-                   "eventType": "EVENT_TYPE_TIMER_STARTED",
-                   "timerStartedEventAttributes": {"timerId": "1", "startToFireTimeout": "60s",
-                                                   "workflowTaskCompletedEventId": events[-1]["eventId"]}})
+    events.append(
+        {
+            **events[-1],
+            "eventId": str(int(events[-1]["eventId"]) + 1),
+            "eventType": "EVENT_TYPE_TIMER_STARTED",
+            "timerStartedEventAttributes": {
+                "timerId": "1",
+                "startToFireTimeout": "60s",
+                "workflowTaskCompletedEventId": events[-1]["eventId"],
+            },
+        }
+    )
     for key in [k for k in events[-1] if k.endswith("EventAttributes") and k != "timerStartedEventAttributes"]:
         del events[-1][key]
     path.write_text(json.dumps(history))
@@ -167,11 +195,15 @@ def test_doctor_names_a_case_whose_save_cannot_succeed_and_passes_a_healthy_one(
     async def with_a_broken_store() -> None:
         client = await connect(Config.from_env(stack.env))
         queue = f"{stack.task_queue}-broken"
-        async with Worker(client, task_queue=queue, workflows=[EarlyHelpCase], activities=[impossible, no_previous_cases]):
+        async with Worker(
+            client, task_queue=queue, workflows=[EarlyHelpCase], activities=[impossible, no_previous_cases]
+        ):
             await start_case(client, sample_referral(wedged, datetime.now(UTC)), queue)
 
             async def marked() -> bool:
-                return (await client.count_workflows(f"WorkflowId = 'case-{wedged}' AND NeedsAttention = true")).count == 1
+                return (
+                    await client.count_workflows(f"WorkflowId = 'case-{wedged}' AND NeedsAttention = true")
+                ).count == 1
 
             deadline = asyncio.get_running_loop().time() + 30
             while not await marked():

@@ -102,15 +102,18 @@ def test_erased_case_cannot_be_decoded_while_others_still_replay(secure: Stack):
     open_case = case_id()
     refer(secure, open_case)
     assert "still open" in secure.cli("erase", open_case, "--by", "tm-patel", "--reason", "request", ok=False).output
-    assert "erase needs one of ['managers']" in secure.cli("erase", erased, "--by", "lp-jones", "--reason", "x",
-                                                            ok=False).output
+    assert (
+        "erase needs one of ['managers']"
+        in secure.cli("erase", erased, "--by", "lp-jones", "--reason", "x", ok=False).output
+    )
     secure.cli("erase", erased, "--by", "tm-patel", "--reason", "subject access: erasure request")
     status = secure.cli("status", erased, ok=False)
     assert status.exit_code == 1 and "erased" in status.output
     replay = secure.cli("replay", "--query", f"TaskQueue = '{secure.task_queue}'", ok=False)
     assert replay.exit_code == 1 and f"case-{erased}" in replay.output and "erased" in replay.output
-    assert f"case-{kept}" not in [line.split()[1] for line in replay.output.splitlines()
-                                  if line.startswith("NON-DETERMINISTIC")]
+    assert f"case-{kept}" not in [
+        line.split()[1] for line in replay.output.splitlines() if line.startswith("NON-DETERMINISTIC")
+    ]
     assert secure.cli("replay", "--query", f"WorkflowId = 'case-{kept}'").exit_code == 0
     rows = saved_events(secure.database_url, erased)
     assert rows and rows[0]["type"] == "CaseReferred"  # the statistics still count the case

@@ -45,8 +45,19 @@ def test_clients_retrying_through_a_killed_worker_record_each_command_once(stack
     earlyhelp = str(Path(sys.executable).parent / "earlyhelp")
 
     def attempt(case: str) -> int:
-        command = [earlyhelp, "record-contact-attempt", case, "--by", "lp-jones", "--method", "phone",
-                   "--outcome", "no_answer", "--idempotency-key", f"burst-{case}"]
+        command = [
+            earlyhelp,
+            "record-contact-attempt",
+            case,
+            "--by",
+            "lp-jones",
+            "--method",
+            "phone",
+            "--outcome",
+            "no_answer",
+            "--idempotency-key",
+            f"burst-{case}",
+        ]
         return subprocess.run(command, env={**os.environ, **stack.env}, capture_output=True, timeout=120).returncode
 
     stack.workers[0][0].send_signal(signal.SIGKILL)
@@ -89,8 +100,11 @@ def test_server_restart_keeps_open_cases_and_their_timers(stack: Stack):
     stack.server.stop()
     wait_until(lambda: datetime.now(UTC) > due, within=30, what="the TAF due time passing while the server is down")
     stack.server.start()
-    snap = wait_until(lambda: (s := stack.cli_json("status", short)) and _taf(s) == "missed" and s, within=90,
-                      what="the TAF timer firing after the restart")
+    snap = wait_until(
+        lambda: (s := stack.cli_json("status", short)) and _taf(s) == "missed" and s,
+        within=90,
+        what="the TAF timer firing after the restart",
+    )
     assert snap["stage"] == "initial_contact"
     assert stack.cli_json("status", waiting)["stage"] == "screening"
     rows = wait_until(lambda: [r for r in saved_events(stack.database_url, short) if r["type"] == "DeadlineMissed"])
@@ -103,7 +117,9 @@ def _taf(snap: dict) -> str:
 
 def _referral(case: str, policy: dict) -> dict:
     return {
-        "case_id": case, "received_at": datetime.now(UTC).isoformat(), "locality": "East",
+        "case_id": case,
+        "received_at": datetime.now(UTC).isoformat(),
+        "locality": "East",
         "family": {"family_ref": f"FAM-{case}"},
         "referrer": {"name": "A. Nurse", "agency": "health", "contact": "hv@nhs.example"},
         "needs": [{"code": c, "complex": True} for c in ("health", "housing", "crime")],

@@ -46,8 +46,12 @@ North = ["tm-patel", "tm-deputy", "lp-jones"]
 South = ["tm-south", "lp-south"]
 
 [passwords]
-{chr(10).join(f'"{p}" = "{hash_password(PASSWORD)}"' for p in ("tm-patel", "tm-south", "das-screener", "lp-jones",
-                                                                 "lp-south", "mash-obi"))}
+{
+    chr(10).join(
+        f'"{p}" = "{hash_password(PASSWORD)}"'
+        for p in ("tm-patel", "tm-south", "das-screener", "lp-jones", "lp-south", "mash-obi")
+    )
+}
 
 [emails]
 mash = "mash@council.example"
@@ -56,8 +60,15 @@ duty_manager = "duty-manager@council.example"
 "lp-jones" = "jo.jones@council.example"
 """
 # As the machine's probe runs it: no sandbox as root, and no calls out of this closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class OwnThreadStack(Stack):
@@ -88,10 +99,12 @@ def web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempP
     # Deliveries go to the local Notify stand-in, a process of its own, as with `earlyhelp up`.
     notify_port, notify = free_port(), notify_standin_key(folder)
     standin = start_notify_standin(folder, notify, folder / "notify.log", notify_port)
-    stack.extra |= {"EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
-                    "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
-                    "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"t-{kind}" for kind in KINDS}),
-                    "EARLYHELP_NOTIFY_SENT_FILE": str(folder / "notify-sent.jsonl")}
+    stack.extra |= {
+        "EARLYHELP_NOTIFY_API_KEY": api_key(notify["service_id"], notify["secret"]),
+        "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
+        "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"t-{kind}" for kind in KINDS}),
+        "EARLYHELP_NOTIFY_SENT_FILE": str(folder / "notify-sent.jsonl"),
+    }
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{notify_port}/"), what="the Notify stand-in answering")
         stack.start_worker()
@@ -132,8 +145,13 @@ def sign_in(page: Page, web: Web, person: str) -> None:
 def allocated_case(web: Web, **policy: object) -> str:
     """A North case allocated to lp-jones, waiting for first contact."""
     case = case_id()
-    referral = sample_referral(case, datetime.now(UTC), locality="North", policy=Policy(**policy),
-                               needs=[Need(code=n, complex=True) for n in NEEDS])
+    referral = sample_referral(
+        case,
+        datetime.now(UTC),
+        locality="North",
+        policy=Policy(**policy),
+        needs=[Need(code=n, complex=True) for n in NEEDS],
+    )
     file = web.stack.folder / f"{case}.json"
     file.write_text(referral.model_dump_json())
     web.stack.cli("refer", "--file", str(file))
@@ -152,8 +170,9 @@ def test_an_anonymous_request_is_redirected_to_sign_in(web: Web, page: Page):
         page.goto(web.url + path)
         assert page.url == f"{web.url}/sign-in?next={path}"
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    response = page.request.post(web.url + "/cases/ANY-1/commands/allocate", form={"lead_practitioner": "x"},
-                                 max_redirects=0)
+    response = page.request.post(
+        web.url + "/cases/ANY-1/commands/allocate", form={"lead_practitioner": "x"}, max_redirects=0
+    )
     assert response.status == 303 and response.headers["location"] == "/sign-in?next=/"
     page.fill("#user", "tm-patel")
     page.fill("#password", "not the password")
@@ -166,8 +185,11 @@ def test_a_form_without_the_session_csrf_token_is_refused(web: Web, page: Page):
     case = allocated_case(web)
     sign_in(page, web, "lp-jones")
     before = web.events(case)
-    response = page.request.post(f"{web.url}/cases/{case}/commands/record_contact_attempt",
-                                 form={"method": "phone", "outcome": "reached"}, max_redirects=0)
+    response = page.request.post(
+        f"{web.url}/cases/{case}/commands/record_contact_attempt",
+        form={"method": "phone", "outcome": "reached"},
+        max_redirects=0,
+    )
     assert response.status == 403 and "nothing was recorded" in response.text()
     assert web.events(case) == before and stage_of(web, case) == "initial_contact"
 
@@ -179,8 +201,12 @@ def test_a_double_submitted_form_is_recorded_once(web: Web, page: Page):
     sign_in(page, web, "lp-jones")
     page.goto(f"{web.url}/cases/{case}")
     form = page.locator("#form-record_contact_attempt form")
-    fields = {"csrf": form.locator("[name=csrf]").input_value(), "form_id": form.locator("[name=form_id]").input_value(),
-              "method": "phone", "outcome": "no_answer"}
+    fields = {
+        "csrf": form.locator("[name=csrf]").input_value(),
+        "form_id": form.locator("[name=form_id]").input_value(),
+        "method": "phone",
+        "outcome": "no_answer",
+    }
     before = web.events(case)
     for _ in range(2):
         response = page.request.post(f"{web.url}/cases/{case}/commands/record_contact_attempt", form=fields)
@@ -294,7 +320,8 @@ def test_practitioner_records_three_failed_contact_attempts_and_gets_the_warm_ha
         form.get_by_role("button", name="Record contact attempt").click()
         expect(page.locator(".flash")).to_contain_text("Recorded: Record contact attempt")
         expect(page.locator(".timeline li", has_text=f"(attempt {attempt})")).to_contain_text(
-            "lp-jones recorded a phone contact attempt: no answer")
+            "lp-jones recorded a phone contact attempt: no answer"
+        )
     expect(page.locator("h1")).to_contain_text("warm handover")
     expect(page.locator("#form-record_contact_attempt")).to_have_count(0)  # only the stage's commands
     expect(page.locator("#form-record_warm_handover")).to_have_count(1)
@@ -345,10 +372,17 @@ def test_a_safeguarding_concern_from_the_case_page_steps_the_case_up(web: Web, p
     wait_until(lambda: stage_of(web, case) == "stepped_up", what="the case stepped up")
     page.goto(f"{web.url}/cases/{case}")
     expect(page.locator(".timeline")).to_contain_text(
-        "lp-jones raised a safeguarding concern: child disclosed an injury at home visit.")
+        "lp-jones raised a safeguarding concern: child disclosed an injury at home visit."
+    )
     # Emailed to the MASH mailbox at once, through Notify (the local stand-in) [004] ...
-    sent = wait_until(lambda: [m for m in sent_emails(web) if m["template_id"] == "t-mash_referral"
-                               and case in m["personalisation"]["subject"]], what="the MASH email at the stand-in")
+    sent = wait_until(
+        lambda: [
+            m
+            for m in sent_emails(web)
+            if m["template_id"] == "t-mash_referral" and case in m["personalisation"]["subject"]
+        ],
+        what="the MASH email at the stand-in",
+    )
     assert [m["email_address"] for m in sent] == ["mash@council.example"]
     assert "child disclosed" not in json.dumps(sent)  # the concern's text stays in the case, not in an email
     # ... and on the MASH queue, where the MASH team acknowledges it: who and when are recorded.
@@ -387,8 +421,10 @@ def test_a_practitioner_cannot_see_another_teams_case(web: Web, page: Page):
     expect(page.locator("main")).to_contain_text("no such case in your teams' caseload")
     page.goto(web.url + "/cases")
     expect(page.get_by_role("link", name=case)).to_have_count(0)
-    response = page.request.post(f"{web.url}/cases/{case}/commands/record_contact_attempt", form={
-        "csrf": page.locator("input[name=csrf]").first.input_value(), "method": "phone", "outcome": "reached"})
+    response = page.request.post(
+        f"{web.url}/cases/{case}/commands/record_contact_attempt",
+        form={"csrf": page.locator("input[name=csrf]").first.input_value(), "method": "phone", "outcome": "reached"},
+    )
     assert response.status == 404 and stage_of(web, case) == "initial_contact"
 
 
@@ -425,10 +461,19 @@ def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: We
 
     # The same case id again: refused beside the field, the existing case untouched.
     before = web.events(case)
-    again = page.request.post(web.url + "/refer", form={
-        "csrf": page.locator("input[name=csrf]").first.input_value(), "action": "submit", "case_id": case,
-        "locality": "North", "family.family_ref": "FAM-OTHER", "referrer.name": "B. Nurse",
-        "referrer.agency": "health", "referrer.contact": "hv@nhs.example"})
+    again = page.request.post(
+        web.url + "/refer",
+        form={
+            "csrf": page.locator("input[name=csrf]").first.input_value(),
+            "action": "submit",
+            "case_id": case,
+            "locality": "North",
+            "family.family_ref": "FAM-OTHER",
+            "referrer.name": "B. Nurse",
+            "referrer.agency": "health",
+            "referrer.contact": "hv@nhs.example",
+        },
+    )
     assert again.status == 422 and "this case id is taken" in again.text()
     assert web.events(case) == before
 
@@ -468,8 +513,9 @@ def test_sign_out_ends_the_session_so_the_old_cookie_gets_the_sign_in_page(web: 
         again = other.new_page()
         again.goto(web.url + "/inbox")
         expect(again).to_have_url(re.compile(r"/sign-in"))
-        response = again.request.post(web.url + "/cases/ANY/commands/allocate", form={"lead_practitioner": "x"},
-                                      max_redirects=0)
+        response = again.request.post(
+            web.url + "/cases/ANY/commands/allocate", form={"lead_practitioner": "x"}, max_redirects=0
+        )
         assert response.status in (303, 403)  # signed out (or no CSRF token): never acted on
     finally:
         other.close()
@@ -519,8 +565,9 @@ def test_the_chronology_reads_in_plain_english_and_prints_and_exports_for_court(
     """A chronology a court or a subject access request can use: plain English, London times, who did it,
     significant events marked and filterable, a print view and CSV and PDF exports (issue #16)."""
     case = allocated_case(web)
-    web.stack.cli("add-case-note", case, "--by", "lp-jones", "--text", "=HYPERLINK(\"x\") Mum called the school",
-                  "--significant")
+    web.stack.cli(
+        "add-case-note", case, "--by", "lp-jones", "--text", '=HYPERLINK("x") Mum called the school', "--significant"
+    )
     sign_in(page, web, "lp-jones")
     page.goto(f"{web.url}/cases/{case}")
     # The case page a practitioner needs: the family with ages and consent, the notes (issue #16).
@@ -606,8 +653,18 @@ def test_cases_are_found_by_case_id_family_or_person_ref_and_filtered_sorted_and
     expect(page.locator("#found ~ p[role=status]")).to_contain_text("page 2 of")
     expect(found).to_have_count(total - 25)
     # Closed cases are their own list.
-    web.stack.cli("record-screening", south[2], "--by", "das-screener", "--decision", "signpost",
-                  "--services", "school nurse", "--reason", "the family asked for the school nurse only")
+    web.stack.cli(
+        "record-screening",
+        south[2],
+        "--by",
+        "das-screener",
+        "--decision",
+        "signpost",
+        "--services",
+        "school nurse",
+        "--reason",
+        "the family asked for the school nurse only",
+    )
 
     def closed() -> bool:  # once the read model has the closure (saved just after the command returns)
         page.goto(f"{web.url}/cases?status=closed&q={south[2]}")
@@ -618,8 +675,10 @@ def test_cases_are_found_by_case_id_family_or_person_ref_and_filtered_sorted_and
 
 
 AXE = Axe()
-WCAG_22_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
-              "resultTypes": ["violations"]}
+WCAG_22_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
+    "resultTypes": ["violations"],
+}
 
 
 def assert_accessible(page: Page) -> None:
@@ -646,8 +705,16 @@ def test_every_page_passes_axe_at_wcag_2_2_aa(web: Web, page: Page):
     assert_accessible(page)
     page.context.clear_cookies()
     sign_in(page, web, "tm-patel")
-    for path in ("/inbox", "/refer", "/contacts", "/report", "/sent", "/mash", f"/cases/{case}",
-                 "/cases?status=closed"):
+    for path in (
+        "/inbox",
+        "/refer",
+        "/contacts",
+        "/report",
+        "/sent",
+        "/mash",
+        f"/cases/{case}",
+        "/cases?status=closed",
+    ):
         page.goto(web.url + path)
         assert_accessible(page)
     page.context.clear_cookies()
@@ -760,7 +827,11 @@ def test_a_case_by_keyboard_alone_from_sign_in_to_the_home_visit(web: Web, page:
     expect(page.locator("h1")).to_contain_text("initial contact")
     record("record_contact_attempt", ("select[name=method]", "phone"), ("select[name=outcome]", "reached"))
     expect(page.locator("h1")).to_contain_text("home visit")
-    record("record_home_visit", ("input[name=agreement_given]", "key:Space"), ("input[name=genogram_started]", "key:Space"),
-           ("input[name=children_seen]", "key:Space"))
+    record(
+        "record_home_visit",
+        ("input[name=agreement_given]", "key:Space"),
+        ("input[name=genogram_started]", "key:Space"),
+        ("input[name=children_seen]", "key:Space"),
+    )
     expect(page.locator("h1")).to_contain_text("assessment")
     assert web.stack.cli_json("status", case)["stage"] == "assessment"

@@ -20,11 +20,19 @@ def council_web(dev_server: DevServer, database_url: str, tmp_path_factory: pyte
     folder = tmp_path_factory.mktemp("oidc")
     stack = Stack(dev_server, database_url, folder)
     signing_key = secure(stack, ROLES + f'\n[oidc]\n"{LINKED}" = "lp-jones"\n')
-    with run_server_in_thread(port=0) as provider, web_app({
-            **stack.env, "EARLYHELP_SIGNING_KEY": str(signing_key),
-            "EARLYHELP_OIDC_ISSUER": f"http://localhost:{provider.server_port}",
-            "EARLYHELP_OIDC_CLIENT_ID": "earlyhelp-web", "EARLYHELP_OIDC_CLIENT_SECRET": "a client secret"},
-            folder) as url:
+    with (
+        run_server_in_thread(port=0) as provider,
+        web_app(
+            {
+                **stack.env,
+                "EARLYHELP_SIGNING_KEY": str(signing_key),
+                "EARLYHELP_OIDC_ISSUER": f"http://localhost:{provider.server_port}",
+                "EARLYHELP_OIDC_CLIENT_ID": "earlyhelp-web",
+                "EARLYHELP_OIDC_CLIENT_SECRET": "a client secret",
+            },
+            folder,
+        ) as url,
+    ):
         yield url
 
 
@@ -35,8 +43,7 @@ def council_sign_in(page: Page, url: str, path: str, account: str) -> None:  # n
     page.get_by_role("button", name="Authorize").click()
 
 
-def test_a_person_signs_in_with_their_council_account_and_lands_where_they_were_going(
-        council_web: str, page: Page):  # noqa: F811
+def test_a_person_signs_in_with_their_council_account_and_lands_where_they_were_going(council_web: str, page: Page):  # noqa: F811
     council_sign_in(page, council_web, "/refer", LINKED)
     expect(page.locator(".signout")).to_contain_text("lp-jones")
     assert page.url == council_web + "/refer"

@@ -53,9 +53,10 @@ async def referral_closed_needs_met(case: Case) -> None:
 
 
 async def signposted(case: Case) -> None:
-    await case.do(EarlyHelpCase.record_screening,
-                  RecordScreening(by=SCREENER, decision="signpost", reason="one agency can help",
-                                  services=["Family Support"]))
+    await case.do(
+        EarlyHelpCase.record_screening,
+        RecordScreening(by=SCREENER, decision="signpost", reason="one agency can help", services=["Family Support"]),
+    )
 
 
 async def safeguarding_at_referral(case: Case) -> None:
@@ -67,20 +68,26 @@ async def contact_ladder_unable_to_engage(case: Case) -> None:
     day = (await case.now()).date() + timedelta(days=1)
     await case.env.sleep(timedelta(days=2))
     for hour in (9, 14, 19):
-        await case.do(EarlyHelpCase.record_contact_attempt,
-                      RecordContactAttempt(by=LEAD, at=london(day, hour), method="phone", outcome="no_answer"))
+        await case.do(
+            EarlyHelpCase.record_contact_attempt,
+            RecordContactAttempt(by=LEAD, at=london(day, hour), method="phone", outcome="no_answer"),
+        )
     await case.env.sleep(timedelta(days=6))  # the warm handover answer is late: escalated
     await case.do(EarlyHelpCase.record_warm_handover, RecordWarmHandover(by=LEAD, outcome="failed"))
     for _ in range(3):
-        await case.do(EarlyHelpCase.record_unannounced_visit,
-                      RecordUnannouncedVisit(by=LEAD, outcome="no_answer", letter_left=True))
+        await case.do(
+            EarlyHelpCase.record_unannounced_visit,
+            RecordUnannouncedVisit(by=LEAD, outcome="no_answer", letter_left=True),
+        )
         await case.env.sleep(timedelta(days=1, hours=1))
     await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="no contact"))
 
 
 async def step_down_cin_plan(case: Case) -> None:
-    await case.do(EarlyHelpCase.identify_lead_practitioner,
-                  IdentifyLeadPractitioner(by="sw-1", practitioner=LEAD, chosen_by_family=True))
+    await case.do(
+        EarlyHelpCase.identify_lead_practitioner,
+        IdentifyLeadPractitioner(by="sw-1", practitioner=LEAD, chosen_by_family=True),
+    )
     await case.reviewed("met")
     await case.closure_requested()
     await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
@@ -142,9 +149,12 @@ async def practice_v2_consent_per_person(case: Case) -> None:
     await case.do("record_consent", {"by": SCREENER, "person_ref": parent, "consent": {"given": True}})
     await case.do("allocate", {"by": SCREENER, "lead_practitioner": LEAD})
     await case.do("allocate", {"by": MANAGER, "lead_practitioner": "lp-smith", "reason": "lp-jones on leave"})
-    await case.do(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=LEAD, method="phone", outcome="reached"))
-    await case.do("record_home_visit", {"by": LEAD, "agreement_given": True, "genogram_started": True,
-                                        "children_seen": False})
+    await case.do(
+        EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=LEAD, method="phone", outcome="reached")
+    )
+    await case.do(
+        "record_home_visit", {"by": LEAD, "agreement_given": True, "genogram_started": True, "children_seen": False}
+    )
     await case.env.sleep(timedelta(days=3))
     await case.do("record_child_seen", {"by": LEAD, "person_ref": child})
     await case.do("transfer_locality", {"by": MANAGER, "locality": "South", "reason": "the family moved"})
@@ -166,8 +176,10 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     "signposted": (signposted, {"needs": [Need(code="health", complex=True)]}),
     "safeguarding_at_referral": (safeguarding_at_referral, {"immediate_safeguarding": True}),
     "contact_ladder_unable_to_engage": (contact_ladder_unable_to_engage, {}),
-    "step_down_cin_plan": (step_down_cin_plan, {"step_down": StepDown(social_worker="sw-1",
-                                                                      cin_meeting_agreed_plan=True)}),
+    "step_down_cin_plan": (
+        step_down_cin_plan,
+        {"step_down": StepDown(social_worker="sw-1", cin_meeting_agreed_plan=True)},
+    ),
     "masp_step_up_and_back": (masp_step_up_and_back, {"previous_referrals": 2}),
     "continue_as_new": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
     # Recorded after carry-state-not-timeline: continued runs carry the state only.
