@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.follow_ups import FollowUp, start_follow_ups
 from worker.sealing import Sealer
+from workflows.interfaces import FINAL, UNDELIVERABLE
 
 # Every kind of message the engine writes (activities/effects.py), each with a Notify template of its own.
 KINDS = (
@@ -38,9 +39,6 @@ KINDS = (
     "delivery_failed",
     "digest",
 )
-FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
-FAILED = ("permanent-failure", "technical-failure", "no-address", "refused")
-UNDELIVERABLE = "Undeliverable"
 FIRST_LOOK_SECONDS, FOLLOW_SECONDS = 5.0, 35.0  # a send's status is read after 5, 15 and 35 s (then by timers)
 log = structlog.get_logger("earlyhelp.delivery")
 

@@ -22,6 +22,7 @@ from activities.effects import Document, Effect, MashReferral, Notification, eff
 from activities.follow_ups import FollowUp, start_follow_ups
 from activities.mash import watch
 from worker.sealing import PLAIN, Sealer
+from workflows.interfaces import CASE_ID_TAKEN, SAVE_IMPOSSIBLE
 from workflows.models import Event, MashReferralRef, PreviousCase
 
 _INSERT_EVENTS = """
@@ -57,9 +58,6 @@ LIMIT 50
 
 log = structlog.get_logger("earlyhelp.store")
 
-# Failures a retry cannot mend, told apart from outages (which retry until the database is back).
-SAVE_IMPOSSIBLE = "SaveImpossible"
-CASE_ID_TAKEN = "CaseIdTaken"
 # SQLSTATE classes of data errors: 22 data exception (NUL, out of range), 23 integrity, 42 syntax or schema.
 _IMPOSSIBLE_CLASSES = ("22", "23", "42")
 

@@ -18,10 +18,11 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
-from activities.store import SAVE_IMPOSSIBLE, CaseActivities, impossible
+from activities.store import CaseActivities, impossible
 from starter.local.samples import sample_referral
 from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
 from workflows.case import EarlyHelpCase
+from workflows.interfaces import SAVE_IMPOSSIBLE
 from workflows.models import AddCaseNote, Consent, Event, RecordConsent, TransferLocality, WithdrawConsent
 from workflows.pathway import STEPS
 

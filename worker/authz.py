@@ -47,9 +47,9 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from worker.codec import PLAINTEXT
 from worker.config import ConfigError
 from worker.identity import Binding, NotAuthenticated, Verifier, payload_hash, token_from
+from workflows.interfaces import PLAINTEXT
 
 ROLES = ("managers", "screeners", "practitioners", "social_workers", "mash")
 # Early Help's own staff: every case command not limited below is theirs. The MASH team (children's

@@ -29,13 +29,14 @@ from temporalio.converter import (
 )
 
 from worker.keys import MasterKeys, seal, unseal
+from workflows.interfaces import PLAINTEXT
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 CIPHER = "encryption-cipher"
-# Set on a payload that arrived unencrypted, so the workflow and the worker's checks can refuse it
-# (worker/authz.py; workflows/case.py) instead of the decode failing a workflow task for ever.
-PLAINTEXT = "earlyhelp-plaintext"
+# PLAINTEXT (workflows/interfaces.py) marks a payload that arrived unencrypted, so the workflow and the
+# worker's checks can refuse it (worker/authz.py; workflows/case.py) instead of the decode failing a workflow
+# task for ever.
 
 
 class CaseErased(Exception):

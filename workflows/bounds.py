@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import (
@@ -89,10 +90,12 @@ class DurationBetween:
         return value
 
 
-_PATTERN_MEANS = {
-    PRINTABLE: "control characters are not allowed (newline and tab are)",
-    ID_PATTERN: "must be an id: letters, digits and . _ - @ : / without spaces",
-}
+_PATTERN_MEANS = MappingProxyType(
+    {
+        PRINTABLE: "control characters are not allowed (newline and tab are)",
+        ID_PATTERN: "must be an id: letters, digits and . _ - @ : / without spaces",
+    }
+)
 
 
 def _shown(part: object) -> str:

@@ -21,11 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     import workflows.editions as editions
+    import workflows.interfaces as activities
     import workflows.pathway as pathway  # (not `from workflows import`: that loads it afresh in each sandbox)
     import workflows.search as search
-    from activities.store import CASE_ID_TAKEN, SAVE_IMPOSSIBLE, CaseActivities
-    from worker.codec import PLAINTEXT
     from workflows.bounds import refusal
+    from workflows.interfaces import CASE_ID_TAKEN, PLAINTEXT, SAVE_IMPOSSIBLE
     from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
     from workflows.policy import CONTINUE_AS_NEW_AFTER_BEFORE
     from workflows.rules import RuleBroken
@@ -160,8 +160,8 @@ class EarlyHelpCase:
         """Earlier cases of the family or its people, from the case store: a local activity (a short read, its
         answer recorded in history, no task for the server to dispatch)."""
         referral = self.state.referral
-        found = await workflow.execute_local_activity_method(
-            CaseActivities.previous_cases,
+        found = await workflow.execute_local_activity(
+            activities.previous_cases,
             args=[
                 referral.case_id,
                 referral.family.family_ref,
@@ -205,8 +205,8 @@ class EarlyHelpCase:
         while self.unsaved:
             batch = list(self.unsaved)
             try:
-                await workflow.execute_activity_method(
-                    CaseActivities.append_events,
+                await workflow.execute_activity(
+                    activities.append_events,
                     args=[self.state.referral.case_id, batch],
                     start_to_close_timeout=SAVE_TIMEOUT,
                     retry_policy=SAVE_RETRY,

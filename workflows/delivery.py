@@ -19,8 +19,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.delivery import FAILED, FINAL, UNDELIVERABLE, DeliveryActivities
-    from activities.mash import MashActivities
+    import workflows.interfaces as activities
+    from workflows.interfaces import FAILED, FINAL, UNDELIVERABLE
 
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -46,8 +46,8 @@ class Delivery:
             if workflow.patched(SEND_AND_FOLLOW):
                 # Sent, and its status followed for the first half-minute, by one activity: most emails are
                 # final by then, so a delivery costs the server one activity, not a timer and two more tasks.
-                notify_id, status = await workflow.execute_activity_method(
-                    DeliveryActivities.send,
+                notify_id, status = await workflow.execute_activity(
+                    activities.send,
                     item_id,
                     start_to_close_timeout=SEND_TIMEOUT,
                     heartbeat_timeout=CALL_TIMEOUT,
@@ -55,8 +55,8 @@ class Delivery:
                 )
                 wait = FIRST_LOOK * 8
             else:
-                notify_id = await workflow.execute_activity_method(
-                    DeliveryActivities.deliver, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+                notify_id = await workflow.execute_activity(
+                    activities.deliver, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
                 )
                 status, wait = "sending", FIRST_LOOK
         except ActivityError as e:
@@ -68,8 +68,8 @@ class Delivery:
             if status in FINAL:
                 break
             await workflow.sleep(wait)
-            status = await workflow.execute_activity_method(
-                DeliveryActivities.delivery_status,
+            status = await workflow.execute_activity(
+                activities.delivery_status,
                 args=[item_id, notify_id],
                 start_to_close_timeout=CALL_TIMEOUT,
                 retry_policy=SEND_RETRY,
@@ -82,8 +82,8 @@ class Delivery:
     async def _escalate(self, item_id: int) -> None:
         """A permanent failure goes to the locality's manager, by a delivery of its own (started by the
         activity: a workflow start from an activity, not a child, so this run owes nothing to it)."""
-        escalation = await workflow.execute_activity_method(
-            DeliveryActivities.escalate_failure, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+        escalation = await workflow.execute_activity(
+            activities.escalate_failure, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
         )
         if escalation is not None and not workflow.patched(ESCALATION_STARTED_BY_ACTIVITY):
             # A delivery from before: it started the escalation's delivery as a child (a no-op if running).
@@ -107,13 +107,13 @@ class OutboxSweep:
 
     @workflow.run
     async def run(self) -> int:
-        deliveries = await workflow.execute_activity_method(
-            DeliveryActivities.undelivered,
+        deliveries = await workflow.execute_activity(
+            activities.undelivered,
             SWEEP_AFTER_SECONDS,
             start_to_close_timeout=CALL_TIMEOUT,
             retry_policy=SEND_RETRY,
         )
-        watches = await workflow.execute_activity_method(
-            MashActivities.unwatched, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+        watches = await workflow.execute_activity(
+            activities.unwatched, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
         )
         return deliveries + watches

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     import workflows.editions as editions
-    from activities.digest import DigestActivities
+    import workflows.interfaces as activities
     from workflows.calendar import is_working_day, local_date
 
 DIGEST_SCHEDULE = "daily-digest"
@@ -24,8 +24,8 @@ class DailyDigest:
         if not is_working_day(day, editions.bank_holiday_edition()):
             return 0
         # The moment goes with the day: "this week" and "overdue" are judged by the workflow's clock.
-        written = await workflow.execute_activity_method(
-            DigestActivities.write_digests,
+        written = await workflow.execute_activity(
+            activities.write_digests,
             args=[day, workflow.now()],
             start_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=timedelta(seconds=30),

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.mash import MashActivities
+    import workflows.interfaces as activities
     from workflows.bounds import refusal
     from workflows.models import MashAcknowledgement, MashReferralRef
 
@@ -43,8 +43,8 @@ class MashReferralWatch:
         try:
             await workflow.wait_condition(lambda: self.acknowledged is not None, timeout=ACKNOWLEDGE_WITHIN)
         except asyncio.TimeoutError:
-            await workflow.execute_activity_method(
-                MashActivities.escalate_unacknowledged,
+            await workflow.execute_activity(
+                activities.escalate_unacknowledged,
                 referral,
                 start_to_close_timeout=CALL_TIMEOUT,
                 retry_policy=RETRY,
@@ -67,8 +67,8 @@ class MashReferralWatch:
         self.acknowledged = ack
         referral = workflow.info().workflow_id.removeprefix("mash-")
         case_id, _, seq = referral.rpartition("-")
-        await workflow.execute_activity_method(
-            MashActivities.record_acknowledgement,
+        await workflow.execute_activity(
+            activities.record_acknowledgement,
             args=[case_id, int(seq), ack.by, ack.at],
             start_to_close_timeout=CALL_TIMEOUT,
             retry_policy=RETRY,

@@ -166,7 +166,7 @@ class Referral(Model):
         if self.route == "referral" and self.step_down is not None:
             raise ValueError("step_down details are only for route 'step_down'")
         _distinct_needs(self.needs)
-        if self.policy is not None and self.policy.localities != DEFAULT_LOCALITIES:
+        if self.policy is not None and tuple(self.policy.localities) != DEFAULT_LOCALITIES:
             raise ValueError("policy.localities: the localities are the deployment's, not a referral's")
         if self.locality not in self.effective_policy.localities:
             raise ValueError(f"locality {self.locality!r} is not one of {self.effective_policy.localities}")

@@ -8,9 +8,10 @@ case as it now is. Callers pass a copy when they only want to validate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -669,38 +670,40 @@ class Step:
         return self.route is None or self.route == route
 
 
-STEPS: dict[type[Command], Step] = {
-    RecordScreening: Step("record_screening", _record_screening, (S.screening,)),
-    Allocate: Step("allocate", _allocate, (S.awaiting_allocation, *WORKING)),
-    RecordContactAttempt: Step("record_contact_attempt", _record_contact_attempt, (S.initial_contact,)),
-    RecordWarmHandover: Step("record_warm_handover", _record_warm_handover, (S.warm_handover,)),
-    RecordUnannouncedVisit: Step("record_unannounced_visit", _record_unannounced_visit, (S.unannounced_visits,)),
-    RecordHomeVisit: Step("record_home_visit", _record_home_visit, (S.home_visit,)),
-    RecordAssessment: Step("record_assessment", _record_assessment, (S.assessment,)),
-    RecordTaf: Step("record_taf", _record_taf, (S.taf_pending,)),
-    RecordReview: Step("record_review", _record_review, (S.plan_active,), v2_stages=(S.masp,)),
-    RequestClosure: Step(
-        "request_closure",
-        _request_closure,
-        tuple(s for s in WORKING if s != S.engagement_decision),
-        v2_stages=(S.awaiting_allocation,),
-    ),
-    DecideClosure: Step("decide_closure", _decide_closure, (S.closure_pending, S.engagement_decision)),
-    ReferToMasp: Step("refer_to_masp", _refer_to_masp, (S.plan_active,)),
-    RecordMaspOutcome: Step("record_masp_outcome", _record_masp_outcome, (S.masp,)),
-    RecordSocialCareDecision: Step("record_social_care_decision", _record_social_care_decision, (S.stepped_up,)),
-    WithdrawConsent: Step("withdraw_consent", _withdraw_consent, _ALL_OPEN),
-    RecordConsent: Step("record_consent", _record_consent, _ALL_OPEN),
-    IdentifyLeadPractitioner: Step(
-        "identify_lead_practitioner", _identify_lead_practitioner, (S.awaiting_allocation,), "step_down"
-    ),
-    RecordLeadDeclined: Step("record_lead_declined", _record_lead_declined, (S.awaiting_allocation,), "step_down"),
-    AddAgencyContribution: Step("add_agency_contribution", _add_agency_contribution, _ALL_OPEN, "step_down"),
-    RequestAdditionalService: Step("request_additional_service", _request_additional_service, WORKING),
-    TransferLocality: Step("transfer_locality", _transfer_locality, _ALL_OPEN),
-    RecordChildSeen: Step("record_child_seen", _record_child_seen, WORKING),
-    AddCaseNote: Step("add_case_note", _add_case_note, _ALL_OPEN),
-}
+STEPS: Mapping[type[Command], Step] = MappingProxyType(
+    {
+        RecordScreening: Step("record_screening", _record_screening, (S.screening,)),
+        Allocate: Step("allocate", _allocate, (S.awaiting_allocation, *WORKING)),
+        RecordContactAttempt: Step("record_contact_attempt", _record_contact_attempt, (S.initial_contact,)),
+        RecordWarmHandover: Step("record_warm_handover", _record_warm_handover, (S.warm_handover,)),
+        RecordUnannouncedVisit: Step("record_unannounced_visit", _record_unannounced_visit, (S.unannounced_visits,)),
+        RecordHomeVisit: Step("record_home_visit", _record_home_visit, (S.home_visit,)),
+        RecordAssessment: Step("record_assessment", _record_assessment, (S.assessment,)),
+        RecordTaf: Step("record_taf", _record_taf, (S.taf_pending,)),
+        RecordReview: Step("record_review", _record_review, (S.plan_active,), v2_stages=(S.masp,)),
+        RequestClosure: Step(
+            "request_closure",
+            _request_closure,
+            tuple(s for s in WORKING if s != S.engagement_decision),
+            v2_stages=(S.awaiting_allocation,),
+        ),
+        DecideClosure: Step("decide_closure", _decide_closure, (S.closure_pending, S.engagement_decision)),
+        ReferToMasp: Step("refer_to_masp", _refer_to_masp, (S.plan_active,)),
+        RecordMaspOutcome: Step("record_masp_outcome", _record_masp_outcome, (S.masp,)),
+        RecordSocialCareDecision: Step("record_social_care_decision", _record_social_care_decision, (S.stepped_up,)),
+        WithdrawConsent: Step("withdraw_consent", _withdraw_consent, _ALL_OPEN),
+        RecordConsent: Step("record_consent", _record_consent, _ALL_OPEN),
+        IdentifyLeadPractitioner: Step(
+            "identify_lead_practitioner", _identify_lead_practitioner, (S.awaiting_allocation,), "step_down"
+        ),
+        RecordLeadDeclined: Step("record_lead_declined", _record_lead_declined, (S.awaiting_allocation,), "step_down"),
+        AddAgencyContribution: Step("add_agency_contribution", _add_agency_contribution, _ALL_OPEN, "step_down"),
+        RequestAdditionalService: Step("request_additional_service", _request_additional_service, WORKING),
+        TransferLocality: Step("transfer_locality", _transfer_locality, _ALL_OPEN),
+        RecordChildSeen: Step("record_child_seen", _record_child_seen, WORKING),
+        AddCaseNote: Step("add_case_note", _add_case_note, _ALL_OPEN),
+    }
+)
 
 
 def decide(state: CaseState, command: Command, now: datetime) -> list[Event]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflows.bounds import SOME, DurationBetween, Id, Name
 
 # Leicester's locality advice points [000].
-DEFAULT_LOCALITIES = ["North West", "North", "West", "East", "Central", "South"]
+DEFAULT_LOCALITIES = ("North West", "North", "West", "East", "Central", "South")
 # No working-day deadline of the pathway is set further ahead than this.
 WORKING_DAYS = 60
 

@@ -7,8 +7,9 @@ events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 
 from pydantic import AwareDatetime, Field
 
@@ -316,35 +317,37 @@ def _ended(s: CaseState, e: Event) -> None:
     s.outcome = CaseOutcome(case_id=s.referral.case_id, final_stage=s.stage, reason=e.data["reason"], closed_at=e.at)
 
 
-APPLIERS: dict[str, Callable[[CaseState, Event], None]] = {
-    "StageChanged": _stage_changed,
-    "DeadlineSet": _deadline_set,
-    "DeadlineMet": _deadline_status("met"),
-    "DeadlineMissed": _deadline_status("missed"),
-    "DeadlineCancelled": _deadline_status("cancelled"),
-    "DeadlineCompletedLate": _deadline_completed_late,
-    "DeadlineReminded": _deadline_reminded,
-    "CaseAllocated": _allocated,
-    "LeadPractitionerIdentified": _lead_identified,
-    "ContactAttemptRecorded": _contact_attempt,
-    "UnannouncedVisitRecorded": _visit,
-    "ContactLadderRestarted": _ladder_restarted,
-    "AssessmentRecorded": _assessment,
-    "TafHeld": _taf,
-    "ReviewHeld": _review,
-    "ChildSeen": _child_seen,
-    "LeadDeclined": _lead_declined,
-    "LocalityTransferred": _locality_transferred,
-    "PreviousCasesFound": _previous_cases,
-    "PracticeVersionSet": _practice,
-    "ClosureRequested": _closure_requested,
-    "ClosureDecided": _approval_cleared,
-    "ApprovalCancelled": _approval_cleared,
-    "SteppedUp": _stepped_up,
-    "ConsentRecorded": _consent(True),
-    "ConsentWithdrawn": _consent(False),
-    "CaseEnded": _ended,
-}
+APPLIERS: Mapping[str, Callable[[CaseState, Event], None]] = MappingProxyType(
+    {
+        "StageChanged": _stage_changed,
+        "DeadlineSet": _deadline_set,
+        "DeadlineMet": _deadline_status("met"),
+        "DeadlineMissed": _deadline_status("missed"),
+        "DeadlineCancelled": _deadline_status("cancelled"),
+        "DeadlineCompletedLate": _deadline_completed_late,
+        "DeadlineReminded": _deadline_reminded,
+        "CaseAllocated": _allocated,
+        "LeadPractitionerIdentified": _lead_identified,
+        "ContactAttemptRecorded": _contact_attempt,
+        "UnannouncedVisitRecorded": _visit,
+        "ContactLadderRestarted": _ladder_restarted,
+        "AssessmentRecorded": _assessment,
+        "TafHeld": _taf,
+        "ReviewHeld": _review,
+        "ChildSeen": _child_seen,
+        "LeadDeclined": _lead_declined,
+        "LocalityTransferred": _locality_transferred,
+        "PreviousCasesFound": _previous_cases,
+        "PracticeVersionSet": _practice,
+        "ClosureRequested": _closure_requested,
+        "ClosureDecided": _approval_cleared,
+        "ApprovalCancelled": _approval_cleared,
+        "SteppedUp": _stepped_up,
+        "ConsentRecorded": _consent(True),
+        "ConsentWithdrawn": _consent(False),
+        "CaseEnded": _ended,
+    }
+)
 
 
 def apply(state: CaseState, event: Event) -> None:

@@ -14,7 +14,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from activities.store import SAVE_IMPOSSIBLE
 from starter.local.samples import sample_referral
 from starter.local.stack import BIN
 from tests.e2e.conftest import Stack, wait_until
@@ -22,6 +21,7 @@ from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, sa
 from worker.config import Config
 from worker.temporal import connect, start_case
 from workflows.case import EarlyHelpCase
+from workflows.interfaces import SAVE_IMPOSSIBLE
 from workflows.models import Event
 
 
