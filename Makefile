@@ -5,13 +5,20 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-days bench bytecode govuk
+.PHONY: run test check test-days bench bytecode lock govuk
 
-$(VENV)/.installed: pyproject.toml
+# Every package at the version in requirements.lock (`make lock` writes it afresh from pyproject.toml).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	touch $@
+
+lock:
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet '.[dev,bench]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^earlyhelp' > requirements.lock
+	rm -rf .lock-venv build
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 $(CHROMIUM):
@@ -26,7 +33,14 @@ bytecode: $(VENV)/.installed
 run: bytecode
 	$(VENV)/bin/earlyhelp up
 
-test: bytecode $(CHROMIUM)
+# Lint, format, types (strict on workflows/) and the layers' import contracts.
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: bytecode $(CHROMIUM) check
 	$(PY) -m pytest -q
 
 # Every test on a time-skipping server, once on each kind of day (tests/days.py): no test may depend on today.
