@@ -16,7 +16,7 @@ import pytest
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 from temporalio import activity
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
@@ -32,7 +32,7 @@ from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
 from worker.authz import Roles
 from worker.main import new_worker
 from worker.sealing import PLAIN
-from workflows.delivery import Delivery, OutboxSweep
+from workflows.delivery import SEND_GIVES_UP, Delivery, OutboxSweep
 from workflows.mash import ACKNOWLEDGE_WITHIN, MashReferralWatch, watch_id
 from workflows.models import MashAcknowledgement, StepDown
 
@@ -126,6 +126,31 @@ async def test_a_worker_killed_mid_delivery_never_sends_twice(env, queue, pool, 
     )
     assert (await final(pool, item))["delivery_status"] == "delivered"
     assert item in delivery.crashed and len(sent_with(standin, item)) == 1
+
+
+async def test_a_message_notify_refuses_for_six_hours_is_escalated_never_retried_for_ever(env, queue, pool, notify):
+    """Notify answers every send with 500: the send's retries end after six hours (SEND_GIVES_UP) and the
+    locality's manager is told the message could not be delivered."""
+    standin, _ = notify
+    case, item = await referral_feedback(env, queue[0], pool, "dsl+down@school.example")
+    delivery = env.client.get_workflow_handle(f"delivery-{item}")
+    await env.sleep(SEND_GIVES_UP - timedelta(minutes=10))
+    assert (await delivery.describe()).status == WorkflowExecutionStatus.RUNNING  # still trying
+    await env.sleep(timedelta(minutes=20))
+    assert await delivery.result() == "failed"
+    history = await delivery.fetch_history()  # patch send-retries-end's branch replays
+    assert any(e.marker_recorded_event_attributes.marker_name == "core_patch" for e in history.events)
+    replayer = Replayer(workflows=[Delivery], data_converter=pydantic_data_converter)
+    assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+    escalation = await eventually(
+        lambda: pool.fetchval(
+            "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id
+        )
+    )
+    assert (await final(pool, escalation))["delivery_status"] == "delivered"
+    assert [s["email_address"] for s in sent_with(standin, escalation)] == [EMAILS["manager:Central"]]
+    assert sent_with(standin, item) == []
+    await case.handle.terminate("test over")
 
 
 async def test_a_permanent_failure_is_escalated_to_the_localitys_manager(env, queue, pool, notify):

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.store import CaseActivities, impossible
 from starter.local.samples import sample_referral
 from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
-from workflows.case import EarlyHelpCase
+from workflows.case import RETRY_IMPOSSIBLE_SAVE, SAVE_GIVES_UP, EarlyHelpCase
 from workflows.interfaces import SAVE_IMPOSSIBLE
 from workflows.models import AddCaseNote, Consent, Event, RecordConsent, TransferLocality, WithdrawConsent
 from workflows.pathway import STEPS
@@ -251,6 +251,49 @@ def test_impossible_saves_are_told_apart_from_outages():
     assert not impossible(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
 
 
+async def marked(case: Case, flag: bool = True) -> bool:
+    """Whether the case has been marked NeedsAttention (or, with `flag` False, unmarked) in its history."""
+    history = await case.handle.fetch_history()
+    return any(
+        e.HasField("upsert_workflow_search_attributes_event_attributes")
+        and b"NeedsAttention"
+        in (attributes := e.upsert_workflow_search_attributes_event_attributes.SerializeToString())
+        and (b"true" in attributes) == flag
+        for e in history.events
+    )
+
+
+async def test_a_save_failing_for_an_hour_marks_the_case_and_tries_again_each_hour(env, pool):
+    """The database down: a save's retries end after an hour (SAVE_GIVES_UP), the case is marked for ops, and
+    it tries again each hour until the database is back, losing nothing; then the mark goes."""
+    from temporalio.worker import Worker
+
+    real, down = CaseActivities(pool), [True]
+
+    @activity.defn(name="append_events")
+    async def database_down(case_id: str, events: list[Event]) -> int:
+        if down[0]:
+            raise RuntimeError("connection refused")
+        return await real.append_events(case_id, events)
+
+    queue = f"down-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[EarlyHelpCase], activities=[database_down, real.previous_cases]
+    ):
+        case = await Case.start(env, queue)
+        try:
+            await env.sleep(SAVE_GIVES_UP - timedelta(minutes=5))
+            assert not await marked(case)  # still retrying
+            await env.sleep(timedelta(minutes=10))
+            assert await marked(case)
+            down[0] = False
+            await env.sleep(RETRY_IMPOSSIBLE_SAVE)
+            rows = await case.wait_saved(pool)
+            assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)) and await marked(case, False)
+        finally:
+            await case.handle.terminate("test over")  # no case may outlive its worker on the shared server
+
+
 async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothing(env, pool, monkeypatch):
     """A save that fails with a data error is not retried for ever in a tight loop: the case is marked
     NeedsAttention for ops and tries again later (each hour; here, two seconds), keeping every event."""
@@ -280,16 +323,7 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
     ):
         case = await Case.start(env, queue)
         try:
-
-            async def marked():
-                history = await case.handle.fetch_history()
-                return any(
-                    e.HasField("upsert_workflow_search_attributes_event_attributes")
-                    and b"NeedsAttention" in e.upsert_workflow_search_attributes_event_attributes.SerializeToString()
-                    for e in history.events
-                )
-
-            await eventually(marked)
+            await eventually(lambda: marked(case))
             await env.sleep(timedelta(seconds=3))
             rows = await case.wait_saved(pool)
             assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)) and len(calls) >= 2

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -62,6 +62,10 @@ SAVE_TIMEOUT = timedelta(seconds=30)
 # the case is marked for ops and tries again each hour, losing nothing (a fix may be deployed).
 SAVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 RETRY_IMPOSSIBLE_SAVE = timedelta(hours=1)
+# A save's retries end after an hour (the database down, say): then, as for an impossible save, the case is
+# marked and tries again each hour. (No patch: a save scheduled before this bound never ends, so no recorded
+# history takes the new path.)
+SAVE_GIVES_UP = timedelta(hours=1)
 
 
 def _invalid(kind: str, error: Exception) -> ApplicationError:
@@ -209,13 +213,16 @@ class EarlyHelpCase:
                     activities.append_events,
                     args=[self.state.referral.case_id, batch],
                     start_to_close_timeout=SAVE_TIMEOUT,
+                    schedule_to_close_timeout=SAVE_GIVES_UP,
                     retry_policy=SAVE_RETRY,
                 )
             except ActivityError as e:
                 cause = e.cause
                 if isinstance(cause, ApplicationError) and cause.type == CASE_ID_TAKEN:
                     raise ApplicationError(cause.message, type=CASE_ID_TAKEN, non_retryable=True) from None
-                if not (isinstance(cause, ApplicationError) and cause.type == SAVE_IMPOSSIBLE):
+                impossible = isinstance(cause, ApplicationError) and cause.type == SAVE_IMPOSSIBLE
+                retries_ended = e.retry_state in (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED)
+                if not (impossible or retries_ended):
                     raise
                 self._needs_attention(True)
                 await workflow.sleep(RETRY_IMPOSSIBLE_SAVE)

@@ -27,15 +27,22 @@ SEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[UNDELIVERABLE],
 )
+# Every call ends: a send Notify has refused for six hours is escalated as undeliverable (patch below); a
+# status read or an escalation failing for an hour fails the delivery, which `earlyhelp doctor` lists.
+SEND_GIVES_UP, CALLS_GIVE_UP = timedelta(hours=6), timedelta(hours=1)
 CALL_TIMEOUT = timedelta(seconds=60)
 SEND_TIMEOUT = timedelta(minutes=3)  # a send, then its status read for FOLLOW_SECONDS (activities/delivery.py)
 FIRST_LOOK, LONGEST_WAIT = timedelta(seconds=5), timedelta(hours=1)
 STATUS_LOOKS = 60  # about three days of looking, the wait doubling to an hour
 SWEEP_AFTER_SECONDS = 30.0
+SWEEP_GIVES_UP = timedelta(minutes=2)  # a sweep that cannot finish ends: the schedule runs the next each minute
 # Patch: the escalation's delivery is started by escalate_failure itself; before, this workflow started it.
 ESCALATION_STARTED_BY_ACTIVITY = "escalation-started-by-activity"
 # Patch: one activity sends and follows the status at first; before, a send, then a timer and a status read.
 SEND_AND_FOLLOW = "send-and-follow-in-one-activity"  # an item this old with no delivery started is started by the sweep
+# Patch: a send whose retries ended (SEND_GIVES_UP) is escalated like an undeliverable one; before, a send's
+# retries had no end. Retire once no delivery begun before it runs (a delivery lives at most three days).
+SEND_RETRIES_END = "send-retries-end"
 
 
 @workflow.defn(name="Delivery")
@@ -50,6 +57,7 @@ class Delivery:
                     activities.send,
                     item_id,
                     start_to_close_timeout=SEND_TIMEOUT,
+                    schedule_to_close_timeout=SEND_GIVES_UP,
                     heartbeat_timeout=CALL_TIMEOUT,
                     retry_policy=SEND_RETRY,
                 )
@@ -60,7 +68,8 @@ class Delivery:
                 )
                 status, wait = "sending", FIRST_LOOK
         except ActivityError as e:
-            if not (isinstance(e.cause, ApplicationError) and e.cause.type == UNDELIVERABLE):
+            undeliverable = isinstance(e.cause, ApplicationError) and e.cause.type == UNDELIVERABLE
+            if not undeliverable and not workflow.patched(SEND_RETRIES_END):
                 raise
             await self._escalate(item_id)
             return "failed"
@@ -72,6 +81,7 @@ class Delivery:
                 activities.delivery_status,
                 args=[item_id, notify_id],
                 start_to_close_timeout=CALL_TIMEOUT,
+                schedule_to_close_timeout=CALLS_GIVE_UP,
                 retry_policy=SEND_RETRY,
             )
             wait = min(wait * 2, LONGEST_WAIT)
@@ -83,7 +93,11 @@ class Delivery:
         """A permanent failure goes to the locality's manager, by a delivery of its own (started by the
         activity: a workflow start from an activity, not a child, so this run owes nothing to it)."""
         escalation = await workflow.execute_activity(
-            activities.escalate_failure, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+            activities.escalate_failure,
+            item_id,
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=CALLS_GIVE_UP,
+            retry_policy=SEND_RETRY,
         )
         if escalation is not None and not workflow.patched(ESCALATION_STARTED_BY_ACTIVITY):
             # A delivery from before: it started the escalation's delivery as a child (a no-op if running).
@@ -111,9 +125,14 @@ class OutboxSweep:
             activities.undelivered,
             SWEEP_AFTER_SECONDS,
             start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=SWEEP_GIVES_UP,
             retry_policy=SEND_RETRY,
         )
         watches = await workflow.execute_activity(
-            activities.unwatched, SWEEP_AFTER_SECONDS, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
+            activities.unwatched,
+            SWEEP_AFTER_SECONDS,
+            start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=SWEEP_GIVES_UP,
+            retry_policy=SEND_RETRY,
         )
         return deliveries + watches

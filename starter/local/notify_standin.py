@@ -9,6 +9,7 @@ what goes wrong, so tests can drive every path:
 
 - `...+flaky@...`: the first send answers 500, later ones succeed;
 - `...+busy@...`: the first send answers 429 (rate limited);
+- `...+down@...`: every send answers 500 (Notify down for as long as the test likes);
 - `...+fail@...`: accepted, then `permanent-failure`;
 - `...+bounce@...`: accepted, then `temporary-failure`;
 - anything else: `sending`, then `delivered` when next read.
@@ -55,6 +56,8 @@ class Standin:
             if marker in address and address not in self.refused_once:
                 self.refused_once.add(address)
                 raise _error(status, kind, "try again later")
+        if "+down@" in address:
+            raise _error(500, "Exception", "try again later")
         if "@" not in address or not body.get("template_id"):
             raise _error(400, "BadRequestError", "email_address and template_id are required")
         item = {
