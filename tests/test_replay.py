@@ -109,8 +109,13 @@ async def test_practice_v2_goldens_carry_its_marker_and_every_earlier_golden_rep
     """DOMAIN.md section 9 changed what commands do, under `workflow.patched("practice-v2")`: cases opened
     before it replay on the old rules (no marker), cases opened after it on the new ones [DOMAIN 9]."""
     histories = golden_histories()
-    v2 = [h for h in histories if h.workflow_id.startswith(("practice_v2", "continue_as_new_shorter_runs.run1"))]
-    assert len(v2) == 4 and all(PRACTICE_V2 in _patches(h) for h in v2)
+    # (before_*: recorded by today's code with another patch answered "no": tests/histories/record.py)
+    v2 = [
+        h
+        for h in histories
+        if h.workflow_id.startswith(("practice_v2", "continue_as_new_shorter_runs.run1", "before_"))
+    ]
+    assert len(v2) == 6 and all(PRACTICE_V2 in _patches(h) for h in v2)
     older = [h for h in histories if h not in v2 and not h.workflow_id.startswith("continue_as_new_shorter_runs")]
     assert older and not any(PRACTICE_V2 in _patches(h) for h in older)
     failures = {k: v for k, v in (await replay(EarlyHelpCase, histories)).items() if v}
@@ -123,5 +128,7 @@ async def test_the_shorter_runs_golden_carries_its_marker_and_no_earlier_golden_
     histories = golden_histories()
     shorter = [h for h in histories if h.workflow_id == "continue_as_new_shorter_runs.run1"]
     assert len(shorter) == 1 and SHORTER_RUNS in _patches(shorter[0]) and len(shorter[0].events) >= 300
-    older = [h for h in histories if not h.workflow_id.startswith("continue_as_new_shorter_runs")]
+    older = [h for h in histories if not h.workflow_id.startswith(("continue_as_new_shorter_runs", "before_"))]
     assert older and not any(SHORTER_RUNS in _patches(h) for h in older)
+    before = [h for h in histories if h.workflow_id == "before_shorter_runs.run1"]  # its old branch
+    assert len(before) == 1 and SHORTER_RUNS not in _patches(before[0]) and len(before[0].events) >= 300

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import workflows.interfaces as activities
@@ -36,10 +36,9 @@ FIRST_LOOK, LONGEST_WAIT = timedelta(seconds=5), timedelta(hours=1)
 STATUS_LOOKS = 60  # about three days of looking, the wait doubling to an hour
 SWEEP_AFTER_SECONDS = 30.0
 SWEEP_GIVES_UP = timedelta(minutes=2)  # a sweep that cannot finish ends: the schedule runs the next each minute
-# Patch: the escalation's delivery is started by escalate_failure itself; before, this workflow started it.
+# Retired patches (workflows/patches.py): the old branches are gone; histories with their markers replay.
 ESCALATION_STARTED_BY_ACTIVITY = "escalation-started-by-activity"
-# Patch: one activity sends and follows the status at first; before, a send, then a timer and a status read.
-SEND_AND_FOLLOW = "send-and-follow-in-one-activity"  # an item this old with no delivery started is started by the sweep
+SEND_AND_FOLLOW = "send-and-follow-in-one-activity"
 # Patch: a send whose retries ended (SEND_GIVES_UP) is escalated like an undeliverable one; before, a send's
 # retries had no end. Retire once no delivery begun before it runs (a delivery lives at most three days).
 SEND_RETRIES_END = "send-retries-end"
@@ -50,23 +49,18 @@ class Delivery:
     @workflow.run
     async def run(self, item_id: int) -> str:
         try:
-            if workflow.patched(SEND_AND_FOLLOW):
-                # Sent, and its status followed for the first half-minute, by one activity: most emails are
-                # final by then, so a delivery costs the server one activity, not a timer and two more tasks.
-                notify_id, status = await workflow.execute_activity(
-                    activities.send,
-                    item_id,
-                    start_to_close_timeout=SEND_TIMEOUT,
-                    schedule_to_close_timeout=SEND_GIVES_UP,
-                    heartbeat_timeout=CALL_TIMEOUT,
-                    retry_policy=SEND_RETRY,
-                )
-                wait = FIRST_LOOK * 8
-            else:
-                notify_id = await workflow.execute_activity(
-                    activities.deliver, item_id, start_to_close_timeout=CALL_TIMEOUT, retry_policy=SEND_RETRY
-                )
-                status, wait = "sending", FIRST_LOOK
+            # Sent, and its status followed for the first half-minute, by one activity: most emails are final
+            # by then, so a delivery costs the server one activity, not a timer and two more tasks.
+            workflow.deprecate_patch(SEND_AND_FOLLOW)
+            notify_id, status = await workflow.execute_activity(
+                activities.send,
+                item_id,
+                start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=SEND_GIVES_UP,
+                heartbeat_timeout=CALL_TIMEOUT,
+                retry_policy=SEND_RETRY,
+            )
+            wait = FIRST_LOOK * 8
         except ActivityError as e:
             undeliverable = isinstance(e.cause, ApplicationError) and e.cause.type == UNDELIVERABLE
             if not undeliverable and not workflow.patched(SEND_RETRIES_END):
@@ -92,24 +86,14 @@ class Delivery:
     async def _escalate(self, item_id: int) -> None:
         """A permanent failure goes to the locality's manager, by a delivery of its own (started by the
         activity: a workflow start from an activity, not a child, so this run owes nothing to it)."""
-        escalation = await workflow.execute_activity(
+        await workflow.execute_activity(
             activities.escalate_failure,
             item_id,
             start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=CALLS_GIVE_UP,
             retry_policy=SEND_RETRY,
         )
-        if escalation is not None and not workflow.patched(ESCALATION_STARTED_BY_ACTIVITY):
-            # A delivery from before: it started the escalation's delivery as a child (a no-op if running).
-            try:
-                await workflow.start_child_workflow(
-                    "Delivery",
-                    escalation,
-                    id=f"delivery-{escalation}",
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                )
-            except WorkflowAlreadyStartedError:
-                pass
+        workflow.deprecate_patch(ESCALATION_STARTED_BY_ACTIVITY)
 
 
 @workflow.defn(name="OutboxSweep")

@@ -8,11 +8,13 @@ the read model can be rebuilt from the histories alone.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -53,6 +55,26 @@ async def dir_histories(folder: Path) -> AsyncIterator[WorkflowHistory]:
     """JSON histories as the Temporal CLI (`workflow show --output json`) and Web UI export them."""
     for path in sorted(folder.glob("*.json")):
         yield WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+@contextmanager
+def old_branch_deleted(patch_id: str) -> Iterator[None]:
+    """Replay as if the patch's old branch were deleted (`patched` made `deprecate_patch`, the new branch
+    always): a history that still needs the old branch then fails. Replays only: the sandbox passes the
+    SDK's workflow module through, so this reaches the workflow code."""
+    real = workflow.patched
+
+    def new_branch_only(asked: str) -> bool:
+        if asked != patch_id:
+            return real(asked)
+        workflow.deprecate_patch(asked)
+        return True
+
+    workflow.patched = new_branch_only  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        workflow.patched = real  # type: ignore[assignment]
 
 
 async def replay(

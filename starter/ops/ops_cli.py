@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.cli import app, err, fail, out, run, workflow_id
@@ -169,6 +171,69 @@ def doctor(query: QueryOption = None) -> None:
     out.print(f"{len(findings)} problem(s) found." if findings else "No problems found: every open case can proceed.")
     if findings:
         raise typer.Exit(1)
+
+
+@app.command()
+def patches(
+    query: QueryOption = None,
+    folder: Annotated[Path | None, typer.Option("--dir", help="read JSON histories from this folder instead")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts")] = False,
+) -> None:
+    """Each patch of the case workflow, and how many open runs still need its old branch (needs the master
+    keys): a patch whose count is 0 can be retired (docs/operations.md "Patches")."""
+    import json
+
+    from workflows.patches import PATCHES
+
+    needs_master_keys("patches")
+    cases = [p for p in PATCHES if p.workflow == "EarlyHelpCase"]
+    open_runs = f"ExecutionStatus = 'Running'{f' AND ({query})' if query else ''}"
+
+    async def count(histories: list[WorkflowHistory], converter) -> dict[str, int]:
+        async def each() -> AsyncIterator[WorkflowHistory]:
+            for history in histories:
+                yield history
+
+        needing = {}
+        for patch in cases:
+            with ops.old_branch_deleted(patch.id):
+                needing[patch.id] = sum(1 for r in await ops.replay(each(), converter) if r.failure)
+        return needing
+
+    async def from_server(client) -> tuple[int, dict[str, int]]:
+        histories = [h async for h in ops.server_histories(client, open_runs)]
+        return len(histories), await count(histories, client.data_converter)
+
+    async def from_folder() -> tuple[int, dict[str, int]]:
+        converter = await data_converter(Config.from_env())
+        histories = [h async for h in ops.dir_histories(folder)]
+        return len(histories), await count(histories, converter)
+
+    with err.status("Replaying each open run with each patch's old branch deleted"):
+        total, needing = asyncio.run(from_folder()) if folder is not None else run(from_server)
+    if as_json:
+        rows = [
+            {
+                "patch": p.id,
+                "change": p.change,
+                "runs_needing_old_branch": needing[p.id],
+                "old_branch_golden": p.old_branch_golden,
+                "retire_when": p.retire_when,
+            }
+            for p in cases
+        ]
+        out.print_json(json.dumps({"histories_read": total, "patches": rows}))
+        return
+    what = "histories" if folder is not None else "open runs"
+    out.print(f"{total} {what} read.")
+    for p in cases:
+        n = needing[p.id]
+        verdict = f"{n} of them still need{'s' if n == 1 else ''} its old branch" if n else "none needs its old branch"
+        if p.old_branch_golden is None:  # the count is not proven by a golden: say why
+            verdict += f" (unproven: {p.no_golden_because})"
+        elif n == 0:
+            verdict += ": it can be retired"
+        out.print(f"{p.id}: {p.change}. {verdict}.", highlight=False)
 
 
 @app.command()

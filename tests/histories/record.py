@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+
+from temporalio import workflow
 
 from activities.db import connect
 from activities.store import CaseActivities
@@ -127,6 +130,29 @@ async def malformed_safeguarding_concern(case: Case) -> None:
     await case.do(EarlyHelpCase.record_social_care_decision, RecordSocialCareDecision(by="sw-1", accepted=True))
 
 
+# --- old branches: recorded by today's code with one patch answered "no", as the code before it did ---
+
+
+async def long_run_before_shorter_runs(case: Case) -> None:
+    """Before shorter-runs: a run went on past 300 events at a review (continuing only at 2,000)."""
+    await case.in_plan()
+    while (await case.handle.describe()).history_length < 330:
+        await case.reviewed("partly_met")
+    await case.reviewed("partly_met")
+    await case.closure_requested()
+    await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
+
+
+async def malformed_concern_dropped(case: Case) -> None:
+    """Before act-on-malformed-safeguarding-concerns: a concern that did not decode was dropped."""
+    await case.handle.signal("safeguarding_concern", {"details": "no sender, no time"})
+    await case.env.sleep(timedelta(hours=1))
+    await case.do(
+        EarlyHelpCase.record_screening,
+        RecordScreening(by=SCREENER, decision="signpost", services=["school nurse"], reason="asked for"),
+    )
+
+
 async def practice_v2_step_up_paused(case: Case) -> None:
     """Practice 2: a step-up pauses the early help deadlines; declined, the case returns with them set again."""
     await case.in_plan()
@@ -190,7 +216,26 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     "practice_v2_consent_per_person": (practice_v2_consent_per_person, {"locality": "North"}),
     "practice_v2_closed_before_allocation": (practice_v2_closed_before_allocation, {}),
     "continue_as_new_shorter_runs": (shorter_runs, {}),
+    "before_shorter_runs": (long_run_before_shorter_runs, {}),
+    "before_act_on_malformed_concerns": (malformed_concern_dropped, {"needs": [Need(code="health", complex=True)]}),
 }
+# Scenarios recorded with a patch answered "no" (no marker): each is the golden of that patch's old branch.
+BEFORE_PATCH = {
+    "before_shorter_runs": "shorter-runs",
+    "before_act_on_malformed_concerns": "act-on-malformed-safeguarding-concerns",
+}
+
+
+@contextmanager
+def answered_no(patch_id: str | None) -> Iterator[None]:
+    """workflow.patched(patch_id) answers False and records no marker, as before the patch was written."""
+    real = workflow.patched
+    if patch_id:
+        workflow.patched = lambda asked: False if asked == patch_id else real(asked)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        workflow.patched = real  # type: ignore[assignment]
 
 
 async def record(folder: Path, names: list[str] | None = None) -> list[Path]:
@@ -204,9 +249,10 @@ async def record(folder: Path, names: list[str] | None = None) -> list[Path]:
                 if names and name not in names:
                     continue
                 referral = sample_referral(f"G-{name}-{uuid.uuid4().hex[:6]}", await env.get_current_time(), **options)
-                case = await Case.start(env, "record", referral)
-                await scenario(case)
-                await case.handle.result()
+                with answered_no(BEFORE_PATCH.get(name)):
+                    case = await Case.start(env, "record", referral)
+                    await scenario(case)
+                    await case.handle.result()
                 for n, history in enumerate(await case.histories(), start=1):
                     path = folder / f"{name}.run{n}.json"
                     path.write_text(history.to_json())

@@ -1,0 +1,66 @@
+"""The patch registry (workflows/patches.py): every id the workflows ask is registered, and deleting a patch's
+old branch makes its golden history fail to replay, so no old branch can be deleted while a golden needs it."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+from starter.ops.histories import old_branch_deleted
+from tests.test_replay import golden_histories, replay
+from workflows.case import EarlyHelpCase
+from workflows.patches import DEPRECATED, PATCHES
+
+WORKFLOWS = Path(__file__).parent.parent / "workflows"
+
+
+def asked_ids() -> set[str]:
+    """The ids passed by name to workflow.patched or workflow.deprecate_patch anywhere in workflows/."""
+    found = set()
+    for path in WORKFLOWS.glob("*.py"):
+        module = importlib.import_module(f"workflows.{path.stem}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("patched", "deprecate_patch")
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+            ):
+                found.add(getattr(module, node.args[0].id))
+    return found
+
+
+def test_every_patch_the_workflows_ask_is_registered_with_its_golden_or_why_none():
+    registered = {p.id for p in PATCHES}
+    assert asked_ids() == (registered | set(DEPRECATED)) - {p.id for p in PATCHES if "bank holidays" in p.change}
+    assert not registered & set(DEPRECATED)
+    assert all(p.old_branch_golden or p.no_golden_because for p in PATCHES)
+
+
+@pytest.mark.parametrize("patch", [p for p in PATCHES if p.old_branch_golden], ids=lambda p: p.id)
+async def test_deleting_the_old_branch_fails_its_golden(patch):
+    """What retiring the patch too early would do: `patched` becomes `deprecate_patch`, the new branch always."""
+    with old_branch_deleted(patch.id):
+        failed = {name for name, failure in (await replay(EarlyHelpCase, golden_histories())).items() if failure}
+    assert f"{patch.old_branch_golden}.run1" in failed
+
+
+def test_earlyhelp_patches_counts_the_histories_that_need_each_old_branch():
+    """`earlyhelp patches --dir` on the goldens: each old-branch golden is counted against its patch."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from starter.cli import app
+
+    result = CliRunner().invoke(app, ["patches", "--dir", str(Path(__file__).parent / "histories"), "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    counts = {row["patch"]: row["runs_needing_old_branch"] for row in answer["patches"]}
+    assert answer["histories_read"] == len(golden_histories())
+    assert set(counts) == {p.id for p in PATCHES if p.workflow == "EarlyHelpCase"}
+    assert all(counts[p.id] >= 1 for p in PATCHES if p.old_branch_golden)
