@@ -1,7 +1,7 @@
 """The pathway end to end on the time-skipping server with a real PostgreSQL.
 
 Each test is named for the DOMAIN.md rule it proves and cites its source
-document ([000]..[004] in ../shared/seeds).
+document ([000]..[004]: the councils' documents, listed in docs/rules.md).
 """
 
 from __future__ import annotations

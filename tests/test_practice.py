@@ -2,7 +2,7 @@
 
 The commands each rule is about are sent as a third-party client would send them: update names as strings
 and plain JSON (`do`, `refused` below), with the snapshot read as JSON. Each test is named for its rule and
-cites its source ([000]..[004] in ../shared/seeds; [DOMAIN 9] for a policy default of section 9).
+cites its source ([000]..[004]: the councils' documents, listed in docs/rules.md; [DOMAIN 9] for a policy default of section 9).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The pathway's pure rules (workflows/rules.py, workflows/calendar.py), tested directly.
 
-Each test is named for its rule and cites the source document in ../shared/seeds.
+Each test is named for its rule and cites the source document (listed in docs/rules.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The case workflow's public contract (../shared/CONTRACT.md), as pydantic models.
+"""The case workflow's public contract (docs/running-a-case.md), as pydantic models.
 
 One definition of every input, command, signal, query result and event,
 imported by the workflow, the activities and the CLI alike. Field names are

@@ -1,7 +1,8 @@
 """The pathway's rules as pure functions: no Temporal, no I/O.
 
 Each `check_*` raises `RuleBroken` with a message naming the rule, what was
-seen and the source document (`[000]`..`[004]`, ../shared/seeds). The
+seen and the source document (`[000]`..`[004]`: the councils' documents, listed by title in
+docs/rules.md). The
 workflow's validators and its handlers call these same functions, so every
 rule has one definition.
 """
