@@ -210,10 +210,21 @@ async def rebuild(conn: asyncpg.Connection, sealer: Sealer = PLAIN) -> int:
         await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
         case_ids = [r["case_id"] for r in await conn.fetch("SELECT DISTINCT case_id FROM case_events ORDER BY 1")]
         for case_id in case_ids:
-            rows = await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)
-            await project(conn, case_id, [await opened(event_of(r), case_id, sealer) for r in rows])
+            await _project_saved(conn, case_id, sealer)
             cases += 1
     return cases
+
+
+async def rebuild_case(conn: asyncpg.Connection, case_id: str, sealer: Sealer = PLAIN) -> None:
+    """One case's read model projected again from its saved events (after a reset replaced some)."""
+    for table in PROJECTION_TABLES:
+        await conn.execute(f"DELETE FROM {table} WHERE case_id = $1", case_id)
+    await _project_saved(conn, case_id, sealer)
+
+
+async def _project_saved(conn: asyncpg.Connection, case_id: str, sealer: Sealer) -> None:
+    rows = await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)
+    await project(conn, case_id, [await opened(event_of(r), case_id, sealer) for r in rows])
 
 
 def event_of(row: asyncpg.Record) -> Event:

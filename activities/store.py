@@ -4,6 +4,11 @@ One activity, one transaction: the events are inserted with `(case_id, seq)`
 as key, and only events new to the table write their effects and update the
 read model, so a retried activity never duplicates an event, a notification,
 a letter, a referral or a projected row.
+
+After `temporal workflow reset`, the new run saves its own events at the
+places the reset undid: those replace the old run's (in place, so a message
+already sent keeps its record), the case's read model is projected again,
+and a late save from the run that was reset away is dropped.
 """
 
 from __future__ import annotations
@@ -26,12 +31,36 @@ from workflows.interfaces import CASE_ID_TAKEN, SAVE_IMPOSSIBLE
 from workflows.models import Event, MashReferralRef, PreviousCase
 
 _INSERT_EVENTS = """
-INSERT INTO case_events (case_id, seq, type, at, by_actor, data)
-SELECT $1, e.seq, e.type, e.at, e.by_actor, e.data::jsonb
+INSERT INTO case_events (case_id, seq, type, at, by_actor, data, run_id, asked_at)
+SELECT $1, e.seq, e.type, e.at, e.by_actor, e.data::jsonb, $7, $8
 FROM unnest($2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) AS e(seq, type, at, by_actor, data)
 ON CONFLICT (case_id, seq) DO NOTHING
 RETURNING seq
 """
+# Another run's events at or after this save's first place: after a reset, the ones it undid.
+_OTHER_RUNS = """
+SELECT seq, asked_at FROM case_events WHERE case_id = $1 AND seq >= $2 AND run_id IS DISTINCT FROM $3
+"""
+_REPLACE_EVENTS = """
+UPDATE case_events c SET type = e.type, at = e.at, by_actor = e.by_actor, data = e.data::jsonb, run_id = $7,
+  asked_at = $8, recorded_at = now()
+FROM unnest($2::int[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) AS e(seq, type, at, by_actor, data)
+WHERE c.case_id = $1 AND c.seq = e.seq
+"""
+# The undone events beyond what the new run has saved, unless a message, letter or referral was made of
+# them: those happened, and stay until the new run saves its own event at their place.
+_DELETE_UNDONE = """
+DELETE FROM case_events c WHERE c.case_id = $1 AND c.seq = any($2::int[])
+AND NOT EXISTS (SELECT FROM notifications n WHERE n.case_id = c.case_id AND n.seq = c.seq)
+AND NOT EXISTS (SELECT FROM documents d WHERE d.case_id = c.case_id AND d.seq = c.seq)
+AND NOT EXISTS (SELECT FROM mash_referrals m WHERE m.case_id = c.case_id AND m.seq = c.seq)
+"""
+
+
+class _StaleRun(Exception):
+    """A save asked for by a run before another run of the case saved: the reset-away run's late save."""
+
+
 _CASE_CONTEXT = """
 SELECT
   (SELECT data FROM case_events WHERE case_id = $1 AND type = 'CaseReferred') AS referred,
@@ -81,10 +110,14 @@ class CaseActivities:
         self.pool, self.sealer, self.deliver, self.watch = pool, sealer, deliver, watch
 
     @activity.defn
-    async def append_events(self, case_id: str, events: list[Event]) -> int:
-        """Save events (idempotent); returns how many were new."""
+    async def append_events(self, case_id: str, events: list[Event], first_run: str = "") -> int:
+        """Save events (idempotent); returns how many were new. `first_run`: the first run of the case's chain
+        of runs, which owns its id (an older workflow's save omits it: then its own run, the first then)."""
         try:
-            return await self._append(case_id, events)
+            return await self._append(case_id, events, first_run)
+        except _StaleRun:
+            log.warning("late save of a reset run dropped", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}")
+            return 0
         except Exception as e:
             if not impossible(e):
                 raise  # an outage: retried until the database is back
@@ -102,31 +135,59 @@ class CaseActivities:
                 non_retryable=True,
             ) from None
 
-    async def _append(self, case_id: str, events: list[Event]) -> int:
+    async def _append(self, case_id: str, events: list[Event], first_run: str = "") -> int:
         sealed = [json.dumps(await self.sealer.seal_data(case_id, e.type, e.data)) for e in events]
+        columns = ([e.seq for e in events], [e.type for e in events], [e.at for e in events], [e.by for e in events])
+        # (rebuild and tests save outside Temporal: no run)
+        info = activity.info() if activity.in_activity() else None
+        run, asked = (info.workflow_run_id, info.scheduled_time) if info else (None, None)
         follow_ups: list[FollowUp] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            if events[0].seq == 1 and activity.in_activity():  # (rebuild and tests save outside Temporal)
-                await self._claim_case_id(conn, case_id)
-            rows = await conn.fetch(
-                _INSERT_EVENTS,
-                case_id,
-                [e.seq for e in events],
-                [e.type for e in events],
-                [e.at for e in events],
-                [e.by for e in events],
-                sealed,
-            )
+            if events[0].seq == 1 and info:
+                await self._claim_case_id(conn, case_id, first_run or info.workflow_run_id)
+            rows = await conn.fetch(_INSERT_EVENTS, case_id, *columns, sealed, run, asked)
             new = {r["seq"] for r in rows}
-            if new:
-                fresh = [e for e in events if e.seq in new]
+            replaced = set()
+            if run and len(new) < len(events):
+                replaced = await self._replace_undone(conn, case_id, events, columns, sealed, run, asked)
+            if new or replaced:
+                fresh = [e for e in events if e.seq in new or e.seq in replaced]
                 follow_ups = await self._write_effects(conn, case_id, fresh)
-                await projections.project(conn, case_id, fresh)
+                if replaced:
+                    await projections.rebuild_case(conn, case_id, self.sealer)
+                else:
+                    await projections.project(conn, case_id, fresh)
         wanted = [f for f in follow_ups if (self.deliver if f[0] == "Delivery" else self.watch)]
         if wanted and activity.in_activity():
             await start_follow_ups(wanted, wait=False)  # the command's reply does not wait for them
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
-        return len(new)
+        return len(new) + len(replaced)
+
+    async def _replace_undone(
+        self,
+        conn: asyncpg.Connection,
+        case_id: str,
+        events: list[Event],
+        columns: tuple[list, ...],
+        sealed: list[str],
+        run: str,
+        asked: datetime | None,
+    ) -> set[int]:
+        """Some places were taken: by this run's own earlier attempt (nothing to do), or by another run's events
+        that a reset undid. Those this save replaces, and the undone ones beyond it go; returns the replaced."""
+        other = await conn.fetch(_OTHER_RUNS, case_id, events[0].seq, run)
+        if not other:
+            return set()
+        if asked is not None and any(r["asked_at"] is not None and r["asked_at"] > asked for r in other):
+            raise _StaleRun()  # rolls back what this save inserted
+        places = {e.seq for e in events}
+        replaced = {r["seq"] for r in other} & places
+        await conn.execute(_REPLACE_EVENTS, case_id, *columns, sealed, run, asked)
+        beyond = [r["seq"] for r in other if r["seq"] > events[-1].seq]
+        if beyond:
+            await conn.execute(_DELETE_UNDONE, case_id, beyond)
+        log.warning("events undone by a reset replaced", case_id=case_id, replaced=len(replaced), beyond=len(beyond))
+        return replaced
 
     @activity.defn
     async def previous_cases(
@@ -145,9 +206,9 @@ class CaseActivities:
             for r in rows
         ]
 
-    async def _claim_case_id(self, conn: asyncpg.Connection, case_id: str) -> None:
-        """The first save of a case records its run; any other run's first save is refused."""
-        run_id = activity.info().workflow_run_id
+    async def _claim_case_id(self, conn: asyncpg.Connection, case_id: str, run_id: str) -> None:
+        """The first save of a case records its first run; the first save of another chain of runs under the same
+        case id is refused. (A reset run belongs to the chain it was reset from.)"""
         owner = await conn.fetchval(
             "INSERT INTO case_runs (case_id, run_id) VALUES ($1, $2)"
             " ON CONFLICT (case_id) DO UPDATE SET case_id = EXCLUDED.case_id"

@@ -73,8 +73,8 @@ class FlakyStore(CaseActivities):
     failed_after_commit = 0
 
     @activity.defn(name="append_events")
-    async def append_events(self, case_id: str, events: list[Event]) -> int:
-        saved = await super().append_events(case_id, events)
+    async def append_events(self, case_id: str, events: list[Event], first_run: str = "") -> int:
+        saved = await super().append_events(case_id, events, first_run)
         if activity.info().attempt == 1 and any(e.type in ("ScreeningRecorded", "ClosureDecided") for e in events):
             FlakyStore.failed_after_commit += 1
             raise RuntimeError("connection lost after commit")

@@ -271,10 +271,10 @@ async def test_a_save_failing_for_an_hour_marks_the_case_and_tries_again_each_ho
     real, down = CaseActivities(pool), [True]
 
     @activity.defn(name="append_events")
-    async def database_down(case_id: str, events: list[Event]) -> int:
+    async def database_down(case_id: str, events: list[Event], first_run: str = "") -> int:
         if down[0]:
             raise RuntimeError("connection refused")
-        return await real.append_events(case_id, events)
+        return await real.append_events(case_id, events, first_run)
 
     queue = f"down-{uuid.uuid4().hex[:8]}"
     async with Worker(
@@ -306,11 +306,11 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
     real = CaseActivities(pool)
 
     @activity.defn(name="append_events")
-    async def broken_then_fixed(case_id: str, events: list[Event]) -> int:
+    async def broken_then_fixed(case_id: str, events: list[Event], first_run: str = "") -> int:
         calls.append(len(events))
         if len(calls) == 1:
             raise ApplicationError("save_impossible: test", type=SAVE_IMPOSSIBLE, non_retryable=True)
-        return await real.append_events(case_id, events)
+        return await real.append_events(case_id, events, first_run)
 
     queue = f"impossible-{uuid.uuid4().hex[:8]}"
     async with Worker(

@@ -211,7 +211,8 @@ class EarlyHelpCase:
             try:
                 await workflow.execute_activity(
                     activities.append_events,
-                    args=[self.state.referral.case_id, batch],
+                    # (the first run's id, not this run's: a reset run keeps it and may save the case again)
+                    args=[self.state.referral.case_id, batch, workflow.info().first_execution_run_id],
                     start_to_close_timeout=SAVE_TIMEOUT,
                     schedule_to_close_timeout=SAVE_GIVES_UP,
                     retry_policy=SAVE_RETRY,

@@ -28,7 +28,8 @@ def _stub() -> NotImplementedError:
 
 # The case store (activities/store.py: CaseActivities).
 @activity.defn(name="append_events")
-async def append_events(case_id: str, events: list[Event]) -> int:
+async def append_events(case_id: str, events: list[Event], first_run: str = "") -> int:
+    """`first_run`: the first run id of the case's chain of runs, which `temporal workflow reset` keeps."""
     raise _stub()
 
 

@@ -26,7 +26,7 @@ from workflows.models import Event
 
 
 @activity.defn(name="append_events")
-async def impossible(case_id: str, events: list[Event]) -> int:
+async def impossible(case_id: str, events: list[Event], first_run: str = "") -> int:
     """A case store for which every save is a data error."""
     raise ApplicationError("save_impossible: test", type=SAVE_IMPOSSIBLE, non_retryable=True)
 
