@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from pathlib import Path
 
 import asyncpg
 
+from starter.local.stack import BIN
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import case_id, refer, saved_events
-
-BIN = Path(__file__).parents[2] / ".venv" / "bin"
 
 
 def temporal(stack: Stack, *args: str) -> str:
@@ -54,11 +52,12 @@ def test_reset_to_before_the_first_save_leaves_one_case(stack: Stack):
     case = case_id()
     refer(stack, case)
     stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
-    before = saved_events(stack.database_url, case)
+    run = describe(stack, case)["workflowExecutionInfo"]["execution"]["runId"]
     temporal(
         stack, "workflow", "reset", "--workflow-id", f"case-{case}", "--type", "FirstWorkflowTask", "--reason", "test"
     )
 
+    assert describe(stack, case)["workflowExecutionInfo"]["execution"]["runId"] != run
     stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
     timeline = stack.cli_json("timeline", case)
     rows = wait_until(lambda: (r := saved_events(stack.database_url, case)) and len(r) == len(timeline) and r)
