@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.histories.record import SCENARIOS
+from tests.stricter import RULE, RefusesAllocation
 from workflows.case import PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
 from workflows.models import CaseOutcome
 
@@ -66,6 +67,25 @@ async def test_an_unguarded_change_is_caught_as_non_determinism():
     results = await replay(IncompatibleCase, golden_histories())
     assert all(results.values()), results
     assert all("nondetermin" in failure.lower() for failure in results.values())
+
+
+async def test_a_rule_that_now_refuses_a_past_command_fails_replay_before_release():
+    """Update handlers decide again on replay: a rule tightened so that it refuses a command a case took in
+    the past fails that case's replay (as `earlyhelp replay` before a deploy would), naming the rule."""
+    histories = golden_histories()
+    allocated = {h.workflow_id for h in histories if _updates(h) & {"allocate"}}
+    assert len(allocated) >= 8
+    results = await replay(RefusesAllocation, histories)
+    assert {name for name, failure in results.items() if failure} == allocated
+    assert all(RULE in results[name] for name in allocated)
+
+
+def _updates(history: WorkflowHistory) -> set[str]:
+    return {
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    }
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])

@@ -1,7 +1,8 @@
 """`earlyhelp doctor`: cases that need ops, found from the server and the case store.
 
 A wedged case is one that cannot make progress by itself: a workflow task
-failing again and again, an activity retrying past a number of attempts, a
+failing again and again (non-determinism after a deploy, or a rule that now
+refuses a command the case took before: the workflow cannot mark itself then), an activity retrying past a number of attempts, a
 save that can never succeed (the `NeedsAttention` search attribute), or
 events the workflow recorded that the case store does not have.
 """
@@ -12,7 +13,11 @@ import asyncio
 from dataclasses import dataclass
 
 import asyncpg
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -23,11 +28,51 @@ TASK_ATTEMPTS = 3
 ACTIVITY_ATTEMPTS = 10
 
 
+# What ops do about each problem (docs/operations.md has the procedures).
+ACTIONS = {
+    "non_determinism": "the deployed code no longer replays this case: roll the worker back, or put the change "
+    "under workflow.patched (docs/operations.md, Versioning) and check with `earlyhelp replay`; the task then "
+    "retries by itself",
+    "workflow_task_failing": "the workflow code fails on this case (a rule that now refuses a command the case "
+    "took before, or a bug): roll the worker back or fix and version the code (docs/operations.md, Versioning); "
+    "or reset the case to before the failing point (docs/operations.md, Reset)",
+    "activity_retrying": "read the worker's log for the activity's error; its retries end at their time limit, "
+    "then the case escalates or is marked NeedsAttention",
+    "save_impossible": "a save failed with a data error: read the worker's log (case and sqlstate), mend the data "
+    "or the schema; the case tries again each hour",
+    "events_not_saved": "the case store lacks events the case recorded: check PostgreSQL and the worker's log; "
+    "the case saves them at its next save",
+    "query_failing": "the case does not answer: check the worker's log for it",
+}
+
+
 @dataclass(frozen=True)
 class Finding:
     case_id: str
-    problem: str  # workflow_task_failing, activity_retrying, save_impossible, events_not_saved
+    problem: str  # a key of ACTIONS
     detail: str
+
+    @property
+    def action(self) -> str:
+        return ACTIONS[self.problem]
+
+
+async def _task_failure(client: Client, workflow_id: str) -> tuple[str, str]:
+    """The problem and the cause of the case's last failed workflow task, from the end of its history."""
+    page = await client.workflow_service.get_workflow_execution_history_reverse(
+        GetWorkflowExecutionHistoryReverseRequest(
+            namespace=client.namespace, execution={"workflow_id": workflow_id}, maximum_page_size=50
+        )
+    )
+    for event in page.history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            failed = event.workflow_task_failed_event_attributes
+            nondeterministic = (
+                failed.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+            )
+            problem = "non_determinism" if nondeterministic else "workflow_task_failing"
+            return problem, failed.failure.message.splitlines()[0][:300] if failed.failure.message else ""
+    return "workflow_task_failing", ""
 
 
 async def _case(client: Client, pool: asyncpg.Pool, workflow_id: str, lag_ok: bool) -> list[Finding]:
@@ -38,7 +83,10 @@ async def _case(client: Client, pool: asyncpg.Pool, workflow_id: str, lag_ok: bo
     )
     task = described.pending_workflow_task
     if described.HasField("pending_workflow_task") and task.attempt >= TASK_ATTEMPTS:
-        found.append(Finding(case_id, "workflow_task_failing", f"attempt {task.attempt}"))
+        problem, cause = await _task_failure(client, workflow_id)
+        found.append(
+            Finding(case_id, problem, f"attempt {task.attempt}: {cause}" if cause else f"attempt {task.attempt}")
+        )
     for activity in described.pending_activities:
         if activity.attempt >= ACTIVITY_ATTEMPTS:
             found.append(

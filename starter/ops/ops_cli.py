@@ -167,7 +167,7 @@ def doctor(query: QueryOption = None) -> None:
     with err.status("Examining open cases..."):
         findings = run(go)
     for f in findings:
-        out.print(f"{f.case_id}\t{f.problem}\t{f.detail}", highlight=False)
+        out.print(f"{f.case_id}\t{f.problem}\t{f.detail}\n  what to do: {f.action}", highlight=False)
     out.print(f"{len(findings)} problem(s) found." if findings else "No problems found: every open case can proceed.")
     if findings:
         raise typer.Exit(1)

@@ -18,6 +18,7 @@ from starter.local.samples import sample_referral
 from starter.local.stack import BIN
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
+from tests.stricter import RULE, RefusesAllocation
 from worker.config import Config
 from worker.temporal import connect, start_case
 from workflows.case import EarlyHelpCase
@@ -216,3 +217,40 @@ def test_doctor_names_a_case_whose_save_cannot_succeed_and_passes_a_healthy_one(
     assert result.exit_code == 1 and wedged in result.output and "save_impossible" in result.output
     assert healthy not in result.output
     assert stack.cli("doctor", "--query", f"WorkflowId = 'case-{healthy}'").exit_code == 0
+
+
+def test_doctor_names_a_case_the_deployed_rules_fail_on_and_says_what_to_do(stack: Stack):
+    """A case allocated under the old rules, woken under a worker whose rules refuse allocation: its workflow
+    task fails on replay (the case cannot mark itself), and `earlyhelp doctor` names it with the rule and
+    what to do; the case goes on once the old code is back."""
+    stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
+    stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
+    stack.stop_all()
+
+    async def under_the_stricter_rules() -> None:
+        client = await connect(Config.from_env(stack.env))
+        async with Worker(
+            client,
+            task_queue=stack.task_queue,
+            workflows=[RefusesAllocation],
+            activities=[impossible, no_previous_cases],
+            max_cached_workflows=0,
+        ):
+            await client.get_workflow_handle(f"case-{case}").signal("move_to_new_run")
+            deadline = asyncio.get_running_loop().time() + 60
+            while (
+                await client.get_workflow_handle(f"case-{case}").describe()
+            ).raw_description.pending_workflow_task.attempt < 3:
+                assert asyncio.get_running_loop().time() < deadline, "the task never failed three times"
+                await asyncio.sleep(0.2)
+
+    asyncio.run(under_the_stricter_rules())
+    result = stack.cli("doctor", "--query", f"WorkflowId = 'case-{case}'", ok=False)
+    assert result.exit_code == 1, result.output
+    assert "workflow_task_failing" in result.output and RULE in result.output
+    assert "what to do:" in result.output and "Reset" in result.output
+    stack.start_worker()  # the old code back: the case goes on (into its new run) by itself
+    wait_until(lambda: stack.cli("doctor", "--query", f"WorkflowId = 'case-{case}'", ok=False).exit_code == 0)
