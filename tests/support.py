@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -43,6 +44,43 @@ async def eventually(probe: Any, within: float = 30.0) -> Any:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.05)
     return result
+
+
+# Events a completed workflow task writes (its commands): after them alone, the workflow waits.
+_COMMANDS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    EventType.EVENT_TYPE_MARKER_RECORDED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+    EventType.EVENT_TYPE_TIMER_CANCELED,
+}
+
+
+async def end(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
+    """Terminate a test's workflow once nothing of it is in flight. The time-skipping test server leaks its
+    time-skipping lock when a workflow closes while one of its workflow tasks or activities is running (the
+    task's completion is refused), and from then on nothing on that server moves in time: the next
+    `env.sleep` hangs until the RPC gives up ("Timeout expired"). Its describe never shows a pending
+    workflow task, so the history says: idle once the last task's commands are its last events and no
+    activity is pending. The server's time stands still meanwhile, so an idle workflow stays idle."""
+
+    async def idle() -> str | None:
+        described = (await handle.describe()).raw_description
+        if described.workflow_execution_info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            return "closed"
+        if described.pending_activities:
+            return None
+        events = (await handle.fetch_history()).events
+        last_task = max(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+        return "idle" if all(e.event_type in _COMMANDS for e in events[last_task:]) else None
+
+    try:
+        state = await eventually(idle)
+    except AssertionError:  # busy for good (a test that failed): end it all the same
+        state = "busy"
+    if state != "closed":
+        await handle.terminate(reason)
 
 
 class Case:

@@ -15,7 +15,7 @@ import pytest
 import workflows.bank_holidays as bank_holidays
 from activities.store import CaseActivities
 from tests.servers import own_time_skipping_server
-from tests.support import LEAD, MANAGER, SCREENER, Case, eventually
+from tests.support import LEAD, MANAGER, SCREENER, Case, end, eventually
 from worker.main import new_worker
 from workflows.bank_holidays import EDITIONS, FIRST, LATEST, Edition
 from workflows.calendar import LONDON, add_working_days, is_working_day
@@ -183,7 +183,7 @@ async def test_a_newly_announced_bank_holiday_reaches_deadlines_set_after_it_and
         first_contact = deadline(allocated, "first_contact_attempt")  # two working days on
         assert first_contact.due_at == add_working_days(first_contact.set_at, 2, new)
         assert first_contact.due_at != add_working_days(first_contact.set_at, 2, FIRST)
-        await case.handle.terminate("test over")
+        await end(case.handle)
 
 
 async def _moved_on(case: Case, first_run: str) -> bool:

@@ -28,7 +28,7 @@ from starter.local.notify_standin import api_key
 from starter.local.samples import sample_referral
 from tests.notify import EMAILS, ROLES, SECRET, SERVICE, TEMPLATES, final, notify_standin, sent_with
 from tests.servers import own_time_skipping_server
-from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
+from tests.support import LEAD, MANAGER, SCREENER, Case, end, eventually, new_case_id
 from worker.authz import Roles
 from worker.main import new_worker
 from worker.sealing import PLAIN
@@ -150,7 +150,7 @@ async def test_a_message_notify_refuses_for_six_hours_is_escalated_never_retried
     assert (await final(pool, escalation))["delivery_status"] == "delivered"
     assert [s["email_address"] for s in sent_with(standin, escalation)] == [EMAILS["manager:Central"]]
     assert sent_with(standin, item) == []
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_a_permanent_failure_is_escalated_to_the_localitys_manager(env, queue, pool, notify):
@@ -188,7 +188,7 @@ async def test_a_recipient_with_no_address_fails_at_once_and_is_escalated(env, q
             "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id
         )
     )
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_a_safeguarding_step_up_is_emailed_to_the_mash_mailbox_at_once(env, queue, pool, notify):
@@ -204,7 +204,7 @@ async def test_a_safeguarding_step_up_is_emailed_to_the_mash_mailbox_at_once(env
     assert (await final(pool, item))["delivery_status"] == "delivered"
     [sent] = sent_with(standin, item)
     assert sent["email_address"] == EMAILS["mash"] and case.case_id in sent["personalisation"]["subject"]
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_the_sweep_delivers_what_was_written_while_no_delivery_started(env, queue, pool, notify):
@@ -225,7 +225,7 @@ async def test_the_sweep_delivers_what_was_written_while_no_delivery_started(env
     assert started >= 1
     assert (await final(pool, item))["delivery_status"] == "delivered"
     assert [s["email_address"] for s in sent_with(standin, item)] == [EMAILS[LEAD]]
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_the_standin_refuses_a_token_not_signed_with_the_keys_secret(notify):
@@ -276,7 +276,7 @@ async def test_a_mash_referral_not_acknowledged_within_an_hour_is_escalated_to_t
     row = await pool.fetchrow("SELECT * FROM mash_referrals WHERE case_id = $1", case.case_id)
     assert row["acknowledged_by"] == "mash-obi" and row["acknowledged_at"] == ack.at
     assert (await watch.result()).by == "mash-obi"
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_a_mash_referral_acknowledged_in_time_is_never_escalated_and_is_acknowledged_once(env, queue, pool):
@@ -290,19 +290,19 @@ async def test_a_mash_referral_acknowledged_in_time_is_never_escalated_and_is_ac
     assert not await pool.fetchval(
         "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'mash_unacknowledged'", case.case_id
     )
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_the_sweep_starts_the_watch_of_a_mash_referral_whose_watch_never_started(env, queue, pool):
     case, watch = await watched_referral(env, queue[0], pool)
-    await watch.terminate("as if its start had been lost")
+    await end(watch, "as if its start had been lost")
     await pool.execute(
         "UPDATE mash_referrals SET referred_at = now() - interval '5 minutes' WHERE case_id = $1", case.case_id
     )
     await env.client.execute_workflow(OutboxSweep.run, id=f"sweep-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
     assert (await watch.describe()).status.name == "RUNNING"  # a new run under the same id
     await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_a_malformed_concern_and_a_step_down_lead_are_told_to_the_manager_and_the_social_worker(
@@ -325,7 +325,7 @@ async def test_a_malformed_concern_and_a_step_down_lead_are_told_to_the_manager_
         )
         assert (await final(pool, item))["delivery_status"] == "delivered"
         assert [s["email_address"] for s in sent_with(standin, item)] == [to]
-        await kase.handle.terminate("test over")
+        await end(kase.handle)
 
 
 def test_a_digest_lists_what_is_overdue_and_what_falls_due_this_week_by_case_id_only():
@@ -369,7 +369,7 @@ async def test_a_hostile_acknowledgement_is_refused_by_field_and_wedges_nothing(
     assert refused.value.cause.type == "InvalidCommand" and len(refused.value.cause.message) < 500
     await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"))
     assert (await watch.result()).by == "mash-obi"
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(env, queue, pool):
@@ -387,7 +387,7 @@ async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(
     for handle in (watch, delivery):
         result = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 def test_only_the_mash_team_acknowledges_and_the_mash_team_gives_no_case_commands():

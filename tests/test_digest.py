@@ -19,7 +19,7 @@ from starter.local.samples import sample_referral
 from tests.days import DAYS, move_to
 from tests.notify import EMAILS, ROLES, SECRET, SERVICE, TEMPLATES, final, notify_standin, sent_with
 from tests.servers import own_time_skipping_server
-from tests.support import LEAD, MANAGER, SCREENER, Case, new_case_id
+from tests.support import LEAD, MANAGER, SCREENER, Case, end, new_case_id
 from worker.main import new_worker
 from worker.sealing import PLAIN
 from workflows.bank_holidays import LATEST
@@ -62,12 +62,14 @@ async def test_each_working_morning_managers_and_leads_get_a_digest_of_what_is_d
     await case.do("allocate", {"by": MANAGER, "lead_practitioner": LEAD})
     await case.wait_saved(pool)
     today = local_date(await env.get_current_time())
-    written = await env.client.execute_workflow(
-        DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}", task_queue=queue[0]
-    )
-    again = await env.client.execute_workflow(DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
+    # Time held still while the digests run: awaiting a result would let the server skip to the next timer.
+    with env.auto_time_skipping_disabled():
+        written, again = [
+            await env.client.execute_workflow(DailyDigest.run, id=f"digest-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
+            for _ in range(2)
+        ]
     rows = await pool.fetch("SELECT * FROM notifications WHERE kind = 'digest' AND digest_key LIKE $1", f"{today}/%")
-    await case.handle.terminate("test over")
+    await end(case.handle)
     if not is_working_day(today, LATEST):
         assert written == again == 0 and not rows
         return

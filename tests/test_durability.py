@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from activities.store import CaseActivities
-from tests.support import LEAD, MANAGER, Case
+from tests.support import LEAD, MANAGER, Case, end
 from worker.main import new_worker
 from workflows.case import EarlyHelpCase
 from workflows.models import DecideClosure, Event
@@ -197,7 +197,7 @@ async def test_a_case_with_maximal_input_in_every_field_runs_for_years_within_te
         assert all(p.ByteSize() < 2 * 1024 * 1024 for p in started.input.payloads)
     rows = await case.wait_saved(pool)
     assert [r["seq"] for r in rows] == list(range(1, (await case.snapshot()).events + 1))
-    await case.handle.terminate("test over")
+    await end(case.handle)
 
 
 async def test_a_case_on_the_default_policy_continues_as_new_at_the_first_review_after_300_events(env, task_queue):

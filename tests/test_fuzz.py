@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.local.samples import sample_referral
 from tests.servers import case_worker, own_time_skipping_server
-from tests.support import LEAD, SCREENER, Case, eventually, new_case_id
+from tests.support import LEAD, SCREENER, Case, end, eventually, new_case_id
 from workflows.pathway import STEPS
 
 NASTY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40) | st.sampled_from(
@@ -119,7 +119,7 @@ async def test_hostile_commands_are_refused_clearly_or_accepted_and_never_wedge(
         await unchanged_or_valid(case, name, payload)
     rows = await case.wait_saved(pool)
     assert [r["seq"] for r in rows] == list(range(1, (await case.snapshot()).events + 1))
-    await case.handle.terminate("fuzzed")
+    await end(case.handle, "fuzzed")
 
 
 @FUZZ
@@ -134,7 +134,7 @@ async def test_every_safeguarding_concern_is_acted_on_whatever_its_shape(env, ta
     await eventually(stepped_up)
     await case.wait_saved(pool)
     assert await pool.fetchval("SELECT count(*) FROM mash_referrals WHERE case_id = $1", case.case_id) == 1
-    await case.handle.terminate("fuzzed")
+    await end(case.handle, "fuzzed")
 
 
 @FUZZ
@@ -165,4 +165,4 @@ async def test_a_hostile_referral_fails_at_once_as_invalid_or_opens_a_case(env, 
                 return
             raise AssertionError("a referral neither opened a case nor failed")
     assert snap["stage"]
-    await handle.terminate("fuzzed")
+    await end(handle, "fuzzed")

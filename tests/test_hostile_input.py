@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.store import CaseActivities, impossible
 from starter.local.samples import sample_referral
-from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
+from tests.support import LEAD, MANAGER, SCREENER, Case, end, eventually, new_case_id
 from workflows.case import RETRY_IMPOSSIBLE_SAVE, SAVE_GIVES_UP, EarlyHelpCase
 from workflows.interfaces import SAVE_IMPOSSIBLE
 from workflows.models import AddCaseNote, Consent, Event, RecordConsent, TransferLocality, WithdrawConsent
@@ -291,7 +291,7 @@ async def test_a_save_failing_for_an_hour_marks_the_case_and_tries_again_each_ho
             rows = await case.wait_saved(pool)
             assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)) and await marked(case, False)
         finally:
-            await case.handle.terminate("test over")  # no case may outlive its worker on the shared server
+            await end(case.handle)  # no case may outlive its worker on the shared server
 
 
 async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothing(env, pool, monkeypatch):
@@ -329,7 +329,7 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
             assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1)) and len(calls) >= 2
         finally:
             # No case may outlive its worker here: the test server stops skipping time for a task nobody polls.
-            await case.handle.terminate("test over")
+            await end(case.handle)
 
 
 async def test_a_well_formed_case_goes_through_the_raw_handlers_from_typed_sdk_calls(env, task_queue):

@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.store import CaseActivities
 from starter.local import scripts
-from tests.support import LEAD, MANAGER, SCREENER, Case
+from tests.support import LEAD, MANAGER, SCREENER, Case, end
 from worker.authz import Authorization, Roles
 from worker.identity import Binding, SignCommands, Signer, Verifier
 from worker.main import new_worker
@@ -109,7 +109,7 @@ async def guarded(env, pool, key, tmp_path_factory) -> AsyncIterator[Guarded]:
         # No case may outlive its worker: the test server stops skipping time for a task nobody polls.
         for case in queue.cases:
             if (await case.snapshot()).outcome is None:
-                await case.handle.terminate("test over")
+                await end(case.handle)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from activities import report
 from activities.store import CaseActivities
 from tests.servers import own_time_skipping_server
-from tests.support import LEAD, MANAGER, SCREENER, Case, eventually, new_case_id
+from tests.support import LEAD, MANAGER, SCREENER, Case, end, eventually, new_case_id
 from tests.test_practice import accepted, do
 from worker.authz import Authorization, Roles
 from worker.main import new_worker
@@ -47,7 +47,7 @@ async def test_leads_are_practitioners_of_the_cases_locality(env, pool):
                 await do(case, "allocate", by=SCREENER, lead_practitioner=lead)
             assert refusal.value.cause.type == "NotAuthorized" and why in refusal.value.cause.message
         assert (await do(case, "allocate", by=SCREENER, lead_practitioner=LEAD))["lead_practitioner"] == LEAD
-        await case.handle.terminate("test over")
+        await end(case.handle)
 
 
 # --- what is reported ---------------------------------------------------------------------------
@@ -75,7 +75,7 @@ async def test_the_report_counts_accepted_apart_from_step_downs_stepped_up_apart
             await report.record_contact(conn, "Central", "drop_in", "signposted", SCREENER, start)
             result = await eventually(lambda: _report_when(conn, start, referrals=4))
         for case in (accepted_case, declined, step_down):  # a case left with no worker would stop time skipping
-            await case.handle.terminate("test over")
+            await end(case.handle)
     assert (result.accepted, result.step_downs) == (1, 1)
     assert (result.stepped_up, result.mash_referrals) == (1, 2)
     assert result.children_referred == 4 and result.open_children == 3  # one child per sample family

@@ -7,7 +7,7 @@ import uuid
 
 from starter.local.stack import start_worker, stop
 from tests.servers import own_time_skipping_server
-from tests.support import Case, eventually
+from tests.support import Case, end, eventually
 
 env = own_time_skipping_server()  # the worker's queue goes with the process
 
@@ -28,7 +28,7 @@ async def test_the_worker_runs_cases_on_a_server_without_schedules(env, database
         await eventually(lambda: _logged(log, "worker started"), within=60)
         case = await Case.start(env, queue)
         assert len(await case.wait_saved(pool)) >= 1
-        await case.handle.terminate("test over")
+        await end(case.handle)
     finally:
         stop(worker)
     text = log.read_text()
