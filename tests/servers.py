@@ -40,10 +40,10 @@ async def time_skipping() -> WorkflowEnvironment:
 
 @asynccontextmanager
 async def case_worker(env: WorkflowEnvironment, pool: Any, prefix: str) -> AsyncIterator[str]:
-    """A worker on a task queue of its own; a bug in workflow code fails the case at once instead of
-    retrying its task for ever."""
+    """A worker on a task queue of its own, with production's settings: a bug in workflow code fails the
+    workflow task, which retries (as in production) until the test's time-out names it."""
     queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, CaseActivities(pool), queue, workflow_failure_exception_types=[Exception]):
+    async with new_worker(env.client, CaseActivities(pool), queue):
         yield queue
 
 

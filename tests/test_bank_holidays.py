@@ -163,9 +163,7 @@ async def test_a_newly_announced_bank_holiday_reaches_deadlines_set_after_it_and
     edition at its next run (ops' `move_to_new_run`), and first contact, set after, skips the new holiday."""
     queue = f"holidays-{uuid.uuid4().hex[:8]}"
     # No cache: every task replays the case's history from the start under the code as it is then.
-    async with new_worker(
-        env.client, CaseActivities(pool), queue, max_cached_workflows=0, workflow_failure_exception_types=[Exception]
-    ):
+    async with new_worker(env.client, CaseActivities(pool), queue, max_cached_workflows=0):
         case = await Case.start(env, queue)
         accepted = await case.do("record_screening", {"by": SCREENER, "decision": "accept"})
         allocation_due = due(accepted, "allocation")

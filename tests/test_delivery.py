@@ -66,14 +66,7 @@ async def queue(env, pool, notify) -> AsyncIterator[tuple[str, CrashAfterSending
     )
     delivery.crash_items = set()
     name = f"delivery-{uuid.uuid4().hex[:8]}"
-    async with new_worker(
-        env.client,
-        CaseActivities(pool, deliver=True, watch=True),
-        name,
-        delivery,
-        ROLES,
-        workflow_failure_exception_types=[Exception],
-    ):
+    async with new_worker(env.client, CaseActivities(pool, deliver=True, watch=True), name, delivery, ROLES):
         yield name, delivery
 
 

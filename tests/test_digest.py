@@ -38,14 +38,7 @@ async def queue(env, pool, notify) -> AsyncIterator[list[str]]:
         pool, PLAIN, lambda: NotificationsAPIClient(key, base_url=url), Directory(EMAILS, TEMPLATES), first_look=0.05
     )
     name = f"digest-{uuid.uuid4().hex[:8]}"
-    async with new_worker(
-        env.client,
-        CaseActivities(pool, deliver=True),
-        name,
-        delivery,
-        ROLES,
-        workflow_failure_exception_types=[Exception],
-    ):
+    async with new_worker(env.client, CaseActivities(pool, deliver=True), name, delivery, ROLES):
         yield [name]
 
 

@@ -48,7 +48,7 @@ async def test_five_years_of_reviews_continue_as_new_and_keep_state(env, task_qu
 async def test_saved_events_equal_the_timeline_with_no_duplicates_after_retries(env, pool):
     """Events are saved with (case_id, seq) as key: a save retried after it committed adds nothing [DESIGN]."""
     queue = f"flaky-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, FlakyStore(pool), queue, workflow_failure_exception_types=[Exception]):
+    async with new_worker(env.client, FlakyStore(pool), queue):
         case = await Case.start(env, queue)
         await case.in_plan()
         await case.closure_requested()

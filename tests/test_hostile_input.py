@@ -319,7 +319,6 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
         workflows=[EarlyHelpCase],
         activities=[broken_then_fixed, real.previous_cases],
         workflow_runner=UnsandboxedWorkflowRunner(),
-        workflow_failure_exception_types=[Exception],
     ):
         case = await Case.start(env, queue)
         try:

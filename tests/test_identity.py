@@ -98,13 +98,7 @@ async def guarded(env, pool, key, tmp_path_factory) -> AsyncIterator[Guarded]:
     roles_file.write_text(ROLES)
     checks = Authorization(Roles.load(roles_file), Verifier(key.public_key()))
     queue = Guarded(env, f"identity-{uuid.uuid4().hex[:8]}")
-    async with new_worker(
-        env.client,
-        CaseActivities(pool),
-        queue.queue,
-        interceptors=[checks],
-        workflow_failure_exception_types=[Exception],
-    ):
+    async with new_worker(env.client, CaseActivities(pool), queue.queue, interceptors=[checks]):
         yield queue
         # No case may outlive its worker: the test server stops skipping time for a task nobody polls.
         for case in queue.cases:
