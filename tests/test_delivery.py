@@ -31,6 +31,7 @@ from tests.servers import own_time_skipping_server
 from tests.support import LEAD, MANAGER, SCREENER, Case, end, eventually, new_case_id
 from worker.authz import Roles
 from worker.main import new_worker
+from worker.sandbox import workflow_runner
 from worker.sealing import PLAIN
 from workflows.delivery import SEND_GIVES_UP, Delivery, OutboxSweep
 from workflows.mash import ACKNOWLEDGE_WITHIN, MashReferralWatch, watch_id
@@ -133,7 +134,7 @@ async def test_a_message_notify_refuses_for_six_hours_is_escalated_never_retried
     assert await delivery.result() == "failed"
     history = await delivery.fetch_history()  # patch send-retries-end's branch replays
     assert any(e.marker_recorded_event_attributes.marker_name == "core_patch" for e in history.events)
-    replayer = Replayer(workflows=[Delivery], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[Delivery], data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
     escalation = await eventually(
         lambda: pool.fetchval(
@@ -376,7 +377,11 @@ async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(
     await final(pool, item)
     delivery = env.client.get_workflow_handle(f"delivery-{item}")
     await delivery.result()
-    replayer = Replayer(workflows=[Delivery, MashReferralWatch], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[Delivery, MashReferralWatch],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
     for handle in (watch, delivery):
         result = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure

@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 from activities.store import CaseActivities
 from tests.support import LEAD, MANAGER, Case, end
 from worker.main import new_worker
+from worker.sandbox import workflow_runner
 from workflows.case import EarlyHelpCase
 from workflows.models import DecideClosure, Event
 from workflows.policy import Policy
@@ -96,7 +97,9 @@ async def test_finished_case_histories_replay_deterministically(env, task_queue)
     await case.closure_requested()
     await case.do(EarlyHelpCase.decide_closure, DecideClosure(by=MANAGER, approve=True, reason="met"))
     await case.handle.result()
-    replayer = Replayer(workflows=[EarlyHelpCase], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[EarlyHelpCase], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
+    )
     result = await replayer.replay_workflow(await case.handle.fetch_history(), raise_on_replay_failure=False)
     assert result.replay_failure is None
 

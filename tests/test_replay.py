@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 
 from tests.histories.record import SCENARIOS
 from tests.stricter import RULE, RefusesAllocation
+from worker.sandbox import workflow_runner
 from workflows.case import PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
 from workflows.models import CaseOutcome
 
@@ -34,7 +35,9 @@ async def replay(workflow_class: type, histories: list[WorkflowHistory]) -> dict
         for history in histories:
             yield history
 
-    replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[workflow_class], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
+    )
     results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
     return {
         history.workflow_id: (str(failure) if (failure := results.replay_failures.get(history.run_id)) else None)

@@ -38,3 +38,15 @@ def test_workflow_code_has_no_module_level_mutable_state():
 def test_the_check_sees_each_kind_of_mutable_state():
     source = "A = []\nB: dict = {}\nC = set()\nD = collections.defaultdict(list)\nE = (1,)\ndef f():\n    global A\n"
     assert mutable_module_state(source) == ["line 1: A", "line 2: B", "line 3: C", "line 4: D", "line 7: global A"]
+
+
+def test_the_sandbox_is_configured_once_and_passes_the_whole_domain_through():
+    """worker/sandbox.py is the one place: no workflow module passes imports through itself, and every module of
+    workflows/ that defines no workflow is passed through (a new one left out would load afresh in every run)."""
+    from worker.sandbox import DOMAIN
+
+    sources = {f.stem: f.read_text() for f in WORKFLOWS.glob("*.py") if f.stem != "__init__"}
+    assert not [name for name, source in sources.items() if "imports_passed_through" in source]
+    definitions = {name for name, source in sources.items() if "workflow.defn" in source}
+    assert definitions == {"case", "delivery", "digest", "mash"}
+    assert set(DOMAIN) == set(sources) - definitions

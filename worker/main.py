@@ -39,6 +39,7 @@ from worker.config import Config, ConfigError
 from worker.identity import Verifier
 from worker.keys import MasterKeys
 from worker.process import run, stop_on_signals
+from worker.sandbox import workflow_runner
 from worker.sealing import Sealer
 from worker.temporal import connect, ensure_search_attributes, open_database, patiently
 from workflows.case import EarlyHelpCase
@@ -89,6 +90,7 @@ def new_worker(
             mash.unwatched,
             digests.write_digests,
         ]
+    options.setdefault("workflow_runner", workflow_runner())
     return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities, **options)
 
 

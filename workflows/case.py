@@ -13,23 +13,21 @@ import json
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
-with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
-
-    import workflows.editions as editions
-    import workflows.interfaces as activities
-    import workflows.pathway as pathway  # (not `from workflows import`: that loads it afresh in each sandbox)
-    import workflows.search as search
-    from workflows.bounds import refusal
-    from workflows.interfaces import CASE_ID_TAKEN, PLAINTEXT, SAVE_IMPOSSIBLE
-    from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
-    from workflows.policy import CONTINUE_AS_NEW_AFTER_BEFORE
-    from workflows.rules import RuleBroken
-    from workflows.state import CURRENT_PRACTICE, PRACTICE_V1, Carried, CaseState
+import workflows.editions as editions
+import workflows.interfaces as activities
+import workflows.pathway as pathway
+import workflows.search as search
+from workflows.bounds import refusal
+from workflows.interfaces import CASE_ID_TAKEN, PLAINTEXT, SAVE_IMPOSSIBLE
+from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
+from workflows.policy import CONTINUE_AS_NEW_AFTER_BEFORE
+from workflows.rules import RuleBroken
+from workflows.state import CURRENT_PRACTICE, PRACTICE_V1, Carried, CaseState
 
 M = TypeVar("M", bound=BaseModel)
 WORKFLOW_TYPE = "EarlyHelpCase"

@@ -18,9 +18,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    import workflows.interfaces as activities
-    from workflows.interfaces import FAILED, FINAL, UNDELIVERABLE
+import workflows.interfaces as activities
+from workflows.interfaces import FAILED, FINAL, UNDELIVERABLE
 
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -8,10 +8,9 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-with workflow.unsafe.imports_passed_through():
-    import workflows.editions as editions
-    import workflows.interfaces as activities
-    from workflows.calendar import is_working_day, local_date
+import workflows.editions as editions
+import workflows.interfaces as activities
+from workflows.calendar import is_working_day, local_date
 
 DIGEST_SCHEDULE = "daily-digest"
 

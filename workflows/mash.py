@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
-    import workflows.interfaces as activities
-    from workflows.bounds import refusal
-    from workflows.models import MashAcknowledgement, MashReferralRef
+import workflows.interfaces as activities
+from workflows.bounds import refusal
+from workflows.models import MashAcknowledgement, MashReferralRef
 
 # Policy default: MASH acknowledges a referral within one hour; missed, the duty manager is told.
 ACKNOWLEDGE_WITHIN = timedelta(hours=1)

@@ -23,6 +23,7 @@ from temporalio.worker import Replayer
 
 from activities import projections
 from worker.codec import CaseErased
+from worker.sandbox import workflow_runner
 from workflows.case import WORKFLOW_TYPE, EarlyHelpCase
 from workflows.models import Event
 
@@ -83,7 +84,7 @@ async def replay(
     progress: Callable[[ReplayResult], None] = lambda r: None,
 ) -> list[ReplayResult]:
     """Replay each history against the current workflow code with the project's data converter."""
-    replayer = Replayer(workflows=[EarlyHelpCase], data_converter=converter)
+    replayer = Replayer(workflows=[EarlyHelpCase], data_converter=converter, workflow_runner=workflow_runner())
     results = []
     async with replayer.workflow_replay_iterator(histories) as replayed:
         async for outcome in replayed:
