@@ -1,5 +1,5 @@
 """The patch registry (workflows/patches.py): every id the workflows ask is registered, and deleting a patch's
-old branch makes its golden history fail to replay, so no old branch can be deleted while a golden needs it."""
+old branch makes its golden history fail to replay or end otherwise than recorded (tests/histories/ends.py), so no old branch can be deleted while a golden needs it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from starter.ops.histories import old_branch_deleted
-from tests.test_replay import golden_histories, replay
+from tests.histories.ends import ends_differing, golden_histories, replay
 from workflows.case import EarlyHelpCase
 from workflows.patches import DEPRECATED, PATCHES
 
@@ -45,7 +45,8 @@ def test_every_patch_the_workflows_ask_is_registered_with_its_golden_or_why_none
 async def test_deleting_the_old_branch_fails_its_golden(patch):
     """What retiring the patch too early would do: `patched` becomes `deprecate_patch`, the new branch always."""
     with old_branch_deleted(patch.id):
-        failed = {name for name, failure in (await replay(EarlyHelpCase, golden_histories())).items() if failure}
+        results, ends = await replay(EarlyHelpCase, golden_histories())
+    failed = {name for name, failure in results.items() if failure} | set(ends_differing(ends))
     assert f"{patch.old_branch_golden}.run1" in failed
 
 

@@ -6,7 +6,6 @@ cases fails here as non-determinism, before it is deployed.
 """
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,35 +13,18 @@ import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.common import RawValue
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
+from tests.histories.ends import GOLDEN, ends_differing, golden_histories
+from tests.histories.ends import replay as replay_ends
 from tests.histories.record import SCENARIOS
 from tests.stricter import RULE, RefusesAllocation
-from worker.sandbox import workflow_runner
 from workflows.case import PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
 from workflows.models import CaseOutcome
 
-GOLDEN = sorted((Path(__file__).parent / "histories").glob("*.json"))
-
-
-def golden_histories() -> list[WorkflowHistory]:
-    return [WorkflowHistory.from_json(path.stem, path.read_text()) for path in GOLDEN]
-
 
 async def replay(workflow_class: type, histories: list[WorkflowHistory]) -> dict[str, str | None]:
-    async def each() -> AsyncIterator[WorkflowHistory]:
-        for history in histories:
-            yield history
-
-    replayer = Replayer(
-        workflows=[workflow_class], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
-    )
-    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
-    return {
-        history.workflow_id: (str(failure) if (failure := results.replay_failures.get(history.run_id)) else None)
-        for history in histories
-    }
+    """Each history's replay failure, or None."""
+    return (await replay_ends(workflow_class, histories))[0]
 
 
 def test_golden_histories_cover_every_route_and_continue_as_new():
@@ -51,9 +33,11 @@ def test_golden_histories_cover_every_route_and_continue_as_new():
     assert len([p for p in GOLDEN if p.name.startswith("continue_as_new.")]) >= 2
 
 
-async def test_every_golden_history_replays_on_the_current_code():
-    failures = {k: v for k, v in (await replay(EarlyHelpCase, golden_histories())).items() if v}
-    assert not failures
+async def test_every_golden_history_replays_on_the_current_code_and_ends_as_recorded():
+    results, ends = await replay_ends(EarlyHelpCase, golden_histories())
+    assert not {k: v for k, v in results.items() if v}
+    assert set(ends) == {path.stem for path in GOLDEN}
+    assert not ends_differing(ends)
 
 
 @workflow.defn(name="EarlyHelpCase", sandboxed=False)

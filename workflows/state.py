@@ -198,7 +198,7 @@ def _deadline_status(status: str) -> Callable[[CaseState, Event], None]:
         deadline = next(d for d in reversed(s.deadlines) if d.kind == e.data["kind"])
         deadline.status = status  # type: ignore[assignment]
         if "completed_at" in e.data:
-            deadline.completed_at = e.data["completed_at"]
+            deadline.completed_at = datetime.fromisoformat(e.data["completed_at"])
 
     return apply_status
 
@@ -211,7 +211,7 @@ def _deadline_reminded(s: CaseState, e: Event) -> None:
 
 def _deadline_completed_late(s: CaseState, e: Event) -> None:
     deadline = next(d for d in reversed(s.deadlines) if d.kind == e.data["kind"])
-    deadline.completed_at = e.data["completed_at"]
+    deadline.completed_at = datetime.fromisoformat(e.data["completed_at"])
 
 
 def _allocated(s: CaseState, e: Event) -> None:

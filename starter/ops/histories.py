@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 import asyncpg
 from temporalio import workflow
@@ -19,7 +20,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
-from temporalio.worker import Replayer
+from temporalio.worker import (
+    ContinueAsNewInput,
+    Interceptor,
+    Replayer,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from activities import projections
 from worker.codec import CaseErased
@@ -78,20 +86,77 @@ def old_branch_deleted(patch_id: str) -> Iterator[None]:
         workflow.patched = real  # type: ignore[assignment]
 
 
+class CarriedInputs(Interceptor):
+    """What each replayed run continued-as-new with, by run id: replay compares commands, not their input, so
+    a change in what a run carries into the next (a deleted old branch, say) is found by comparing this with
+    the history's own record of it."""
+
+    def __init__(self) -> None:
+        self.carried: dict[str, Any] = {}
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        carried = self.carried
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
+                carried[workflow.info().run_id] = input.args[0]
+                super().continue_as_new(input)
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound
+
+
+async def _carried_otherwise(history: WorkflowHistory, replayed: Any, converter: DataConverter) -> str | None:
+    """How the replayed run's continue-as-new input differs from the one its history records, if it does."""
+    last = history.events[-1]
+    if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        return None
+    payloads = list(last.workflow_execution_continued_as_new_event_attributes.input.payloads)
+    [was] = await converter.decode(payloads, [dict])
+    if replayed is None:
+        return "the run did not continue as new on replay"
+    # Only fields both hold: those the models gained since (derived, with defaults) are not compared.
+    if not (fields := _differing(was, replayed.model_dump(mode="json"))):
+        return None
+    return f"continued as new with other input than recorded (differs in: {', '.join(fields)})"
+
+
+def _differing(was: Any, now: Any, path: str = "") -> list[str]:
+    """The paths at which `now` differs from `was`, in what `was` holds (the first few)."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        # (a field the model no longer writes, removed or excluded, is not compared either)
+        found = [
+            d for k in sorted(was.keys() & now.keys()) for d in _differing(was[k], now[k], f"{path}.{k}".lstrip("."))
+        ]
+    elif isinstance(was, list) and isinstance(now, list) and len(was) == len(now):
+        found = [d for i, (a, b) in enumerate(zip(was, now, strict=True)) for d in _differing(a, b, f"{path}[{i}]")]
+    else:
+        found = [] if was == now else [path or "(all)"]
+    return found[:5]
+
+
 async def replay(
     histories: AsyncIterator[WorkflowHistory],
     converter: DataConverter = pydantic_data_converter,
     progress: Callable[[ReplayResult], None] = lambda r: None,
 ) -> list[ReplayResult]:
-    """Replay each history against the current workflow code with the project's data converter."""
-    replayer = Replayer(workflows=[EarlyHelpCase], data_converter=converter, workflow_runner=workflow_runner())
+    """Replay each history against the current workflow code with the project's data converter: a run fails
+    if it diverges, or if it continues-as-new with another input than it did."""
+    inputs = CarriedInputs()
+    replayer = Replayer(
+        workflows=[EarlyHelpCase], data_converter=converter, workflow_runner=workflow_runner(), interceptors=[inputs]
+    )
     results = []
     async with replayer.workflow_replay_iterator(histories) as replayed:
         async for outcome in replayed:
-            failure = outcome.replay_failure
-            result = ReplayResult(
-                outcome.history.workflow_id, outcome.history.run_id, None if failure is None else str(failure)
-            )
+            history = outcome.history
+            failure = None if outcome.replay_failure is None else str(outcome.replay_failure)
+            if failure is None:
+                failure = await _carried_otherwise(history, inputs.carried.pop(history.run_id, None), converter)
+            result = ReplayResult(history.workflow_id, history.run_id, failure)
             results.append(result)
             progress(result)
     return results
