@@ -1,4 +1,4 @@
-"""The protocol's performance figures [002] ("What is reported", DOMAIN.md), for any period and locality.
+"""The protocol's performance figures [002] ("What is reported", docs/domain.md), for any period and locality.
 
 Counts of what happened come from `case_events` (the log of record); states at
 the end of the period and deadline outcomes come from the projections.

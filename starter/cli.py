@@ -1,6 +1,6 @@
 """`earlyhelp`: the command line for practitioners, managers and ops.
 
-One command per update of CONTRACT.md, generated from the command models so
+One command per update of docs/contract.md, generated from the command models so
 the CLI can never drift from the contract: `earlyhelp record-taf CASE --by
 lp-1 --held-at ... --actions '[...]'`. Friendly forms for managers:
 `earlyhelp approve CASE --manager tm-1 --reason ...` and `refuse`. Bad input

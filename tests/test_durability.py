@@ -105,7 +105,7 @@ async def test_finished_case_histories_replay_deterministically(env, task_queue)
 
 
 async def test_a_case_with_maximal_input_in_every_field_runs_for_years_within_temporals_limits(env, task_queue, pool):
-    """Bounded input, bounded history (CONTRACT.md "Bounded input"): every text at its maximum, ten needs,
+    """Bounded input, bounded history (docs/contract.md "Bounded input"): every text at its maximum, ten needs,
     a full assessment and plan, then five years of reviews and a hundred closure requests of 100 KB each
     refused. The case continues-as-new by size, each run's history and what it carries stay far below
     Temporal's limits (50 MB a history, 2 MB a payload), and the timeline query still answers."""

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the contract against the real worker (CONTRACT.md "Trust at the boundary").
+"""Property-based fuzzing of the contract against the real worker (docs/contract.md "Trust at the boundary").
 
 Hypothesis mutates well-formed commands, concerns and referrals, field by
 field, into hostile JSON (control characters, huge numbers, wrong types,

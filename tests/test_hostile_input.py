@@ -1,4 +1,4 @@
-"""Nothing a client sends wedges a case or is lost (CONTRACT.md "Trust at the boundary").
+"""Nothing a client sends wedges a case or is lost (docs/contract.md "Trust at the boundary").
 
 Driven as a third-party client would: string names and plain JSON. A bad
 referral fails its workflow at once, naming each bad field; a bad command is
@@ -177,7 +177,7 @@ async def test_every_hostile_command_is_refused_by_field_and_changes_nothing(env
 
 
 async def test_the_same_update_id_sent_again_is_recorded_once(env, task_queue):
-    """Retries are safe (CONTRACT.md): a client that sends its command again with the same id gets the
+    """Retries are safe (docs/contract.md): a client that sends its command again with the same id gets the
     first result, and the case records it once."""
     case = await Case.start(env, task_queue)
     command = {"by": SCREENER, "decision": "accept"}
@@ -207,7 +207,7 @@ MALFORMED_CONCERNS = {
 @pytest.mark.parametrize("concern", MALFORMED_CONCERNS.values(), ids=MALFORMED_CONCERNS.keys())
 async def test_safeguarding_concern_is_never_lost_whatever_its_shape(env, task_queue, pool, concern):
     """A concern is acted on at once, whatever its payload: recorded, flagged, stepped up, MASH referral
-    written [000][004] (CONTRACT.md "Signal")."""
+    written [000][004] (docs/contract.md "Signal")."""
     case = await Case.start(env, task_queue)
     await case.handle.signal("safeguarding_concern", concern)
 

@@ -1,4 +1,4 @@
-"""Identity is proven, never claimed (CONTRACT.md "Trust at the boundary", README "Identity").
+"""Identity is proven, never claimed (docs/contract.md "Trust at the boundary", README "Identity").
 
 A worker with a roles file and the web app's public key; clients that sign
 each command through `SignCommands`. Every refusal leaves the history as it
@@ -170,7 +170,7 @@ async def test_a_captured_token_cannot_be_replayed_for_another_command(guarded, 
 
 
 async def test_a_manager_of_another_team_cannot_act_on_the_case(guarded, sender):
-    """People act only on their teams' cases or cases they lead (CONTRACT.md): South's manager cannot
+    """People act only on their teams' cases or cases they lead (docs/contract.md): South's manager cannot
     decide a Central closure; Central's can, but never on their own request [003]."""
     case = await guarded.start()  # a Central case
 

@@ -1,6 +1,6 @@
 """The pathway end to end on the time-skipping server with a real PostgreSQL.
 
-Each test is named for the DOMAIN.md rule it proves and cites its source
+Each test is named for the docs/domain.md rule it proves and cites its source
 document ([000]..[004]: the councils' documents, listed in docs/rules.md).
 """
 

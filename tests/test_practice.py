@@ -1,4 +1,4 @@
-"""Practice the first version missed (DOMAIN.md section 9), on the time-skipping server through the contract.
+"""Practice the first version missed (docs/domain.md section 9), on the time-skipping server through the contract.
 
 The commands each rule is about are sent as a third-party client would send them: update names as strings
 and plain JSON (`do`, `refused` below), with the snapshot read as JSON. Each test is named for its rule and
@@ -558,7 +558,7 @@ def test_managers_decide_closures_so_a_worker_without_a_roles_file_runs_only_as_
 
 
 def test_every_command_of_the_contracts_additions_is_an_update():
-    """CONTRACT.md "Trust at the boundary": transfer_locality, record_child_seen and add_case_note are updates;
+    """docs/contract.md "Trust at the boundary": transfer_locality, record_child_seen and add_case_note are updates;
     allocate and the consent commands take their new fields."""
     names = {step.name for step in STEPS.values()}
     assert {"transfer_locality", "record_child_seen", "add_case_note", "allocate"} <= names

@@ -1,4 +1,4 @@
-"""Practice rules that need a worker of their own (DOMAIN.md section 9): roles checked by the worker's
+"""Practice rules that need a worker of their own (docs/domain.md section 9): roles checked by the worker's
 interceptor, and the report counted in a database of its own. On a time-skipping server of their own, so
 that their workers' cases never hold up the shared server's time skipping."""
 

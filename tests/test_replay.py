@@ -113,7 +113,7 @@ def _patches(history: WorkflowHistory) -> set[str]:
 
 
 async def test_practice_v2_goldens_carry_its_marker_and_every_earlier_golden_replays_without_it():
-    """DOMAIN.md section 9 changed what commands do, under `workflow.patched("practice-v2")`: cases opened
+    """docs/domain.md section 9 changed what commands do, under `workflow.patched("practice-v2")`: cases opened
     before it replay on the old rules (no marker), cases opened after it on the new ones [DOMAIN 9]."""
     histories = golden_histories()
     # (before_*: recorded by today's code with another patch answered "no": tests/histories/record.py)

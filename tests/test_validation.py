@@ -1,4 +1,4 @@
-"""Every command is validated before anything is written (CONTRACT.md "Commands").
+"""Every command is validated before anything is written (docs/contract.md "Commands").
 
 A rejected update names the rule and what was seen, and leaves the case's
 history and state exactly as they were.
@@ -89,7 +89,7 @@ def every_command(now):
 
 
 async def test_every_command_out_of_its_stage_is_rejected_and_changes_nothing(env, task_queue):
-    """Commands in the wrong stage or route are refused before anything is written [CONTRACT.md]."""
+    """Commands in the wrong stage or route are refused before anything is written [docs/contract.md]."""
     case = await Case.start(env, task_queue)
     commands = every_command(await case.now())
     open_in_every_stage = {

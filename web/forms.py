@@ -77,10 +77,10 @@ LABELS = {
     "cin_meeting_agreed_plan": "The CIN meeting agreed the plan",
     "susd": "SUSD",
 }
-# How the engine's texts point at their source (a council document, a section of DOMAIN.md) or at code:
+# How the engine's texts point at their source (a council document, a section of docs/domain.md) or at code:
 # useful in the CLI and the logs, noise on a page.
 _SOURCES = re.compile(r"\s*\[(?:\d{3}|DOMAIN \d+|DOMAIN\.md[^\]]*)\](?:\[\d{3}\])*")
-_DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now", "(not in CONTRACT.md's minimum list)": ""}
+_DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now"}
 
 
 def label(name: str) -> str:

@@ -127,7 +127,7 @@ def case_workflow_id(case_id: str) -> str:
 
 
 async def start_case(client: Client, referral: Referral, task_queue: str) -> WorkflowHandle[Any, Any]:
-    """Start a case; a case id is never used twice, even after its case ended (CONTRACT.md)."""
+    """Start a case; a case id is never used twice, even after its case ended (docs/contract.md)."""
     return await client.start_workflow(
         "EarlyHelpCase",
         referral,

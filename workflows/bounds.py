@@ -30,7 +30,7 @@ from pydantic_core import CoreSchema, core_schema
 # Control characters but tab and newline, C1 controls included (lone surrogates never decode from JSON).
 PRINTABLE = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
 # Staff ids, person and family refs: no spaces, so a full name cannot pass for an id
-# (ids sit in plain-text search attributes: DESIGN.md pitfall 7).
+# (ids sit in plain-text search attributes: docs/data-protection.md).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:/-]*$"
 
 EARLIEST = datetime(2000, 1, 1).date()

@@ -1,4 +1,4 @@
-"""Calendar rules, evaluated in Europe/London (CONTRACT.md "Identity").
+"""Calendar rules, evaluated in Europe/London (docs/contract.md "Identity").
 
 Time of day for contact attempts [003] and working days that skip weekends
 and England and Wales bank holidays, as one edition of the project's own list

@@ -50,7 +50,7 @@ TIMELINE_QUERY_BYTES = 1024 * 1024
 REFUSE_PLAINTEXT_START = "refuse-plaintext-start"
 # A malformed safeguarding concern is acted on (recorded, flagged, stepped up); before, it was dropped.
 ACT_ON_MALFORMED_CONCERNS = "act-on-malformed-safeguarding-concerns"
-# Practice version 2 (DOMAIN.md section 9, workflows/state.py): a new case opens under it, and looks up the
+# Practice version 2 (docs/domain.md section 9, workflows/state.py): a new case opens under it, and looks up the
 # family's earlier cases; a case opened before takes it at its next run (continue-as-new).
 PRACTICE_V2 = "practice-v2"
 LOOKUP_TIMEOUT = timedelta(seconds=30)

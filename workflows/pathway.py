@@ -1,4 +1,4 @@
-"""The pathway (DOMAIN.md sections 1-8): what each command does to a case.
+"""The pathway (docs/domain.md sections 1-8): what each command does to a case.
 
 `decide(state, command, now)` checks the command against the stage and the
 rules (workflows/rules.py), then emits the domain events that record it.

@@ -1,4 +1,4 @@
-"""Every *policy default* of DOMAIN.md in one model.
+"""Every *policy default* of docs/domain.md in one model.
 
 A deployment may override any field, and so may a single referral. The
 workflow carries the policy in its state, so a running case keeps the policy

@@ -230,7 +230,7 @@ def review_due(review_date: date) -> datetime:
     return end_of_day(review_date)
 
 
-# --- practice version 2 (DOMAIN.md section 9) -----------------------------------
+# --- practice version 2 (docs/domain.md section 9) -----------------------------------
 
 
 def check_everyones_consent(missing: Sequence[str], what: str) -> None:

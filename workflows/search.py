@@ -1,7 +1,7 @@
 """Search attributes: what the Web UI, `earlyhelp list` and ops can filter cases by.
 
 Ids, stages, localities and dates only: they are stored in plain text, so
-never a name, address or date of birth (DESIGN.md pitfall 7).
+never a name, address or date of birth (docs/data-protection.md).
 """
 
 from __future__ import annotations

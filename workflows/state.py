@@ -36,7 +36,7 @@ from workflows.models import (
 from workflows.policy import Policy
 
 # Practice versions (workflows/case.py, patch `practice-v2`): a case follows the rules of its version, so its
-# history replays as it was recorded. Version 2 is DOMAIN.md section 9.
+# history replays as it was recorded. Version 2 is docs/domain.md section 9.
 PRACTICE_V1, PRACTICE_V2 = 1, 2
 CURRENT_PRACTICE = PRACTICE_V2
 # Roles of family members who consent for the younger children [004].
@@ -66,7 +66,7 @@ class CaseState(Model):
     deadlines: list[Deadline] = Field(default_factory=list)
     pending_approval: PendingApproval | None = None
     outcome: CaseOutcome | None = None
-    # Practice version 2 (DOMAIN.md section 9):
+    # Practice version 2 (docs/domain.md section 9):
     withdrawn: list[str] = Field(default_factory=list)  # members who withdrew their own consent
     consented: list[str] = Field(default_factory=list)  # members who gave theirs after the referral
     taf_held_at: AwareDatetime | None = None

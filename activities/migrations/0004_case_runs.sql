@@ -1,4 +1,4 @@
--- The run that opened each case: a second run under a used case id is refused (CONTRACT.md,
+-- The run that opened each case: a second run under a used case id is refused (docs/contract.md,
 -- "A case_id is never started twice"), whichever client started it and with whatever reuse policy.
 CREATE TABLE case_runs (
     case_id     text        PRIMARY KEY,

@@ -196,7 +196,7 @@ def test_a_form_without_the_session_csrf_token_is_refused(web: Web, page: Page):
 
 def test_a_double_submitted_form_is_recorded_once(web: Web, page: Page):
     """The update id comes from the rendered form: the same form posted twice records one attempt
-    (CONTRACT.md "Retries are safe")."""
+    (docs/contract.md "Retries are safe")."""
     case = allocated_case(web)
     sign_in(page, web, "lp-jones")
     page.goto(f"{web.url}/cases/{case}")

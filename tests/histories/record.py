@@ -211,7 +211,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     # Recorded after carry-state-not-timeline: continued runs carry the state only.
     "continue_as_new_carrying_state": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
     "malformed_safeguarding_concern": (malformed_safeguarding_concern, {}),
-    # Practice version 2 (patch practice-v2, DOMAIN.md section 9):
+    # Practice version 2 (patch practice-v2, docs/domain.md section 9):
     "practice_v2_step_up_paused": (practice_v2_step_up_paused, {}),
     "practice_v2_consent_per_person": (practice_v2_consent_per_person, {"locality": "North"}),
     "practice_v2_closed_before_allocation": (practice_v2_closed_before_allocation, {}),
