@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.store import CaseActivities, impossible
 from starter.local.samples import sample_referral
 from tests.support import LEAD, MANAGER, SCREENER, Case, end, eventually, new_case_id
+from worker.sandbox import workflow_runner
 from workflows.case import RETRY_IMPOSSIBLE_SAVE, SAVE_GIVES_UP, EarlyHelpCase
 from workflows.interfaces import SAVE_IMPOSSIBLE
 from workflows.models import AddCaseNote, Consent, Event, RecordConsent, TransferLocality, WithdrawConsent
@@ -278,7 +279,11 @@ async def test_a_save_failing_for_an_hour_marks_the_case_and_tries_again_each_ho
 
     queue = f"down-{uuid.uuid4().hex[:8]}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[EarlyHelpCase], activities=[database_down, real.previous_cases]
+        env.client,
+        task_queue=queue,
+        workflows=[EarlyHelpCase],
+        activities=[database_down, real.previous_cases],
+        workflow_runner=workflow_runner(),
     ):
         case = await Case.start(env, queue)
         try:

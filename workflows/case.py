@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 import workflows.editions as editions
 import workflows.interfaces as activities
@@ -54,6 +55,11 @@ ACT_ON_MALFORMED_CONCERNS = "act-on-malformed-safeguarding-concerns"
 # family's earlier cases; a case opened before takes it at its next run (continue-as-new).
 PRACTICE_V2 = "practice-v2"
 LOOKUP_TIMEOUT = timedelta(seconds=30)
+# The look-up is a local activity, retried inside the workflow task: bounded by attempts, about an hour of them
+# (1 s doubling to a minute apart), as a save is bounded by SAVE_GIVES_UP.
+LOOKUP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=65
+)
 SAVE_TIMEOUT = timedelta(seconds=30)
 # Keep retrying a save through outages: the database coming back is the only way forward.
 # A save that can never succeed (activities/store.py: SaveImpossible) fails at once instead;
@@ -162,17 +168,25 @@ class EarlyHelpCase:
         """Earlier cases of the family or its people, from the case store: a local activity (a short read, its
         answer recorded in history, no task for the server to dispatch)."""
         referral = self.state.referral
-        found = await workflow.execute_local_activity(
-            activities.previous_cases,
-            args=[
-                referral.case_id,
-                referral.family.family_ref,
-                [m.person_ref for m in referral.family.members],
-                referral.received_at,
-            ],
-            start_to_close_timeout=LOOKUP_TIMEOUT,
-            retry_policy=SAVE_RETRY,
-        )
+        while True:
+            try:
+                found = await workflow.execute_local_activity(
+                    activities.previous_cases,
+                    args=[
+                        referral.case_id,
+                        referral.family.family_ref,
+                        [m.person_ref for m in referral.family.members],
+                        referral.received_at,
+                    ],
+                    start_to_close_timeout=LOOKUP_TIMEOUT,
+                    retry_policy=LOOKUP_RETRY,
+                )
+                break
+            except (ActivityError, ApplicationError, TemporalTimeoutError):
+                # Its attempts ended (a local activity's failure comes as the activity's own error): the case store
+                # has been down for about an hour. Ops hear of it, as for a save, and the case looks again later.
+                self._needs_attention(True)
+                await workflow.sleep(RETRY_IMPOSSIBLE_SAVE)
         self._record(pathway.previous_cases_found(self.state, found, workflow.now()))
 
     def _publish(self) -> None:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 import workflows.interfaces as activities
 from workflows.bounds import refusal
@@ -25,6 +25,10 @@ from workflows.models import MashAcknowledgement, MashReferralRef
 ACKNOWLEDGE_WITHIN = timedelta(hours=1)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 CALL_TIMEOUT = timedelta(seconds=30)
+# Each call's retries end: an escalation that cannot be written for an hour is left (the referral stays on the
+# MASH queue, unacknowledged and overdue, and the watch waits on); an acknowledgement that cannot be recorded
+# is refused to the person, who can send it again.
+CALLS_GIVE_UP = timedelta(hours=1)
 
 
 def watch_id(case_id: str, seq: int) -> str:
@@ -41,12 +45,16 @@ class MashReferralWatch:
         try:
             await workflow.wait_condition(lambda: self.acknowledged is not None, timeout=ACKNOWLEDGE_WITHIN)
         except asyncio.TimeoutError:
-            await workflow.execute_activity(
-                activities.escalate_unacknowledged,
-                referral,
-                start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=RETRY,
-            )
+            try:
+                await workflow.execute_activity(
+                    activities.escalate_unacknowledged,
+                    referral,
+                    start_to_close_timeout=CALL_TIMEOUT,
+                    schedule_to_close_timeout=CALLS_GIVE_UP,
+                    retry_policy=RETRY,
+                )
+            except ActivityError as e:
+                workflow.logger.error("MASH escalation not written: its retries ended", extra={"error": str(e)})
             await workflow.wait_condition(lambda: self.acknowledged is not None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self.acknowledged is not None
@@ -62,15 +70,16 @@ class MashReferralWatch:
     async def acknowledge(self, command: RawValue) -> MashAcknowledgement:
         """The MASH team has the referral: who and when are recorded on the queue."""
         ack = self._decode(command).model_copy(update={"at": workflow.now()})
-        self.acknowledged = ack
         referral = workflow.info().workflow_id.removeprefix("mash-")
         case_id, _, seq = referral.rpartition("-")
         await workflow.execute_activity(
             activities.record_acknowledgement,
             args=[case_id, int(seq), ack.by, ack.at],
             start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=CALLS_GIVE_UP,
             retry_policy=RETRY,
         )
+        self.acknowledged = ack  # (once recorded: a refused acknowledgement can be sent again)
         return ack
 
     @acknowledge.validator

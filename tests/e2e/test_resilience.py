@@ -126,3 +126,72 @@ def _referral(case: str, policy: dict) -> dict:
         "consent": {"given": True, "recorded_by": "das-screener", "form_ref": "CF-2"},
         "policy": policy,
     }
+
+
+def test_a_look_up_of_earlier_cases_failing_for_an_hour_marks_the_case_and_tries_again(stack: Stack, monkeypatch):
+    """The referral's look-up of earlier cases (a local activity) with the case store down: its attempts end
+    after about an hour (here, three), the case is marked NeedsAttention for ops and looks again each hour
+    (here, two seconds); once the store is back the case opens with what was found and the mark goes. The
+    case never fails. (On the real server: a local activity retries inside its workflow task.)"""
+    import asyncio
+    from datetime import timedelta
+
+    from temporalio import activity
+    from temporalio.common import RetryPolicy
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    import workflows.case
+    from activities.db import connect as connect_database
+    from activities.store import CaseActivities
+    from starter.local.samples import sample_referral
+    from worker.config import Config
+    from worker.temporal import connect, start_case
+    from workflows.case import EarlyHelpCase
+
+    monkeypatch.setattr(
+        workflows.case, "LOOKUP_RETRY", RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
+    )
+    monkeypatch.setattr(workflows.case, "RETRY_IMPOSSIBLE_SAVE", timedelta(seconds=2))  # unsandboxed: seen
+    case, down = case_id(), [True]
+
+    async def run() -> None:
+        client = await connect(Config.from_env(stack.env))
+        pool = await connect_database(stack.database_url)
+        real = CaseActivities(pool)
+
+        @activity.defn(name="previous_cases")
+        async def store_down(case_id: str, family_ref: str, person_refs: list[str], received_at: datetime) -> list:
+            if down[0]:
+                raise RuntimeError("connection refused")
+            return await real.previous_cases(case_id, family_ref, person_refs, received_at)
+
+        async def marked(flag: bool) -> bool:
+            query = f"WorkflowId = 'case-{case}' AND NeedsAttention = {'true' if flag else 'false'}"
+            return (await client.count_workflows(query)).count == 1
+
+        async def until(probe) -> None:
+            deadline = asyncio.get_running_loop().time() + 60
+            while not await probe():
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.1)
+
+        try:
+            async with Worker(
+                client,
+                task_queue=stack.task_queue,
+                workflows=[EarlyHelpCase],
+                activities=[real.append_events, store_down],
+                workflow_runner=UnsandboxedWorkflowRunner(),
+            ):
+                await start_case(client, sample_referral(case, datetime.now(UTC)), stack.task_queue)
+                await until(lambda: marked(True))
+                assert not await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id = $1", case)
+                down[0] = False
+                await until(lambda: marked(False))
+                handle = client.get_workflow_handle(f"case-{case}")
+                assert (await handle.describe()).status.name == "RUNNING"
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+    assert "PreviousCasesFound" in {r["type"] for r in saved_events(stack.database_url, case)}
