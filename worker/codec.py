@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import asyncpg
 from cachetools import TTLCache
+from cryptography.exceptions import InvalidTag
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
@@ -29,7 +31,7 @@ from temporalio.converter import (
 )
 
 from worker.keys import MasterKeys, seal, unseal
-from workflows.interfaces import PLAINTEXT
+from workflows.interfaces import PLAINTEXT, UNDECODABLE
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -37,6 +39,14 @@ CIPHER = "encryption-cipher"
 # PLAINTEXT (workflows/interfaces.py) marks a payload that arrived unencrypted, so the workflow and the
 # worker's checks can refuse it (worker/authz.py; workflows/case.py) instead of the decode failing a workflow
 # task for ever.
+
+
+class NoCaseKey(KeyError):
+    """No data key was ever made for the case (an erased case's is CaseErased)."""
+
+
+class Undecodable(Exception):
+    """A payload no key of this deployment could ever decrypt: treated as malformed input (UNDECODABLE)."""
 
 
 class CaseErased(Exception):
@@ -139,7 +149,7 @@ class CaseKeys:
         if row["erased"]:
             raise CaseErased(case_id)
         if row["wrapped_key"] is None:
-            raise KeyError(f"no data key for case {case_id}")
+            raise NoCaseKey(f"no data key for case {case_id}")
         dek = unseal(self.master.key(row["master_key_id"]), row["wrapped_key"], case_id.encode())
         if caching and generation == self._generation:
             self._keys[case_id] = dek
@@ -190,11 +200,32 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
                 marked.metadata[PLAINTEXT] = b"1"
                 out.append(marked)
                 continue
-            key_id = p.metadata[KEY_ID].decode()
-            kind, _, name = key_id.partition(":")
-            key = await self.case_keys.for_decrypt(name) if kind == "case" else self.master.key(name)
-            out.append(Payload.FromString(unseal(key, p.data, key_id.encode())))
+            try:
+                out.append(await self._open(p))
+            except Undecodable as e:
+                out.append(Payload(metadata={"encoding": b"json/plain", UNDECODABLE: str(e).encode()}, data=b""))
         return out
+
+    async def _open(self, p: Payload) -> Payload:
+        """A payload decrypted, or Undecodable if no key this deployment holds ever could. A removed master key
+        or an unreachable database raises as itself: the task is retried until ops mend it."""
+        key_id = p.metadata.get(KEY_ID, b"").decode(errors="replace")
+        kind, _, name = key_id.partition(":")
+        if kind == "case":
+            if self.case_id is not None and name != self.case_id:
+                raise Undecodable("encrypted under another case's key")
+            try:
+                key = await self.case_keys.for_decrypt(name)
+            except NoCaseKey:
+                raise Undecodable("no such case key") from None
+        elif kind == "master" and (name in self.master.keys or self.master.removed(name)):
+            key = self.master.key(name)  # (a key of ours since removed raises, for ops: never taken as bad input)
+        else:
+            raise Undecodable("no key of this deployment")
+        try:
+            return Payload.FromString(unseal(key, p.data, key_id.encode()))
+        except (InvalidTag, ValueError, DecodeError):
+            raise Undecodable("not sealed by this deployment") from None
 
 
 def encrypted_converter(codec: PayloadCodec) -> DataConverter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,12 @@ class MasterKeys:
         if active not in keys or any(len(k) != 32 for k in keys.values()):
             raise ConfigError(variable, "keys must be 32 bytes (AES-256) and the active key must be listed")
         return cls(active, keys)
+
+    def removed(self, key_id: str) -> bool:
+        """A key id `earlyhelp keys rotate` gave before the active one (k1, k2, ...) that is no longer held."""
+        older = re.fullmatch(r"k(\d+)", key_id)
+        active = re.fullmatch(r"k(\d+)", self.active)
+        return bool(older and active and int(older[1]) < int(active[1]) and key_id not in self.keys)
 
     def key(self, key_id: str) -> bytes:
         try:

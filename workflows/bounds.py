@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BaseModel,
     BeforeValidator,
     Field,
     GetCoreSchemaHandler,
@@ -102,6 +103,21 @@ def _shown(part: object) -> str:
     """A field's name as sent (an extra field's name is the client's own text): printable, short."""
     text = "".join(c if c.isprintable() else "?" for c in str(part))
     return text if len(text) <= 64 else text[:61] + "..."
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def decoded(model: type[M], data: bytes, undecodable: bytes | None) -> M:
+    """A model from a payload's JSON. A payload the codec could not decrypt (`undecodable`: its reason, from
+    workflows/interfaces.py UNDECODABLE) is refused as any malformed input is, by a validation error."""
+    if undecodable is not None:
+        reason = undecodable.decode(errors="replace")
+        error = ValueError(f"could not be decrypted ({reason}): send it again through earlyhelp or the web app")
+        raise ValidationError.from_exception_data(
+            model.__name__, [{"type": "value_error", "loc": ("payload",), "input": None, "ctx": {"error": error}}]
+        )
+    return model.model_validate_json(data)
 
 
 def refusal(error: ValidationError, limit: int = 10) -> str:

@@ -23,8 +23,8 @@ import workflows.editions as editions
 import workflows.interfaces as activities
 import workflows.pathway as pathway
 import workflows.search as search
-from workflows.bounds import refusal
-from workflows.interfaces import CASE_ID_TAKEN, PLAINTEXT, SAVE_IMPOSSIBLE
+from workflows.bounds import decoded, refusal
+from workflows.interfaces import CASE_ID_TAKEN, PLAINTEXT, SAVE_IMPOSSIBLE, UNDECODABLE
 from workflows.models import CaseDetails, CaseOutcome, Command, Event, Referral, SafeguardingConcern, Snapshot
 from workflows.policy import CONTINUE_AS_NEW_AFTER_BEFORE
 from workflows.rules import RuleBroken
@@ -79,7 +79,7 @@ def _invalid(kind: str, error: Exception) -> ApplicationError:
 
 def _decode(raw: RawValue, model: type[M]) -> M:
     """A model from a payload the SDK did not decode, so a bad one is refused by name, never retried."""
-    return model.model_validate_json(raw.payload.data)
+    return decoded(model, raw.payload.data, raw.payload.metadata.get(UNDECODABLE))
 
 
 class EarlyHelpCase:

@@ -20,6 +20,9 @@ FAILED = ("permanent-failure", "technical-failure", "no-address", "refused")
 UNDELIVERABLE = "Undeliverable"
 # Set by the codec on a payload that arrived unencrypted (worker/codec.py), so the workflow can refuse it.
 PLAINTEXT = "earlyhelp-plaintext"
+# Set by the codec, with the reason, on a payload it can never decrypt (bad bytes, no such key, another case's
+# key): the workflow treats it as malformed input instead of its decode failing a workflow task for ever.
+UNDECODABLE = "earlyhelp-undecodable"
 
 
 def _stub() -> NotImplementedError:

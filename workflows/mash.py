@@ -18,7 +18,8 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 import workflows.interfaces as activities
-from workflows.bounds import refusal
+from workflows.bounds import decoded, refusal
+from workflows.interfaces import UNDECODABLE
 from workflows.models import MashAcknowledgement, MashReferralRef
 
 # Policy default: MASH acknowledges a referral within one hour; missed, the duty manager is told.
@@ -62,7 +63,7 @@ class MashReferralWatch:
 
     def _decode(self, raw: RawValue) -> MashAcknowledgement:
         try:
-            return MashAcknowledgement.model_validate_json(raw.payload.data)
+            return decoded(MashAcknowledgement, raw.payload.data, raw.payload.metadata.get(UNDECODABLE))
         except ValidationError as e:
             raise ApplicationError(refusal(e), type="InvalidCommand", non_retryable=True) from None
 

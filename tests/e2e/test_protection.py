@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.common import RawValue
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities import projections
 from activities.db import connect
@@ -20,7 +24,7 @@ from starter.ops.codec_server import bearer_person, build_app, fixed_person
 from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, refer, saved_events
 from worker.authz import Roles
-from worker.codec import CaseKeys, EncryptionCodec
+from worker.codec import KEY_ID, CaseKeys, EncryptionCodec
 from worker.config import Config
 from worker.identity import Verifier
 from worker.keys import MasterKeys, new_key_file
@@ -178,3 +182,40 @@ def test_the_read_model_rebuilds_after_an_erasure(secure: Stack):
             await pool.close()
 
     assert asyncio.run(rebuilt()) == {"stage": "closed", "final_stage": "closed", "locality": "North"}
+
+
+def test_payloads_no_key_can_open_never_wedge_a_case(secure: Stack):
+    """Random bytes claiming the encrypted encoding, under each kind of key id (this case's key, another
+    case's, the master key, a key this deployment never had, none), sent past the codec as an attacker would:
+    a start fails at once (InvalidReferral), an update is refused (InvalidCommand), a signal is acted on as a
+    malformed concern; the case still takes the next real command."""
+    case = case_id()
+    refer(secure, case)
+    key_ids = [f"case:{case}", f"case:{case_id()}", "master:k1", "master:k9", ""]
+
+    def junk(key_id: str) -> RawValue:
+        metadata = {"encoding": b"binary/encrypted", KEY_ID: key_id.encode()}
+        return RawValue(
+            Payload(metadata=metadata if key_id else {"encoding": b"binary/encrypted"}, data=os.urandom(80))
+        )
+
+    async def attack() -> None:
+        client = await Client.connect(secure.server.address, data_converter=pydantic_data_converter)
+        handle = client.get_workflow_handle(f"case-{case}")
+        for key_id in key_ids:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update("record_screening", junk(key_id))
+            assert getattr(refused.value.cause, "type", None) == "InvalidCommand", key_id
+            started = await client.start_workflow(
+                "EarlyHelpCase", junk(key_id), id=f"case-{case_id()}", task_queue=secure.task_queue
+            )
+            with pytest.raises(WorkflowFailureError) as failed:
+                await started.result()
+            assert getattr(failed.value.cause, "type", None) == "InvalidReferral", key_id
+        await handle.signal("safeguarding_concern", junk(key_ids[0]))
+
+    asyncio.run(attack())
+    assert wait_until(lambda: secure.cli_json("status", case)["stage"] == "stepped_up")
+    concern = [e for e in secure.cli_json("timeline", case) if e["type"] == "SafeguardingConcernRaised"]
+    assert len(concern) == 1 and "could not be decrypted" in concern[0]["data"]["malformed"]
+    assert secure.cli_json("record-social-care-decision", case, "--by", "tm-patel", "--no-accepted")["stage"] != "stepped_up"
