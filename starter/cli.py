@@ -41,7 +41,7 @@ from worker.remote_codec import CodecRefused
 from worker.sealing import Sealer
 from worker.temporal import connect, new_update_id, open_database, send_command, signing_interceptors
 from workflows import search
-from workflows.bounds import refusal
+from workflows.bounds import concern_parts, refusal
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     CaseOutcome,
@@ -362,16 +362,20 @@ def safeguarding_concern(
     details: Annotated[str | None, typer.Option(help="what was seen or said")] = None,
     by: Annotated[str | None, typer.Option(help=BY_HELP, envvar="EARLYHELP_USER")] = None,
 ) -> None:
-    """Raise a safeguarding concern: never refused, acted on at once (signal)."""
-    concern = parse(SafeguardingConcern, {"by": by, "details": details})
+    """Raise a safeguarding concern: never refused, acted on at once (signal). Control characters are sent
+    as �, and a concern over 10,000 characters in numbered parts."""
+    parts = concern_parts(details or "")
+    concerns = [parse(SafeguardingConcern, {"by": by, "details": part}) for part in parts]
 
     async def go(client: Client) -> None:
         handle = client.get_workflow_handle(workflow_id(case))
         await handle.describe()  # a clear 'no such case' before signalling
-        await handle.signal(EarlyHelpCase.safeguarding_concern, concern)
+        for concern in concerns:
+            await handle.signal(EarlyHelpCase.safeguarding_concern, concern)
 
     run(go)
-    out.print(f"Safeguarding concern sent to case {case}: referred to MASH without delay.")
+    sent = f" in {len(parts)} parts" if len(parts) > 1 else ""
+    out.print(f"Safeguarding concern sent to case {case}{sent}: referred to MASH without delay.")
 
 
 @app.command()

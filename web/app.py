@@ -54,6 +54,7 @@ from worker.codec import CaseErased
 from worker.identity import Signer, acting_for
 from worker.sealing import Sealer
 from worker.temporal import case_workflow_id, new_update_id, send_command, start_case
+from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
 from workflows.models import MashAcknowledgement, Need, NeedCode, Referral, SafeguardingConcern, Snapshot, Stage
@@ -475,13 +476,21 @@ async def safeguarding(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
     await visible_case(request, case_id)
     form = await request.post()
-    try:
-        concern = SafeguardingConcern(by=current_user(request).id, details=str(form.get("details", "")).strip())
-    except ValidationError:
+    details = str(form.get("details", "")).strip()
+    if not details:
         return await case_page(request, {"details": "Say what was seen or said."}, "safeguarding", submitted(form), 422)
-    await engine(handle(request, case_id).signal(EarlyHelpCase.safeguarding_concern, concern))
+    # Never refused for what it holds: control characters shown as �, a long concern sent in parts.
+    parts = concern_parts(details)
+    for part in parts:
+        concern = SafeguardingConcern(by=current_user(request).id, details=part)
+        await engine(handle(request, case_id).signal(EarlyHelpCase.safeguarding_concern, concern))
     await settled(request, case_id)
-    await flash(request, "Safeguarding concern raised: the case goes to MASH without delay.")
+    said = "Safeguarding concern raised: the case goes to MASH without delay."
+    if len(parts) > 1:
+        said += f" It was long, so it was recorded in {len(parts)} parts."
+    if SHOWN_FOR_CONTROL in "".join(parts) and SHOWN_FOR_CONTROL not in details:
+        said += f" Characters that cannot be shown were recorded as {SHOWN_FOR_CONTROL}."
+    await flash(request, said)
     raise web.HTTPSeeOther(f"/cases/{case_id}")
 
 

@@ -9,6 +9,7 @@ same way. The JSON Schemas (`earlyhelp schema`) show each bound.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
@@ -106,6 +107,23 @@ def _shown(part: object) -> str:
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+CONCERN_LIMIT = 10_000  # a concern's details: Summary's bound
+SHOWN_FOR_CONTROL = "\ufffd"  # what a control character in a concern becomes, visibly
+_CONTROL = re.compile(r"[\x00-\x08\x0B-\x1F\x7F-\x9F]")  # what PRINTABLE refuses
+
+
+def concern_parts(details: str) -> list[str]:
+    """A safeguarding concern's details as the concerns to send, never refused for what they hold: each control
+    character (but newline and tab) replaced visibly, and text over the bound split into numbered parts, whole.
+    Every door that takes a concern from a person (web form, CLI) sends these."""
+    text = _CONTROL.sub(SHOWN_FOR_CONTROL, details.replace("\r\n", "\n"))
+    if len(text) <= CONCERN_LIMIT:
+        return [text]
+    size = CONCERN_LIMIT - 40  # room for the part's label
+    chunks = [text[i : i + size] for i in range(0, len(text), size)]
+    return [f"(part {n} of {len(chunks)}) {chunk}" for n, chunk in enumerate(chunks, start=1)]
 
 
 def decoded(model: type[M], data: bytes, undecodable: bytes | None) -> M:

@@ -218,4 +218,7 @@ def test_payloads_no_key_can_open_never_wedge_a_case(secure: Stack):
     assert wait_until(lambda: secure.cli_json("status", case)["stage"] == "stepped_up")
     concern = [e for e in secure.cli_json("timeline", case) if e["type"] == "SafeguardingConcernRaised"]
     assert len(concern) == 1 and "could not be decrypted" in concern[0]["data"]["malformed"]
-    assert secure.cli_json("record-social-care-decision", case, "--by", "tm-patel", "--no-accepted")["stage"] != "stepped_up"
+    assert (
+        secure.cli_json("record-social-care-decision", case, "--by", "tm-patel", "--no-accepted")["stage"]
+        != "stepped_up"
+    )

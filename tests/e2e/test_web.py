@@ -356,6 +356,28 @@ def test_an_invalid_form_shows_the_rule_beside_the_field_and_changes_nothing(web
     assert web.events(case) == before and stage_of(web, case) == "initial_contact"
 
 
+def test_a_concern_with_control_characters_or_over_the_bound_is_recorded_never_refused(web: Web, page: Page):
+    """A concern is never refused by the form: a form feed and a vertical tab are recorded as �, and a
+    concern of 10,001 characters is recorded whole in two numbered parts; the page says so."""
+    case = allocated_case(web)
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-safeguarding")
+    form.locator("summary").click()
+    details = "bruise\x0cseen\x0bon arm. " + "x" * (10_001 - len("bruise\x0cseen\x0bon arm. "))
+    form.get_by_label("What was seen or said").fill(details)
+    form.get_by_role("button", name="Raise concern").click()
+    expect(page.locator(".flash")).to_contain_text("recorded in 2 parts")
+    expect(page.locator(".flash")).to_contain_text("recorded as �")
+    wait_until(lambda: stage_of(web, case) == "stepped_up", what="the case stepped up")
+    concerns = [e for e in web.stack.cli_json("timeline", case) if e["type"] == "SafeguardingConcernRaised"]
+    assert [c["data"]["details"][:32] for c in concerns] == [
+        "(part 1 of 2) bruise�seen�on arm",
+        "(part 2 of 2) " + "x" * 18,
+    ]
+    assert sum(len(c["data"]["details"]) - len("(part 1 of 2) ") for c in concerns) == 10_001
+
+
 def test_a_safeguarding_concern_from_the_case_page_steps_the_case_up(web: Web, page: Page):
     """Safeguarding interrupts at any moment: referred to MASH without delay [004]."""
     case = allocated_case(web)
