@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from activities.effects import DEADLINE_NAMES
+from activities.spreadsheet import safe_row
 from workflows.calendar import LONDON
 from workflows.models import Event
 
@@ -250,18 +251,15 @@ def as_csv(case_id: str, entries: list[Entry]) -> str:
     writer.writerow(["case", "number", "when (London)", "who", "what", "significant"])
     for e in entries:
         writer.writerow(
-            [
-                case_id,
-                e.seq,
-                e.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M"),
-                e.who,
-                _safe_cell(e.what),
-                "yes" if e.significant else "",
-            ]
+            safe_row(
+                [
+                    case_id,
+                    e.seq,
+                    e.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M"),
+                    e.who,
+                    e.what,
+                    "yes" if e.significant else "",
+                ]
+            )
         )
     return out.getvalue()
-
-
-def _safe_cell(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -22,6 +22,7 @@ import typer
 from rich.table import Table
 
 from activities import read_model, report
+from activities.spreadsheet import safe_row
 from starter.cli import app, fail, out
 from starter.staff.render import when
 from starter.staff.report_html import render as render_html
@@ -74,7 +75,9 @@ def emit(rows: list[dict[str, Any]], fmt: Format, title: str, counted: bool = Tr
     elif fmt == Format.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
-        writer.writerows({k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows)
+        writer.writerows(
+            safe_row({k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()}) for r in rows
+        )
     else:
         table = Table(title=f"{title}: {len(rows)}" if counted else title, title_justify="left")
         for column in rows[0] if rows else ["-"]:
@@ -188,7 +191,7 @@ def export_ssd(
     writer = csv.DictWriter(stream, fieldnames=columns)
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: (v.date().isoformat() if isinstance(v, datetime) else v) for k, v in r.items()})
+        writer.writerow(safe_row({k: (v.date().isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}))
     if out_file:
         stream.close()
         print(f"{len(rows)} episodes written to {out_file}", file=sys.stderr)
