@@ -112,6 +112,12 @@ async def _finish(request: web.Request, provider: Provider, roles: Roles) -> tup
         )
         keys = (await http.request("GET", meta["jwks_uri"], withhold_token=True)).json()
     claims = verified_id_token(token.get("id_token", ""), keys, provider, pending["nonce"])
+    if provider.claim == "email" and claims.get("email_verified") is not True:
+        # An address the provider has not verified could be anyone's: a council account may set its own.
+        raise OidcRefused(
+            "Your council account's email address is not verified by the council's sign-in: ask IT "
+            "(a service without verified addresses maps another claim: EARLYHELP_OIDC_CLAIM)."
+        )
     person = roles.oidc.get(str(claims.get(provider.claim, "")))
     if person is None or not roles.people.get(person):
         raise OidcRefused("Your council account is not linked to a staff id of this service: ask your manager.")
