@@ -122,6 +122,18 @@ async def test_a_case_id_is_never_started_twice_even_after_the_case_ended(env, t
     assert types[-1] == "CaseEnded" and types.count("CaseReferred") == 1  # the first case is untouched
 
 
+async def test_a_referral_under_another_cases_workflow_id_is_refused_at_once(env, task_queue, pool):
+    """A workflow named case-A carrying case B's referral would squat B's id under A's key: it fails at once
+    (InvalidReferral, naming case_id), saving nothing for either case."""
+    named, carried = new_case_id(), new_case_id()
+    referral = sample_referral(carried, await env.get_current_time()).model_dump(mode="json")
+    started = await env.client.start_workflow("EarlyHelpCase", referral, id=f"case-{named}", task_queue=task_queue)
+    cause = await failure(env, started)
+    assert cause.type == "InvalidReferral" and f"case-{carried}" in cause.message
+    saved = await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id = any($1)", [named, carried])
+    assert saved == 0
+
+
 def hostile_variants(command: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
     """Each way a client can get a command wrong, with the field its refusal must name."""
     text = next((k for k, v in command.items() if isinstance(v, str) and k != "by"), None)

@@ -51,6 +51,8 @@ TIMELINE_QUERY_BYTES = 1024 * 1024
 REFUSE_PLAINTEXT_START = "refuse-plaintext-start"
 # A malformed safeguarding concern is acted on (recorded, flagged, stepped up); before, it was dropped.
 ACT_ON_MALFORMED_CONCERNS = "act-on-malformed-safeguarding-concerns"
+# A referral whose case id is not the workflow's is refused at once; before, it ran under the wrong id.
+CASE_IS_ITS_ID = "case-is-its-id"
 # Practice version 2 (docs/domain.md section 9, workflows/state.py): a new case opens under it, and looks up the
 # family's earlier cases; a case opened before takes it at its next run (continue-as-new).
 PRACTICE_V2 = "practice-v2"
@@ -127,6 +129,15 @@ class EarlyHelpCase:
             pathway.check_referral(referral, workflow.now())
         except (ValidationError, RuleBroken) as e:
             self._refused = _invalid("InvalidReferral", e)
+            return
+        # A case is its id: a workflow named for one case but carrying another's referral would squat that id
+        # (and seal its history under the wrong key). Asked only then, so other cases carry no marker.
+        if workflow.info().workflow_id != f"case-{referral.case_id}" and workflow.patched(CASE_IS_ITS_ID):
+            self._refused = ApplicationError(
+                f"case_id: the workflow id must be case-{referral.case_id} for this referral",
+                type="InvalidReferral",
+                non_retryable=True,
+            )
             return
         practice = CURRENT_PRACTICE if workflow.patched(PRACTICE_V2) else PRACTICE_V1
         self.state, events = pathway.open_case(referral, practice, editions.bank_holiday_edition())

@@ -52,6 +52,13 @@ PATCHES: tuple[Patch, ...] = (
         "before_act_on_malformed_concerns",
     ),
     Patch(
+        "case-is-its-id",
+        "EarlyHelpCase",
+        "a referral whose case id is not the workflow's (case-<case_id>) is refused at once",
+        None,
+        "asked only for such a referral, which no client of the service sends: no golden has one",
+    ),
+    Patch(
         "practice-v2",
         "EarlyHelpCase",
         "practice version 2 for new cases, and for older ones at their next run",
