@@ -785,7 +785,10 @@ def create_app(
     provider: oidc.Provider | None = None,
     sent_file: Path | None = None,
 ) -> web.Application:
-    storage = PostgresStorage(pool, idle_seconds, secure_cookies)  # sessions that sign-out really ends
+    # Sessions that sign-out really ends, sealed under a secret of the web app's own: from its signing key (so
+    # every web process shares it), or, in a demo without one, a secret of this process (sessions end with it).
+    secret = signer.derived_secret("web sessions") if signer else secrets.token_bytes(32)
+    storage = PostgresStorage(pool, secret, idle_seconds, secure_cookies)
     app = web.Application(
         middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems, require_sign_in, check_csrf]
     )

@@ -1,7 +1,10 @@
 """Web sessions kept in PostgreSQL, so they can be ended: sign-out, an idle timeout, a person's removal.
 
-The cookie holds only a random session id; the table keeps its SHA-256, so a
-copy of the database yields no live session. A session unused for
+The cookie holds only a random session id; the table keeps its HMAC under a
+secret only the web app holds, and each row is sealed (an HMAC of its id and
+data under the same secret). So a copy of the database yields no live
+session, and a row inserted or altered in PostgreSQL (a manager's session for
+a cookie of one's own) signs nobody in. A session unused for
 `idle_seconds` (policy default 30 minutes) is gone: the next request signs in
 again. Sign-out deletes the row at once, so the old cookie is worthless.
 """
@@ -9,6 +12,7 @@ again. Sign-out deletes the row at once, so the old cookie is worthless.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 
@@ -20,27 +24,36 @@ IDLE_SECONDS = 30 * 60
 COOKIE = "earlyhelp_session"
 
 
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 class PostgresStorage(AbstractStorage):
-    def __init__(self, pool: asyncpg.Pool, idle_seconds: int = IDLE_SECONDS, secure: bool = False) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, secret: bytes, idle_seconds: int = IDLE_SECONDS, secure: bool = False
+    ) -> None:
         # No max_age: the cookie lasts as long as the browser; the server decides when the session ends.
         super().__init__(cookie_name=COOKIE, httponly=True, samesite="Lax", secure=secure)
-        self.pool, self.idle_seconds = pool, idle_seconds
+        self.pool, self.secret, self.idle_seconds = pool, secret, idle_seconds
+
+    def _mac(self, *parts: str) -> str:
+        return hmac.new(self.secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
+
+    def _hash(self, key: str) -> str:
+        return self._mac("session id", key)
+
+    def _seal(self, id_hash: str, data: str) -> str:
+        # Over the data as PostgreSQL gives it back (jsonb reorders keys): canonical JSON.
+        return self._mac("session row", id_hash, json.dumps(json.loads(data), sort_keys=True))
 
     async def load_session(self, request: web.Request) -> Session:
         key = self.load_cookie(request)
         if not key or len(key) > 100:
             return Session(None, data=None, new=True, max_age=None)
+        id_hash = self._hash(key)
         row = await self.pool.fetchrow(
             "UPDATE web_sessions SET last_seen = now() WHERE id_hash = $1"
-            " AND last_seen > now() - make_interval(secs => $2) RETURNING data",
-            _hash(key),
+            " AND last_seen > now() - make_interval(secs => $2) RETURNING data, seal",
+            id_hash,
             self.idle_seconds,
         )
-        if row is None:
+        if row is None or not hmac.compare_digest(row["seal"] or "", self._seal(id_hash, row["data"])):
             return Session(None, data=None, new=True, max_age=None)
         return Session(key, data=json.loads(row["data"]), new=False, max_age=None)
 
@@ -48,7 +61,7 @@ class PostgresStorage(AbstractStorage):
         key = session.identity
         if session.empty:  # signed out (invalidated), or nothing to keep
             if key is not None:
-                await self.pool.execute("DELETE FROM web_sessions WHERE id_hash = $1", _hash(str(key)))
+                await self.pool.execute("DELETE FROM web_sessions WHERE id_hash = $1", self._hash(str(key)))
             self.save_cookie(response, "")
             return
         if key is None:
@@ -57,12 +70,15 @@ class PostgresStorage(AbstractStorage):
                 "DELETE FROM web_sessions WHERE last_seen < now() - make_interval(secs => $1)", self.idle_seconds
             )
         data = self._get_session_data(session)
+        id_hash, text = self._hash(str(key)), json.dumps(data)
         await self.pool.execute(
-            "INSERT INTO web_sessions (id_hash, person, data) VALUES ($1, $2, $3)"
-            " ON CONFLICT (id_hash) DO UPDATE SET person = EXCLUDED.person, data = EXCLUDED.data, last_seen = now()",
-            _hash(str(key)),
+            "INSERT INTO web_sessions (id_hash, person, data, seal) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (id_hash) DO UPDATE SET person = EXCLUDED.person, data = EXCLUDED.data,"
+            " seal = EXCLUDED.seal, last_seen = now()",
+            id_hash,
             data["session"].get("user"),
-            json.dumps(data),
+            text,
+            self._seal(id_hash, text),
         )
         self.save_cookie(response, str(key))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import hashlib
+import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -116,6 +117,13 @@ class Signer:
             **claims,
         }
         return jwt.encode(body, self.key, algorithm="EdDSA")
+
+    def derived_secret(self, purpose: str) -> bytes:
+        """A secret for `purpose` only the holder of the signing key can know (e.g. sealing web sessions)."""
+        raw = self.key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return hmac.new(raw, f"earlyhelp {purpose}".encode(), hashlib.sha256).digest()
 
     def login_token(self, person: str, now: datetime) -> str:
         return self._sign({"sub": person}, WEB, LOGIN_TTL, now)

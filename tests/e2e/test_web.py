@@ -3,7 +3,9 @@ the Temporal dev server, PostgreSQL, a worker and the web app as processes of th
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import hashlib
 import io
 import json
 import re
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pypdf
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -541,6 +544,44 @@ def test_sign_out_ends_the_session_so_the_old_cookie_gets_the_sign_in_page(web: 
         assert response.status in (303, 403)  # signed out (or no CSRF token): never acted on
     finally:
         other.close()
+
+
+def test_a_session_written_in_the_database_signs_nobody_in(web: Web, page: Page, browser: Browser):
+    """Someone with the database: a row inserted for a cookie of their own, naming a manager (hashed as the
+    id once was), and their own session's row altered to name a manager. Neither signs in as the manager:
+    each row is sealed under a secret of the web app's own."""
+    sign_in(page, web, "lp-jones")
+    page.goto(web.url + "/cases")
+    mine = next(c for c in page.context.cookies() if c["name"] == "earlyhelp_session")
+
+    def sql(statement: str, *args: object) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(web.stack.database_url)
+            try:
+                await conn.execute(statement, *args)
+            finally:
+                await conn.close()
+
+        with ThreadPoolExecutor(1) as thread:  # (Playwright's own loop runs in this thread)
+            thread.submit(asyncio.run, run()).result()
+
+    forged = "forged-session-id-0123456789"
+    as_manager = json.dumps({"created": 0, "session": {"user": "tm-patel"}})
+    sql(
+        "INSERT INTO web_sessions (id_hash, person, data, seal) VALUES ($1, 'tm-patel', $2, 'x')",
+        hashlib.sha256(forged.encode()).hexdigest(),
+        as_manager,
+    )
+    sql("UPDATE web_sessions SET data = jsonb_set(data, '{session,user}', '\"tm-patel\"'), person = 'tm-patel'")
+    for cookie in (forged, mine["value"]):
+        other = browser.new_context()
+        try:
+            other.add_cookies([{**mine, "value": cookie}])
+            again = other.new_page()
+            again.goto(web.url + "/inbox")
+            expect(again).to_have_url(re.compile(r"/sign-in"))
+        finally:
+            other.close()
 
 
 def test_every_response_carries_the_security_headers_error_pages_included(web: Web, page: Page):
