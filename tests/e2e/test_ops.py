@@ -20,6 +20,7 @@ from tests.e2e.conftest import Stack, wait_until
 from tests.e2e.test_cli_case import case_id, drive_to_closure_pending, refer, saved_events
 from tests.stricter import RULE, RefusesAllocation
 from worker.config import Config
+from worker.sandbox import workflow_runner
 from worker.temporal import connect, start_case
 from workflows.case import EarlyHelpCase
 from workflows.interfaces import SAVE_IMPOSSIBLE
@@ -197,7 +198,11 @@ def test_doctor_names_a_case_whose_save_cannot_succeed_and_passes_a_healthy_one(
         client = await connect(Config.from_env(stack.env))
         queue = f"{stack.task_queue}-broken"
         async with Worker(
-            client, task_queue=queue, workflows=[EarlyHelpCase], activities=[impossible, no_previous_cases]
+            client,
+            task_queue=queue,
+            workflows=[EarlyHelpCase],
+            activities=[impossible, no_previous_cases],
+            workflow_runner=workflow_runner(),
         ):
             await start_case(client, sample_referral(wedged, datetime.now(UTC)), queue)
 
