@@ -201,15 +201,22 @@ async def document(conn: asyncpg.Connection, case_id: str, document_id: int, sea
 
 
 async def mash_queue(
-    conn: asyncpg.Connection, sealer: Sealer, acknowledged_within: timedelta = timedelta(days=7), limit: int = 500
+    conn: asyncpg.Connection,
+    sealer: Sealer,
+    acknowledged_within: timedelta = timedelta(days=7),
+    limit: int = 500,
+    locality: Filter = None,
 ) -> list[dict]:
-    """Referrals to MASH: every one waiting for acknowledgement (oldest first), then those acknowledged lately."""
+    """Referrals to MASH: every one waiting for acknowledgement (oldest first), then those acknowledged lately;
+    of the `locality` filter's teams only (the MASH team: every locality)."""
+    where, args = _filters(**{"c.locality": locality})
     rows = await conn.fetch(
         "SELECT m.case_id, m.seq, m.reason, m.referred_at, m.referred_by, m.acknowledged_by, m.acknowledged_at,"
         " m.escalated_at, c.locality, c.lead_practitioner AS lead"
         " FROM mash_referrals m JOIN cases c USING (case_id)"
-        " WHERE m.acknowledged_at IS NULL OR m.acknowledged_at > now() - $1::interval"
-        " ORDER BY m.acknowledged_at IS NOT NULL, m.referred_at LIMIT $2",
+        f" WHERE (m.acknowledged_at IS NULL OR m.acknowledged_at > now() - ${len(args) + 1}::interval){where}"
+        f" ORDER BY m.acknowledged_at IS NOT NULL, m.referred_at LIMIT ${len(args) + 2}",
+        *args,
         acknowledged_within,
         limit,
     )

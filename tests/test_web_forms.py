@@ -127,6 +127,19 @@ def test_sign_in_is_throttled_per_staff_id_after_five_failures():
     assert throttle.failures == {}
 
 
+def test_failed_sign_ins_from_elsewhere_never_lock_a_person_out():
+    """Five failures for lp-1 from an attacker's address: that address waits; lp-1 signs in from their own.
+    Fifty failures from one address, for anyone: that address waits for everyone."""
+    throttle = Throttle(limit=5, window=900, clock=lambda: 1000.0)
+    for _ in range(5):
+        throttle.signed_in("203.0.113.9", "lp-1", ok=False)
+    assert throttle.sign_in_wait("203.0.113.9", "lp-1") == 900
+    assert throttle.sign_in_wait("10.1.2.3", "lp-1") == 0
+    for n in range(45):
+        throttle.signed_in("203.0.113.9", f"someone-{n}", ok=False)
+    assert throttle.sign_in_wait("203.0.113.9", "lp-2") == 900 and throttle.sign_in_wait("10.1.2.3", "lp-2") == 0
+
+
 def test_hash_password_prints_a_roles_file_line_that_signs_in(tmp_path: Path):
     result = CliRunner().invoke(app, ["hash-password", "lp-1", "--password", "twelve chars!"])
     assert result.exit_code == 0, result.output

@@ -56,13 +56,13 @@ def _signer(request: web.Request) -> Signer:
 async def login(request: web.Request) -> web.Response:
     signer, wanted = _signer(request), await _body(request, Login)
     throttle = request.app[THROTTLE_KEY]
-    if wait := throttle.wait(wanted.user):
+    if wait := throttle.sign_in_wait(request.remote, wanted.user):
         raise web.HTTPTooManyRequests(text=f"too many failed attempts: try again in {int(wait // 60) + 1} minutes")
     # scrypt takes ~50 ms of CPU: off the event loop, so sign-ins never stall other requests.
-    if not await asyncio.to_thread(check_password, request.app[ROLES_KEY], wanted.user, wanted.password):
-        throttle.failed(wanted.user)
+    ok = await asyncio.to_thread(check_password, request.app[ROLES_KEY], wanted.user, wanted.password)
+    throttle.signed_in(request.remote, wanted.user, ok)
+    if not ok:
         raise web.HTTPUnauthorized(text="that staff id and password do not match")
-    throttle.succeeded(wanted.user)
     return web.json_response({"person": wanted.user, "token": signer.login_token(wanted.user, datetime.now(UTC))})
 
 

@@ -28,12 +28,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import chronology, read_model, report
+from activities.delivery import reference
 from activities.effects import DEADLINE_NAMES
 from starter.staff.render import when
 from starter.staff.report_html import body as report_body
 from web import api, forms, letters, oidc
 from web.auth import (
-    ADDRESS_LIMIT,
     ROLES_KEY,
     THROTTLE_KEY,
     Throttle,
@@ -247,9 +247,8 @@ async def sign_in_page(request: web.Request) -> web.Response:
     if request.method == "POST":
         form = await request.post()
         person, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
-        # Throttled per address and staff id, so others cannot lock a person out, and per address.
-        throttle, keys = request.app[THROTTLE_KEY], (f"{request.remote}|{person}", f"{request.remote}|*")
-        if wait := max(throttle.wait(keys[0]), throttle.wait(keys[1], ADDRESS_LIMIT)):
+        throttle = request.app[THROTTLE_KEY]
+        if wait := throttle.sign_in_wait(request.remote, person):
             return await render(
                 request,
                 "sign_in.html",
@@ -257,12 +256,11 @@ async def sign_in_page(request: web.Request) -> web.Response:
                 status=429,
             )
         # scrypt takes ~50 ms of CPU: off the event loop, so sign-ins never stall other requests.
-        if await asyncio.to_thread(check_password, request.app[ROLES_KEY], person, password):
-            throttle.succeeded(keys[0])
+        ok = await asyncio.to_thread(check_password, request.app[ROLES_KEY], person, password)
+        throttle.signed_in(request.remote, person, ok)
+        if ok:
             await sign_in(request, person)
             raise web.HTTPSeeOther(safe_next(request.query.get("next")))
-        for key in keys:
-            throttle.failed(key)
         return await render(
             request, "sign_in.html", {"error": "That staff id and password do not match.", "person": person}, status=401
         )
@@ -563,9 +561,11 @@ def mash_viewer(request: web.Request) -> User:
 
 
 async def mash_queue(request: web.Request) -> web.Response:
-    mash_viewer(request)
-    async with request.app[POOL_KEY].acquire() as conn:
-        queue = await read_model.mash_queue(conn, sealer_of(request))
+    user = mash_viewer(request)
+    async with request.app[POOL_KEY].acquire() as conn:  # the MASH team sees every locality; a manager, theirs
+        queue = await read_model.mash_queue(
+            conn, sealer_of(request), locality=None if user.in_mash else user.localities
+        )
     return await render(request, "mash.html", {"queue": queue, "now": datetime.now(UTC)})
 
 
@@ -604,7 +604,14 @@ async def sent_page(request: web.Request) -> web.Response:
         raise Problem(403, "Sent messages are for team managers.")
     async with request.app[POOL_KEY].acquire() as conn:
         outbox = await read_model.outbox(conn, locality=user.localities)
-    received = await asyncio.to_thread(standin_received, request.app[SENT_FILE_KEY])
+        erased = {r["case_id"] for r in await conn.fetch("SELECT case_id FROM erased_cases")}
+    # What the stand-in received, of these messages only: another team's, or an erased case's, is not shown.
+    shown = {reference(m["id"]) for m in outbox if m["case_id"] not in erased}
+    received = [
+        item
+        for item in await asyncio.to_thread(standin_received, request.app[SENT_FILE_KEY])
+        if item.get("reference") in shown
+    ]
     return await render(
         request,
         "sent.html",
@@ -725,7 +732,7 @@ async def report_page(request: web.Request) -> web.Response:
 async def contacts_page(request: web.Request) -> web.Response:
     """The advice point's contact log: a contact counted for the report, never a case [002]."""
     user = current_user(request)
-    localities = Policy().localities
+    localities = [x for x in Policy().localities if user.localities is None or x in user.localities]  # theirs
     values = {"channel": get_args(report.Channel), "outcome": get_args(report.ContactOutcome)}
     context: dict[str, Any] = {"localities": localities, "choices": values, "errors": {}}
     if request.method == "POST":
@@ -742,6 +749,9 @@ async def contacts_page(request: web.Request) -> web.Response:
             )
         except ValidationError as e:
             context["errors"] = {str(err["loc"][0]): err["msg"] for err in e.errors()}
+            return await render(request, "contacts.html", context, status=400)
+        if entry.locality not in localities:
+            context["errors"] = {"locality": "Choose one of your teams' localities"}
             return await render(request, "contacts.html", context, status=400)
         async with request.app[POOL_KEY].acquire() as conn:
             await report.record_contact(conn, entry.locality, entry.channel, entry.outcome, entry.by, entry.at)

@@ -91,6 +91,19 @@ class Throttle:
     def succeeded(self, person: str) -> None:
         self.failures.pop(person, None)
 
+    # Sign-ins, by the form or the API, are throttled per address and staff id (so nobody elsewhere can lock a
+    # person out: their failures count against their own address), and per address whoever they were for.
+
+    def sign_in_wait(self, address: str | None, person: str) -> float:
+        return max(self.wait(f"{address}|{person}"), self.wait(f"{address}|*", ADDRESS_LIMIT))
+
+    def signed_in(self, address: str | None, person: str, ok: bool) -> None:
+        if ok:
+            self.succeeded(f"{address}|{person}")
+        else:
+            self.failed(f"{address}|{person}")
+            self.failed(f"{address}|*")
+
 
 THROTTLE_KEY = web.AppKey("throttle", Throttle)
 # Failed sign-ins from one address, whoever they were for, before it waits out the window.

@@ -453,6 +453,37 @@ def test_a_practitioner_cannot_see_another_teams_case(web: Web, page: Page):
     assert response.status == 404 and stage_of(web, case) == "initial_contact"
 
 
+def test_the_mash_queue_sent_messages_and_contacts_show_only_the_persons_teams(web: Web, page: Page):
+    """A North case referred to MASH: the MASH team and North's manager see it on the MASH queue and North's
+    manager its messages; South's manager sees neither the referral nor any message of it, not even what the
+    Notify stand-in received; South's practitioner logs advice-point contacts for South only."""
+    case = allocated_case(web)
+    web.stack.cli("safeguarding", case, "--by", "lp-jones", "--details", "a worry reported by school")
+    wait_until(lambda: stage_of(web, case) == "stepped_up", what="the case stepped up")
+    wait_until(lambda: any(case in m["personalisation"]["subject"] for m in sent_emails(web)), what="MASH emailed")
+    for person, sees in (("mash-obi", True), ("tm-patel", True), ("tm-south", False)):
+        sign_in(page, web, person)
+        page.goto(web.url + "/mash")
+        assert (case in page.locator("main").inner_text()) is sees, person
+        if person.startswith("tm-"):
+            page.goto(web.url + "/sent")
+            assert (case in page.locator("main").inner_text()) is sees, person
+        page.locator(".signout").get_by_role("button").click()
+    sign_in(page, web, "lp-south")
+    page.goto(web.url + "/contacts")
+    assert page.locator("#locality option").all_inner_texts() == ["South"]
+    response = page.request.post(
+        web.url + "/contacts",
+        form={
+            "csrf": page.locator("input[name=csrf]").first.input_value(),
+            "locality": "North",
+            "channel": "phone",
+            "outcome": "advice_given",
+        },
+    )
+    assert response.status == 400
+
+
 def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: Web, page: Page):
     """EHA threshold: three or more complex needs [000][002]; the form says so before submitting."""
     case = case_id()
