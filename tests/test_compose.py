@@ -169,6 +169,7 @@ def test_the_web_ui_is_behind_oidc_and_decodes_through_the_codec_server():
     for variable in ("PROVIDER_URL", "CLIENT_ID", "CLIENT_SECRET", "CALLBACK_URL"):
         assert env[f"TEMPORAL_AUTH_{variable}"], variable
     assert env["TEMPORAL_CODEC_ENDPOINT"].startswith("https://")
+    assert env["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"  # it holds the services' certificate: read-only
     assert service_env("codec-server")["EARLYHELP_CODEC_ORIGIN"] == env["TEMPORAL_CORS_ORIGINS"]
 
 
