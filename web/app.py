@@ -137,9 +137,17 @@ async def engine(call: Any) -> Any:
 
 
 async def visible_case(request: web.Request, case_id: str) -> Snapshot:
-    """The case's snapshot, if the signed-in person may see it (another team's case looks like no case)."""
+    """The case's snapshot, if the signed-in person may see it (another team's case looks like no case).
+    Decided by the case's own record (its referral's locality, later transfers, its lead), never by whatever
+    run holds the id now: a run started again under an ended case's id cannot open that case's chronology.
+    Only a case too new to be in the read model is judged by its snapshot."""
     snap: Snapshot = await engine(handle(request, case_id).query(EarlyHelpCase.snapshot))
-    if not current_user(request).sees(snap.locality, snap.lead_practitioner):
+    async with request.app[POOL_KEY].acquire() as conn:
+        record = await conn.fetchrow("SELECT locality, lead_practitioner FROM cases WHERE case_id = $1", case_id)
+    locality, lead = (
+        (record["locality"], record["lead_practitioner"]) if record else (snap.locality, snap.lead_practitioner)
+    )
+    if not current_user(request).sees(locality, lead):
         raise Problem(404, "There is no such case in your teams' caseload.")
     return snap
 

@@ -22,6 +22,8 @@ import pypdf
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDReusePolicy
 
 from activities.delivery import KINDS
 from starter.local.notify_standin import api_key
@@ -32,6 +34,7 @@ from tests.e2e.test_cli_case import NEEDS, case_id, drive_to_closure_pending, re
 from web.main import roles_with_passwords
 from worker.authz import hash_password
 from worker.config import Config, ConfigError
+from worker.temporal import connect
 from workflows.calendar import LONDON
 from workflows.models import Need
 from workflows.policy import Policy
@@ -482,6 +485,47 @@ def test_the_mash_queue_sent_messages_and_contacts_show_only_the_persons_teams(w
         },
     )
     assert response.status == 400
+
+
+def test_a_run_started_again_under_an_ended_cases_id_never_opens_that_case(web: Web, page: Page):
+    """A North case ends; someone starts case-<its id> again with a South referral (the run fails at its
+    first save). South's practitioner still cannot open the case or its chronology: visibility is the case's
+    own record, not whichever run holds the id now."""
+    case = case_id()
+    refer(web.stack, case)
+    web.stack.cli(
+        "record-screening",
+        case,
+        "--by",
+        "das-screener",
+        "--decision",
+        "signpost",
+        "--reason",
+        "one agency can help",
+        "--services",
+        "Family Support",
+    )
+    wait_until(lambda: stage_of(web, case) == "signposted", what="the case ended")
+
+    async def squat() -> None:
+        client = await connect(Config.from_env(web.stack.env))
+        referral = sample_referral(case, datetime.now(UTC), locality="South").model_dump(mode="json")
+        again = await client.start_workflow(
+            "EarlyHelpCase",
+            referral,
+            id=f"case-{case}",
+            task_queue=web.stack.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        with pytest.raises(WorkflowFailureError):
+            await again.result()
+
+    with ThreadPoolExecutor(1) as thread:  # (Playwright's own loop runs in this thread)
+        thread.submit(asyncio.run, squat()).result()
+    sign_in(page, web, "lp-south")
+    for path in (f"/cases/{case}", f"/cases/{case}/chronology"):
+        response = page.goto(web.url + path)
+        assert response is not None and response.status == 404, path
 
 
 def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: Web, page: Page):
