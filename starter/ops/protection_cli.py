@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.erasure import NotErasable, audit_trail, erase_case
 from starter.cli import BY_HELP, app, fail, out
 from starter.staff.manager_cli import CsvFlag, JsonFlag, chosen, emit, with_db
-from starter.staff.session import Session
+from starter.staff.session import NotProven, proven_person
 from worker.authz import Roles, Scope, hash_password
 from worker.codec import CaseKeys, EncryptionCodec
 from worker.config import Config, ConfigError
@@ -36,21 +35,14 @@ def erase(
 ) -> None:
     """Erase a closed case: destroy its data key and its personal data; keep its statistics."""
     config = Config.from_env()
-    signed_in = Session.load()
-    if config.verify_key is not None:  # identity is verified here: the person must be signed in
-        if signed_in is None:
-            fail("erasure needs a proven manager: sign in first (earlyhelp login)", 1)
-        try:
-            person = Verifier.from_file(config.verify_key, config.token_issuer).login(
-                signed_in.token, datetime.now(UTC)
-            )
-        except ApplicationError as e:
-            fail(e.message, 1)
-        if by not in (None, person):
-            fail(f"not_authenticated: --by {by!r} but signed in as {person!r}", 1)
-        by = person
+    try:
+        by = proven_person(by, "erasure")
+    except NotProven as e:
+        fail(str(e), 1)
     if not by or not reason:
         fail("--by and --reason are both required: every erasure is audited", 2)
+    if not config.roles_file and not config.open_demo:
+        fail("erasure is for a manager of the case's team, which the roles file says: set EARLYHELP_ROLES_FILE", 1)
     if config.roles_file:
         try:
             row = with_db(

@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import typer
+from temporalio.exceptions import ApplicationError
 
-from worker.identity import Binding, Mint, SignCommands
+from worker.config import Config
+from worker.identity import Binding, Mint, SignCommands, Verifier
 
 
 def session_file() -> Path:
@@ -85,6 +88,36 @@ def remote_mint(session: Session) -> Mint:
         return answer["token"]
 
     return mint
+
+
+class NotProven(Exception):
+    """A CLI command that acts for a person could not prove who that is."""
+
+
+def proven_person(claimed: str | None, command: str) -> str | None:
+    """Who a CLI command that writes directly (not through the worker) acts for. Where identity is verified
+    (EARLYHELP_VERIFY_KEY), the person signed in, and a `--by` naming anyone else is refused; in an explicit open
+    demo, whoever `--by` names; anywhere else nobody, since a claimed name proves nothing."""
+    config = Config.from_env()
+    if config.verify_key is not None:
+        signed_in = Session.load()
+        if signed_in is None:
+            raise NotProven(f"{command} needs a proven person: sign in first (earlyhelp login)")
+        try:
+            person = Verifier.from_file(config.verify_key, config.token_issuer).login(
+                signed_in.token, datetime.now(UTC)
+            )
+        except ApplicationError as e:
+            raise NotProven(e.message) from None
+        if claimed not in (None, person):
+            raise NotProven(f"not_authenticated: --by {claimed!r} but signed in as {person!r}")
+        return person
+    if config.open_demo:
+        return claimed or (signed_in.person if (signed_in := Session.load()) else None)
+    raise NotProven(
+        f"{command} acts for a person, and nothing here can prove who: run it where identity is verified "
+        "(EARLYHELP_VERIFY_KEY, after earlyhelp login), or use the web app"
+    )
 
 
 def interceptors() -> list[SignCommands]:

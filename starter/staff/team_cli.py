@@ -71,8 +71,10 @@ def contact(
     at: Annotated[str | None, typer.Option(help="when (ISO 8601 with an offset; default now)")] = None,
 ) -> None:
     """Log a contact through an advice point, for the report's 'contacts through the advice point' [002]."""
-    if by is None and (signed_in := session.Session.load()):
-        by = signed_in.person
+    try:
+        by = session.proven_person(by, "logging a contact")
+    except session.NotProven as e:
+        fail(str(e), 1)
     values: dict[str, Any] = {
         "by": by,
         "locality": locality,
