@@ -23,4 +23,3 @@ def test_a_claimed_by_is_refused_where_nothing_proves_who_acts(args: list[str]):
     result = CliRunner().invoke(app, args, env=NOWHERE)
     assert result.exit_code == 1, result.output
     assert "nothing here can prove who" in result.output
-

@@ -136,6 +136,28 @@ async def engine(call: Any) -> Any:
         raise Problem(503, "The case engine is not answering, so nothing was recorded. Try again shortly.") from None
 
 
+def view_of(path: str) -> str:
+    """What a page of a case showed, in words."""
+    for ending, words in (
+        ("/chronology.csv", "chronology downloaded (CSV)"),
+        ("/chronology.pdf", "chronology downloaded (PDF)"),
+        ("/chronology", "chronology printed"),
+    ):
+        if path.endswith(ending):
+            return words
+    return "letter opened" if "/documents/" in path else "case page"
+
+
+async def viewers(conn: Any, case_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest views of a case, by whom and where (the audit log)."""
+    rows = await conn.fetch(
+        "SELECT at, actor, reason FROM audit_log WHERE case_id = $1 AND action = 'viewed' ORDER BY at DESC LIMIT $2",
+        case_id,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
 async def visible_case(request: web.Request, case_id: str) -> Snapshot:
     """The case's snapshot, if the signed-in person may see it (another team's case looks like no case).
     Decided by the case's own record (its referral's locality, later transfers, its lead), never by whatever
@@ -147,8 +169,17 @@ async def visible_case(request: web.Request, case_id: str) -> Snapshot:
     locality, lead = (
         (record["locality"], record["lead_practitioner"]) if record else (snap.locality, snap.lead_practitioner)
     )
-    if not current_user(request).sees(locality, lead):
+    user = current_user(request)
+    if not user.sees(locality, lead):
         raise Problem(404, "There is no such case in your teams' caseload.")
+    if request.method == "GET":  # every view of a case, by any page, once: who viewed what, when
+        async with request.app[POOL_KEY].acquire() as conn:
+            await conn.execute(
+                "INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'viewed', $2, $3)",
+                user.id,
+                case_id,
+                f"web app: {view_of(request.path)}",
+            )
     return snap
 
 
@@ -409,8 +440,10 @@ async def case_page(
         timeline = await read_model.timeline(conn, case_id, sealer_of(request))
         messages = await read_model.messages(conn, case_id, sealer_of(request))
         documents = await read_model.documents(conn, case_id)
+        user = current_user(request)
+        # Managers see who viewed the case and when (the audit log: every door's views, the codec server's too).
+        viewed = await viewers(conn, case_id) if user.is_manager else []
     details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
-    user = current_user(request)
     commands = [
         {
             "name": name,
@@ -434,6 +467,7 @@ async def case_page(
             "values": values if values is not None else initial_values(snap),
             "messages": messages,
             "documents": documents,
+            "viewed": viewed,
             "document_title": letters.title,
             "now": datetime.now(UTC),
             "soon": datetime.now(UTC) + timedelta(days=7),

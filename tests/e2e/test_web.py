@@ -528,6 +528,24 @@ def test_a_run_started_again_under_an_ended_cases_id_never_opens_that_case(web: 
         assert response is not None and response.status == 404, path
 
 
+def test_every_view_of_a_case_is_audited_and_its_managers_see_who_viewed_it(web: Web, page: Page):
+    """A practitioner opens the case and downloads its chronology: each view is in the audit log once, the
+    case page shows it to the team's manager (not to practitioners), and `earlyhelp audit --viewed` lists it."""
+    case = allocated_case(web)
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    expect(page.locator("#viewed")).to_have_count(0)
+    page.request.get(f"{web.url}/cases/{case}/chronology.csv")
+    page.locator(".signout").get_by_role("button").click()
+    sign_in(page, web, "tm-patel")
+    page.goto(f"{web.url}/cases/{case}")
+    rows = page.locator("#viewed + table tbody tr").all_inner_texts()
+    assert any("lp-jones" in r and "chronology downloaded (CSV)" in r for r in rows), rows
+    assert sum("lp-jones" in r and "case page" in r for r in rows) == 1, rows
+    viewed = web.stack.cli_json("audit", "--case", case, "--viewed")
+    assert {(v["who"], v["what"]) for v in viewed} >= {("lp-jones", "viewed"), ("tm-patel", "viewed")}
+
+
 def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: Web, page: Page):
     """EHA threshold: three or more complex needs [000][002]; the form says so before submitting."""
     case = case_id()
