@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncpg
 
 from worker.codec import destroy_case_key
-from worker.sealing import ERASED, FACTS, REASON_IS_A_CODE
+from worker.sealing import CLOSURE_REASONS, ERASED, FACTS, REASON_IS_A_CODE
 
 # Tables whose rows held the case's personal values: vacuumed after an erasure so no dead row version of
 # them stays in the table files. (case_keys is rewritten whole: a dead wrapped key with the master key
@@ -40,11 +40,13 @@ async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: st
         await conn.execute(
             "UPDATE case_events SET by_actor = CASE WHEN type = 'CaseReferred' THEN 'referrer' ELSE by_actor END,"
             " data = coalesce((SELECT jsonb_object_agg(key, value) FROM jsonb_each(data)"
-            " WHERE key = any($2::text[]) OR (key = 'reason' AND type = any($3::text[]))), '{}'::jsonb)"
+            " WHERE key = any($2::text[]) OR (key = 'reason' AND (type = any($3::text[])"
+            " OR (type = 'CaseEnded' AND value #>> '{}' = any($4::text[]))))), '{}'::jsonb)"
             " WHERE case_id = $1",
             case_id,
             sorted(FACTS),
             sorted(REASON_IS_A_CODE),
+            sorted(CLOSURE_REASONS),
         )
         await conn.execute("DELETE FROM case_people WHERE case_id = $1", case_id)
         await conn.execute(

@@ -115,7 +115,7 @@ SELECT count(*) FILTER (WHERE e.type = 'CaseReferred') AS referrals,
        count(*) FILTER (WHERE e.type = 'PreviousCasesFound' AND (e.data->>'re_referral')::boolean) AS re_referrals,
        count(*) FILTER (WHERE e.type = 'CaseEnded' AND e.data->>'final_stage' = 'closed') AS closures,
        count(*) FILTER (WHERE e.type = 'CaseEnded' AND e.data->>'final_stage' = 'closed'
-                          AND e.data->>'reason' = 'needs_met') AS closures_needs_met
+                          AND coalesce(e.data->>'reason', c.end_reason) = 'needs_met') AS closures_needs_met
 FROM case_events e JOIN cases c USING (case_id)
 WHERE e.type IN ('CaseReferred', 'ScreeningRecorded', 'PreviousCasesFound', 'CaseEnded')
   AND e.at >= $1 AND e.at < $2 AND ($3::text IS NULL OR c.locality = $3)

@@ -347,3 +347,31 @@ async def test_the_html_report_renders_with_its_charts(fresh_pool):
     for _, label in report.FIGURES:
         assert label in text
     assert "2026-01" in text and "2026-03" in text
+
+
+async def test_closures_with_needs_met_are_counted_when_events_are_sealed(fresh_pool):
+    """The report with the production sealer (every personal value sealed under its case's key): a needs-met
+    closure counts as one, a moved-away closure does not, and a signposted case's reason (the screener's words)
+    stays sealed. (With events stored in the clear, the figure was right and the sealed one said 0.)"""
+    import os
+
+    from worker.codec import CaseKeys, EncryptionCodec
+    from worker.keys import MasterKeys
+    from worker.sealing import Sealer
+
+    master = MasterKeys("k1", {"k1": os.urandom(32)})
+    store = CaseActivities(fresh_pool, Sealer(EncryptionCodec(master, CaseKeys(fresh_pool, master))))
+    specs = [
+        Spec("SEAL001", "closed_met", "North", datetime(2026, 2, 2, 10, tzinfo=UTC)),
+        Spec("SEAL002", "closed_moved", "North", datetime(2026, 2, 3, 10, tzinfo=UTC)),
+        Spec("SEAL003", "signpost", "North", datetime(2026, 2, 4, 10, tzinfo=UTC)),
+    ]
+    for spec in specs:
+        await store.append_events(spec.case_id, build(spec))
+    async with fresh_pool.acquire() as conn:
+        figures = await report.performance(conn, *PERIOD, "North")
+        signposted = await conn.fetchval(
+            "SELECT data FROM case_events WHERE case_id = 'SEAL003' AND type = 'CaseEnded'"
+        )
+    assert (figures.closures, figures.closures_needs_met) == (2, 1)
+    assert "Family Support" not in str(signposted)

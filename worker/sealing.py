@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 from cryptography.exceptions import InvalidTag
@@ -26,6 +26,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec, WithSerializationContext, WorkflowSerializationContext
 
 from worker.codec import CaseErased
+from workflows.models import ClosureReason
 
 # Event fields that are facts about the process, never about the family: kept after an erasure.
 FACTS = frozenset(
@@ -81,18 +82,24 @@ FACTS = frozenset(
 # erased with the case.
 REFS = frozenset({"family_ref", "people", "person_ref", "cases", "open_cases"})
 PUBLIC_FIELDS = FACTS | REFS
-# ...and `reason` where it is a code, not free text.
+# ...and `reason` where it is a code, not free text: always for these events; for a case's end, when its
+# reason is a closure reason (a signposted case's names the services, in the screener's words: sealed).
 REASON_IS_A_CODE = frozenset({"ClosureRequested"})
+CLOSURE_REASONS = frozenset(get_args(ClosureReason))
 SEALED = "sealed"  # the key, in an event's data, of its personal fields
 TEXT_PREFIX = "sealed:"  # a sealed text column
 ERASED = "[erased]"
+
+
+def coded_reason(event_type: str, value: Any) -> bool:
+    return event_type in REASON_IS_A_CODE or (event_type == "CaseEnded" and value in CLOSURE_REASONS)
 
 
 def public_part(event_type: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split event data into what may stay in the clear and what is personal."""
     public, personal = {}, {}
     for key, value in data.items():
-        clear = key in PUBLIC_FIELDS or (key == "reason" and event_type in REASON_IS_A_CODE)
+        clear = key in PUBLIC_FIELDS or (key == "reason" and coded_reason(event_type, value))
         (public if clear else personal)[key] = value
     return public, personal
 
