@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,15 @@ class Entry:
 
 def _words(value: Any) -> str:
     return str(value).replace("_", " ")
+
+
+def _event_words(event_type: str) -> str:
+    """An event with nothing more to say, in words: "HomeVisitRecorded" is "recorded: home visit"."""
+    words = re.sub(r"(?<!^)([A-Z])", r" \1", event_type).lower()
+    for ending in (" recorded", " raised", " held", " added"):
+        if words.endswith(ending):
+            return f"{ending.strip()}: {words.removesuffix(ending)}"
+    return words
 
 
 def _deadline(d: dict[str, Any]) -> str:
@@ -113,7 +123,7 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
         "made the first home visit: "
         + ("the family agreed to early help" if d.get("agreement_given") else "the family did not agree")
         + ("; genogram started" if d.get("genogram_started") else "")
-        + (f"; children seen: {_list(d['children_seen'])}" if d.get("children_seen") else "")
+        + ("; the children were seen" if d.get("children_seen") else "; the children were not seen yet")
     ),
     "ChildSeen": lambda d: f"saw {d.get('person_ref')}",
     "AssessmentRecorded": _assessment,
@@ -218,9 +228,9 @@ HAPPENED = frozenset(
 def entry(event: Event) -> Entry:
     says = SAYS.get(event.type)
     try:
-        what = says(event.data) if says else _words(event.type)
+        what = says(event.data) if says else _event_words(event.type)
     except (KeyError, TypeError, ValueError):  # an event of an older shape: said by its name, never an error
-        what = _words(event.type)
+        what = _event_words(event.type)
     significant = event.type in SIGNIFICANT or bool(event.type == "CaseNoteAdded" and event.data.get("significant"))
     who = "The service" if event.by == SYSTEM else event.by
     if event.type == "CaseReferred" and event.data.get("keyed_by"):  # keyed in by a screener, from its source

@@ -1,0 +1,32 @@
+"""The chronology in plain English (activities/chronology.py): what a court or a family reads, never the
+engine's names."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from activities.chronology import entry
+from workflows.models import Event
+
+AT = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def said(type: str, **data: object) -> str:
+    return entry(Event(seq=1, type=type, at=AT, by="lp-jones", data=data)).what
+
+
+def test_a_home_visit_says_whether_the_children_were_seen():
+    seen = said("HomeVisitRecorded", agreement_given=True, genogram_started=True, children_seen=True)
+    assert seen == (
+        "lp-jones made the first home visit: the family agreed to early help; genogram started; the children were seen."
+    )
+    assert said("HomeVisitRecorded", agreement_given=True, children_seen=False).endswith(
+        "the children were not seen yet."
+    )
+
+
+def test_an_event_with_nothing_more_to_say_is_said_in_words_never_by_its_engine_name():
+    for event_type in ("HomeVisitRecorded", "SomethingAddedLater"):
+        text = said(event_type)  # (no data: an older or unknown shape)
+        assert not re.search(r"[a-z][A-Z]", text), text
