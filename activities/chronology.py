@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from activities.effects import DEADLINE_NAMES
+from activities.effects import DEADLINE_NAMES, stage_name
 from activities.spreadsheet import safe_row
 from workflows.calendar import LONDON
 from workflows.models import Event
@@ -166,7 +166,7 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
     "AdditionalServiceRequested": lambda d: f"requested {_words(d['service'])}: {d.get('reason', '')}",
     "LocalityTransferred": lambda d: f"transferred the case from {d['from']} to {d['to']}: {d.get('reason', '')}",
     "CaseNoteAdded": lambda d: "added a case note: " + str(d.get("text", "")),
-    "StageChanged": lambda d: f"the case moved to {_words(d['to'])}",
+    "StageChanged": lambda d: f"the case moved to {stage_name(d['to'])}",
     "DeadlineSet": lambda d: f"the {_deadline(d)} is due by {_day(d.get('due_at'))}",
     "DeadlineMet": lambda d: f"the {_deadline(d)} was done on time",
     "DeadlineCompletedLate": lambda d: f"the {_deadline(d)} was done late",

@@ -16,6 +16,32 @@ from typing import Any
 from workflows.calendar import LONDON
 from workflows.models import Event
 
+# Each stage in the words practitioners use (pages, letters, the chronology); the codes stay in JSON.
+STAGE_NAMES = {
+    "screening": "screening",
+    "awaiting_allocation": "waiting for a lead practitioner",
+    "initial_contact": "first contact",
+    "warm_handover": "warm handover",
+    "unannounced_visits": "unannounced visits",
+    "engagement_decision": "manager's decision on engagement",
+    "home_visit": "home visit",
+    "assessment": "assessment",
+    "taf_pending": "Team Around the Family to be held",
+    "plan_active": "family plan in place",
+    "masp": "with the Multi Agency Support Panel",
+    "closure_pending": "closure waiting for a manager",
+    "stepped_up": "stepped up to social care",
+    "signposted": "signposted",
+    "closed": "closed",
+    "transferred_to_social_care": "transferred to social care",
+}
+
+
+def stage_name(stage: object) -> str:
+    code = getattr(stage, "value", stage)
+    return STAGE_NAMES.get(str(code), str(code).replace("_", " "))
+
+
 DEADLINE_NAMES = {
     "screening_decision": "screening decision",
     "first_contact_attempt": "first contact attempt",

@@ -30,3 +30,11 @@ def test_an_event_with_nothing_more_to_say_is_said_in_words_never_by_its_engine_
     for event_type in ("HomeVisitRecorded", "SomethingAddedLater"):
         text = said(event_type)  # (no data: an older or unknown shape)
         assert not re.search(r"[a-z][A-Z]", text), text
+
+
+def test_stages_are_said_in_practitioners_words():
+    from activities.effects import STAGE_NAMES
+    from workflows.models import Stage
+
+    assert set(STAGE_NAMES) == {s.value for s in Stage}  # every stage has its words
+    assert said("StageChanged", to="taf_pending") == "The case moved to Team Around the Family to be held."

@@ -980,7 +980,7 @@ def test_a_case_by_keyboard_alone_from_sign_in_to_the_home_visit(web: Web, page:
 
     record("record_screening", ("select[name=decision]", "accept"))
     record("allocate", ("select[name=lead_practitioner]", "lp-jones"))
-    expect(page.locator("h1")).to_contain_text("initial contact")
+    expect(page.locator("h1")).to_contain_text("first contact")
     record("record_contact_attempt", ("select[name=method]", "phone"), ("select[name=outcome]", "reached"))
     expect(page.locator("h1")).to_contain_text("home visit")
     record(
