@@ -298,14 +298,16 @@ async def find_cases(
     total = await conn.fetchval(f"SELECT count(*) FROM cases c WHERE {clause}", *args)
     if closed and sort == "deadline":  # a closed case has no deadline: the latest ended first
         sort, descending = "ended", True
-    order = SORTS.get(sort, SORTS["deadline"])
     direction = "DESC NULLS LAST" if descending else "ASC NULLS LAST"
+    order = f"{SORTS.get(sort, SORTS['deadline'])} {direction}"
+    if sort not in SORTS or sort == "deadline":  # a missed deadline not done comes before any still to come
+        order = f"c.overdue > 0 {'ASC' if descending else 'DESC'}, {order}"
     rows = await conn.fetch(
         "SELECT c.case_id, c.route, c.locality, c.stage, c.lead_practitioner AS lead, c.received_at, c.ended_at,"
         " c.final_stage, c.end_reason,"
         " c.next_deadline, c.overdue,"
         " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
-        f" FROM cases c WHERE {clause} ORDER BY {order} {direction}, c.case_id"
+        f" FROM cases c WHERE {clause} ORDER BY {order}, c.case_id"
         f" LIMIT {arg(per_page)} OFFSET {arg(max(page - 1, 0) * per_page)}",
         *args,
     )

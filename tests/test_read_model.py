@@ -375,3 +375,19 @@ async def test_closures_with_needs_met_are_counted_when_events_are_sealed(fresh_
         )
     assert (figures.closures, figures.closures_needs_met) == (2, 1)
     assert "Family Support" not in str(signposted)
+
+
+async def test_sorted_by_deadline_a_case_with_a_missed_deadline_comes_first(fresh_pool):
+    """A case whose deadline was missed and not done has no deadline still to come: sorted by next deadline it
+    still comes first, before cases with deadlines ahead (it used to come last, on a later page)."""
+    soon = Spec("URG001", "waiting", "West", datetime(2026, 2, 2, 10, tzinfo=UTC))
+    referral = sample_referral("URG002", datetime(2026, 1, 5, 10, tzinfo=UTC), locality="West")
+    state, missed = pathway.open_case(referral)
+    missed += pathway.tick(state, datetime(2026, 2, 3, 10, tzinfo=UTC))  # its screening decision was missed
+    store = CaseActivities(fresh_pool)
+    await store.append_events(soon.case_id, build(soon)[:3])
+    await store.append_events("URG002", missed)
+    async with fresh_pool.acquire() as conn:
+        rows, _ = await read_model.find_cases(conn, text="URG")
+    assert [r["case_id"] for r in rows] == ["URG002", "URG001"]
+    assert rows[0]["overdue"] >= 1
