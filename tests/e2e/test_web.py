@@ -509,6 +509,7 @@ def test_a_run_started_again_under_an_ended_cases_id_never_opens_that_case(web: 
 
     async def squat() -> None:
         client = await connect(Config.from_env(web.stack.env))
+        await client.get_workflow_handle(f"case-{case}").result()  # the case's workflow has closed
         referral = sample_referral(case, datetime.now(UTC), locality="South").model_dump(mode="json")
         again = await client.start_workflow(
             "EarlyHelpCase",
