@@ -65,3 +65,50 @@ def test_earlyhelp_patches_counts_the_histories_that_need_each_old_branch():
     assert answer["histories_read"] == len(golden_histories())
     assert set(counts) == {p.id for p in PATCHES if p.workflow == "EarlyHelpCase"}
     assert all(counts[p.id] >= 1 for p in PATCHES if p.old_branch_golden)
+
+
+async def test_deleting_refuse_plaintext_starts_old_branch_fails_a_case_started_in_plaintext_before_it(env, pool):
+    """refuse-plaintext-start's old branch, recorded here rather than kept as a file (it needs a worker with
+    keys): a case started unencrypted on a keyed worker before the patch ran as a case. Its history replays
+    with the old branch, and fails with the old branch deleted."""
+    import os
+    import uuid
+
+    from temporalio.client import Client
+
+    from activities.store import CaseActivities
+    from starter.local.samples import sample_referral
+    from starter.ops.histories import replay as ops_replay
+    from tests.histories.record import answered_no
+    from tests.support import Case, end
+    from worker.codec import CaseKeys, EncryptionCodec, encrypted_converter
+    from worker.keys import MasterKeys
+    from worker.main import new_worker
+    from workflows.case import REFUSE_PLAINTEXT_START
+
+    master = MasterKeys("k1", {"k1": os.urandom(32)})
+    converter = encrypted_converter(EncryptionCodec(master, CaseKeys(pool, master)))
+    keyed = Client(env.client.service_client, namespace=env.client.namespace, data_converter=converter)
+    queue = f"plaintext-{uuid.uuid4().hex[:8]}"
+    with answered_no(REFUSE_PLAINTEXT_START):
+        async with new_worker(keyed, CaseActivities(pool), queue):
+            # Started by a client without the codec: the keyed worker sees a plaintext referral.
+            referral = sample_referral(f"PT{uuid.uuid4().hex[:6]}", await env.get_current_time())
+            await env.client.start_workflow(
+                EarlyHelpCase.run, referral, id=f"case-{referral.case_id}", task_queue=queue
+            )
+            case = Case(
+                env, keyed.get_workflow_handle_for(EarlyHelpCase.run, f"case-{referral.case_id}"), referral.case_id
+            )
+            await case.opened()
+            assert (await case.snapshot()).stage == "screening"  # the old branch: it ran as a case
+            history = await case.handle.fetch_history()
+            await end(case.handle)
+
+    async def one():
+        yield history
+
+    kept = await ops_replay(one(), converter)
+    with old_branch_deleted(REFUSE_PLAINTEXT_START):
+        deleted = await ops_replay(one(), converter)
+    assert kept[0].failure is None and deleted[0].failure is not None

@@ -43,7 +43,7 @@ PATCHES: tuple[Patch, ...] = (
         "EarlyHelpCase",
         "a referral that arrived unencrypted where keys are configured is refused",
         None,
-        "its old branch needs a worker with keys to record: not yet recorded",
+        "its old branch needs a worker with keys: recorded and replayed in tests/test_patches.py",
     ),
     Patch(
         "act-on-malformed-safeguarding-concerns",
