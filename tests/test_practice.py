@@ -208,6 +208,17 @@ async def test_consent_withdrawn_before_allocation_can_still_be_closed_by_a_mana
     assert (await do(case, "decide_closure", by=MANAGER, approve=True, reason="agreed"))["stage"] == "closed"
 
 
+async def test_consent_withdrawn_in_screening_can_be_closed_by_a_managers_decision_not_signposted(env, task_queue):
+    """No dead end in screening either: consent withdrawn before the screening decision; the case closes as
+    consent_withdrawn by a manager's decision, instead of being signposted as below threshold [DOMAIN 9]."""
+    case = await Case.start(env, task_queue)
+    await do(case, "withdraw_consent", by=SCREENER, reason="the family no longer wants early help")
+    assert "closure_before_allocation" in await refused(case, "request_closure", by=SCREENER, reason="needs_met")
+    assert (await do(case, "request_closure", by=SCREENER, reason="consent_withdrawn"))["stage"] == "closure_pending"
+    closed = await do(case, "decide_closure", by=MANAGER, approve=True, reason="agreed")
+    assert closed["stage"] == "closed" and closed["outcome"]["reason"] == "consent_withdrawn"
+
+
 # --- consent ----------------------------------------------------------------------------------
 
 

@@ -395,8 +395,9 @@ def _record_review(d: Decision, c: RecordReview) -> None:
 
 def _request_closure(d: Decision, c: RequestClosure) -> None:
     s = d.state
-    if s.stage == S.awaiting_allocation and c.reason not in ("consent_withdrawn", "moved_away"):
-        # No dead end: before allocation a case closes only because consent went or the family moved.
+    if s.stage in (S.screening, S.awaiting_allocation) and c.reason not in ("consent_withdrawn", "moved_away"):
+        # No dead end: before allocation (in screening too) a case closes only because consent went or the
+        # family moved; otherwise a case whose consent went in screening could only be signposted.
         raise RuleBroken(
             "closure_before_allocation",
             f"before allocation a case closes as consent_withdrawn or moved_away only; not {c.reason} [DOMAIN 9]",
@@ -685,7 +686,7 @@ STEPS: Mapping[type[Command], Step] = MappingProxyType(
             "request_closure",
             _request_closure,
             tuple(s for s in WORKING if s != S.engagement_decision),
-            v2_stages=(S.awaiting_allocation,),
+            v2_stages=(S.screening, S.awaiting_allocation),
         ),
         DecideClosure: Step("decide_closure", _decide_closure, (S.closure_pending, S.engagement_decision)),
         ReferToMasp: Step("refer_to_masp", _refer_to_masp, (S.plan_active,)),
