@@ -127,6 +127,16 @@ def test_sign_in_is_throttled_per_staff_id_after_five_failures():
     assert throttle.failures == {}
 
 
+def test_a_field_a_rule_asks_for_in_some_cases_says_when_not_optional():
+    """A needs-met closure must say how each need was met: the form says so, never "(optional)"."""
+    from web.forms import fields_of
+    from workflows.models import RequestClosure
+
+    outcomes = next(w for w in fields_of(RequestClosure, ["education"]) if w.name == "need_outcomes")
+    assert outcomes.needed_when == "needed to close as needs met or needs not met"
+    assert outcomes.label == "How each need was met, or why not"
+
+
 def test_failed_sign_ins_from_elsewhere_never_lock_a_person_out():
     """Five failures for lp-1 from an attacker's address: that address waits; lp-1 signs in from their own.
     Fifty failures from one address, for anyone: that address waits for everyone."""

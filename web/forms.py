@@ -59,6 +59,7 @@ class Widget:
     key: str = ""  # a rows widget's key field (need_code or code)
     optional_rows: bool = False  # rows have an "include" box (no required field marks them as used)
     signed_in: list[str] = field(default_factory=list)  # a group's fields filled with who acts
+    needed_when: str = ""  # said instead of "(optional)" for a field a rule asks for in some cases only
 
 
 # Commands and fields whose name does not read well as a label once its underscores are spaces.
@@ -76,6 +77,11 @@ LABELS = {
     "case_id": "Case id",
     "cin_meeting_agreed_plan": "The CIN meeting agreed the plan",
     "susd": "SUSD",
+    "need_outcomes": "How each need was met, or why not",
+}
+# Fields the model leaves optional but a rule asks for in some cases: their label says when, not "(optional)".
+NEEDED_WHEN = {
+    ("RequestClosure", "need_outcomes"): "needed to close as needs met or needs not met",
 }
 # How the engine's texts point at their source (a council document, a section of docs/domain.md) or at code:
 # useful in the CLI and the logs, noise on a page.
@@ -108,6 +114,7 @@ def fields_of(
             continue
         annotation = unwrap(info.annotation)
         w = Widget(prefix + name, label(name), "text", info.is_required(), hint=plain(info.description or ""))
+        w.needed_when = NEEDED_WHEN.get((model.__name__, name), "")
         origin, args = typing.get_origin(annotation), typing.get_args(annotation)
         if annotation is bool:
             w.kind = "checkbox"
