@@ -215,3 +215,26 @@ class TestReminders:
     def test_half_way_for_a_short_deadline(self):
         now = london(DAY, 10)
         assert rules.reminder_time(now, now + timedelta(days=2), P) == now + timedelta(days=1)
+
+
+def test_refusals_say_times_in_london_to_the_minute_and_gaps_in_words():
+    from datetime import UTC, datetime, timedelta
+
+    from workflows.calendar import spoken_gap, spoken_time
+    from workflows.rules import RuleBroken, check_recorded_time
+
+    now = datetime(2026, 7, 3, 6, 40, 47, 429527, tzinfo=UTC)
+    try:
+        check_recorded_time(now + timedelta(hours=7, minutes=35), now - timedelta(days=1), now, "the contact attempt")
+    except RuleBroken as e:
+        assert str(e) == (
+            "no_future_records: the contact attempt at Fri 3 Jul 2026, 15:15 is in the future "
+            "(it is now Fri 3 Jul 2026, 07:40)"
+        )
+    else:
+        raise AssertionError("not refused")
+    assert (spoken_gap(timedelta(seconds=2.88)), spoken_gap(timedelta(days=2, minutes=1))) == (
+        "under a minute",
+        "2 days, 1 minute",
+    )
+    assert spoken_time(datetime(2026, 12, 3, 14, 15, 59, tzinfo=UTC)) == "Thu 3 Dec 2026, 14:15"

@@ -71,8 +71,8 @@ def test_each_rule_placed_at_a_field_is_a_rule_of_the_pathway():
     raised = set(re.findall(r'RuleBroken\(\s*"(\w+)"', source))
     assert set(forms.RULE_FIELDS) <= raised
     widgets = forms.fields_of(RecordTaf, NEEDS)
-    assert forms.rule_error("every_need_has_an_action", "m", widgets) == {"actions": "m"}
-    assert forms.rule_error("wrong_stage", "m", widgets) == {forms.FORM_ERROR: "m"}
+    assert forms.rule_error("every_need_has_an_action", "m", widgets) == {"actions": "M"}
+    assert forms.rule_error("wrong_stage", "m", widgets) == {forms.FORM_ERROR: "M"}
 
 
 def test_roles_file_gives_teams_and_passwords(tmp_path: Path):
@@ -186,3 +186,12 @@ def test_next_after_sign_in_is_only_ever_a_path_of_this_site(target: str):
 @pytest.mark.parametrize("target", ["/inbox", "/cases/C-1?tab=timeline", "/cases/C%2F1"])
 def test_next_keeps_a_path_of_this_site(target: str):
     assert safe_next(target) == target
+
+
+def test_a_refusal_on_a_page_is_plain_english_without_its_rule_id_or_sources():
+    from web.forms import plain
+
+    assert plain("no_future_records: the contact attempt at Thu 3 Dec 2026, 14:15 is in the future [003]") == (
+        "The contact attempt at Thu 3 Dec 2026, 14:15 is in the future"
+    )
+    assert plain("the family's consent is needed") == "The family's consent is needed"

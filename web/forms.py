@@ -86,6 +86,7 @@ NEEDED_WHEN = {
 # How the engine's texts point at their source (a council document, a section of docs/domain.md) or at code:
 # useful in the CLI and the logs, noise on a page.
 _SOURCES = re.compile(r"\s*\[(?:\d{3}|DOMAIN \d+|DOMAIN\.md[^\]]*)\](?:\[\d{3}\])*")
+_RULE_ID = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+: ")  # "no_future_records: ..." (the rule's id)
 _DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now"}
 
 
@@ -94,10 +95,11 @@ def label(name: str) -> str:
 
 
 def plain(text: str) -> str:
-    """A text for a page: no source codes or developer words."""
+    """A text for a page: no rule id, source codes or developer words (the API and CLI keep them)."""
     for words, instead in _DEVELOPER_WORDS.items():
         text = text.replace(words, instead)
-    return _SOURCES.sub("", text).strip()
+    text = _RULE_ID.sub("", _SOURCES.sub("", text)).strip()
+    return text[:1].upper() + text[1:]
 
 
 def fields_of(

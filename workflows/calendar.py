@@ -53,3 +53,20 @@ def add_working_days(start: datetime, days: int, holidays: Edition) -> datetime:
 def end_of_day(day: date) -> datetime:
     """The last moment of a London calendar day, for deadlines given as dates."""
     return datetime.combine(day, time(23, 59, 59), LONDON)
+
+
+def spoken_time(at: datetime) -> str:
+    """A moment as people read it: London time, to the minute ("Thu 3 Dec 2026, 14:15")."""
+    local = at.astimezone(LONDON)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+def spoken_gap(gap: timedelta) -> str:
+    """A length of time in words, to the minute ("2 days, 3 hours", "under a minute")."""
+    minutes = int(gap.total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    return ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in parts if n)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from workflows.bank_holidays import Edition
-from workflows.calendar import add_working_days, end_of_day, local_date, time_of_day
+from workflows.calendar import add_working_days, end_of_day, local_date, spoken_gap, spoken_time, time_of_day
 from workflows.models import (
     Consent,
     Need,
@@ -98,11 +98,13 @@ def check_step_down_consent(consent: Consent) -> None:
 
 def check_recorded_time(at: datetime, not_before: datetime, now: datetime, what: str) -> None:
     if at > now + timedelta(minutes=5):
-        raise RuleBroken("no_future_records", f"{what} at {at.isoformat()} is in the future (now {now.isoformat()})")
+        raise RuleBroken(
+            "no_future_records", f"{what} at {spoken_time(at)} is in the future (it is now {spoken_time(now)})"
+        )
     if at < not_before:
         raise RuleBroken(
             "no_records_before_start",
-            f"{what} at {at.isoformat()} is before {not_before.isoformat()}, when this step began",
+            f"{what} at {spoken_time(at)} is before {spoken_time(not_before)}, when this step began",
         )
 
 
@@ -132,7 +134,7 @@ def check_unannounced_visit(
             raise RuleBroken(
                 "visits_apart",
                 f"unannounced visits must be at least {policy.visit_min_gap_days} day(s) apart; "
-                f"this one is {gap} after the last",
+                f"this one is {spoken_gap(gap)} after the last",
             )
 
 
@@ -255,7 +257,7 @@ def check_review_after_taf(held_at: datetime, taf_held_at: datetime | None) -> N
     if taf_held_at is not None and held_at < taf_held_at:
         raise RuleBroken(
             "review_after_taf",
-            f"a review held at {held_at.isoformat()} is before the TAF it reviews ({taf_held_at.isoformat()}) [003]",
+            f"a review held at {spoken_time(held_at)} is before the TAF it reviews ({spoken_time(taf_held_at)}) [003]",
         )
 
 
