@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from activities.effects import DEADLINE_NAMES, stage_name
+from activities.plain_words import without_sources
 from activities.spreadsheet import safe_row
 from workflows.calendar import LONDON
 from workflows.models import Event
@@ -238,6 +239,7 @@ def entry(event: Event) -> Entry:
             event.data["keyed_by"],
             what.replace("referred the family", f"keyed in {event.by}'s referral of the family", 1),
         )
+    what = without_sources(what)
     # What happened to the case (said on its own) rather than what someone did (said after who).
     sentence = what[0].upper() + what[1:] if event.type in HAPPENED else f"{who} {what}"
     return Entry(

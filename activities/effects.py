@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from activities.plain_words import without_sources
 from workflows.calendar import LONDON
 from workflows.models import Event
 
@@ -156,18 +157,18 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
                     d["social_worker"],
                     f"Case {case_id}: lead practitioner identified",
                     f"The EHA for case {case_id} is open and {d['practitioner']} is the lead "
-                    "practitioner: the case can close to the social worker [004].",
+                    "practitioner: the case can close to the social worker.",
                 )
             ]
         case "SteppedUp":
             # Sent at once to the MASH mailbox as well as recorded: a safeguarding referral is never missed.
             return [
-                MashReferral(d["reason"]),
+                MashReferral(without_sources(d["reason"])),
                 Notification(
                     "mash_referral",
                     "mash",
                     f"MASH referral: case {case_id} ({locality})",
-                    f"Case {case_id} in {locality} is referred to MASH: {d['reason']}. Lead "
+                    f"Case {case_id} in {locality} is referred to MASH: {without_sources(d['reason'])}. Lead "
                     f"practitioner: {lead or 'not allocated'}. Read the case in the case system.",
                 ),
             ]
@@ -200,7 +201,7 @@ def non_engagement(case_id: str, step_down: dict[str, Any], reason: str) -> Noti
         "social_care_feedback",
         step_down["social_worker"],
         f"Case {case_id}: family did not engage",
-        f"The family in case {case_id} {what} [004].",
+        f"The family in case {case_id} {what}.",
     )
 
 

@@ -38,3 +38,18 @@ def test_stages_are_said_in_practitioners_words():
 
     assert set(STAGE_NAMES) == {s.value for s in Stage}  # every stage has its words
     assert said("StageChanged", to="taf_pending") == "The case moved to Team Around the Family to be held."
+
+
+def test_source_codes_stay_out_of_what_people_read():
+    """The engine records "[000][004]" in a step-up's reason (for the API and the logs); the chronology, the
+    MASH queue's reason and the MASH email leave it out."""
+    from activities.effects import MashReferral, Notification, effects_of
+
+    reason = "immediate safeguarding identified at referral [000][004]"
+    assert "[0" not in said("SteppedUp", reason=reason)
+    event = Event(seq=5, type="SteppedUp", at=AT, by="das", data={"reason": reason})
+    made = effects_of("C1", event, {"locality": "North", "route": "referral"}, None)
+    texts = [e.reason for e in made if isinstance(e, MashReferral)] + [
+        e.body for e in made if isinstance(e, Notification)
+    ]
+    assert texts and not any("[0" in t for t in texts)

@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities import chronology, read_model, report
 from activities.delivery import reference
 from activities.effects import DEADLINE_NAMES, stage_name
+from activities.plain_words import without_sources
 from starter.staff.render import when
 from starter.staff.report_html import body as report_body
 from web import api, forms, letters, oidc
@@ -859,6 +860,7 @@ def create_app(
     )
     # A navigation item for GOV.UK's service navigation: (href, text) and whether it is the current page.
     environment.filters["stage"] = stage_name
+    environment.filters["plain"] = without_sources
     environment.filters["sentence"] = lambda text: text[:1].upper() + text[1:]  # (capitalize lowers the rest)
     environment.filters["zip_nav"] = lambda item, path: {"href": item[0], "text": item[1], "current": item[0] == path}
     app.add_routes(

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
+from activities.plain_words import without_sources
 from starter.staff.annotations import choices, unwrap
 from workflows.calendar import LONDON
 from workflows.models import Need, NeedCode
@@ -83,9 +84,6 @@ LABELS = {
 NEEDED_WHEN = {
     ("RequestClosure", "need_outcomes"): "needed to close as needs met or needs not met",
 }
-# How the engine's texts point at their source (a council document, a section of docs/domain.md) or at code:
-# useful in the CLI and the logs, noise on a page.
-_SOURCES = re.compile(r"\s*\[(?:\d{3}|DOMAIN \d+|DOMAIN\.md[^\]]*)\](?:\[\d{3}\])*")
 _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+: ")  # "no_future_records: ..." (the rule's id)
 _DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now"}
 
@@ -98,7 +96,7 @@ def plain(text: str) -> str:
     """A text for a page: no rule id, source codes or developer words (the API and CLI keep them)."""
     for words, instead in _DEVELOPER_WORDS.items():
         text = text.replace(words, instead)
-    text = _RULE_ID.sub("", _SOURCES.sub("", text)).strip()
+    text = _RULE_ID.sub("", without_sources(text)).strip()
     return text[:1].upper() + text[1:]
 
 
