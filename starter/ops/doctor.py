@@ -4,7 +4,8 @@ A wedged case is one that cannot make progress by itself: a workflow task
 failing again and again (non-determinism after a deploy, or a rule that now
 refuses a command the case took before: the workflow cannot mark itself then), an activity retrying past a number of attempts, a
 save that can never succeed (the `NeedsAttention` search attribute), or
-events the workflow recorded that the case store does not have.
+events the workflow recorded that the case store does not have; and messages whose delivery ended failed on
+the service's side in the last week.
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ ACTIONS = {
     "events_not_saved": "the case store lacks events the case recorded: check PostgreSQL and the worker's log; "
     "the case saves them at its next save",
     "query_failing": "the case does not answer: check the worker's log for it",
+    "delivery_failed": "Notify refused the message, or could not be reached for six hours: its locality's "
+    "manager was told (a delivery_failed message); check the Notify API key and Notify's status, then tell the "
+    "recipient another way",
 }
+# Deliveries that ended failed on the service's side (refused, or retries ended), listed for this long.
+DELIVERIES_WITHIN_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -118,4 +124,18 @@ async def examine(client: Client, pool: asyncpg.Pool, query: str | None = None, 
         async with gate:
             return await _case(client, pool, workflow_id, lag_ok=True)
 
-    return [f for found in await asyncio.gather(*(one(i) for i in ids)) for f in found]
+    found = [f for found in await asyncio.gather(*(one(i) for i in ids)) for f in found]
+    return found + await failed_deliveries(pool, None if query is None else [i.removeprefix("case-") for i in ids])
+
+
+async def failed_deliveries(pool: asyncpg.Pool, case_ids: list[str] | None) -> list[Finding]:
+    """Messages whose delivery ended failed on the service's side lately (not a bounce: Notify's own verdicts
+    on an address go to the case's manager), of `case_ids` (None: every case)."""
+    rows = await pool.fetch(
+        "SELECT id, case_id, kind, failure FROM notifications WHERE failure IS NOT NULL"
+        " AND final_at > now() - make_interval(days => $1) AND ($2::text[] IS NULL OR case_id = any($2))"
+        " ORDER BY id",
+        DELIVERIES_WITHIN_DAYS,
+        case_ids,
+    )
+    return [Finding(r["case_id"], "delivery_failed", f"{r['kind']} message {r['id']}: {r['failure']}") for r in rows]

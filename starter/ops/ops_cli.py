@@ -153,7 +153,8 @@ def rebuild(query: QueryOption = None) -> None:
 @app.command()
 def doctor(query: QueryOption = None) -> None:
     """Open cases that need ops: failing workflow tasks, activities retrying past 10 attempts, saves that cannot
-    succeed, events not in the case store. Exit 1 if any."""
+    succeed, events not in the case store; and messages whose delivery ended failed on the service's side in
+    the last week. Exit 1 if any."""
     from starter.ops.doctor import examine
     from worker.temporal import open_database
 

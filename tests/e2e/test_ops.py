@@ -259,3 +259,28 @@ def test_doctor_names_a_case_the_deployed_rules_fail_on_and_says_what_to_do(stac
     assert "what to do:" in result.output and "Reset" in result.output
     stack.start_worker()  # the old code back: the case goes on (into its new run) by itself
     wait_until(lambda: stack.cli("doctor", "--query", f"WorkflowId = 'case-{case}'", ok=False).exit_code == 0)
+
+
+def test_doctor_lists_a_message_whose_delivery_ended_failed_on_the_services_side(stack: Stack):
+    """A message Notify refused (or could not be reached for six hours) is a defined end, escalated to the
+    manager; ops hear of it from `earlyhelp doctor`, with what to do. A case with none passes."""
+    stack.start_worker()
+    case = case_id()
+    refer(stack, case)
+    assert stack.cli("doctor", "--query", f"WorkflowId = 'case-{case}'").exit_code == 0
+
+    async def failed_delivery() -> None:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            await conn.execute(
+                "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body, failure, delivery_status,"
+                " final_at) VALUES ($1, 1, 'doctor_test', 'r', 's', 'b', 'refused', 'refused', now())",
+                case,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(failed_delivery())
+    result = stack.cli("doctor", "--query", f"WorkflowId = 'case-{case}'", ok=False)
+    assert result.exit_code == 1 and "delivery_failed" in result.output and "refused" in result.output
+    assert "Notify API key" in result.output
