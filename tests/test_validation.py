@@ -98,9 +98,12 @@ async def test_every_command_out_of_its_stage_is_rejected_and_changes_nothing(en
         "record_consent",
         "transfer_locality",
         "add_case_note",
+        "request_closure",  # in screening too: consent withdrawn or the family moved (tests/test_practice.py)
     }
     assert {STEPS[type(c)].name for c in commands.values()} | open_in_every_stage == {s.name for s in STEPS.values()}
     for update, command in commands.items():
+        if STEPS[type(command)].name in open_in_every_stage:
+            continue
         message = await case.rejected(update, command)
         assert ("wrong_stage" in message and "'screening'" in message) or "wrong_route" in message, message
 
