@@ -7,6 +7,8 @@ locality, outcomes, deadlines), so the statistics still count the case.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import asyncpg
 
 from worker.codec import destroy_case_key
@@ -68,15 +70,21 @@ async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: st
     await conn.execute(f"VACUUM {', '.join(SCRUBBED)}")
 
 
-async def audit_trail(conn: asyncpg.Connection, case_id: str | None, by: str | None) -> list[dict]:
-    """Who did what to which case: every command's events and every erasure."""
+async def audit_trail(
+    conn: asyncpg.Connection, case_id: str | None, by: str | None, localities: Collection[str] | None = None
+) -> list[dict]:
+    """Who did what to which case: every command's events and every erasure (of the cases in `localities`,
+    when given: a manager's teams)."""
     rows = await conn.fetch(
-        "SELECT at, by_actor AS who, type AS what, case_id FROM case_events"
+        "SELECT at, who, what, case_id FROM ("
+        " SELECT at, by_actor AS who, type AS what, case_id FROM case_events"
         " WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR by_actor = $2) AND by_actor <> 'system'"
         " UNION ALL SELECT at, actor, action, case_id FROM audit_log"
-        " WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR actor = $2)"
+        " WHERE ($1::text IS NULL OR case_id = $1) AND ($2::text IS NULL OR actor = $2)) trail"
+        " WHERE $3::text[] IS NULL OR case_id IN (SELECT case_id FROM cases WHERE locality = ANY($3))"
         " ORDER BY 1",
         case_id,
         by,
+        None if localities is None else sorted(localities),
     )
     return [dict(r) for r in rows]

@@ -118,11 +118,12 @@ async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def ssd_early_help_episodes(conn: asyncpg.Connection) -> list[dict]:
+async def ssd_early_help_episodes(conn: asyncpg.Connection, localities: Collection[str] | None = None) -> list[dict]:
     """Early help episodes in the Data to Insight Standard Safeguarding Dataset shape.
 
     One row per child of each case that went beyond screening (or per case if
-    no child is recorded): the episode runs from acceptance to the case's end.
+    no child is recorded): the episode runs from acceptance to the case's end. `localities`: a manager's
+    teams (None: every locality).
     """
     rows = await conn.fetch(
         "SELECT c.case_id || coalesce('-' || p.person_ref, '') AS earl_episode_id,"
@@ -133,7 +134,8 @@ async def ssd_early_help_episodes(conn: asyncpg.Connection) -> list[dict]:
         " coalesce(c.end_reason, '') AS earl_episode_end_reason,"
         " c.locality AS earl_episode_organisation, c.lead_practitioner AS earl_episode_worker_id"
         " FROM cases c LEFT JOIN case_people p ON p.case_id = c.case_id AND p.role = 'child'"
-        " WHERE c.accepted_at IS NOT NULL ORDER BY 1"
+        " WHERE c.accepted_at IS NOT NULL AND ($1::text[] IS NULL OR c.locality = ANY($1)) ORDER BY 1",
+        None if localities is None else sorted(localities),
     )
     return [dict(r) for r in rows]
 

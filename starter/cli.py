@@ -31,7 +31,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import read_model
-from starter.staff import render, session
+from starter.staff import remote, render, session
 from starter.staff.annotations import choices, unwrap
 from worker import temporal
 from worker.codec import CaseErased
@@ -44,6 +44,7 @@ from workflows import search
 from workflows.bounds import concern_parts, refusal
 from workflows.case import EarlyHelpCase
 from workflows.models import (
+    TERMINAL_STAGES,
     CaseOutcome,
     DecideClosure,
     Event,
@@ -78,13 +79,26 @@ workflow_id = temporal.case_workflow_id
 SAVED_WITHIN = 30.0
 
 
+def reached_directly(variable: str) -> None:
+    """Without a sign-in, a command reaches Temporal or PostgreSQL itself: only where the environment names
+    them (an ops machine). A staff machine has only the web app's URL: it signs in, and goes through it."""
+    if variable not in os.environ and remote.signed_in() is None:
+        fail(
+            f"sign in first (earlyhelp login --web URL): staff commands go through the web app; {variable} "
+            "is set only on an ops machine, for the commands that need Temporal or PostgreSQL themselves",
+            2,
+        )
+
+
 def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
     """Connect with the environment's configuration and run one action, mapping failures to clear errors."""
 
+    reached_directly("TEMPORAL_ADDRESS")
+
     async def go() -> Any:
         config = Config.from_env()
-        # The signing key's holder (the local stack's seeding) signs for itself; a person, through the web app.
-        signing = signing_interceptors(config) if config.signing_key else session.interceptors()
+        # The signing key's holder (the local stack's seeding) signs for itself; a person goes through the web app.
+        signing = signing_interceptors(config)
         signed_in = session.Session.load()
         return await action(await connect(config, interceptors=signing, token=signed_in and signed_in.token))
 
@@ -107,6 +121,17 @@ def run(action: Callable[[Client], Awaitable[Any]]) -> Any:
         if e.status == RPCStatusCode.NOT_FOUND:
             fail("no such case (or it has finished and can no longer take commands)", 1)
         fail(f"Temporal: {e.message}", 1)
+
+
+def staff(method: str, path: str, body: Any = None, **params: Any) -> Any:
+    """A call to the web app's staff API as the person signed in (the staff CLI's one door)."""
+    signed_in = remote.signed_in()
+    if signed_in is None:
+        fail("sign in first (earlyhelp login)", 2)
+    try:
+        return remote.call(signed_in, method, path, body, **params)
+    except remote.Refused as e:
+        fail(("refused: " if e.status == 422 else "") + e.message, 2 if e.status == 400 else 1)
 
 
 def parse(model: type[BaseModel], payload: dict[str, Any]) -> Any:
@@ -223,6 +248,10 @@ def send(case: str, update_name: str, command: BaseModel, idempotency_key: str |
     """One command per invocation, under one update id: a retry (ours, or yours with the same
     --idempotency-key) is recorded once."""
     update_id = idempotency_key or new_update_id()
+    if remote.signed_in():
+        body = command.model_dump(mode="json")
+        answer = staff("POST", f"/cases/{case}/commands/{update_name}", body, idempotency_key=update_id)
+        return Snapshot.model_validate(answer)
 
     async def go(client: Client) -> Snapshot:
         acting_for.set(getattr(command, "by", None))  # only where this process holds the signing key
@@ -341,6 +370,9 @@ def refer(
         }
         payload = {k: v for k, v in payload.items() if v is not None}
     referral: Referral = parse(Referral, payload)
+    if remote.signed_in():  # validated here too, then started by the web app for the person signed in
+        print_snapshot(Snapshot.model_validate(staff("POST", "/referrals", payload)), as_json)
+        return
     print_snapshot(run(lambda client: start_case(client, referral)), as_json)
 
 
@@ -364,6 +396,11 @@ def safeguarding_concern(
 ) -> None:
     """Raise a safeguarding concern: never refused, acted on at once (signal). Control characters are sent
     as �, and a concern over 10,000 characters in numbered parts."""
+    if remote.signed_in():  # sent for the person signed in; a different --by is kept in the words
+        sent = staff("POST", f"/cases/{case}/safeguarding", {"details": details or "", "by": by})
+        parts_said = f" in {sent['parts']} parts" if sent["parts"] > 1 else ""
+        out.print(f"Safeguarding concern sent to case {case}{parts_said}: referred to MASH without delay.")
+        return
     parts = concern_parts(details or "")
     concerns = [parse(SafeguardingConcern, {"by": by, "details": part}) for part in parts]
 
@@ -381,6 +418,9 @@ def safeguarding_concern(
 @app.command()
 def status(case: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The case's snapshot: stage, lead, needs, deadlines, pending approval."""
+    if remote.signed_in():
+        print_snapshot(Snapshot.model_validate(staff("GET", f"/cases/{case}")), as_json)
+        return
     print_snapshot(
         run(lambda client: client.get_workflow_handle(workflow_id(case)).query(EarlyHelpCase.snapshot)), as_json
     )
@@ -411,6 +451,14 @@ def timeline(
             print(json.dumps([vars(e) for e in entries], indent=2))
         else:
             out.print(render.chronology(case, entries))
+        return
+
+    if remote.signed_in():
+        events = TypeAdapter(list[Event]).validate_python(staff("GET", f"/cases/{case}/timeline"))
+        if as_json:
+            print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+        else:
+            out.print(render.timeline(case, events))
         return
 
     async def every_run(client: Client) -> list[Event]:
@@ -447,8 +495,20 @@ def list_cases(
     """Cases by stage, locality, lead or overdue deadline (search attributes)."""
     if stage is not None and stage not in Stage.__members__:
         fail(f"--stage: {stage!r} is not a stage; one of: {', '.join(Stage)}", 2)
-    query = list_query(stage, locality, lead, datetime.now(UTC) if overdue else None)
-    rows = run(lambda client: list_rows(client, query, limit))
+    if remote.signed_in():  # the cases the web app's case list shows this person
+        ended = "closed" if stage in TERMINAL_STAGES else None  # (the case list's "closed cases")
+        found = staff(
+            "GET", "/cases", stage=stage, locality=locality, lead=lead, overdue=overdue, status=ended, per_page=limit
+        )
+        rows = [
+            {"case_id": r["case_id"], "status": "ENDED" if r["ended_at"] else "RUNNING", "stage": r["stage"]}
+            | {"locality": r["locality"]}
+            | {"lead": r["lead"], "next_deadline": r["next_deadline"]}
+            for r in remote.dated(found["rows"])
+        ]
+    else:
+        query = list_query(stage, locality, lead, datetime.now(UTC) if overdue else None)
+        rows = run(lambda client: list_rows(client, query, limit))
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
     else:

@@ -1,9 +1,8 @@
-"""The web app's API for the `earlyhelp` CLI: sign in, then a command token per command.
+"""The web app's sign-in for the `earlyhelp` CLI and other clients of the staff API (web/staff_api.py).
 
 `POST /api/login` takes a staff id and password (JSON) and answers a login
-token; `POST /api/command-token` takes that token as a bearer and the
-command's binding, and answers a command token for the same person
-(worker/identity.py). No cookies are involved, so no CSRF token either.
+token, the bearer of every staff API call. No cookies are involved, so no
+CSRF token either.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from web.auth import ROLES_KEY, THROTTLE_KEY, check_password
-from worker.identity import Binding, NotAuthenticated, Signer, Verifier
+from worker.identity import Signer, Verifier
 from workflows.bounds import Id, refusal
 
 SIGNER_KEY = web.AppKey("signer", Signer)
@@ -28,16 +27,6 @@ class Login(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: Id
     password: str = Field(min_length=1, max_length=1_000)
-
-
-class Wanted(BaseModel):
-    """The command a token is asked for (worker/identity.py: Binding)."""
-
-    model_config = ConfigDict(extra="forbid")
-    workflow_id: str = Field(min_length=1, max_length=80)
-    update: Id
-    update_id: str = Field(min_length=1, max_length=200)
-    sha: str = Field(min_length=1, max_length=100)
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
@@ -66,22 +55,7 @@ async def login(request: web.Request) -> web.Response:
     return web.json_response({"person": wanted.user, "token": signer.login_token(wanted.user, datetime.now(UTC))})
 
 
-async def command_token(request: web.Request) -> web.Response:
-    signer = _signer(request)
-    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    now = datetime.now(UTC)
-    try:
-        person = request.app[VERIFIER_KEY].login(bearer, now)
-    except NotAuthenticated as e:
-        raise web.HTTPUnauthorized(text=e.message) from None
-    if not request.app[ROLES_KEY].people.get(person):  # removed from the roles file since signing in
-        raise web.HTTPUnauthorized(text=f"{person} no longer has a role in this service")
-    w = await _body(request, Wanted)
-    token = signer.command_token(person, Binding(w.workflow_id, w.update, w.update_id, w.sha), now)
-    return web.json_response({"token": token})
-
-
 def add_routes(app: web.Application, signer: Signer | None) -> None:
     if signer is not None:
         app[SIGNER_KEY], app[VERIFIER_KEY] = signer, Verifier(signer.key.public_key(), signer.issuer)
-    app.add_routes([web.post("/api/login", login), web.post("/api/command-token", command_token)])
+    app.add_routes([web.post("/api/login", login)])

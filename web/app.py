@@ -23,9 +23,8 @@ import asyncpg
 import jinja2
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities import chronology, read_model, report
 from activities.delivery import reference
@@ -33,7 +32,7 @@ from activities.effects import DEADLINE_NAMES, stage_name
 from activities.plain_words import without_sources
 from starter.staff.render import when
 from starter.staff.report_html import body as report_body
-from web import api, forms, letters, oidc
+from web import api, forms, letters, oidc, staff_api
 from web.auth import (
     ROLES_KEY,
     THROTTLE_KEY,
@@ -49,12 +48,23 @@ from web.auth import (
     sign_in,
     take_flash,
 )
+from web.cases import (
+    CLIENT_KEY,
+    POOL_KEY,
+    TASK_QUEUE_KEY,
+    Problem,
+    engine,
+    handle,
+    list_filters,
+    sealer_of,
+    settled,
+    viewers,
+    visible_case,
+)
 from web.sessions import IDLE_SECONDS, PostgresStorage
 from worker.authz import LEADS, STAFF_FIELDS, Roles
-from worker.codec import CaseErased
 from worker.identity import Signer, acting_for
-from worker.sealing import Sealer
-from worker.temporal import case_workflow_id, new_update_id, send_command, start_case
+from worker.temporal import new_update_id, send_command, start_case
 from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
@@ -66,7 +76,6 @@ from workflows.rules import threshold_recommendation
 HERE = Path(__file__).parent
 LIST_LIMIT = 500  # rows of a caseload on one page; `earlyhelp caseload --csv` gives them all
 INBOX_LIMIT = read_model.INBOX_ROWS
-CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
 
 
 OIDC_KEY = web.AppKey("oidc", oidc.Provider)
@@ -88,12 +97,6 @@ ROLE_NAMES = {
 }  # the local Notify stand-in's latest messages shown at /sent
 
 
-def sealer_of(request: web.Request) -> Sealer:
-    """The read model's personal values open with the codec the client decodes histories with."""
-    return Sealer(request.app[CLIENT_KEY].data_converter.payload_codec)
-
-
-TASK_QUEUE_KEY = web.AppKey("task_queue", str)
 BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
 # The referral form: the Referral model's fields but those the service sets or that other routes use.
 REFERRAL_OMITS = frozenset({"policy", "keyed_by", "prior_assessment"})
@@ -106,94 +109,7 @@ SECURITY_HEADERS = {
 }
 
 
-class Problem(Exception):
-    """A page that cannot be shown, with the status and what to tell the person."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 # --- talking to the engine -------------------------------------------------------------
-
-
-def handle(request: web.Request, case_id: str) -> Any:
-    return request.app[CLIENT_KEY].get_workflow_handle(case_workflow_id(case_id))
-
-
-async def engine(call: Any) -> Any:
-    """Await a call to Temporal, turning its failures into pages a person can act on."""
-    try:
-        return await call
-    except CaseErased as e:
-        raise Problem(410, str(e)) from None
-    except WorkflowQueryFailedError as e:  # the worker could not encode its answer: the case's key is gone
-        if CaseErased.said_in(e.message):
-            raise Problem(410, "This case has been erased: its data can no longer be decoded.") from None
-        raise Problem(503, "The case did not answer, so nothing is shown. Try again shortly.") from None
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(404, "There is no such case.") from None
-        raise Problem(503, "The case engine is not answering, so nothing was recorded. Try again shortly.") from None
-
-
-def view_of(path: str) -> str:
-    """What a page of a case showed, in words."""
-    for ending, words in (
-        ("/chronology.csv", "chronology downloaded (CSV)"),
-        ("/chronology.pdf", "chronology downloaded (PDF)"),
-        ("/chronology", "chronology printed"),
-    ):
-        if path.endswith(ending):
-            return words
-    return "letter opened" if "/documents/" in path else "case page"
-
-
-async def viewers(conn: Any, case_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest views of a case, by whom and where (the audit log)."""
-    rows = await conn.fetch(
-        "SELECT at, actor, reason FROM audit_log WHERE case_id = $1 AND action = 'viewed' ORDER BY at DESC LIMIT $2",
-        case_id,
-        limit,
-    )
-    return [dict(r) for r in rows]
-
-
-async def visible_case(request: web.Request, case_id: str) -> Snapshot:
-    """The case's snapshot, if the signed-in person may see it (another team's case looks like no case).
-    Decided by the case's own record (its referral's locality, later transfers, its lead), never by whatever
-    run holds the id now: a run started again under an ended case's id cannot open that case's chronology.
-    Only a case too new to be in the read model is judged by its snapshot."""
-    snap: Snapshot = await engine(handle(request, case_id).query(EarlyHelpCase.snapshot))
-    async with request.app[POOL_KEY].acquire() as conn:
-        record = await conn.fetchrow("SELECT locality, lead_practitioner FROM cases WHERE case_id = $1", case_id)
-    locality, lead = (
-        (record["locality"], record["lead_practitioner"]) if record else (snap.locality, snap.lead_practitioner)
-    )
-    user = current_user(request)
-    if not user.sees(locality, lead):
-        raise Problem(404, "There is no such case in your teams' caseload.")
-    if request.method == "GET":  # every view of a case, by any page, once: who viewed what, when
-        async with request.app[POOL_KEY].acquire() as conn:
-            await conn.execute(
-                "INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'viewed', $2, $3)",
-                user.id,
-                case_id,
-                f"web app: {view_of(request.path)}",
-            )
-    return snap
-
-
-async def settled(request: web.Request, case_id: str, within: float = 2.0) -> None:
-    """Wait (briefly) until the read model has the case's latest events, so the lists shown next include
-    what the person just did. The engine saves events just after it accepts a command (milliseconds)."""
-    events = (await engine(handle(request, case_id).query(EarlyHelpCase.snapshot))).events
-    deadline = asyncio.get_running_loop().time() + within
-    async with request.app[POOL_KEY].acquire() as conn:
-        while (await conn.fetchval("SELECT last_seq FROM cases WHERE case_id = $1", case_id) or 0) < events:
-            if asyncio.get_running_loop().time() > deadline:
-                return  # the lists catch up on their own; the case page is always current
-            await asyncio.sleep(0.02)
 
 
 def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
@@ -363,30 +279,6 @@ async def inbox(request: web.Request) -> web.Response:
             "caseload": caseload,
         },
     )
-
-
-# The case list's filters as the query string gives them: each bounded, anything else ignored.
-_FILTER_TEXT = re.compile(r"^[A-Za-z0-9_.@:/-]{0,64}$")
-
-
-def list_filters(query: Any) -> dict[str, Any]:
-    def text(name: str) -> str:
-        value = str(query.get(name, "")).strip()
-        return value if _FILTER_TEXT.match(value) else ""
-
-    page = text("page")
-    return {
-        "text": text("q"),
-        "stage": text("stage"),
-        "locality": text("locality"),
-        "lead": text("lead"),
-        "overdue": query.get("overdue") == "1",
-        "awaiting": query.get("awaiting") == "1",
-        "closed": query.get("status") == "closed",
-        "sort": text("sort") if text("sort") in read_model.SORTS else "deadline",
-        "descending": query.get("dir") == "desc",
-        "page": min(int(page), 10_000) if page.isdigit() and page != "0" else 1,
-    }
 
 
 async def cases(request: web.Request) -> web.Response:
@@ -808,6 +700,8 @@ async def contacts_page(request: web.Request) -> web.Response:
 
 @web.middleware
 async def pages_for_problems(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path.startswith(api.PREFIX):  # the APIs answer their own errors, in JSON
+        return await handler(request)
     try:
         response = await handler(request)
     except Problem as p:
@@ -889,4 +783,5 @@ def create_app(
         ]
     )
     api.add_routes(app, signer)
+    staff_api.add_routes(app)
     return app

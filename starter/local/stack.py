@@ -218,6 +218,11 @@ class StartFailed(Exception):
         super().__init__(f"the {name} {what}. The end of {log}:\n{tail}")
 
 
+def laptop_environment(web_url: str) -> dict[str, str]:
+    """What a staff machine is given: the web app's address, nothing that reaches the data without a person."""
+    return {"EARLYHELP_WEB_URL": web_url}
+
+
 def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: int, reset: bool = False) -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop cleans up like Ctrl-C
     data_dir = data_dir.resolve()
@@ -329,17 +334,9 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             f"  PostgreSQL      {database_url}\n"
             f"  Worker          pid {worker.pid}, metrics http://localhost:{config.metrics_port}/metrics\n"
             f"  Data and logs   {data_dir}\n\n"
-            "In another terminal (no keys there: the CLI encodes and decodes through the codec server, and each\n"
-            "command is signed, for the person who signed in):\n"
-            + "".join(
-                f"  export {k}='{v}'\n"
-                for k, v in {
-                    "TEMPORAL_ADDRESS": env["TEMPORAL_ADDRESS"],
-                    "DATABASE_URL": database_url,
-                    "EARLYHELP_CODEC_URL": codec_url,
-                    "EARLYHELP_WEB_URL": web_url,
-                }.items()
-            )
+            "In another terminal (a staff machine: the web app's address only, no database, Temporal or key;\n"
+            "every command goes through the web app as the person who signed in):\n"
+            + "".join(f"  export {k}='{v}'\n" for k, v in laptop_environment(web_url).items())
             + "  earlyhelp login --user lp-jones\n  earlyhelp list\n"
             "Ctrl-C stops everything."
         )

@@ -11,7 +11,8 @@ import typer
 from temporalio.exceptions import ApplicationError
 
 from activities.erasure import NotErasable, audit_trail, erase_case
-from starter.cli import BY_HELP, app, fail, out
+from starter.cli import BY_HELP, app, fail, out, staff
+from starter.staff import remote
 from starter.staff.manager_cli import CsvFlag, JsonFlag, chosen, emit, with_db
 from starter.staff.session import NotProven, proven_person
 from worker.authz import Roles, Scope, hash_password
@@ -34,6 +35,14 @@ def erase(
     reason: Annotated[str | None, typer.Option(help="the lawful reason for erasure")] = None,
 ) -> None:
     """Erase a closed case: destroy its data key and its personal data; keep its statistics."""
+    if (signed_in := remote.signed_in()) is not None:  # a manager of the case's own team, decided by the web app
+        if not reason:
+            fail("--reason is required: every erasure is audited", 2)
+        if by not in (None, signed_in.person):
+            fail(f"not_authenticated: --by {by!r} but signed in as {signed_in.person!r}", 1)
+        staff("POST", f"/cases/{case}/erasure", {"reason": reason})
+        out.print(f"Case {case} erased: its history can no longer be decoded; its statistics remain.")
+        return
     config = Config.from_env()
     try:
         by = proven_person(by, "erasure")
@@ -68,7 +77,10 @@ def audit(
     as_csv: CsvFlag = False,
 ) -> None:
     """Who did what to which case, and when (commands, decodes through the codec server, erasures)."""
-    rows = with_db(lambda conn: audit_trail(conn, case, by))
+    if remote.signed_in():  # the manager's teams' cases only
+        rows = remote.dated(staff("GET", "/audit", case=case, by=by, viewed=viewed))
+    else:
+        rows = with_db(lambda conn: audit_trail(conn, case, by))
     if viewed:
         rows = [r for r in rows if r["what"] == "viewed"]
     emit(rows, chosen(as_json, as_csv), "Who viewed the case" if viewed else "Audit trail")

@@ -1,7 +1,8 @@
 """Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd.
 
-They read PostgreSQL (DATABASE_URL), not Temporal. Tables for people;
-`--json` and `--csv` for machines and spreadsheets.
+Signed in (`earlyhelp login`), each asks the web app's staff API, within the person's localities; an ops
+machine holding DATABASE_URL and no sign-in reads PostgreSQL itself. Tables for people; `--json` and `--csv`
+for machines and spreadsheets.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from rich.table import Table
 
 from activities import read_model, report
 from activities.spreadsheet import safe_row
-from starter.cli import app, fail, out
+from starter.cli import app, fail, out, reached_directly, staff
+from starter.staff import remote
 from starter.staff.render import when
 from starter.staff.report_html import render as render_html
 from worker.config import Config, ConfigError
@@ -46,7 +48,16 @@ def chosen(as_json: bool, as_csv: bool) -> Format:
     return Format.json if as_json else Format.csv if as_csv else Format.table
 
 
+def read(path: str, action: Callable[[asyncpg.Connection], Awaitable[Any]], **params: Any) -> Any:
+    """Rows from the staff API as the person signed in, or (an ops machine, no sign-in) from PostgreSQL."""
+    if remote.signed_in():
+        return remote.dated(staff("GET", path, **params))
+    return with_db(action)
+
+
 def with_db(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    reached_directly("DATABASE_URL")
+
     async def go() -> Any:
         pool = await open_database(Config.from_env())
         try:
@@ -103,7 +114,8 @@ def caseload(
     as_csv: CsvFlag = False,
 ) -> None:
     """Open cases: stage, lead, next deadline, overdue deadlines, awaiting approval."""
-    emit(with_db(lambda conn: read_model.caseload(conn, lead, locality)), chosen(as_json, as_csv), "Open cases")
+    rows = read("/caseload", lambda conn: read_model.caseload(conn, lead, locality), lead=lead, locality=locality)
+    emit(rows, chosen(as_json, as_csv), "Open cases")
 
 
 @app.command()
@@ -117,10 +129,15 @@ def due(
 ) -> None:
     """Deadlines overdue and coming up."""
     window = duration(within)
-    rows = with_db(
+    rows = read(
+        "/due",
         lambda conn: read_model.due(
             conn, datetime.now(UTC), overdue=overdue, within=window, lead=lead, locality=locality
-        )
+        ),
+        overdue=overdue,
+        within_hours=int(window.total_seconds() // 3600),
+        lead=lead,
+        locality=locality,
     )
     emit(rows, chosen(as_json, as_csv), "Overdue" if overdue else f"Due within {within} or overdue")
 
@@ -136,7 +153,7 @@ def approvals(
 ) -> None:
     """Closures waiting for a manager's decision."""
     emit(
-        with_db(lambda conn: read_model.approvals(conn, manager, locality)),
+        read("/approvals", lambda conn: read_model.approvals(conn, manager, locality), locality=locality),
         chosen(as_json, as_csv),
         "Awaiting approval",
     )
@@ -155,7 +172,11 @@ def report_command(
     if end < start:
         fail("--to is before --from", 2)
     fmt = chosen(as_json, as_csv)
-    result: report.Report = with_db(lambda conn: report.performance(conn, start.date(), end.date(), locality))
+    if remote.signed_in():
+        answer = staff("GET", "/report", **{"from": f"{start:%Y-%m-%d}", "to": f"{end:%Y-%m-%d}", "locality": locality})
+        result = report.Report.model_validate(answer)
+    else:
+        result = with_db(lambda conn: report.performance(conn, start.date(), end.date(), locality))
     if fmt == Format.json:
         print(result.model_dump_json(indent=2))
     else:
@@ -176,7 +197,7 @@ def export_ssd(
     out_file: Annotated[Path | None, typer.Option("--out", help="CSV file (default: standard output)")] = None,
 ) -> None:
     """Early help episodes as the Standard Safeguarding Dataset's ssd_early_help_episodes (CSV)."""
-    rows = with_db(read_model.ssd_early_help_episodes)
+    rows = read("/ssd-episodes", read_model.ssd_early_help_episodes)
     columns = [
         "earl_episode_id",
         "earl_person_id",

@@ -1,10 +1,10 @@
-"""The CLI's sign-in: `earlyhelp login` keeps a login token, and each command gets a token of its own.
+"""The CLI's sign-in: `earlyhelp login` keeps a login token for the web app's staff API.
 
 The login token comes from the web app (`POST /api/login`, the person's
 password) and is kept in the user's config directory, mode 0600. It proves
-nothing to a worker by itself: for each command the CLI asks the web app for
-a command token bound to that command (worker/identity.py), so this machine
-never holds a key that could sign for anyone else.
+nothing to a worker: every staff command goes through the web app
+(starter/staff/remote.py), which acts for the person, so this machine never
+holds a key that could sign for anyone else.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import typer
 from temporalio.exceptions import ApplicationError
 
 from worker.config import Config
-from worker.identity import Binding, Mint, SignCommands, Verifier
+from worker.identity import Verifier
 
 
 def session_file() -> Path:
@@ -73,23 +73,6 @@ async def login(web_url: str, person: str, password: str) -> Session:
     return Session(answer["person"], answer["token"], web_url.rstrip("/"))
 
 
-def remote_mint(session: Session) -> Mint:
-    async def mint(binding: Binding) -> str | None:
-        answer = await _post(
-            session.web_url + "/api/command-token",
-            {
-                "workflow_id": binding.workflow_id,
-                "update": binding.update,
-                "update_id": binding.update_id,
-                "sha": binding.sha,
-            },
-            bearer=session.token,
-        )
-        return answer["token"]
-
-    return mint
-
-
 class NotProven(Exception):
     """A CLI command that acts for a person could not prove who that is."""
 
@@ -118,10 +101,3 @@ def proven_person(claimed: str | None, command: str) -> str | None:
         f"{command} acts for a person, and nothing here can prove who: run it where identity is verified "
         "(EARLYHELP_VERIFY_KEY, after earlyhelp login), or use the web app"
     )
-
-
-def interceptors() -> list[SignCommands]:
-    """A signing interceptor when this user has signed in; none otherwise (the worker then refuses
-    commands wherever identity is verified, saying to sign in)."""
-    session = Session.load()
-    return [SignCommands(remote_mint(session))] if session else []

@@ -12,8 +12,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from activities.report import AdviceContact, Channel, ContactOutcome, record_contact
-from starter.cli import app, err, fail, list_query, list_rows, out, parse, run
-from starter.staff import session
+from starter.cli import app, err, fail, list_query, list_rows, out, parse, run, send, staff
+from starter.staff import remote, session
 from starter.staff.manager_cli import with_db
 from worker.identity import acting_for
 from worker.temporal import new_update_id, send_command
@@ -35,6 +35,18 @@ def reallocate(
     if not reason.strip():
         fail("--reason: a reallocation needs a reason (absence, leaving, caseload) [DOMAIN 9]", 2)
     command = parse(Allocate, {"by": by, "lead_practitioner": to_lead, "reason": reason})
+    if remote.signed_in():  # the manager's teams' cases, each sent through the staff API
+        cases = [r["case_id"] for r in staff("GET", "/caseload", lead=from_lead)]
+        results = []
+        for n, case in enumerate(cases, start=1):
+            try:
+                send(case, "allocate", command)
+                results.append((case, "reallocated"))
+            except typer.Exit:  # refused for this case (shown above): the others go on
+                results.append((case, "refused"))
+            err.print(f"  {n}/{len(cases)} {case}: {results[-1][1]}", highlight=False)
+        report(results, from_lead, to_lead)
+        return
 
     async def go(client: Client) -> list[tuple[str, str]]:
         cases = [
@@ -55,7 +67,10 @@ def reallocate(
             err.print(f"  {n}/{len(cases)} {case}: {results[-1][1]}", highlight=False)
         return results
 
-    results = run(go)
+    report(run(go), from_lead, to_lead)
+
+
+def report(results: list[tuple[str, str]], from_lead: str, to_lead: str) -> None:
     moved = sum(1 for _, what in results if what == "reallocated")
     out.print(f"{moved} of {len(results)} open case(s) of {from_lead} reallocated to {to_lead}.")
     if moved != len(results):
@@ -71,6 +86,13 @@ def contact(
     at: Annotated[str | None, typer.Option(help="when (ISO 8601 with an offset; default now)")] = None,
 ) -> None:
     """Log a contact through an advice point, for the report's 'contacts through the advice point' [002]."""
+    if (signed_in := remote.signed_in()) is not None:  # logged by the web app for the person signed in
+        if by not in (None, signed_in.person):
+            fail(f"not_authenticated: --by {by!r} but signed in as {signed_in.person!r}", 1)
+        body = {"locality": locality, "channel": channel, "outcome": outcome, "at": at}
+        entry = staff("POST", "/contacts", {k: v for k, v in body.items() if v is not None})
+        out.print(f"Contact logged for {entry['locality']} ({entry['channel']}, {entry['outcome'].replace('_', ' ')}).")
+        return
     try:
         by = session.proven_person(by, "logging a contact")
     except session.NotProven as e:

@@ -1,5 +1,6 @@
-"""The `earlyhelp` CLI on a laptop with no master key (README "What each client holds"): it encodes and
-decodes through the codec server with the signed-in person's token, and sees only that person's cases."""
+"""The staff machine (README "What each client holds"): `earlyhelp` with the web app's URL and nothing else (no
+database URL, Temporal address or key) does a practitioner's and a manager's work through the staff API, and
+sees exactly the cases the web app shows that person. Each surface of the API shows another team nothing."""
 
 from __future__ import annotations
 
@@ -7,47 +8,66 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from starter.local.stack import laptop_environment
 from tests.e2e.test_cli_case import case_id
-from tests.e2e.test_identity import PASSWORD, Trusted, closure_pending, codec_server, trusted  # noqa: F401
+from tests.e2e.test_identity import PASSWORD, Trusted, closure_pending, login_token, trusted  # noqa: F401
 
 EARLYHELP = str(Path(sys.executable).parent / "earlyhelp")
 
 
-def laptop(t: Trusted, codec: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`earlyhelp` as a process whose environment has no master key and no signing key."""
-    env = {
-        k: v
-        for k, v in {**os.environ, **t.stack.env}.items()
-        if k not in ("EARLYHELP_KEYS_FILE", "EARLYHELP_MASTER_KEY", "EARLYHELP_SIGNING_KEY")
+def laptop(t: Trusted, *args: str) -> subprocess.CompletedProcess[str]:
+    """`earlyhelp` as a process whose whole environment is what `earlyhelp up` prints for a staff machine."""
+    folder = t.stack.folder / "laptop"
+    folder.mkdir(exist_ok=True)
+    env = laptop_environment(t.web_url) | {
+        "PATH": os.environ["PATH"],
+        "HOME": str(folder),
+        "EARLYHELP_SESSION_FILE": str(folder / "session.json"),
+        "EARLYHELP_PASSWORD": PASSWORD,
+        "COLUMNS": "250",
     }
-    env |= {"EARLYHELP_CODEC_URL": codec, "EARLYHELP_PASSWORD": PASSWORD, "COLUMNS": "250"}
     return subprocess.run([EARLYHELP, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_the_cli_needs_no_master_key_and_decodes_only_the_signed_in_persons_cases(trusted: Trusted, codec_server: str):  # noqa: F811
+def laptop_json(t: Trusted, *args: str) -> Any:
+    done = laptop(t, *args, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_printed_staff_environment_holds_nothing_that_reaches_the_data():
+    env = laptop_environment("http://127.0.0.1:8080")
+    assert env == {"EARLYHELP_WEB_URL": "http://127.0.0.1:8080"}
+
+
+def test_the_cli_with_only_the_web_apps_url_works_as_the_signed_in_person_and_sees_only_their_cases(
+    trusted: Trusted,  # noqa: F811
+):
     case = closure_pending(trusted)  # a North case, led by lp-jones
-    unsigned = laptop(trusted, codec_server, "status", case)
+    unsigned = laptop(trusted, "status", case)
     assert unsigned.returncode == 2 and "sign in first" in unsigned.stderr + unsigned.stdout
 
-    assert laptop(trusted, codec_server, "login", "--web", trusted.web_url, "--user", "tm-patel").returncode == 0
-    status = laptop(trusted, codec_server, "status", case, "--json")
-    assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["stage"] == "closure_pending"
-    # A command encoded by the codec server under the case's key, signed through the web app, decided.
-    refused = laptop(
-        trusted, codec_server, "refuse", case, "--manager", "tm-patel", "--reason", "final TAF first", "--json"
-    )
-    assert refused.returncode == 0, refused.stderr
-    assert json.loads(refused.stdout)["stage"] != "closed"
-    timeline = laptop(trusted, codec_server, "timeline", case, "--json")
-    assert timeline.returncode == 0 and "A. Nurse" in timeline.stdout  # sealed values opened remotely
-    # A new case, referred from the laptop: its referral is encrypted under its own new key.
+    assert laptop(trusted, "login", "--user", "lp-jones").returncode == 0
+    assert case in {r["case_id"] for r in laptop_json(trusted, "list")}
+    assert laptop_json(trusted, "status", case)["stage"] == "closure_pending"
+    assert "A. Nurse" in laptop(trusted, "timeline", case, "--json").stdout  # sealed values opened by the web app
+    forged = laptop(trusted, "refuse", case, "--manager", "tm-patel", "--reason", "forged")
+    assert forged.returncode == 1 and "not_authenticated" in forged.stderr + forged.stdout
+    assert laptop(trusted, "approvals").returncode == 1  # deciding closures is for managers
+
+    assert laptop(trusted, "login", "--user", "tm-patel").returncode == 0
+    refused = laptop_json(trusted, "refuse", case, "--reason", "final TAF first")
+    assert refused["stage"] != "closed"
     new = case_id()
     referred = laptop(
         trusted,
-        codec_server,
         "refer",
         "--case-id",
         new,
@@ -67,15 +87,96 @@ def test_the_cli_needs_no_master_key_and_decodes_only_the_signed_in_persons_case
     )
     assert referred.returncode == 0, referred.stderr
     assert json.loads(referred.stdout)["stage"] == "screening"
+    north = {r["case_id"] for r in laptop_json(trusted, "caseload")}
+    assert {case, new} <= north
 
-    # Another team's manager: the codec server will not decode the North case for them.
-    assert laptop(trusted, codec_server, "login", "--web", trusted.web_url, "--user", "tm-south").returncode == 0
-    other = laptop(trusted, codec_server, "status", case)
-    assert other.returncode == 1 and "403" in other.stdout + other.stderr
-    # ...but a safeguarding concern they raise about it is never stopped: encoding discloses nothing.
-    concern = laptop(trusted, codec_server, "safeguarding", case, "--by", "tm-south", "--details", "seen at the door")
+    # Another team's manager: none of it, by any command; a concern they raise is still acted on.
+    assert laptop(trusted, "login", "--user", "tm-south").returncode == 0
+    other = laptop(trusted, "status", case)
+    assert other.returncode == 1 and "no such case in your teams' caseload" in other.stderr + other.stdout
+    assert laptop(trusted, "timeline", case).returncode == 1
+    assert not {case, new} & {r["case_id"] for r in laptop_json(trusted, "list")}
+    assert not {case, new} & {r["case_id"] for r in laptop_json(trusted, "caseload")}
+    assert laptop_json(trusted, "audit", "--case", case) == []
+    concern = laptop(trusted, "safeguarding", case, "--by", "tm-patel", "--details", "seen at the door")
     assert concern.returncode == 0, concern.stdout + concern.stderr
-    assert trusted.stack.cli_json("status", case)["stage"] == "stepped_up"
+    assert trusted.stack.cli_json("status", case)["stage"] == "stepped_up"  # (ops: the stack's own CLI)
+    raised = [e for e in trusted.stack.cli_json("timeline", case) if e["type"] == "SafeguardingConcernRaised"]
+    assert raised[-1]["by"] == "tm-south"  # the proven sender; the name they gave is kept in the words only
+    assert "tm-patel" in raised[-1]["data"]["details"]
+
+    # lp-jones read it (status, timeline: a view each, audited once per view); tm-south saw nothing.
     viewed = trusted.stack.cli_json("audit", "--viewed", "--case", case)
-    assert {row["who"] for row in viewed} == {"tm-patel"}
-    laptop(trusted, codec_server, "logout")
+    assert [row["who"] for row in viewed] == ["lp-jones", "lp-jones"]
+
+
+def api(t: Trusted, person: str | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {login_token(t, person)}"} if person else {}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(t.web_url + "/api/v1" + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def north_case(trusted: Trusted) -> str:  # noqa: F811
+    return closure_pending(trusted)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/caseload", "/due?within_hours=8000", "/approvals", "/audit?case={case}", "/ssd-episodes", "/cases?q={case}"],
+)
+def test_each_list_shows_a_case_to_its_team_and_never_to_another(trusted: Trusted, north_case: str, path: str):  # noqa: F811
+    def listed(person: str) -> set[str]:
+        status, answer = api(trusted, person, "GET", path.format(case=north_case))
+        assert status == 200, answer
+        return {r["case_id"] for r in (answer["rows"] if isinstance(answer, dict) else answer)}
+
+    if path != "/ssd-episodes":  # (an episode starts when a case is accepted: this one was)
+        assert north_case in listed("tm-patel")
+    assert north_case not in listed("tm-south")
+
+
+def test_a_case_its_commands_and_its_erasure_are_no_case_to_another_team(trusted: Trusted, north_case: str):  # noqa: F811
+    case = f"/cases/{north_case}"
+    assert api(trusted, "tm-patel", "GET", case)[0] == 200
+    for method, path, body in [
+        ("GET", case, None),
+        ("GET", case + "/timeline", None),
+        ("POST", case + "/commands/decide_closure", {"approve": True, "reason": "not my team"}),
+        ("POST", case + "/erasure", {"reason": "erasure request"}),
+    ]:
+        status, answer = api(trusted, "tm-south", method, path, body)
+        assert (status, answer["error"]) == (404, "There is no such case in your teams' caseload."), (path, answer)
+    assert api(trusted, "tm-patel", "GET", case)[1]["stage"] == "closure_pending"
+
+
+def test_roles_and_localities_are_decided_for_the_person_of_the_token(trusted: Trusted):  # noqa: F811
+    for path in ("/approvals", "/audit", "/ssd-episodes", "/report?from=2026-01-01&to=2026-12-31"):
+        assert api(trusted, "lp-jones", "GET", path)[0] == 403, path
+    assert api(trusted, "tm-patel", "GET", "/report?from=2026-01-01&to=2026-12-31")[0] == 200
+    assert api(trusted, "tm-south", "GET", "/caseload?locality=North")[0] == 403
+    contact = {"locality": "North", "channel": "phone", "outcome": "advice_given"}
+    assert api(trusted, "tm-south", "POST", "/contacts", contact)[0] == 403
+    status, logged = api(trusted, "tm-south", "POST", "/contacts", contact | {"locality": "South"})
+    assert (status, logged["by"]) == (201, "tm-south")
+    assert api(trusted, None, "GET", "/caseload")[0] == 401
+    assert api(trusted, "tm-patel", "GET", "/me")[1] == {
+        "person": "tm-patel",
+        "roles": ["managers"],
+        "localities": ["North"],
+    }
+
+
+def test_the_openapi_document_lists_every_command_of_the_contract(trusted: Trusted):  # noqa: F811
+    from workflows.pathway import STEPS
+
+    status, document = api(trusted, None, "GET", "/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.")
+    commands = {p.rsplit("/", 1)[1] for p in document["paths"] if "/commands/" in p}
+    assert commands == {step.name for step in STEPS.values()}
+    assert "Referral" in document["components"]["schemas"]
