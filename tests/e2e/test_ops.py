@@ -284,3 +284,41 @@ def test_doctor_lists_a_message_whose_delivery_ended_failed_on_the_services_side
     result = stack.cli("doctor", "--query", f"WorkflowId = 'case-{case}'", ok=False)
     assert result.exit_code == 1 and "delivery_failed" in result.output and "refused" in result.output
     assert "Notify API key" in result.output
+
+
+def test_patches_move_on_sends_each_open_run_that_needs_an_old_branch_onto_the_newest_code(stack: Stack):
+    """A case started before `practice-v2` (the patch answered no, as the code before it did) still needs its
+    old branch; `earlyhelp patches --move-on` after a deploy moves exactly that run on: it continues as a new
+    run on today's code, and then no open run needs the old branch. A run on today's code is left alone."""
+    from activities.db import connect as connect_db
+    from activities.store import CaseActivities
+    from tests.histories.record import answered_no
+    from worker.main import new_worker
+
+    old, new = case_id(), case_id()
+
+    async def started_before_the_patch() -> None:
+        client = await connect(Config.from_env(stack.env))
+        pool = await connect_db(stack.database_url)
+        try:
+            with answered_no("practice-v2"):
+                async with new_worker(client, CaseActivities(pool), stack.task_queue):
+                    handle = await start_case(client, sample_referral(old, datetime.now(UTC)), stack.task_queue)
+                    await handle.query(EarlyHelpCase.snapshot)  # its first workflow task done, under the old code
+        finally:
+            await pool.close()
+
+    asyncio.run(started_before_the_patch())
+    stack.start_worker()
+    refer(stack, new)
+    query = f"WorkflowId IN ('case-{old}', 'case-{new}')"
+
+    def needing() -> dict[str, int]:
+        answer = json.loads(stack.cli("patches", "--query", query, "--json").stdout)
+        return {row["patch"]: row["runs_needing_old_branch"] for row in answer["patches"]}
+
+    assert needing()["practice-v2"] == 1
+    moved = json.loads(stack.cli("patches", "--query", query, "--json", "--move-on").stdout)["moved_on"]
+    assert moved == [f"case-{old}"]
+    wait_until(lambda: needing()["practice-v2"] == 0, what="the old case continued as a new run")
+    assert stack.cli_json("status", old)["stage"] == "screening"  # the same case, on the newest code
