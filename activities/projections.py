@@ -20,7 +20,9 @@ Handler = Callable[[asyncpg.Connection, str, Event], Awaitable[None]]
 PROJECTION_TABLES = ("additional_service_requests", "approvals", "deadlines", "case_people", "cases")
 
 
-async def _referred(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+async def _referred(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
+    """The case, and its people. A family's and a person's reference is kept as its blind index (searched),
+    a person's sealed too (for the SSD export): never in the clear."""
     d = e.data
     step_down = d["route"] == "step_down"
     await conn.execute(
@@ -36,11 +38,15 @@ async def _referred(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
         e.at,
         e.at if step_down else None,
         e.seq,
-        d.get("family_ref"),
+        sealer.blind(d["family_ref"]) if d.get("family_ref") else None,
     )
     await conn.executemany(
-        "INSERT INTO case_people (case_id, person_ref, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        [(case_id, p["person_ref"], p["role"]) for p in d.get("people", [])],
+        "INSERT INTO case_people (case_id, person_ref, role, person_sealed) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        [
+            (case_id, sealer.blind(p["person_ref"]), p["role"], await sealer.seal_text(case_id, p["person_ref"]))
+            for p in d.get("people", [])
+        ],
     )
 
 
@@ -150,7 +156,6 @@ async def _ended(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
-    "CaseReferred": _referred,
     "StageChanged": _set("stage = $2", "to"),
     "ScreeningRecorded": _screened,
     "CaseAllocated": _set(
@@ -183,11 +188,13 @@ HANDLERS: dict[str, Handler] = {
 DEADLINE_EVENTS = frozenset(t for t in HANDLERS if t.startswith("Deadline")) | {"CaseEnded"}
 
 
-async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event]) -> None:
-    """Apply newly saved events, in order, to the read model."""
+async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event], sealer: Sealer) -> None:
+    """Apply newly saved events, in order, to the read model (`sealer`: the references' blind indexes)."""
     last, deadlines_changed = 0, False
     for e in events:
-        if handler := HANDLERS.get(e.type):
+        if e.type == "CaseReferred":
+            await _referred(conn, case_id, e, sealer)
+        elif handler := HANDLERS.get(e.type):
             await handler(conn, case_id, e)
         last = e.seq
         deadlines_changed |= e.type in DEADLINE_EVENTS
@@ -224,7 +231,7 @@ async def rebuild_case(conn: asyncpg.Connection, case_id: str, sealer: Sealer = 
 
 async def _project_saved(conn: asyncpg.Connection, case_id: str, sealer: Sealer) -> None:
     rows = await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)
-    await project(conn, case_id, [await opened(event_of(r), case_id, sealer) for r in rows])
+    await project(conn, case_id, [await opened(event_of(r), case_id, sealer) for r in rows], sealer)
 
 
 def event_of(row: asyncpg.Record) -> Event:

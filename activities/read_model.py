@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from worker.sealing import Sealer
+from worker.sealing import PLAIN, Sealer
 from workflows.models import Event
 
 # The inbox's lists show the oldest this many; the case list's filters find every one.
@@ -118,26 +118,35 @@ async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def ssd_early_help_episodes(conn: asyncpg.Connection, localities: Collection[str] | None = None) -> list[dict]:
+async def ssd_early_help_episodes(
+    conn: asyncpg.Connection, localities: Collection[str] | None = None, sealer: Sealer | None = None
+) -> list[dict]:
     """Early help episodes in the Data to Insight Standard Safeguarding Dataset shape.
 
     One row per child of each case that went beyond screening (or per case if
     no child is recorded): the episode runs from acceptance to the case's end. `localities`: a manager's
-    teams (None: every locality).
+    teams (None: every locality). A child's reference is opened with `sealer` (the read model keeps it sealed).
     """
     rows = await conn.fetch(
-        "SELECT c.case_id || coalesce('-' || p.person_ref, '') AS earl_episode_id,"
-        " coalesce(p.person_ref, c.case_id) AS earl_person_id,"
+        "SELECT c.case_id, p.person_ref, p.person_sealed,"
         " c.accepted_at AS earl_episode_start_date, c.ended_at AS earl_episode_end_date,"
         " CASE WHEN c.route = 'step_down' THEN 'step down from social care' ELSE 'referral: ' || c.referrer_agency"
         "  END AS earl_episode_reason,"
         " coalesce(c.end_reason, '') AS earl_episode_end_reason,"
         " c.locality AS earl_episode_organisation, c.lead_practitioner AS earl_episode_worker_id"
         " FROM cases c LEFT JOIN case_people p ON p.case_id = c.case_id AND p.role = 'child'"
-        " WHERE c.accepted_at IS NOT NULL AND ($1::text[] IS NULL OR c.locality = ANY($1)) ORDER BY 1",
+        " WHERE c.accepted_at IS NOT NULL AND ($1::text[] IS NULL OR c.locality = ANY($1))",
         None if localities is None else sorted(localities),
     )
-    return [dict(r) for r in rows]
+    episodes = []
+    for r in rows:
+        row = dict(r)
+        case_id, sealed, ref = row.pop("case_id"), row.pop("person_sealed"), row.pop("person_ref")
+        if sealed is not None:  # (rows projected before references were sealed hold them as they were)
+            ref = await (sealer or PLAIN).open_text(case_id, sealed)
+        episode = {"earl_episode_id": f"{case_id}-{ref}" if ref else case_id, "earl_person_id": ref or case_id}
+        episodes.append(episode | row)
+    return sorted(episodes, key=lambda e: e["earl_episode_id"])
 
 
 async def timeline(conn: asyncpg.Connection, case_id: str, sealer: Sealer) -> list[Event]:
@@ -268,10 +277,12 @@ async def find_cases(
     descending: bool = False,
     page: int = 1,
     per_page: int = PAGE_SIZE,
+    sealer: Sealer | None = None,
 ) -> tuple[list[dict], int]:
     """One page of cases and how many match. `scope`: the localities the person sees (None: all), or, with
     `lead_or_scope`, the cases they lead as well. `text` finds a case id (or its start), a family ref or a
-    person ref, each by an index. Open cases, or with `closed` the cases that ended."""
+    person ref, each by an index (a reference by its blind index: `sealer`). Open cases, or with `closed` the
+    cases that ended."""
     args: list[Any] = []
 
     def arg(value: Any) -> str:
@@ -283,7 +294,10 @@ async def find_cases(
         seen = f"c.locality = ANY({arg(list(scope))})"
         where.append(f"({seen} OR c.lead_practitioner = {arg(lead_or_scope)})" if lead_or_scope else seen)
     if text:  # each by its own index, then together
-        t, start = arg(text), arg(text.replace("\\", "").replace("%", "").replace("_", "\\_") + "%")
+        t, start = (
+            arg((sealer or PLAIN).blind(text)),
+            arg(text.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"),
+        )
         where.append(
             f"c.case_id IN (SELECT case_id FROM cases WHERE case_id LIKE {start}"
             f" UNION SELECT case_id FROM cases WHERE family_ref = {t}"

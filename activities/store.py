@@ -156,7 +156,7 @@ class CaseActivities:
                 if replaced:
                     await projections.rebuild_case(conn, case_id, self.sealer)
                 else:
-                    await projections.project(conn, case_id, fresh)
+                    await projections.project(conn, case_id, fresh, self.sealer)
         wanted = [f for f in follow_ups if (self.deliver if f[0] == "Delivery" else self.watch)]
         if wanted and activity.in_activity():
             await start_follow_ups(wanted, wait=False)  # the command's reply does not wait for them
@@ -194,7 +194,10 @@ class CaseActivities:
         self, case_id: str, family_ref: str, person_refs: list[str], received_at: datetime
     ) -> list[PreviousCase]:
         """Earlier cases of the same family, or of one of its people, referred before this one [000][002]."""
-        rows = await self.pool.fetch(_PREVIOUS_CASES, case_id, family_ref, person_refs, received_at)
+        blind = self.sealer.blind  # the read model holds references as their blind indexes
+        rows = await self.pool.fetch(
+            _PREVIOUS_CASES, case_id, blind(family_ref), [blind(r) for r in person_refs], received_at
+        )
         return [
             PreviousCase(
                 case_id=r["case_id"],

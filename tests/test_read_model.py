@@ -391,3 +391,38 @@ async def test_sorted_by_deadline_a_case_with_a_missed_deadline_comes_first(fres
         rows, _ = await read_model.find_cases(conn, text="URG")
     assert [r["case_id"] for r in rows] == ["URG002", "URG001"]
     assert rows[0]["overdue"] >= 1
+
+
+async def test_references_are_kept_only_as_blind_indexes_yet_find_the_family_and_its_earlier_cases(fresh_pool):
+    """With keys, no family or person reference reaches PostgreSQL in the clear (events, cases, people), so
+    erasure leaves none in a table file, index, statistics or the WAL. Each is found by its blind index: the
+    case search, the known-family check of a new referral, and the SSD export (its children's references
+    opened with the case's key)."""
+    import os
+
+    from worker.codec import CaseKeys, EncryptionCodec
+    from worker.keys import MasterKeys
+    from worker.sealing import PLAIN, Sealer
+
+    master = MasterKeys("k1", {"k1": os.urandom(32)})
+    sealer = Sealer(EncryptionCodec(master, CaseKeys(fresh_pool, master)))
+    store = CaseActivities(fresh_pool, sealer)
+    spec = Spec("BLIND01", "closed_met", "North", datetime(2026, 2, 2, 10, tzinfo=UTC))
+    await store.append_events(spec.case_id, build(spec))
+    refs = ["FAM-BLIND01", "P-BLIND01-1", "P-BLIND01-2"]
+    async with fresh_pool.acquire() as conn:
+        stored = await conn.fetchval(
+            "SELECT (SELECT string_agg(e::text, ' ') FROM case_events e) || (SELECT string_agg(c::text, ' ')"
+            " FROM cases c) || (SELECT string_agg(p::text, ' ') FROM case_people p)"
+        )
+        assert [ref for ref in refs if ref in stored] == []
+        for ref in refs:
+            found, _ = await read_model.find_cases(conn, text=ref, closed=True, sealer=sealer)
+            assert [r["case_id"] for r in found] == ["BLIND01"], ref
+            assert (await read_model.find_cases(conn, text=ref, closed=True, sealer=PLAIN))[0] == []
+        episodes = await read_model.ssd_early_help_episodes(conn, None, sealer)
+    assert [e["earl_person_id"] for e in episodes] == ["P-BLIND01-2"]  # the child
+    earlier = await store.previous_cases("BLIND02", "FAM-BLIND01", [], datetime(2026, 6, 1, tzinfo=UTC))
+    assert [(p.case_id, p.matched_on) for p in earlier] == [("BLIND01", "family_ref")]
+    by_person = await store.previous_cases("BLIND02", "FAM-OTHER", ["P-BLIND01-1"], datetime(2026, 6, 1, tzinfo=UTC))
+    assert [(p.case_id, p.matched_on) for p in by_person] == [("BLIND01", "person_ref")]

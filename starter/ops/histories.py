@@ -32,6 +32,7 @@ from temporalio.worker import (
 from activities import projections
 from worker.codec import CaseErased
 from worker.sandbox import workflow_runner
+from worker.sealing import Sealer
 from workflows.case import WORKFLOW_TYPE, EarlyHelpCase
 from workflows.models import Event
 
@@ -215,7 +216,9 @@ class Rebuilt:
     erased: int = 0  # erased cases, rebuilt from the facts kept of them
 
 
-async def rebuild(conn: asyncpg.Connection, cases: dict[str, list[Event] | None], everything: bool) -> Rebuilt:
+async def rebuild(
+    conn: asyncpg.Connection, cases: dict[str, list[Event] | None], everything: bool, sealer: Sealer
+) -> Rebuilt:
     """Replace the read model's rows of `cases` (of every case if `everything`) with projections of their events.
     An erased case (None) is projected from the non-personal facts case_events keeps of it."""
     async with conn.transaction():
@@ -236,7 +239,7 @@ async def rebuild(conn: asyncpg.Connection, cases: dict[str, list[Event] | None]
                 for r in await conn.fetch("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq", case_id)
             ]
         for case_id, events in cases.items():
-            await projections.project(conn, case_id, events or [])
+            await projections.project(conn, case_id, events or [], sealer)
     total = sum(len(events or []) for events in cases.values())
     missing = sum(1 for case_id, events in cases.items() for e in events or [] if (case_id, e.seq) not in stored)
     return Rebuilt(len(cases), total, missing, len(erased))

@@ -16,6 +16,7 @@ from starter.cli import app, err, fail, out, run, workflow_id
 from starter.ops import histories as ops
 from starter.staff.manager_cli import with_db
 from worker.config import Config, ConfigError
+from worker.sealing import Sealer
 from worker.temporal import data_converter
 
 history_app = typer.Typer(help="Case histories: export them as JSON.", no_args_is_help=True)
@@ -132,13 +133,14 @@ def rebuild(query: QueryOption = None) -> None:
     master keys. An erased case is rebuilt from the facts kept of it."""
     needs_master_keys("rebuild")
 
-    async def collect(client) -> dict:
-        return await ops.events_by_case(ops.server_histories(client, query), client.data_converter)
+    async def collect(client) -> tuple[dict, Sealer]:
+        cases = await ops.events_by_case(ops.server_histories(client, query), client.data_converter)
+        return cases, Sealer(client.data_converter.payload_codec)  # the references' blind indexes
 
     with err.status("Reading histories..."):
-        cases = run(collect)
+        cases, sealer = run(collect)
     with err.status(f"Projecting {len(cases)} cases..."):
-        result: ops.Rebuilt = with_db(lambda conn: ops.rebuild(conn, cases, everything=query is None))
+        result: ops.Rebuilt = with_db(lambda conn: ops.rebuild(conn, cases, everything=query is None, sealer=sealer))
     out.print(
         f"Rebuilt the read model of {result.cases} cases from {result.events} events in their histories"
         + (f" ({result.erased} erased: from the facts kept of them)." if result.erased else ".")

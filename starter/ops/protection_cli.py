@@ -169,7 +169,7 @@ def keys_rotate(file: Annotated[Path, typer.Option(help="the key file to rotate"
     except (OSError, ValueError, KeyError) as e:
         fail(f"cannot read {file}: {e}", 2)
     active = f"k{len(keys) + 1}"
-    new_key_file(file, active, keys)
+    new_key_file(file, active, keys, doc.get("index"))  # the index key is kept: blind indexes still match
     out.print(f"{file}: new active key {active}; {len(keys)} earlier key(s) kept. Restart the workers.")
 
 
