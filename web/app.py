@@ -739,7 +739,8 @@ def create_app(
     secret = signer.derived_secret("web sessions") if signer else secrets.token_bytes(32)
     storage = PostgresStorage(pool, secret, idle_seconds, secure_cookies)
     app = web.Application(
-        middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems, require_sign_in, check_csrf]
+        middlewares=[aiohttp_session.session_middleware(storage), pages_for_problems, require_sign_in, check_csrf],
+        client_max_size=staff_api.BODY_LIMIT,  # a long safeguarding concern is never refused for its size
     )
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
     app[THROTTLE_KEY], app[OIDC_KEY], app[SENT_FILE_KEY] = Throttle(), provider, sent_file

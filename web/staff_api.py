@@ -45,13 +45,15 @@ from workflows.policy import Policy
 PREFIX = "/api/v1"
 BY_NAME = {step.name: model for model, step in STEPS.items()}
 LIMIT = 10_000  # rows of one list call
+CONCERN_CHARACTERS = 3_000_000  # a concern pasted whole (a log, a transcript): sent in parts, never refused
+BODY_LIMIT = 4 * CONCERN_CHARACTERS + 65_536  # the largest request body: such a concern as UTF-8, in JSON
 
 
 class Concern(BaseModel):
     """A safeguarding concern through the API: its words, and (optionally) who the sender says they are."""
 
     model_config = ConfigDict(extra="forbid")
-    details: str = Field(max_length=3_000_000)  # split into parts of the signal's bound: never refused for length
+    details: str = Field(max_length=CONCERN_CHARACTERS)  # sent in parts of the signal's bound
     by: Id | None = None
 
 
@@ -421,7 +423,7 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """A sub-application: its own middleware answers in JSON; the web app's keys are read through it."""
-    api = web.Application(middlewares=[signed_in])
+    api = web.Application(middlewares=[signed_in])  # (its body limit is the web app's: BODY_LIMIT)
     api.add_routes(
         [
             web.get("/openapi.json", openapi_document),
