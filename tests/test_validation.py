@@ -12,10 +12,13 @@ from tests.support import LEAD, SCREENER, Case
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     AddAgencyContribution,
+    AddFamilyMember,
     Allocate,
+    AssessmentSections,
     Consent,
     DecideClosure,
     IdentifyLeadPractitioner,
+    Member,
     Need,
     NeedProgress,
     PlanAction,
@@ -23,18 +26,25 @@ from workflows.models import (
     RecordChildSeen,
     RecordConsent,
     RecordContactAttempt,
+    RecordDocument,
     RecordHomeVisit,
     RecordLeadDeclined,
     RecordMaspOutcome,
+    RecordMemberLeft,
+    RecordPersonDetails,
+    RecordRelationship,
     RecordReview,
     RecordScreening,
     RecordSocialCareDecision,
+    RecordSupervision,
     RecordTaf,
     RecordUnannouncedVisit,
     RecordWarmHandover,
     ReferToMasp,
     RequestAdditionalService,
     RequestClosure,
+    SaveAssessmentDraft,
+    UpdatePlan,
     WithdrawConsent,
 )
 from workflows.pathway import STEPS
@@ -85,6 +95,21 @@ def every_command(now):
             by=LEAD, service="FIT", needs=["education"], reason="r"
         ),
         EarlyHelpCase.record_child_seen: RecordChildSeen(by=LEAD, person_ref="P-1"),
+        EarlyHelpCase.record_person_details: RecordPersonDetails(by=LEAD, person_ref="P-1", given_name="Aoife"),
+        EarlyHelpCase.add_family_member: AddFamilyMember(by=LEAD, member=Member(person_ref="P-9", role="parent")),
+        EarlyHelpCase.record_member_left: RecordMemberLeft(by=LEAD, person_ref="P-1", reason="moved out"),
+        EarlyHelpCase.record_relationship: RecordRelationship(by=LEAD, from_ref="P-1", to_ref="P-2", kind="parent"),
+        EarlyHelpCase.record_document: RecordDocument(
+            by=LEAD, document_id="D-1", kind="consent_form", sha256="0" * 64, filename="consent.pdf"
+        ),
+        EarlyHelpCase.save_assessment_draft: SaveAssessmentDraft(
+            by=LEAD, sections=AssessmentSections(parents_view="mornings are hard")
+        ),
+        EarlyHelpCase.update_plan: UpdatePlan(
+            by=LEAD,
+            actions=[PlanAction(action_id="A1", need_code="education", action="a", owner="o", due=now.date())],
+        ),
+        EarlyHelpCase.record_supervision: RecordSupervision(by="tm", held_at=now, reflection="on track"),
     }
 
 
@@ -98,6 +123,14 @@ async def test_every_command_out_of_its_stage_is_rejected_and_changes_nothing(en
         "record_consent",
         "transfer_locality",
         "add_case_note",
+        # the family record and supervision, in every open stage (tests/test_family_record.py)
+        "record_person_details",
+        "add_family_member",
+        "record_member_left",
+        "record_relationship",
+        "record_document",
+        "record_supervision",
+        "add_agency_contribution",  # a referral's while its assessment is open: refused as assessment_open
         "request_closure",  # in screening too: consent withdrawn or the family moved (tests/test_practice.py)
     }
     assert {STEPS[type(c)].name for c in commands.values()} | open_in_every_stage == {s.name for s in STEPS.values()}

@@ -65,6 +65,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "identify_lead_practitioner": frozenset({"social_workers", "managers"}),  # step-down [004]
     "record_lead_declined": frozenset({"social_workers", "managers", "practitioners"}),
     "transfer_locality": frozenset({"managers"}),  # moves the case to another team [DOMAIN 9]
+    "record_supervision": frozenset({"managers"}),  # a manager supervises the lead practitioner's work
     "erase": frozenset({"managers"}),  # `earlyhelp erase`, not an update
     "view": frozenset(ROLES),  # read a case (the MASH team reads the cases referred to it)
     "acknowledge": frozenset({"mash"}),  # a MASH referral, on the MASH queue (MashReferralWatch's update)

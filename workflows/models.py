@@ -27,6 +27,7 @@ from workflows.bounds import (
     Summary,
     When,
 )
+from workflows.person import PersonDetails, Relationship, RelationshipKind, relationship_problem
 from workflows.policy import DEFAULT_LOCALITIES, Policy
 
 
@@ -104,11 +105,24 @@ class Member(Model):
     person_ref: Id
     role: Name
     year_of_birth: int | None = Field(None, ge=1900, le=2100)
+    details: PersonDetails | None = None
+    lives_in_household: bool = True
 
 
 class Family(Model):
     family_ref: Id
     members: list[Member] = Field(default_factory=list, max_length=SOME)
+    relationships: list[Relationship] = Field(default_factory=list, max_length=MANY)
+
+    @model_validator(mode="after")
+    def _known_members(self) -> Family:
+        refs = [m.person_ref for m in self.members]
+        if len(set(refs)) != len(refs):
+            raise ValueError("members: each person_ref may appear once")
+        for n, relationship in enumerate(self.relationships):
+            if problem := relationship_problem(relationship, refs):
+                raise ValueError(f"relationships.{n}: {problem}")
+        return self
 
 
 class Referrer(Model):
@@ -216,11 +230,15 @@ class RecordChildSeen(Recorded):
     person_ref: Id
 
 
+NoteKind = Literal["phone", "visit", "email", "meeting", "other"]
+
+
 class AddCaseNote(Recorded):
     """A case note for the chronology, marked significant or not [DOMAIN 9]."""
 
     text: Summary
     significant: bool = False
+    kind: NoteKind | None = Field(None, description="how it came about: phone, visit, email, meeting, other")
 
 
 class RecordContactAttempt(Recorded):
@@ -228,6 +246,7 @@ class RecordContactAttempt(Recorded):
 
     method: ContactMethod
     outcome: ContactOutcome
+    note: OptionalSummary | None = None
 
 
 class RecordWarmHandover(Recorded):
@@ -241,6 +260,7 @@ class RecordUnannouncedVisit(Recorded):
 
     outcome: VisitOutcome
     letter_left: bool
+    note: OptionalSummary | None = None
 
 
 class RecordHomeVisit(Recorded):
@@ -267,11 +287,18 @@ class RecordAssessment(Recorded):
         return self
 
 
+Rag = Literal["red", "amber", "green"]
+
+
 class PlanAction(Model):
     need_code: NeedCode
     action: Reason
     owner: Name
     due: Day
+    action_id: Id | None = Field(None, description="the action's id in the plan, for later updates")
+    better_when: OptionalReason | None = Field(None, description="what will be better when it is done")
+    rag: Rag | None = None
+    closed: bool | None = Field(None, description="true once the action is done or dropped")
 
 
 class RecordTaf(Command):
@@ -289,12 +316,24 @@ class NeedProgress(Model):
     status: ProgressStatus
 
 
+class ActionUpdate(Model):
+    """What a review says of one action of the plan (by its action_id)."""
+
+    action_id: Id
+    rag: Rag | None = None
+    closed: bool | None = None
+    note: OptionalReason | None = None
+
+
 class RecordReview(Command):
     """A progress review of the plan, with the next review date [003]."""
 
     held_at: When
     progress: list[NeedProgress] = Field(min_length=1, max_length=len(NeedCode))
     next_review_date: Day
+    narrative: OptionalSummary | None = None
+    attendees: list[Name] = Field(default_factory=list, max_length=SOME)
+    action_updates: list[ActionUpdate] = Field(default_factory=list, max_length=MANY)
 
 
 class NeedOutcome(Model):
@@ -334,6 +373,7 @@ class RecordSocialCareDecision(Command):
     """Children's social care accepts or declines a step-up [003]."""
 
     accepted: bool
+    reason: OptionalReason | None = None
 
 
 class WithdrawConsent(Command):
@@ -365,7 +405,7 @@ class RecordLeadDeclined(Command):
 
 
 class AddAgencyContribution(Command):
-    """Step-down: an agency adds to the EHA left open [004]."""
+    """An agency adds its part to the assessment while it is open (a step-down's EHA left open [004])."""
 
     agency: Name
     summary: Summary
@@ -379,6 +419,108 @@ class RequestAdditionalService(Command):
     reason: Reason
 
 
+# --- the family record (third version) ---------------------------------------
+
+
+class RecordPersonDetails(Command, PersonDetails):
+    """A member's details: names, date of birth, address, contacts, NHS number, UPN, school, GP, language,
+    ethnicity, disability. Only the details given change."""
+
+    person_ref: Id
+
+    @model_validator(mode="after")
+    def _something(self) -> RecordPersonDetails:
+        if not PersonDetails.model_validate(self.model_dump(exclude={"by", "person_ref"})).given():
+            raise ValueError("give at least one of the person's details")
+        return self
+
+
+class AddFamilyMember(Command):
+    """Someone joins the family (a new baby, a partner moving in): their consent is then needed like anyone's."""
+
+    member: Member
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: Any) -> Any:
+        """The member's fields may also be given beside `by`, not inside `member`."""
+        if isinstance(data, dict) and "member" not in data and "person_ref" in data:
+            return {"by": data.get("by"), "member": {k: v for k, v in data.items() if k != "by"}}
+        return data
+
+
+class RecordMemberLeft(Command):
+    """A member leaves the household: their consent is no longer needed; their record stays."""
+
+    person_ref: Id
+    reason: Reason
+
+
+class RecordRelationship(Command):
+    """How two members are related (the genogram): `from_ref` is the `kind` of `to_ref`."""
+
+    from_ref: Id
+    to_ref: Id
+    kind: RelationshipKind
+
+
+class RecordDocument(Command):
+    """A document kept on the case (a signed consent form, a school report, a CIN plan): its id, kind, the
+    SHA-256 of its content and its file name."""
+
+    document_id: Id
+    kind: Name
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex")
+    filename: Name = Field(pattern=r"^[^/\\\x00-\x1f]+$")
+
+
+# --- what practitioners write (third version) ---------------------------------
+
+
+class AssessmentSections(Model):
+    """The Early Help Assessment's parts as a practitioner writes them, before it is finalised."""
+
+    child_voice: dict[Id, Summary] = Field(default_factory=dict, max_length=SOME, description="per child")
+    parents_view: OptionalSummary | None = None
+    strengths: list[Reason] = Field(default_factory=list, max_length=SOME)
+    worries: list[Reason] = Field(default_factory=list, max_length=SOME)
+    working_well: list[Reason] = Field(default_factory=list, max_length=SOME)
+    needs_to_happen: list[Reason] = Field(default_factory=list, max_length=SOME)
+    scaling: int | None = Field(None, ge=0, le=10)
+    analysis: dict[NeedCode, Summary] = Field(default_factory=dict, description="per need")
+    sources: list[Name] = Field(default_factory=list, max_length=FEW)
+
+
+class SaveAssessmentDraft(Command):
+    """Save the assessment as it stands (its sections); record_assessment finalises it."""
+
+    sections: AssessmentSections
+
+
+class UpdatePlan(Command):
+    """The family plan as it now stands: each action with what will be better, its owner, due date and RAG."""
+
+    actions: list[PlanAction] = Field(min_length=1, max_length=MANY)
+
+    @model_validator(mode="after")
+    def _ids(self) -> UpdatePlan:
+        ids = [a.action_id for a in self.actions]
+        if None in ids:
+            raise ValueError("actions: each action needs its action_id")
+        if len(set(ids)) != len(ids):
+            raise ValueError("actions: each action_id may appear once")
+        return self
+
+
+class RecordSupervision(Command):
+    """A manager's supervision of the case: reflection, decisions and actions."""
+
+    held_at: When
+    reflection: Summary
+    decisions: list[Reason] = Field(default_factory=list, max_length=SOME)
+    actions: list[Reason] = Field(default_factory=list, max_length=SOME)
+
+
 # --- signal ------------------------------------------------------------------
 
 
@@ -386,6 +528,9 @@ class SafeguardingConcern(Model):
     by: Id
     details: Summary
     at: When | None = None
+    person_refs: list[Id] = Field(default_factory=list, max_length=SOME, description="the children it is about")
+    category: Name | None = Field(None, description="e.g. neglect, physical, emotional, sexual, exploitation")
+    police_informed: bool | None = None
 
 
 class MashReferralRef(Model):
@@ -442,6 +587,19 @@ class MemberView(Model):
     year_of_birth: int | None = None
     consent: Literal["given", "missing", "not needed"]
     seen: bool = False
+    details: PersonDetails | None = None
+    lives_in_household: bool = True
+
+
+class DocumentKept(Model):
+    """A document kept on the case, as record_document recorded it."""
+
+    document_id: str
+    kind: str
+    sha256: str
+    filename: str
+    recorded_at: AwareDatetime
+    recorded_by: str
 
 
 class CaseDetails(Model):
@@ -453,6 +611,10 @@ class CaseDetails(Model):
     received_at: AwareDatetime | None = None
     referrer_agency: str = ""
     keyed_by: str | None = None
+    relationships: list[Relationship] = Field(default_factory=list)
+    documents: list[DocumentKept] = Field(default_factory=list)
+    assessment_draft: AssessmentSections | None = None
+    supervisions: list[AwareDatetime] = Field(default_factory=list)
 
 
 class Snapshot(Model):

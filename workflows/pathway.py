@@ -51,6 +51,7 @@ from workflows.models import (
     TransferLocality,
     WithdrawConsent,
 )
+from workflows.record import RECORD_COMMANDS
 from workflows.rules import RuleBroken
 from workflows.state import PRACTICE_V1, CaseState, apply, new_state
 
@@ -187,6 +188,12 @@ class Decision:
         return when
 
 
+def _given(**values: Any) -> dict[str, Any]:
+    """Event data of the values given: a field a command gained later is left out when not used, so a command
+    recorded before it makes the same event."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 # --- opening a case -------------------------------------------------------------
 
 
@@ -293,6 +300,7 @@ def _record_contact_attempt(d: Decision, c: RecordContactAttempt) -> None:
         outcome=c.outcome,
         time_of_day=time_of_day(at, s.policy),
         attempt=len(s.contact_attempts) + 1,
+        **_given(note=c.note),
     )
     d.complete("first_contact_attempt", at)
     if c.outcome == "reached":
@@ -327,6 +335,7 @@ def _record_unannounced_visit(d: Decision, c: RecordUnannouncedVisit) -> None:
         letter_left=c.letter_left,
         visit=len(s.visits) + 1,
         lead_practitioner=s.lead_practitioner,
+        **_given(note=c.note),
     )
     if c.outcome == "seen":
         d.move(S.home_visit)
@@ -374,7 +383,7 @@ def _record_taf(d: Decision, c: RecordTaf) -> None:
     at = d.at_or_now(c.held_at, s.allocated_at, "the TAF meeting")
     rules.check_plan_covers_needs(s.needs, c.actions)
     rules.check_review_date(at, c.review_date, s.policy)
-    d.emit("TafHeld", **c.model_dump(mode="json", exclude={"by"}))
+    d.emit("TafHeld", **c.model_dump(mode="json", exclude={"by"}, exclude_none=True))
     d.complete("taf", at)
     d.set_deadline("review", rules.review_due(c.review_date))
     d.move(S.plan_active)
@@ -388,7 +397,12 @@ def _record_review(d: Decision, c: RecordReview) -> None:
         rules.check_review_after_taf(at, s.taf_held_at)
     rules.check_covers_every_need(s.needs, (p.need_code for p in c.progress), "review_covers_every_need", "the review")
     rules.check_review_date(at, c.next_review_date, s.policy)
-    d.emit("ReviewHeld", **c.model_dump(mode="json", exclude={"by"}))
+    known = {a.action_id for a in s.plan if a.action_id}
+    if unknown := sorted({u.action_id for u in c.action_updates} - known):
+        raise RuleBroken("action_in_the_plan", f"{', '.join(unknown)} is not an action of the plan")
+    # (what the review says beyond its progress only when given: a review recorded before has the same event)
+    review = c.model_dump(mode="json", exclude={"by"}, exclude_none=True)
+    d.emit("ReviewHeld", **{k: v for k, v in review.items() if v != [] or k == "progress"})
     d.complete("review", at)
     d.set_deadline("review", rules.review_due(c.next_review_date))
 
@@ -458,7 +472,7 @@ def _record_masp_outcome(d: Decision, c: RecordMaspOutcome) -> None:
 
 def _record_social_care_decision(d: Decision, c: RecordSocialCareDecision) -> None:
     s = d.state
-    d.emit("SocialCareDecisionRecorded", accepted=c.accepted)
+    d.emit("SocialCareDecisionRecorded", accepted=c.accepted, **_given(reason=c.reason))
     if s.v2:
         d.complete("social_care_decision", d.now)
     if c.accepted:
@@ -522,6 +536,10 @@ def _record_lead_declined(d: Decision, c: RecordLeadDeclined) -> None:
 
 
 def _add_agency_contribution(d: Decision, c: AddAgencyContribution) -> None:
+    if d.state.referral.route == "referral" and d.state.stage != S.assessment:
+        raise RuleBroken(
+            "assessment_open", f"an agency adds its part while the assessment is open; the case is in '{d.state.stage}'"
+        )
     if d.state.v2:
         d.consent_needed("an agency contribution")
     d.emit("AgencyContributionAdded", agency=c.agency, summary=c.summary)
@@ -563,7 +581,7 @@ def _record_child_seen(d: Decision, c: RecordChildSeen) -> None:
 
 def _add_case_note(d: Decision, c: AddCaseNote) -> None:
     at = d.at_or_now(c.at, None, "the case note")
-    d.emit("CaseNoteAdded", at=at, text=c.text, significant=c.significant)
+    d.emit("CaseNoteAdded", at=at, text=c.text, significant=c.significant, **_given(kind=c.kind))
 
 
 # What of a malformed concern is kept: enough to act on, bounded, printable.
@@ -601,7 +619,15 @@ def raise_safeguarding(
         )
     else:
         d = Decision(state, concern.by, now)
-        d.emit("SafeguardingConcernRaised", at=concern.at or now, details=concern.details, stage=state.stage)
+        about = _given(person_refs=concern.person_refs or None, category=concern.category)
+        d.emit(
+            "SafeguardingConcernRaised",
+            at=concern.at or now,
+            details=concern.details,
+            stage=state.stage,
+            **about,
+            **_given(police_informed=concern.police_informed),
+        )
     if state.stage != S.stepped_up:
         d.step_up("safeguarding concern: referred to MASH without delay [004]")
     return d.events
@@ -698,11 +724,12 @@ STEPS: Mapping[type[Command], Step] = MappingProxyType(
             "identify_lead_practitioner", _identify_lead_practitioner, (S.awaiting_allocation,), "step_down"
         ),
         RecordLeadDeclined: Step("record_lead_declined", _record_lead_declined, (S.awaiting_allocation,), "step_down"),
-        AddAgencyContribution: Step("add_agency_contribution", _add_agency_contribution, _ALL_OPEN, "step_down"),
+        AddAgencyContribution: Step("add_agency_contribution", _add_agency_contribution, _ALL_OPEN),
         RequestAdditionalService: Step("request_additional_service", _request_additional_service, WORKING),
         TransferLocality: Step("transfer_locality", _transfer_locality, _ALL_OPEN),
         RecordChildSeen: Step("record_child_seen", _record_child_seen, WORKING),
         AddCaseNote: Step("add_case_note", _add_case_note, _ALL_OPEN),
+        **{model: Step(name, handler, stages) for model, (name, handler, stages) in RECORD_COMMANDS.items()},
     }
 )
 

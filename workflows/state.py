@@ -14,11 +14,14 @@ from types import MappingProxyType
 from pydantic import AwareDatetime, Field
 
 from workflows.models import (
+    AssessmentSections,
     CaseDetails,
     CaseOutcome,
     Consent,
     Deadline,
+    DocumentKept,
     Event,
+    Member,
     MemberView,
     Model,
     Need,
@@ -33,6 +36,7 @@ from workflows.models import (
     Snapshot,
     Stage,
 )
+from workflows.person import PersonDetails, Relationship
 from workflows.policy import Policy
 
 # Practice versions (workflows/case.py, patch `practice-v2`): a case follows the rules of its version, so its
@@ -76,6 +80,13 @@ class CaseState(Model):
     paused: list[str] = Field(default_factory=list)  # deadlines a step-up paused, set again on return
     previous_cases: list[PreviousCase] = Field(default_factory=list)
     re_referral: bool = False
+    # The family record and what practitioners write (third version):
+    left: list[str] = Field(default_factory=list)  # members who left the household
+    joined: list[str] = Field(default_factory=list)  # members who joined after the referral: their own consent
+    relationships: list[Relationship] = Field(default_factory=list)
+    documents: list[DocumentKept] = Field(default_factory=list)
+    assessment_draft: AssessmentSections | None = None
+    supervisions: list[AwareDatetime] = Field(default_factory=list)  # when each was held
     # The edition of the bank holidays this run computes deadlines under (workflows/bank_holidays.py), chosen by
     # the workflow at the run's start; a deadline already set keeps the date it was given.
     bank_holidays: int = Field(1, ge=1)
@@ -90,9 +101,13 @@ class CaseState(Model):
         age = self.policy.own_consent_age
         return [
             m.person_ref
-            for m in self.referral.family.members
+            for m in self.household()
             if m.role.casefold() in PARENT_ROLES or (m.year_of_birth is not None and year - m.year_of_birth >= age)
         ]
+
+    def household(self) -> list[Member]:
+        """The members still in the household: consent follows who joins and who leaves."""
+        return [m for m in self.referral.family.members if m.person_ref not in self.left]
 
     def consent_missing(self, year: int) -> list[str]:
         """The members whose consent is needed and not given; 'family' for a family with no members known."""
@@ -101,12 +116,12 @@ class CaseState(Model):
             return [] if self.consent.given else ["family"]
 
         def has(p: str) -> bool:
-            return (self.consent.given and p not in self.withdrawn) or p in self.consented
+            return (self.consent.given and p not in self.withdrawn and p not in self.joined) or p in self.consented
 
         return [p for p in people if not has(p)]
 
     def children(self) -> list[str]:
-        return [m.person_ref for m in self.referral.family.members if m.role.casefold() in CHILD_ROLES]
+        return [m.person_ref for m in self.household() if m.role.casefold() in CHILD_ROLES]
 
     def pending(self, kind: str) -> Deadline | None:
         return next((d for d in self.deadlines if d.kind == kind and d.status == "pending"), None)
@@ -148,6 +163,10 @@ class CaseState(Model):
             received_at=self.referral.received_at,
             referrer_agency=self.referral.referrer.agency,
             keyed_by=self.referral.keyed_by,
+            relationships=self.relationships,
+            documents=self.documents,
+            assessment_draft=self.assessment_draft,
+            supervisions=self.supervisions,
         )
 
     def member_views(self) -> list[MemberView]:
@@ -160,6 +179,8 @@ class CaseState(Model):
                 year_of_birth=m.year_of_birth,
                 consent="missing" if m.person_ref in missing else "given" if m.person_ref in needed else "not needed",
                 seen=m.person_ref in self.children_seen,
+                details=m.details,
+                lives_in_household=m.lives_in_household and m.person_ref not in self.left,
             )
             for m in self.referral.family.members
         ]
@@ -254,6 +275,14 @@ def _taf(s: CaseState, e: Event) -> None:
 
 def _review(s: CaseState, e: Event) -> None:
     s.latest_review = [NeedProgress.model_validate(p) for p in e.data.get("progress", [])]
+    updates = {u["action_id"]: u for u in e.data.get("action_updates", [])}
+    if updates:  # what the review says of each action of the plan (third version)
+        s.plan = [
+            a.model_copy(update={k: v for k, v in updates[a.action_id].items() if k in ("rag", "closed")})
+            if a.action_id in updates
+            else a
+            for a in s.plan
+        ]
 
 
 def _child_seen(s: CaseState, e: Event) -> None:
@@ -309,6 +338,50 @@ def _consent(given: bool) -> Callable[[CaseState, Event], None]:
     return apply_consent
 
 
+def _members(s: CaseState, members: list[Member]) -> None:
+    family = s.referral.family.model_copy(update={"members": members})
+    s.referral = s.referral.model_copy(update={"family": family})
+
+
+def _person_details(s: CaseState, e: Event) -> None:
+    def updated(m: Member) -> Member:
+        if m.person_ref != e.data["person_ref"]:
+            return m
+        before = m.details.given() if m.details else {}
+        return m.model_copy(update={"details": PersonDetails.model_validate(before | e.data["details"])})
+
+    _members(s, [updated(m) for m in s.referral.family.members])
+
+
+def _member_added(s: CaseState, e: Event) -> None:
+    _members(s, [*s.referral.family.members, Member.model_validate(e.data["member"])])
+    s.joined.append(e.data["member"]["person_ref"])
+
+
+def _member_left(s: CaseState, e: Event) -> None:
+    s.left.append(e.data["person_ref"])
+
+
+def _relationship(s: CaseState, e: Event) -> None:
+    s.relationships.append(Relationship.model_validate(e.data))
+
+
+def _document(s: CaseState, e: Event) -> None:
+    s.documents.append(DocumentKept.model_validate({**e.data, "recorded_at": e.at, "recorded_by": e.by}))
+
+
+def _draft(s: CaseState, e: Event) -> None:
+    s.assessment_draft = AssessmentSections.model_validate(e.data["sections"])
+
+
+def _plan_updated(s: CaseState, e: Event) -> None:
+    s.plan = [PlanAction.model_validate(a) for a in e.data["actions"]]
+
+
+def _supervision(s: CaseState, e: Event) -> None:
+    s.supervisions.append(e.at)
+
+
 def _ended(s: CaseState, e: Event) -> None:
     for d in s.deadlines:
         if d.status == "pending":
@@ -345,6 +418,14 @@ APPLIERS: Mapping[str, Callable[[CaseState, Event], None]] = MappingProxyType(
         "SteppedUp": _stepped_up,
         "ConsentRecorded": _consent(True),
         "ConsentWithdrawn": _consent(False),
+        "PersonDetailsRecorded": _person_details,
+        "FamilyMemberAdded": _member_added,
+        "FamilyMemberLeft": _member_left,
+        "RelationshipRecorded": _relationship,
+        "DocumentRecorded": _document,
+        "AssessmentDraftSaved": _draft,
+        "PlanUpdated": _plan_updated,
+        "SupervisionRecorded": _supervision,
         "CaseEnded": _ended,
     }
 )
