@@ -166,7 +166,24 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
     "AgencyContributionAdded": lambda d: f"added {d['agency']}'s contribution: {d.get('summary', '')}",
     "AdditionalServiceRequested": lambda d: f"requested {_words(d['service'])}: {d.get('reason', '')}",
     "LocalityTransferred": lambda d: f"transferred the case from {d['from']} to {d['to']}: {d.get('reason', '')}",
-    "CaseNoteAdded": lambda d: "added a case note: " + str(d.get("text", "")),
+    "CaseNoteAdded": lambda d: (
+        "added a case note" + (f" ({_words(d['kind'])})" if d.get("kind") else "") + ": " + str(d.get("text", ""))
+    ),
+    "PersonDetailsRecorded": lambda d: (
+        f"recorded {d.get('person_ref', 'a member')}'s details: " + _list([_words(k) for k in d.get("details") or {}])
+    ),
+    "FamilyMemberAdded": lambda d: (
+        f"added {(d.get('member') or {}).get('person_ref', 'a member')} "
+        f"({(d.get('member') or {}).get('role', '')}) to the family"
+    ),
+    "FamilyMemberLeft": lambda d: f"recorded that {d.get('person_ref')} left the household: {d.get('reason', '')}",
+    "RelationshipRecorded": lambda d: (
+        f"recorded that {d.get('from_ref')} is a {_words(d.get('kind', ''))} of {d.get('to_ref')}"
+    ),
+    "DocumentRecorded": lambda d: f"kept a document on the case: {d.get('filename')} ({_words(d.get('kind', ''))})",
+    "AssessmentDraftSaved": lambda d: "saved the assessment as a draft",
+    "PlanUpdated": lambda d: f"updated the family plan: {len(d.get('actions') or [])} actions",
+    "SupervisionRecorded": lambda d: "recorded supervision: " + str(d.get("reflection", "")),
     "StageChanged": lambda d: f"the case moved to {stage_name(d['to'])}",
     "DeadlineSet": lambda d: f"the {_deadline(d)} is due by {_day(d.get('due_at'))}",
     "DeadlineMet": lambda d: f"the {_deadline(d)} was done on time",

@@ -53,3 +53,17 @@ def test_source_codes_stay_out_of_what_people_read():
         e.body for e in made if isinstance(e, Notification)
     ]
     assert texts and not any("[0" in t for t in texts)
+
+
+def test_every_event_the_workflows_record_has_its_own_words():
+    """A new event (the family record's, supervision's) is said in practitioners' words, never by its name."""
+    import re
+    from pathlib import Path
+
+    from activities.chronology import SAYS
+
+    emitted: set[str] = set()
+    for source in (Path(__file__).parent.parent / "workflows").glob("*.py"):
+        emitted |= set(re.findall(r'emit\(\s*"(\w+)"', source.read_text()))
+    assert {"PersonDetailsRecorded", "FamilyMemberAdded", "SupervisionRecorded"} <= emitted
+    assert emitted - set(SAYS) == set()

@@ -99,7 +99,10 @@ ROLE_NAMES = {
 
 BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
 # The referral form: the Referral model's fields but those the service sets or that other routes use.
-REFERRAL_OMITS = frozenset({"policy", "keyed_by", "prior_assessment"})
+# A member's details, household and relationships are recorded on the case page once the case is open.
+REFERRAL_OMITS = frozenset({"policy", "keyed_by", "prior_assessment", "details", "lives_in_household", "relationships"})
+# A member added on the case page lives in the household (record_member_left says otherwise).
+COMMAND_OMITS = frozenset({"lives_in_household"})
 MEMBER_ROWS = 8  # blank rows for family members on the referral form (rows left blank are not sent)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
@@ -123,7 +126,7 @@ def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
 
 def command_widgets(name: str, snap: Snapshot, roles: Roles) -> list[forms.Widget]:
     model, _ = BY_NAME[name]
-    widgets = forms.fields_of(model, [n.code for n in snap.needs])
+    widgets = forms.fields_of(model, [n.code for n in snap.needs], omit=COMMAND_OMITS)
     leads = team_leads(roles, snap.locality, snap.route)
     for w in widgets:
         if w.name in STAFF_FIELDS and leads:  # a choice from the locality's team, never a typed name

@@ -994,3 +994,30 @@ def test_a_case_by_keyboard_alone_from_sign_in_to_the_home_visit(web: Web, page:
     )
     expect(page.locator("h1")).to_contain_text("assessment")
     assert web.stack.cli_json("status", case)["stage"] == "assessment"
+
+
+def test_the_family_record_shows_names_the_household_relationships_and_documents(web: Web, page: Page):
+    """A member's name, who left, how they are related and the documents kept, recorded by the contract's
+    updates, are on the case page (and every form for them passes axe)."""
+    case = allocated_case(web)
+    parent, child = f"P-{case}-1", f"P-{case}-2"
+    web.stack.cli("record-person-details", case, "--by", "lp-jones", "--person-ref", parent,
+                  "--given-name", "Siobhán", "--family-name", "Ó Briain", "--preferred-name", "Shiv")  # fmt: skip
+    web.stack.cli("record-relationship", case, "--by", "lp-jones", "--from-ref", parent, "--to-ref", child,
+                  "--kind", "parent")  # fmt: skip
+    web.stack.cli("add-family-member", case, "--by", "lp-jones",
+                  "--member", json.dumps({"person_ref": "P-GRAN", "role": "grandparent"}))  # fmt: skip
+    web.stack.cli("record-member-left", case, "--by", "lp-jones", "--person-ref", "P-GRAN", "--reason", "moved")
+    web.stack.cli("record-document", case, "--by", "lp-jones", "--document-id", "D1", "--kind", "consent_form",
+                  "--sha256", "a" * 64, "--filename", "signed consent.pdf")  # fmt: skip
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    family = page.locator("#family + table")
+    expect(family).to_contain_text("Siobhán Ó Briain (known as Shiv)")
+    expect(family.get_by_role("row").filter(has_text="P-GRAN")).to_contain_text("left the household")
+    expect(page.get_by_text(f"{parent} is a parent of {child}", exact=True)).to_be_visible()
+    expect(page.get_by_text("signed consent.pdf (consent form), recorded by lp-jones")).to_be_visible()
+    expect(page.locator("#chronology, main")).to_contain_text(f"recorded that {parent} is a parent of {child}")
+    for details in page.locator("details.command").all():
+        details.locator("summary").click()
+    assert_accessible(page)
