@@ -21,6 +21,7 @@ SCRUBBED = (
     "case_events",
     "cases",
     "case_people",
+    "person_index",
     "documents",
     "notifications",
     "mash_referrals",
@@ -51,6 +52,7 @@ async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: st
             sorted(CLOSURE_REASONS),
         )
         await conn.execute("DELETE FROM case_people WHERE case_id = $1", case_id)
+        await conn.execute("DELETE FROM person_index WHERE case_id = $1", case_id)
         await conn.execute(
             "UPDATE cases SET referrer_agency = NULL, family_ref = NULL, end_reason = $2 WHERE case_id = $1",
             case_id,

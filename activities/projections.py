@@ -13,11 +13,12 @@ from datetime import datetime
 
 import asyncpg
 
+from activities import people_index
 from worker.sealing import ERASED, PLAIN, Sealer
 from workflows.models import Event
 
 Handler = Callable[[asyncpg.Connection, str, Event], Awaitable[None]]
-PROJECTION_TABLES = ("additional_service_requests", "approvals", "deadlines", "case_people", "cases")
+PROJECTION_TABLES = ("additional_service_requests", "approvals", "deadlines", "case_people", "person_index", "cases")
 
 
 async def _referred(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
@@ -40,14 +41,30 @@ async def _referred(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Se
         e.seq,
         sealer.blind(d["family_ref"]) if d.get("family_ref") else None,
     )
+    await _people(conn, case_id, d.get("people", []), sealer)
+
+
+async def _people(conn: asyncpg.Connection, case_id: str, people: list[dict], sealer: Sealer) -> None:
+    """Members of the family: by reference (blind, and sealed for the SSD export), and their details' blind
+    indexes for finding them (activities/people_index.py)."""
     await conn.executemany(
         "INSERT INTO case_people (case_id, person_ref, role, person_sealed) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT DO NOTHING",
         [
             (case_id, sealer.blind(p["person_ref"]), p["role"], await sealer.seal_text(case_id, p["person_ref"]))
-            for p in d.get("people", [])
+            for p in people
         ],
     )
+    for person_ref, details in people_index.members_of(people):
+        await people_index.index_person(conn, case_id, person_ref, details, sealer)
+
+
+async def _member_added(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
+    await _people(conn, case_id, [e.data["member"]], sealer)
+
+
+async def _details_recorded(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
+    await people_index.index_person(conn, case_id, e.data["person_ref"], e.data.get("details"), sealer)
 
 
 def _set(sql: str, *fields: str) -> Handler:
@@ -185,6 +202,12 @@ HANDLERS: dict[str, Handler] = {
 
 
 # What changes a case's next deadline or its count of missed deadlines not done (migration 0011).
+# Handlers of events that hold references or details: they write blind indexes and sealed values.
+SEALED_HANDLERS: dict[str, Callable[[asyncpg.Connection, str, Event, Sealer], Awaitable[None]]] = {
+    "CaseReferred": _referred,
+    "FamilyMemberAdded": _member_added,
+    "PersonDetailsRecorded": _details_recorded,
+}
 DEADLINE_EVENTS = frozenset(t for t in HANDLERS if t.startswith("Deadline")) | {"CaseEnded"}
 
 
@@ -192,8 +215,8 @@ async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event
     """Apply newly saved events, in order, to the read model (`sealer`: the references' blind indexes)."""
     last, deadlines_changed = 0, False
     for e in events:
-        if e.type == "CaseReferred":
-            await _referred(conn, case_id, e, sealer)
+        if sealed := SEALED_HANDLERS.get(e.type):
+            await sealed(conn, case_id, e, sealer)
         elif handler := HANDLERS.get(e.type):
             await handler(conn, case_id, e)
         last = e.seq

@@ -426,3 +426,56 @@ async def test_references_are_kept_only_as_blind_indexes_yet_find_the_family_and
     assert [(p.case_id, p.matched_on) for p in earlier] == [("BLIND01", "family_ref")]
     by_person = await store.previous_cases("BLIND02", "FAM-OTHER", ["P-BLIND01-1"], datetime(2026, 6, 1, tzinfo=UTC))
     assert [(p.case_id, p.matched_on) for p in by_person] == [("BLIND01", "person_ref")]
+
+
+async def test_a_person_is_found_by_name_date_of_birth_postcode_or_nhs_number_and_never_indexed_in_the_clear(
+    fresh_pool,
+):
+    """Is this family known? A member's details are indexed only as blind indexes; a search by how the family
+    name sounds and the date of birth (or postcode, or NHS number) finds them in a closed case too, within the
+    searcher's localities; erasure removes the rows."""
+    import os
+
+    from activities.erasure import erase_case
+    from activities.people_index import PersonSearch, find_people
+    from worker.codec import CaseKeys, EncryptionCodec
+    from worker.keys import MasterKeys
+    from worker.sealing import Sealer
+    from workflows.models import Family, Member
+    from workflows.person import PersonDetails
+
+    master = MasterKeys("k1", {"k1": os.urandom(32)})
+    sealer = Sealer(EncryptionCodec(master, CaseKeys(fresh_pool, master)))
+    store = CaseActivities(fresh_pool, sealer)
+    details = PersonDetails(
+        given_name="Siobhán",
+        family_name="Smyth",
+        date_of_birth=date(2015, 3, 27),
+        address={"lines": ["2 Mill Lane"], "postcode": "M1 1AE"},
+        nhs_number="9434765919",
+    )
+    referral = sample_referral("FIND01", datetime(2026, 2, 2, 10, tzinfo=UTC), locality="North")
+    family = Family(
+        family_ref="FAM-FIND01",
+        members=[Member(person_ref="P-FIND01-2", role="child", details=details), *referral.family.members[:1]],
+    )
+    _, events = pathway.open_case(referral.model_copy(update={"family": family}))
+    await store.append_events("FIND01", events)
+    async with fresh_pool.acquire() as conn:
+        await conn.execute("UPDATE cases SET ended_at = now() WHERE case_id = 'FIND01'")  # closed since
+
+        async def found(scope=None, **search) -> list[tuple[str, str]]:
+            rows = await find_people(conn, PersonSearch(**search), scope=scope, sealer=sealer)
+            return [(r["case_id"], r["person_ref"]) for r in rows]
+
+        child = [("FIND01", "P-FIND01-2")]
+        assert await found(family_name="Smith", date_of_birth=date(2015, 3, 27)) == child  # sounds alike
+        assert await found(family_name="SMYTH", given_name="siobhan") == child  # no accents, any case
+        assert await found(postcode="m11ae") == child
+        assert await found(nhs_number="943 476 5919") == child
+        assert await found(family_name="Smith", date_of_birth=date(2015, 3, 28)) == []  # every part must match
+        assert await found(scope=["East"], postcode="M1 1AE") == []  # another team's case
+        stored = await conn.fetchval("SELECT string_agg(p::text, ' ') FROM person_index p")
+        assert not [v for v in ("smyth", "Smyth", "siobh", "M11AE", "9434765919", "2015-03-27") if v in stored]
+        await erase_case(conn, "FIND01", "tm", "erasure request")
+        assert await conn.fetchval("SELECT count(*) FROM person_index WHERE case_id = 'FIND01'") == 0

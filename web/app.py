@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import chronology, read_model, report
+from activities import chronology, people_index, read_model, report
 from activities.delivery import reference
 from activities.effects import DEADLINE_NAMES, stage_name
 from activities.plain_words import without_sources
@@ -65,7 +65,7 @@ from web.sessions import IDLE_SECONDS, PostgresStorage
 from worker.authz import LEADS, STAFF_FIELDS, Roles
 from worker.identity import Signer, acting_for
 from worker.temporal import new_update_id, send_command, start_case
-from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts
+from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts, refusal
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
 from workflows.models import MashAcknowledgement, Need, NeedCode, Referral, SafeguardingConcern, Snapshot, Stage
@@ -669,6 +669,38 @@ async def report_page(request: web.Request) -> web.Response:
     )
 
 
+PERSON_FIELDS = (
+    ("family_name", "Family name", ""),
+    ("given_name", "Given name", ""),
+    ("date_of_birth", "Date of birth", "for example 2015-03-27"),
+    ("postcode", "Postcode", ""),
+    ("nhs_number", "NHS number", "10 digits"),
+    ("upn", "Unique Pupil Number (UPN)", ""),
+)
+
+
+async def people_page(request: web.Request) -> web.Response:
+    """Is this family known? People of the teams' open and closed cases, by their details' blind indexes."""
+    user = current_user(request)
+    if not user.refers:
+        raise Problem(403, "Finding a person is for EH Duty and Advice (screeners) and managers.")
+    query = {name: request.query.get(name, "").strip() for name, _, _ in PERSON_FIELDS}
+    found, error = [], ""
+    searched = any(query.values())
+    if searched:
+        try:
+            search = people_index.PersonSearch.model_validate({k: v for k, v in query.items() if v})
+        except ValidationError as e:
+            error, searched = f"Check the search: {refusal(e)}", False
+        else:
+            async with request.app[POOL_KEY].acquire() as conn:
+                found = await people_index.find_people(
+                    conn, search, scope=user.localities, lead_or_scope=user.id, sealer=sealer_of(request)
+                )
+    context = {"fields": PERSON_FIELDS, "query": query, "found": found, "searched": searched, "error": error}
+    return await render(request, "people.html", context)
+
+
 async def contacts_page(request: web.Request) -> web.Response:
     """The advice point's contact log: a contact counted for the report, never a case [002]."""
     user = current_user(request)
@@ -785,6 +817,7 @@ def create_app(
             web.post("/refer/threshold", threshold),
             web.get("/report", report_page),
             web.route("*", "/contacts", contacts_page),
+            web.get("/people", people_page),
             web.static("/static", HERE / "static"),
         ]
     )

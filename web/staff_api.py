@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from activities import read_model, report
+from activities import people_index, read_model, report
 from activities.erasure import NotErasable, audit_trail, erase_case
 from web.api import VERIFIER_KEY
 from web.auth import ROLES_KEY, User, current_user, user_of
@@ -262,6 +262,22 @@ async def find(request: web.Request) -> web.Response:
     )
 
 
+async def people(request: web.Request) -> web.Response:
+    """People of the teams' open and closed cases matching every part asked (screeners and managers)."""
+    user = current_user(request)
+    if not user.refers:
+        raise fail(403, "finding a person is for screeners and managers")
+    try:
+        search = people_index.PersonSearch.model_validate(dict(request.query))
+    except ValidationError as e:
+        raise fail(400, f"invalid search: {refusal(e)}") from None
+    async with request.config_dict[POOL_KEY].acquire() as conn:
+        found = await people_index.find_people(
+            conn, search, scope=user.localities, lead_or_scope=user.id, sealer=sealer_of(request)
+        )
+    return rows(found)
+
+
 async def caseload(request: web.Request) -> web.Response:
     user, q = current_user(request), request.query
     async with request.config_dict[POOL_KEY].acquire() as conn:
@@ -386,6 +402,7 @@ def openapi() -> dict[str, Any]:
             "post": {"summary": "a safeguarding concern (never refused)", "requestBody": _json(ref(Concern))}
         },
         "/cases/{case_id}/erasure": {"post": {"summary": "erase a closed case", "requestBody": _json(ref(Erasure))}},
+        "/people": {"get": {"summary": "find a person by name, date of birth, postcode, NHS number or UPN"}},
         "/caseload": {"get": {"summary": "open cases", "responses": {"200": listed}}},
         "/due": {"get": {"summary": "deadlines overdue and coming up", "responses": {"200": listed}}},
         "/approvals": {"get": {"summary": "closures awaiting a decision (managers)", "responses": {"200": listed}}},
@@ -435,6 +452,7 @@ def add_routes(app: web.Application) -> None:
             web.post("/cases/{case_id}/commands/{name}", command),
             web.post("/cases/{case_id}/safeguarding", safeguarding),
             web.post("/cases/{case_id}/erasure", erase),
+            web.get("/people", people),
             web.get("/caseload", caseload),
             web.get("/due", due),
             web.get("/approvals", approvals),

@@ -28,6 +28,7 @@ from workflows.models import (
     DecideClosure,
     Event,
     IdentifyLeadPractitioner,
+    Member,
     PreviousCase,
     RecordAssessment,
     RecordChildSeen,
@@ -188,6 +189,16 @@ class Decision:
         return when
 
 
+def _person(m: Member) -> dict[str, Any]:
+    """A referred member as its event records them (a referral with no details makes the event it always did)."""
+    person: dict[str, Any] = {"person_ref": m.person_ref, "role": m.role}
+    if m.details is not None:
+        person["details"] = m.details.given()
+    if not m.lives_in_household:
+        person["lives_in_household"] = False
+    return person
+
+
 def _given(**values: Any) -> dict[str, Any]:
     """Event data of the values given: a field a command gained later is left out when not used, so a command
     recorded before it makes the same event."""
@@ -220,8 +231,9 @@ def open_case(
         route=referral.route,
         locality=referral.locality,
         family_ref=referral.family.family_ref,
-        # People by reference and role only: never names or dates of birth.
-        people=[{"person_ref": m.person_ref, "role": m.role} for m in referral.family.members],
+        # People by reference and role, and their details where the referral gives them (sealed at rest).
+        people=[_person(m) for m in referral.family.members],
+        **_given(relationships=[r.model_dump() for r in referral.family.relationships] or None),
         referrer=referral.referrer,
         needs=referral.needs,
         consent_given=referral.consent.given,

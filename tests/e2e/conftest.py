@@ -3,6 +3,7 @@ the embedded PostgreSQL, and workers as separate processes, driven through the C
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 from typer.testing import CliRunner
 
 from starter.cli import app
@@ -44,20 +46,35 @@ class DevServer:
         self.port, self.ui_port = free_port(), 0
         self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.started = False  # once it has been up, clients know its frontend's port
 
     def start(self) -> None:
         # The UI's port is chosen afresh at each start: a restart's old one may have been taken meanwhile
-        # (the server exits if it cannot bind it). The frontend's port is kept: clients know it.
-        self.ui_port = free_port()
-        self.process = start_dev_server(self.db_file, self.port, self.ui_port, self.log)
-        wait_until(self._answers, what="Temporal dev server up")
+        # (the server exits if it cannot bind it). The frontend's port is kept once clients know it; before
+        # that, a port another process took between free_port() and the server's bind is chosen again.
+        for _ in range(3):
+            self.ui_port = free_port()
+            self.process = start_dev_server(self.db_file, self.port, self.ui_port, self.log)
+            if wait_until(self._up_or_exited, what="Temporal dev server up or exited") == "up":
+                self.started = True
+                return
+            if self.started:
+                break
+            self.port = free_port()
+            self.address = f"127.0.0.1:{self.port}"
+        raise AssertionError(f"the Temporal dev server did not start: see {self.log}")
 
-    def _answers(self) -> bool:
+    def _up_or_exited(self) -> str | None:
+        """'up' once this server answers Temporal's own RPC (not just anything on its port), 'exited' if it
+        stopped (a port it could not bind), None meanwhile."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            return "exited"
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
+            asyncio.run(asyncio.wait_for(Client.connect(self.address), 2))
+        except Exception:  # noqa: BLE001 (not answering yet)
+            return None
+        return "up" if self.process.poll() is None else "exited"
 
     def stop(self) -> None:
         if self.process is not None:

@@ -1002,7 +1002,8 @@ def test_the_family_record_shows_names_the_household_relationships_and_documents
     case = allocated_case(web)
     parent, child = f"P-{case}-1", f"P-{case}-2"
     web.stack.cli("record-person-details", case, "--by", "lp-jones", "--person-ref", parent,
-                  "--given-name", "Siobhán", "--family-name", "Ó Briain", "--preferred-name", "Shiv")  # fmt: skip
+                  "--given-name", "Siobhán", "--family-name", "Ó Briain", "--preferred-name", "Shiv",
+                  "--date-of-birth", "1990-05-17")  # fmt: skip
     web.stack.cli("record-relationship", case, "--by", "lp-jones", "--from-ref", parent, "--to-ref", child,
                   "--kind", "parent")  # fmt: skip
     web.stack.cli("add-family-member", case, "--by", "lp-jones",
@@ -1020,4 +1021,14 @@ def test_the_family_record_shows_names_the_household_relationships_and_documents
     expect(page.locator("#chronology, main")).to_contain_text(f"recorded that {parent} is a parent of {child}")
     for details in page.locator("details.command").all():
         details.locator("summary").click()
+    assert_accessible(page)
+    # Is this family known? The screener finds the mother by how her name sounds and her date of birth.
+    page.context.clear_cookies()
+    sign_in(page, web, "das-screener")
+    page.get_by_role("link", name="Find a person").click()
+    page.get_by_label("Family name").fill("O'Brien")
+    page.get_by_label("Date of birth").fill("1990-05-17")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#found + table")).to_contain_text(case)
+    expect(page.locator("#found + table")).to_contain_text(parent)
     assert_accessible(page)
