@@ -131,7 +131,7 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
                 )
             ]
         case "UnannouncedVisitRecorded" if d["letter_left"]:
-            return [Document("visit_letter", visit_letter(case_id, event, lead))]
+            return [Document("visit_letter", visit_letter(case_id, event, lead, addressee(referred)))]
         case "ClosureDecided" if d["approve"]:
             effects: list[Effect] = [
                 Document("closure_form", closure_form(case_id, event, locality, lead)),
@@ -205,10 +205,38 @@ def non_engagement(case_id: str, step_down: dict[str, Any], reason: str) -> Noti
     )
 
 
-def visit_letter(case_id: str, event: Event, lead: str | None) -> str:
-    """The letter left at an unannounced visit, explaining its purpose [003]."""
+def family_record(referred: dict[str, Any], event: Event) -> None:
+    """Keep the referral's people as the family record has them since (details recorded, members added)."""
+    people = referred.setdefault("people", [])
+    if event.type == "FamilyMemberAdded":
+        people.append(event.data["member"])
+    elif event.type == "PersonDetailsRecorded":
+        for person in people:
+            if person.get("person_ref") == event.data.get("person_ref"):
+                person["details"] = {**(person.get("details") or {}), **(event.data.get("details") or {})}
+
+
+def addressee(referred: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """Who a letter to the family is addressed to, and where: a parent or carer's name and the family's address,
+    as far as the family record has them (nothing: the letter is left at the door unaddressed)."""
+    people = [p for p in referred.get("people", []) if p.get("lives_in_household", True)]
+    adults = [p for p in people if p.get("role", "").casefold() not in ("child", "young person", "young_person")]
+    details = [p.get("details") or {} for p in adults + people]
+    named = next((d for d in details if d.get("given_name") or d.get("family_name")), {})
+    address = next((d["address"] for d in details if d.get("address")), None)
+    name = " ".join(n for n in (named.get("given_name"), named.get("family_name")) if n) or None
+    return name, [*address.get("lines", []), address.get("postcode", "")] if address else []
+
+
+def visit_letter(case_id: str, event: Event, lead: str | None, to: tuple[str | None, list[str]] = (None, [])) -> str:
+    """The letter left at an unannounced visit, explaining its purpose [003], addressed to the family where the
+    family record says who and where they are."""
+    name, address = to
+    heading = [line for line in (name, *address) if line]
     return (
-        f"Early Help - case {case_id}\n\n"
+        ("\n".join(heading) + "\n\n" if heading else "")
+        + (f"Dear {name},\n\n" if name else "")
+        + f"Early Help - case {case_id}\n\n"
         f"We called at your home on {_when(event.at)} but could not speak with you.\n"
         "Someone who works with your family asked us to offer you early help: support, at the "
         "right time, for you and your children, so that small worries do not grow. It is your "

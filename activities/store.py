@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import projections
 from activities.delivery import delivery
-from activities.effects import Document, Effect, MashReferral, Notification, effects_of
+from activities.effects import Document, Effect, MashReferral, Notification, effects_of, family_record
 from activities.follow_ups import FollowUp, start_follow_ups
 from activities.mash import watch
 from worker.sealing import PLAIN, Sealer
@@ -68,7 +68,9 @@ SELECT
      WHERE case_id = $1 AND seq < $2 AND type IN ('CaseAllocated', 'LeadPractitionerIdentified')
      ORDER BY seq DESC LIMIT 1) AS lead,
   (SELECT data->>'to' FROM case_events WHERE case_id = $1 AND seq < $2 AND type = 'LocalityTransferred'
-     ORDER BY seq DESC LIMIT 1) AS locality
+     ORDER BY seq DESC LIMIT 1) AS locality,
+  (SELECT json_agg(json_build_object('type', type, 'data', data) ORDER BY seq) FROM case_events
+     WHERE case_id = $1 AND seq < $2 AND type IN ('PersonDetailsRecorded', 'FamilyMemberAdded')) AS recorded
 """
 
 
@@ -233,7 +235,11 @@ class CaseActivities:
         lead = ctx["lead"]
         if ctx["locality"]:  # the team the case was transferred to hears of it
             referred["locality"] = ctx["locality"]
+        for earlier in json.loads(ctx["recorded"] or "[]"):  # the family as recorded since (letters' addressee)
+            data = await self.sealer.open_data(case_id, earlier["data"])
+            family_record(referred, Event(seq=1, type=earlier["type"], at=events[0].at, by="-", data=data))
         for event in events:
+            family_record(referred, event)
             if event.type in ("CaseAllocated", "LeadPractitionerIdentified"):
                 lead = event.data.get("lead_practitioner") or event.data.get("practitioner")
             if event.type == "LocalityTransferred":

@@ -303,8 +303,26 @@ def login_command(
         str, typer.Option("--web", envvar="EARLYHELP_WEB_URL", help="the web app that signs you in")
     ] = "http://127.0.0.1:8080",
     user: Annotated[str | None, typer.Option(help="your staff id")] = None,
+    token: Annotated[
+        bool,
+        typer.Option(
+            "--token",
+            help="sign in with a command line sign-in made in the web app (Account: command line), for people who "
+            "sign in with their council account",
+        ),
+    ] = False,
 ) -> None:
-    """Sign in (your web app password); each command you send is then signed for you."""
+    """Sign in (your web app password, or --token); every command then goes through the web app as you."""
+    if token:
+        pasted = os.environ.get("EARLYHELP_LOGIN_TOKEN") or typer.prompt("Command line sign-in", hide_input=True)
+        candidate = session.Session("", pasted.strip(), web_url.rstrip("/"))
+        try:
+            me = remote.call(candidate, "GET", "/me")
+        except remote.Refused as e:
+            fail(f"not signed in: {e.message}", 1)
+        path = session.Session(me["person"], candidate.token, candidate.web_url).save()
+        out.print(f"Signed in as {me['person']} (kept in {path}, readable by you only).")
+        return
     person = user or typer.prompt("Staff id")
     password = os.environ.get("EARLYHELP_PASSWORD") or typer.prompt("Password", hide_input=True)
     try:

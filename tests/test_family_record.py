@@ -244,3 +244,23 @@ async def test_the_family_record_through_the_workflow_as_a_client_sends_it(env, 
         row["type"] for row in saved
     }
     await end(case.handle)
+
+
+def test_the_letter_left_at_a_visit_is_addressed_to_the_family_as_recorded_since_the_referral():
+    """A parent's name and the family's address, recorded after the referral, head the letter (a child's name
+    never does); with nothing recorded the letter is left unaddressed, as before."""
+    from activities.effects import addressee, family_record, visit_letter
+    from workflows.models import Event
+
+    referred = {"people": [{"person_ref": "P1", "role": "child", "details": {"given_name": "Tom"}},
+                           {"person_ref": "P2", "role": "parent"}]}  # fmt: skip
+    visit = Event(seq=9, type="UnannouncedVisitRecorded", at=NOW, by="lp", data={"visit": 2, "letter_left": True})
+    assert not visit_letter("C1", visit, "lp", addressee(referred)).startswith("Dear")
+    recorded = {
+        "person_ref": "P2",
+        "details": {"given_name": "Zoë", "family_name": "Ní Bhriain", "address": {"lines": ["2 Mill Lane"], "postcode": "M1 1AE"}},
+    }  # fmt: skip
+    family_record(referred, Event(seq=5, type="PersonDetailsRecorded", at=NOW, by="lp", data=recorded))
+    letter = visit_letter("C1", visit, "lp", addressee(referred))
+    assert letter.startswith("Zoë Ní Bhriain\n2 Mill Lane\nM1 1AE\n\nDear Zoë Ní Bhriain,\n")
+    assert "Tom" not in letter

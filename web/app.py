@@ -701,6 +701,17 @@ async def people_page(request: web.Request) -> web.Response:
     return await render(request, "people.html", context)
 
 
+async def cli_token_page(request: web.Request) -> web.Response:
+    """A login token for the command line, for people who sign in with their council account (no password to
+    give `earlyhelp login`): made on request (a POST, so a link cannot make one), shown once, never kept."""
+    if api.SIGNER_KEY not in request.app:
+        raise Problem(404, "This web app signs nobody in to the command line (it has no signing key).")
+    token = None
+    if request.method == "POST":
+        token = request.app[api.SIGNER_KEY].login_token(current_user(request).id, datetime.now(UTC))
+    return await render(request, "cli_token.html", {"token": token})
+
+
 async def contacts_page(request: web.Request) -> web.Response:
     """The advice point's contact log: a contact counted for the report, never a case [002]."""
     user = current_user(request)
@@ -818,6 +829,7 @@ def create_app(
             web.get("/report", report_page),
             web.route("*", "/contacts", contacts_page),
             web.get("/people", people_page),
+            web.route("*", "/account/command-line", cli_token_page),
             web.static("/static", HERE / "static"),
         ]
     )

@@ -198,3 +198,47 @@ def test_a_concern_of_more_than_a_megabyte_is_taken_whole_in_numbered_parts(trus
         return any(e["data"].get("details", "").startswith(last) for e in timeline)
 
     wait_until(recorded, what="every part recorded")
+
+
+def test_a_council_account_signs_the_command_line_in_with_a_sign_in_made_in_the_web_app(
+    trusted: Trusted,  # noqa: F811
+    north_case: str,
+):
+    """People who sign in with their council account have no password for `earlyhelp login`: the web app makes
+    them a command line sign-in (a POST with the session's CSRF token), and `login --token` takes it."""
+    import html
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(trusted.web_url + "/sign-in", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)[1]
+    body = urllib.parse.urlencode({"csrf": csrf, "user": "lp-jones", "password": PASSWORD}).encode()
+    opener.open(trusted.web_url + "/sign-in", data=body, timeout=10).read()
+    page = opener.open(trusted.web_url + "/account/command-line", timeout=10).read().decode()
+    assert "<textarea" not in page  # a GET makes nothing
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    made = opener.open(
+        trusted.web_url + "/account/command-line", data=urllib.parse.urlencode({"csrf": csrf}).encode(), timeout=10
+    )
+    token = html.unescape(re.search(r"<textarea[^>]*>([^<]+)</textarea>", made.read().decode())[1]).strip()
+
+    folder = trusted.stack.folder / "laptop"
+    folder.mkdir(exist_ok=True)
+    env = laptop_environment(trusted.web_url) | {
+        "PATH": os.environ["PATH"],
+        "HOME": str(folder),
+        "EARLYHELP_SESSION_FILE": str(folder / "token-session.json"),
+    }
+    wrong = subprocess.run(
+        [EARLYHELP, "login", "--token"], env=env | {"EARLYHELP_LOGIN_TOKEN": "forged"}, capture_output=True, text=True
+    )
+    assert wrong.returncode == 1 and "not signed in" in wrong.stderr + wrong.stdout
+    signed = subprocess.run(
+        [EARLYHELP, "login", "--token"], env=env | {"EARLYHELP_LOGIN_TOKEN": token}, capture_output=True, text=True
+    )
+    assert signed.returncode == 0 and "Signed in as lp-jones" in signed.stdout, signed.stderr
+    status = subprocess.run([EARLYHELP, "status", north_case, "--json"], env=env, capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["case_id"] == north_case

@@ -105,6 +105,7 @@ def test_erased_case_cannot_be_decoded_while_others_still_replay(secure: Stack):
     erased, kept = closed_case(secure), closed_case(secure)
     open_case = case_id()
     refer(secure, open_case)
+    wait_until(lambda: saved_events(secure.database_url, open_case), what="the open case saved")  # (saved after)
     assert "still open" in secure.cli("erase", open_case, "--by", "tm-patel", "--reason", "request", ok=False).output
     assert (
         "erase needs one of ['managers']"

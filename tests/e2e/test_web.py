@@ -251,7 +251,12 @@ def test_manager_refuses_then_approves_a_pending_closure(web: Web, page: Page):
     # The practitioner asks again; the manager approves from the inbox and the case is closed.
     outcomes = json.dumps([{"need_code": n, "summary": "met and sustained", "status": "met"} for n in NEEDS])
     web.stack.cli("request-closure", case, "--by", "lp-jones", "--reason", "needs_met", "--need-outcomes", outcomes)
-    page.goto(web.url + "/inbox")
+
+    def in_the_inbox() -> bool:  # the inbox reads the read model, saved just after the command
+        page.goto(web.url + "/inbox")
+        return card.count() == 1
+
+    wait_until(in_the_inbox, within=30, what="the request in the inbox")
     card.get_by_label("Your reason").fill("Needs met and sustained for three months")
     card.get_by_role("button", name="Approve closure").click()
     expect(page.locator(".flash")).to_contain_text("Recorded")
@@ -1031,4 +1036,26 @@ def test_the_family_record_shows_names_the_household_relationships_and_documents
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#found + table")).to_contain_text(case)
     expect(page.locator("#found + table")).to_contain_text(parent)
+    assert_accessible(page)
+
+
+def test_the_assessment_draft_shows_on_the_case_page_in_its_parts(web: Web, page: Page):
+    """save_assessment_draft while the assessment is open: the child's voice, the parents' view and the
+    analysis per need read on the case page as the practitioner wrote them."""
+    case = allocated_case(web)
+    web.stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "reached")
+    web.stack.cli("record-home-visit", case, "--by", "lp-jones", "--agreement-given", "--genogram-started",
+                  "--children-seen")  # fmt: skip
+    sections = {
+        "child_voice": {f"P-{case}-2": "I like it when mum walks me to school"},
+        "parents_view": "Mornings are the hardest part of the day",
+        "analysis": {NEEDS[0]: "Attendance falls in the weeks mum works nights"},
+    }
+    web.stack.cli("save-assessment-draft", case, "--by", "lp-jones", "--sections", json.dumps(sections))
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    draft = page.locator("#assessment + dl")
+    expect(draft).to_contain_text("I like it when mum walks me to school")
+    expect(draft).to_contain_text("Mornings are the hardest part of the day")
+    expect(draft).to_contain_text("Attendance falls in the weeks mum works nights")
     assert_accessible(page)
