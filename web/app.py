@@ -9,13 +9,14 @@ read model (PostgreSQL); a case's page from the case itself (its queries).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import secrets
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp_jinja2
 import aiohttp_session
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import chronology, people_index, read_model, report
+from activities import case_files, chronology, people_index, read_model, report
 from activities.delivery import reference
 from activities.effects import DEADLINE_NAMES, stage_name
 from activities.plain_words import without_sources
@@ -68,7 +69,16 @@ from worker.temporal import new_update_id, send_command, start_case
 from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts, refusal
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
-from workflows.models import MashAcknowledgement, Need, NeedCode, Referral, SafeguardingConcern, Snapshot, Stage
+from workflows.models import (
+    MashAcknowledgement,
+    Need,
+    NeedCode,
+    RecordDocument,
+    Referral,
+    SafeguardingConcern,
+    Snapshot,
+    Stage,
+)
 from workflows.pathway import STEPS
 from workflows.policy import Policy
 from workflows.rules import threshold_recommendation
@@ -338,6 +348,9 @@ async def case_page(
         timeline = await read_model.timeline(conn, case_id, sealer_of(request))
         messages = await read_model.messages(conn, case_id, sealer_of(request))
         documents = await read_model.documents(conn, case_id)
+        files = {
+            r["document_id"] for r in await conn.fetch("SELECT document_id FROM case_files WHERE case_id = $1", case_id)
+        }
         user = current_user(request)
         # Managers see who viewed the case and when (the audit log: every door's views, the codec server's too).
         viewed = await viewers(conn, case_id) if user.is_manager else []
@@ -365,6 +378,8 @@ async def case_page(
             "values": values if values is not None else initial_values(snap),
             "messages": messages,
             "documents": documents,
+            "files": files,
+            "file_kinds": FILE_KINDS,
             "viewed": viewed,
             "document_title": letters.title,
             "now": datetime.now(UTC),
@@ -454,6 +469,72 @@ async def case_document(request: web.Request) -> web.Response:
             headers={"Content-Disposition": f'inline; filename="{case_id}-{doc["kind"]}-{doc["id"]}.pdf"'},
         )
     return await render(request, "letter.html", {"case_id": case_id, "doc": doc, "title": letters.title(doc["kind"])})
+
+
+FILE_KINDS = ("consent_form", "school_report", "health_report", "cin_plan", "court_order", "other")
+
+
+async def keep_file(request: web.Request) -> web.Response:
+    """A document kept on the case: checked by its content, sealed under the case's key, then recorded by the
+    `record_document` command; refused, nothing is left behind. Sent twice (the same form), kept once."""
+    case_id, user = request.match_info["case_id"], current_user(request)
+    await visible_case(request, case_id)
+    form = await request.post()
+    upload, kind = form.get("file"), str(form.get("kind", ""))
+    update_id = form_update_id(form, "record_document")
+    errors: dict[str, str] = {}
+    if not isinstance(upload, web.FileField) or not upload.filename:
+        errors["file"] = "Choose a file to keep."
+    elif kind not in FILE_KINDS:
+        errors["kind"] = "Choose what the document is."
+    if not errors:
+        try:
+            checked = case_files.check(upload.file.read(case_files.MAX_BYTES + 1), upload.filename)  # type: ignore[union-attr]
+        except case_files.FileRefused as e:
+            errors["file"] = f"This file was not kept: {e}."
+    if errors:
+        return await case_page(request, errors, "keep_file", submitted(form), 422)
+    document_id = "DOC-" + hashlib.sha256(update_id.encode()).hexdigest()[:12]
+    command = RecordDocument(
+        by=user.id, document_id=document_id, kind=kind, sha256=checked.sha256, filename=checked.filename
+    )
+    async with request.app[POOL_KEY].acquire() as conn:
+        await case_files.keep(conn, case_id, document_id, checked, sealer_of(request))
+    acting_for.set(user.id)
+    try:
+        await engine(send_command(request.app[CLIENT_KEY], case_id, "record_document", command, update_id))
+    except (Problem, WorkflowUpdateFailedError) as e:
+        if not (isinstance(e, WorkflowUpdateFailedError) and "new_document" in str(getattr(e.cause, "message", ""))):
+            async with request.app[POOL_KEY].acquire() as conn:
+                await case_files.forget(conn, case_id, document_id)
+            message = str(e) if isinstance(e, Problem) else getattr(e.cause, "message", str(e))
+            return await case_page(request, {"file": f"This file was not kept: {message}"}, "keep_file", None, 422)
+    await flash(request, f"Document kept: {checked.filename}.")
+    raise web.HTTPSeeOther(f"/cases/{case_id}#documents")
+
+
+async def kept_file(request: web.Request) -> web.Response:
+    """A document kept on the case, downloaded (each download is a view of the case: audited)."""
+    case_id, document_id = request.match_info["case_id"], request.match_info["document_id"]
+    if not re.fullmatch(r"[A-Za-z0-9_.:@/-]{1,64}", document_id):
+        raise Problem(404, "There is no such document.")
+    await visible_case(request, case_id)
+    async with request.app[POOL_KEY].acquire() as conn:
+        found = await case_files.opened(conn, case_id, document_id, sealer_of(request))
+    details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
+    recorded = next((d for d in details.documents if d.document_id == document_id), None)
+    if found is None or recorded is None:
+        raise Problem(404, "There is no such document on this case.")
+    content, content_type = found
+    name = case_files.safe_name(recorded.filename)
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return web.Response(
+        body=content,
+        content_type=content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+        },
+    )
 
 
 async def case_chronology(request: web.Request) -> web.Response:
@@ -820,6 +901,8 @@ def create_app(
             web.post("/cases/{case_id}/commands/{name}", command),
             web.post("/cases/{case_id}/safeguarding", safeguarding),
             web.get("/cases/{case_id}/documents/{document}", case_document),
+            web.post("/cases/{case_id}/files", keep_file),
+            web.get("/cases/{case_id}/files/{document_id}", kept_file),
             web.get(r"/cases/{case_id}/chronology{format:(\.csv|\.pdf)?}", case_chronology),
             web.get("/mash", mash_queue),
             web.post("/mash/{case_id}/{seq}/acknowledge", mash_acknowledge),

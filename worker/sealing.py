@@ -155,6 +155,20 @@ class Sealer:
         master = getattr(self.codec, "master", None)
         return master.blind(reference) if isinstance(master, MasterKeys) else reference
 
+    async def seal_bytes(self, case_id: str, content: bytes) -> bytes:
+        """A file's bytes sealed as one payload (serialized), or as they are where there are no keys."""
+        if self.codec is None:
+            return content
+        plain = Payload(metadata={"encoding": b"binary/plain"}, data=content)
+        [sealed] = await self._for(case_id).encode([plain])
+        return sealed.SerializeToString()
+
+    async def open_bytes(self, case_id: str, sealed: bytes) -> bytes:
+        if self.codec is None:
+            return sealed
+        [plain] = await self._for(case_id).decode([Payload.FromString(sealed)])
+        return plain.data
+
     async def seal_text(self, case_id: str, text: str) -> str:
         return text if self.codec is None else TEXT_PREFIX + await self.seal(case_id, text)
 

@@ -1059,3 +1059,46 @@ def test_the_assessment_draft_shows_on_the_case_page_in_its_parts(web: Web, page
     expect(draft).to_contain_text("Mornings are the hardest part of the day")
     expect(draft).to_contain_text("Attendance falls in the weeks mum works nights")
     assert_accessible(page)
+
+
+def test_a_document_is_kept_sealed_downloaded_and_a_file_that_is_not_one_is_refused(web: Web, page: Page):
+    """A consent form (a PDF) kept on the case: recorded as record_document with its SHA-256, sealed in
+    PostgreSQL, downloaded whole by the case's team. A file named .pdf that is not one is refused by its
+    content, and nothing is left behind."""
+    case = allocated_case(web)
+    marker = f"signed by the family of {case}"
+    pdf = b"%PDF-1.4\n1 0 obj << /Title (" + marker.encode() + b") >> endobj\n%%EOF\n"
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-keep_file")
+    form.locator("summary").click()
+    form.get_by_label("The file").set_input_files(
+        {"name": "../../consent form.pdf", "mimeType": "application/pdf", "buffer": pdf}
+    )
+    form.get_by_label("What it is").select_option("consent_form")
+    form.get_by_role("button", name="Keep the document").click()
+    expect(page.locator(".flash")).to_contain_text("Document kept: consent form.pdf")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="consent form.pdf").click()
+    assert Path(download.value.path()).read_bytes() == pdf
+    recorded = next(e for e in web.stack.cli_json("timeline", case) if e["type"] == "DocumentRecorded")
+    assert recorded["data"]["sha256"] == hashlib.sha256(pdf).hexdigest()
+
+    async def stored() -> bytes:
+        conn = await asyncpg.connect(web.stack.database_url)
+        try:
+            return bytes(await conn.fetchval("SELECT sealed FROM case_files WHERE case_id = $1", case))
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as thread:  # (Playwright's own loop runs in this thread)
+        assert marker.encode() not in thread.submit(asyncio.run, stored()).result()  # sealed under the case's key
+    form = page.locator("#form-keep_file")
+    form.locator("summary").click()
+    form.get_by_label("The file").set_input_files(
+        {"name": "report.pdf", "mimeType": "application/pdf", "buffer": b"MZ\x90\x00 not a pdf at all"}
+    )
+    form.get_by_role("button", name="Keep the document").click()
+    expect(page.locator("#form-keep_file")).to_contain_text("not one of PDF")
+    assert [e["type"] for e in web.stack.cli_json("timeline", case)].count("DocumentRecorded") == 1
+    assert_accessible(page)
