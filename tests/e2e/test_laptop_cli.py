@@ -23,17 +23,20 @@ from tests.e2e.test_identity import PASSWORD, Trusted, closure_pending, login_to
 EARLYHELP = str(Path(sys.executable).parent / "earlyhelp")
 
 
-def laptop(t: Trusted, *args: str) -> subprocess.CompletedProcess[str]:
-    """`earlyhelp` as a process whose whole environment is what `earlyhelp up` prints for a staff machine."""
+def staff_machine(t: Trusted, session: str = "session.json") -> dict[str, str]:
+    """The whole environment of `earlyhelp` on a staff machine: what `earlyhelp up` prints, a HOME of its own."""
     folder = t.stack.folder / "laptop"
     folder.mkdir(exist_ok=True)
-    env = laptop_environment(t.web_url) | {
+    return laptop_environment(t.web_url) | {
         "PATH": os.environ["PATH"],
         "HOME": str(folder),
-        "EARLYHELP_SESSION_FILE": str(folder / "session.json"),
-        "EARLYHELP_PASSWORD": PASSWORD,
-        "COLUMNS": "250",
+        "EARLYHELP_SESSION_FILE": str(folder / session),
     }
+
+
+def laptop(t: Trusted, *args: str) -> subprocess.CompletedProcess[str]:
+    """`earlyhelp` as a process on a staff machine, its password at hand."""
+    env = staff_machine(t) | {"EARLYHELP_PASSWORD": PASSWORD, "COLUMNS": "250"}
     return subprocess.run([EARLYHELP, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -220,13 +223,7 @@ def test_a_council_account_signs_the_command_line_in_with_a_sign_in_made_in_the_
     )
     token = html.unescape(re.search(r"<textarea[^>]*>([^<]+)</textarea>", made.read().decode())[1]).strip()
 
-    folder = trusted.stack.folder / "laptop"
-    folder.mkdir(exist_ok=True)
-    env = laptop_environment(trusted.web_url) | {
-        "PATH": os.environ["PATH"],
-        "HOME": str(folder),
-        "EARLYHELP_SESSION_FILE": str(folder / "token-session.json"),
-    }
+    env = staff_machine(trusted, "token-session.json")
     wrong = subprocess.run(
         [EARLYHELP, "login", "--token"], env=env | {"EARLYHELP_LOGIN_TOKEN": "forged"}, capture_output=True, text=True
     )
