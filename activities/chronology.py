@@ -269,8 +269,15 @@ def entry(event: Event) -> Entry:
     )
 
 
-def chronology(events: list[Event], significant_only: bool = False) -> list[Entry]:
-    entries = [entry(e) for e in events]
+# The engine's own bookkeeping of deadlines: on the case page only when asked for (a missed deadline, which
+# the manager is told of, always shows); the printed and exported chronology keep every line.
+BOOKKEEPING = frozenset(
+    {"DeadlineSet", "DeadlineMet", "DeadlineReminded", "DeadlineCancelled", "DeadlineCompletedLate"}
+)
+
+
+def chronology(events: list[Event], significant_only: bool = False, bookkeeping: bool = True) -> list[Entry]:
+    entries = [entry(e) for e in events if bookkeeping or e.type not in BOOKKEEPING]
     return [e for e in entries if e.significant] if significant_only else entries
 
 

@@ -364,13 +364,15 @@ async def case_page(
         for name in available(snap, user, request.app[ROLES_KEY])
     ]
     significant = request.query.get("significant") == "1"
+    bookkeeping = request.query.get("deadlines") == "1"  # the engine's deadline lines, on request
     return await render(
         request,
         "case.html",
         {
             "snap": snap,
             "details": details,
-            "timeline": list(reversed(chronology.chronology(timeline, significant))),
+            "timeline": list(reversed(chronology.chronology(timeline, significant, bookkeeping))),
+            "bookkeeping": bookkeeping,
             "significant": significant,
             "commands": commands,
             "open_form": open_form,

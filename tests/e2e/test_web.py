@@ -748,6 +748,10 @@ def test_the_chronology_reads_in_plain_english_and_prints_and_exports_for_court(
     expect(chronology).to_contain_text("das-screener screened the referral and accepted the referral")
     expect(chronology.locator("li.significant", has_text="added a case note")).to_have_count(1)
     assert "CaseAllocated" not in chronology.inner_text() and "null" not in chronology.inner_text()
+    expect(chronology).not_to_contain_text("is due by")  # the engine's deadline lines, on request only
+    page.get_by_role("link", name="Show when each deadline was set, met or reminded").click()
+    expect(chronology).to_contain_text("is due by")
+    page.goto(f"{web.url}/cases/{case}")
     page.get_by_role("link", name="Show significant events only").click()
     expect(chronology).not_to_contain_text("is due by")  # deadlines set are not significant
     expect(chronology).to_contain_text("added a case note")
@@ -760,6 +764,7 @@ def test_the_chronology_reads_in_plain_english_and_prints_and_exports_for_court(
     note = next(r for r in rows if "case note" in r[4])
     assert note[3] == "lp-jones" and note[5] == "yes" and note[4].startswith("lp-jones added a case note: =HYPERLINK")
     assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)  # no formula runs
+    assert any("is due by" in r[4] for r in rows)  # the export for court keeps every line
     pdf_answer = page.request.get(f"{web.url}/cases/{case}/chronology.pdf")
     text = " ".join(pypdf.PdfReader(io.BytesIO(pdf_answer.body())).pages[0].extract_text().split())
     assert f"Chronology - case {case}" not in text and "Chronology" in text and "allocated the case to lp-jones" in text
