@@ -118,6 +118,20 @@ async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+async def duty_tasks(conn: asyncpg.Connection, localities: Filter = None, limit: int = INBOX_ROWS) -> list[dict]:
+    """EH Duty and Advice's tasks: referrals to screen and cases to allocate, due or missed, in `localities`
+    (None: every locality), the earliest first (tasks' shape: case_id, locality, task, due_at, status)."""
+    where, args = _filters(**{"c.locality": localities})
+    rows = await conn.fetch(
+        "SELECT c.case_id, c.locality, d.kind AS task, d.due_at, d.status FROM deadlines d JOIN cases c USING (case_id)"
+        " WHERE d.kind IN ('screening_decision', 'allocation') AND c.ended_at IS NULL AND d.completed_at IS NULL"
+        f" AND (d.status = 'pending' OR d.status = 'missed'){where} ORDER BY d.due_at LIMIT ${len(args) + 1}",
+        *args,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
 async def ssd_early_help_episodes(
     conn: asyncpg.Connection, localities: Collection[str] | None = None, sealer: Sealer | None = None
 ) -> list[dict]:

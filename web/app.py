@@ -301,6 +301,8 @@ async def cases(request: web.Request) -> web.Response:
     async with request.app[POOL_KEY].acquire() as conn:
         mine = await read_model.caseload(conn, lead=user.id, limit=LIST_LIMIT)
         tasks = await read_model.tasks(conn, user.id)
+        if "screeners" in user.roles:  # referrals to screen and cases to allocate are Duty and Advice's
+            tasks += await read_model.duty_tasks(conn, user.localities)
         rows, total = await read_model.find_cases(
             conn, scope=user.localities, lead_or_scope=user.id, sealer=sealer_of(request), **found
         )

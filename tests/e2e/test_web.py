@@ -584,6 +584,10 @@ def test_a_referral_shows_the_threshold_recommendation_before_it_is_sent(web: We
     expect(page.locator(".summary")).to_contain_text("from school")
     expect(page.locator(".summary")).to_contain_text("keyed in by das-screener")
     expect(page.locator(".timeline")).to_contain_text("das-screener keyed in school's referral of the family")
+    # Duty and Advice's tasks: the referral is theirs to screen (issue #26: it said "Nothing to do").
+    page.goto(web.url + "/cases")
+    expect(page.locator("#tasks + table tr", has_text=case)).to_contain_text("screening decision")
+    page.goto(f"{web.url}/cases/{case}")
 
     # The same case id again: refused beside the field, the existing case untouched.
     before = web.events(case)
