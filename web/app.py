@@ -67,6 +67,7 @@ from worker.authz import LEADS, STAFF_FIELDS, Roles
 from worker.identity import Signer, acting_for
 from worker.temporal import new_update_id, send_command, start_case
 from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts, refusal
+from workflows.calendar import spoken_gap
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
 from workflows.models import (
@@ -888,6 +889,7 @@ def create_app(
     )
     # A navigation item for GOV.UK's service navigation: (href, text) and whether it is the current page.
     environment.filters["stage"] = stage_name
+    environment.filters["gap"] = spoken_gap  # how long ago, in words ("3 days, 2 hours")
     environment.filters["plain"] = without_sources
     environment.filters["sentence"] = lambda text: text[:1].upper() + text[1:]  # (capitalize lowers the rest)
     environment.filters["zip_nav"] = lambda item, path: {"href": item[0], "text": item[1], "current": item[0] == path}

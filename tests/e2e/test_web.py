@@ -426,6 +426,7 @@ def test_a_safeguarding_concern_from_the_case_page_steps_the_case_up(web: Web, p
     page.goto(f"{web.url}/mash")
     row = page.locator("#waiting + table tr", has_text=case)
     expect(row).to_contain_text("waiting")
+    expect(row).to_contain_text(re.compile(r"(under a minute|\d+ minutes?) ago"))  # how long it has waited
     row.get_by_role("button", name="Acknowledge").click()
     expect(page.locator(".flash")).to_contain_text(f"Acknowledged: the referral of case {case}")
     expect(page.locator("#acknowledged + table tr", has_text=case)).to_contain_text("by mash-obi")
