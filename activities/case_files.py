@@ -69,7 +69,8 @@ def _word(content: bytes) -> bool:
 
 async def keep(conn: asyncpg.Connection, case_id: str, document_id: str, file: Checked, sealer: Sealer) -> None:
     await conn.execute(
-        "INSERT INTO case_files (case_id, document_id, content_type, size, sealed) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO case_files (case_id, document_id, content_type, size, sealed) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT DO NOTHING",  # the same form sent twice: one file, one record_document
         case_id,
         document_id,
         file.content_type,

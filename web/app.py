@@ -508,12 +508,12 @@ async def keep_file(request: web.Request) -> web.Response:
     acting_for.set(user.id)
     try:
         await engine(send_command(request.app[CLIENT_KEY], case_id, "record_document", command, update_id))
-    except (Problem, WorkflowUpdateFailedError) as e:
-        if not (isinstance(e, WorkflowUpdateFailedError) and "new_document" in str(getattr(e.cause, "message", ""))):
-            async with request.app[POOL_KEY].acquire() as conn:
-                await case_files.forget(conn, case_id, document_id)
-            message = str(e) if isinstance(e, Problem) else getattr(e.cause, "message", str(e))
-            return await case_page(request, {"file": f"This file was not kept: {message}"}, "keep_file", None, 422)
+    except WorkflowUpdateFailedError as e:  # refused: nothing left behind
+        async with request.app[POOL_KEY].acquire() as conn:
+            await case_files.forget(conn, case_id, document_id)
+        message = forms.plain(getattr(e.cause, "message", str(e)))
+        return await case_page(request, {"file": f"This file was not kept: {message}"}, "keep_file", None, 422)
+    # (The engine not answering: the file stays for the same form sent again, which records it once.)
     await flash(request, f"Document kept: {checked.filename}.")
     raise web.HTTPSeeOther(f"/cases/{case_id}#documents")
 

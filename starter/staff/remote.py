@@ -52,8 +52,7 @@ async def _call(
 
 def call(session: Session, method: str, path: str, body: Any = None, **params: Any) -> Any:
     """One call to the staff API; `params` left as None are not sent."""
-    query = {k: str(v) for k, v in params.items() if v is not None and v is not False}
-    query = {k: "1" if v == "True" else v for k, v in query.items()}
+    query = {k: "1" if v is True else str(v) for k, v in params.items() if v is not None and v is not False}
     headers = {"Idempotency-Key": query.pop("idempotency_key")} if "idempotency_key" in query else {}
     return asyncio.run(_call(session, method, path, body, query, **headers))
 
