@@ -59,12 +59,15 @@ async def _people(conn: asyncpg.Connection, case_id: str, people: list[dict], se
         await people_index.index_person(conn, case_id, person_ref, details, sealer)
 
 
+# An erased case's events open to their facts alone (no member, no person_ref): nothing of theirs to index.
 async def _member_added(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
-    await _people(conn, case_id, [e.data["member"]], sealer)
+    if "member" in e.data:
+        await _people(conn, case_id, [e.data["member"]], sealer)
 
 
 async def _details_recorded(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
-    await people_index.index_person(conn, case_id, e.data["person_ref"], e.data.get("details"), sealer)
+    if "person_ref" in e.data:
+        await people_index.index_person(conn, case_id, e.data["person_ref"], e.data.get("details"), sealer)
 
 
 def _set(sql: str, *fields: str) -> Handler:

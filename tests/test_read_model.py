@@ -460,6 +460,13 @@ async def test_a_person_is_found_by_name_date_of_birth_postcode_or_nhs_number_an
         members=[Member(person_ref="P-FIND01-2", role="child", details=details), *referral.family.members[:1]],
     )
     _, events = pathway.open_case(referral.model_copy(update={"family": family}))
+    later = datetime(2026, 2, 3, 10, tzinfo=UTC)
+    events += [  # the household as it changes: a member joins, a member's details are recorded
+        Event(seq=len(events) + 1, type="FamilyMemberAdded", at=later, by="lp", data={"member": {
+            "person_ref": "P-FIND01-3", "role": "child", "details": {"given_name": "Aoife", "family_name": "Smyth"}}}),
+        Event(seq=len(events) + 2, type="PersonDetailsRecorded", at=later, by="lp", data={
+            "person_ref": "P-FIND01-1", "details": {"family_name": "Smyth"}}),
+    ]  # fmt: skip
     await store.append_events("FIND01", events)
     async with fresh_pool.acquire() as conn:
         await conn.execute("UPDATE cases SET ended_at = now() WHERE case_id = 'FIND01'")  # closed since
@@ -477,5 +484,8 @@ async def test_a_person_is_found_by_name_date_of_birth_postcode_or_nhs_number_an
         assert await found(scope=["East"], postcode="M1 1AE") == []  # another team's case
         stored = await conn.fetchval("SELECT string_agg(p::text, ' ') FROM person_index p")
         assert not [v for v in ("smyth", "Smyth", "siobh", "M11AE", "9434765919", "2015-03-27") if v in stored]
+        assert ("FIND01", "P-FIND01-3") in await found(given_name="Aoife", family_name="Smith")  # who joined
         await erase_case(conn, "FIND01", "tm", "erasure request")
+        assert await conn.fetchval("SELECT count(*) FROM person_index WHERE case_id = 'FIND01'") == 0
+        await projections.rebuild(conn, sealer)  # its events open to their facts alone: nothing to index
         assert await conn.fetchval("SELECT count(*) FROM person_index WHERE case_id = 'FIND01'") == 0
