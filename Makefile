@@ -40,8 +40,9 @@ check: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# Two processes, each taking whole test modules (a module's tests share its servers) with servers of its own.
 test: bytecode $(CHROMIUM) check
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Every test on a time-skipping server, once on each kind of day (tests/days.py): no test may depend on today.
 test-days: bytecode
