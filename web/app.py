@@ -33,7 +33,7 @@ from activities.effects import DEADLINE_NAMES, stage_name
 from activities.plain_words import without_sources
 from starter.staff.render import when
 from starter.staff.report_html import body as report_body
-from web import api, forms, letters, oidc, staff_api
+from web import api, forms, genogram, letters, oidc, staff_api
 from web.auth import (
     ROLES_KEY,
     THROTTLE_KEY,
@@ -67,7 +67,7 @@ from worker.authz import LEADS, STAFF_FIELDS, Roles
 from worker.identity import Signer, acting_for
 from worker.temporal import new_update_id, send_command, start_case
 from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts, refusal
-from workflows.calendar import spoken_gap
+from workflows.calendar import LONDON, spoken_gap
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
 from workflows.models import (
@@ -387,6 +387,7 @@ async def case_page(
             "file_kinds": FILE_KINDS,
             "viewed": viewed,
             "document_title": letters.title,
+            "genogram": genogram.draw(details.members, details.relationships, datetime.now(LONDON).date()),
             "now": datetime.now(UTC),
             "soon": datetime.now(UTC) + timedelta(days=7),
         },
@@ -572,10 +573,18 @@ async def case_chronology(request: web.Request) -> web.Response:
             content_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
         )
+    details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
+    family = genogram.draw(details.members, details.relationships, datetime.now(LONDON).date())
     return await render(
         request,
         "chronology.html",
-        {"snap": snap, "entries": entries, "significant": significant, "printed_at": datetime.now(UTC)},
+        {
+            "snap": snap,
+            "entries": entries,
+            "significant": significant,
+            "genogram": family,
+            "printed_at": datetime.now(UTC),
+        },
     )
 
 

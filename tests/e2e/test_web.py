@@ -1031,12 +1031,18 @@ def test_the_family_record_shows_names_the_household_relationships_and_documents
     family = page.locator("#family + table")
     expect(family).to_contain_text("Siobhán Ó Briain (known as Shiv)")
     expect(family.get_by_role("row").filter(has_text="P-GRAN")).to_contain_text("left the household")
-    expect(page.get_by_text(f"{parent} is a parent of {child}", exact=True)).to_be_visible()
+    genogram = page.locator("figure.genogram")  # drawn from the relationships, said in words beside it
+    expect(genogram.locator(f'g.person[data-ref="{parent}"]')).to_have_attribute("data-shape", "diamond")
+    expect(genogram.locator("svg desc")).to_contain_text(f"Shiv Ó Briain is a parent of {child}.")
+    expect(page.get_by_text(f"Shiv Ó Briain is a parent of {child}.", exact=True)).to_be_visible()
+    expect(page.get_by_text("P-GRAN does not live in the household.", exact=True)).to_be_visible()
     expect(page.get_by_text("signed consent.pdf (consent form), recorded by lp-jones")).to_be_visible()
     expect(page.locator("#chronology, main")).to_contain_text(f"recorded that {parent} is a parent of {child}")
     for details in page.locator("details.command").all():
         details.locator("summary").click()
     assert_accessible(page)
+    page.goto(f"{web.url}/cases/{case}/chronology")  # the print view carries the family too
+    expect(page.locator(f'figure.genogram g.person[data-ref="{child}"]')).to_be_visible()
     # Is this family known? The screener finds the mother by how her name sounds and her date of birth.
     page.context.clear_cookies()
     sign_in(page, web, "das-screener")
