@@ -23,6 +23,7 @@ SCRUBBED = (
     "case_people",
     "person_index",
     "case_files",
+    "retention_reviews",
     "documents",
     "notifications",
     "mash_referrals",
@@ -55,8 +56,10 @@ async def erase_case(conn: asyncpg.Connection, case_id: str, by: str, reason: st
         await conn.execute("DELETE FROM case_people WHERE case_id = $1", case_id)
         await conn.execute("DELETE FROM person_index WHERE case_id = $1", case_id)
         await conn.execute("DELETE FROM case_files WHERE case_id = $1", case_id)  # (unreadable already: its key)
+        await conn.execute("DELETE FROM retention_reviews WHERE case_id = $1", case_id)
         await conn.execute(
-            "UPDATE cases SET referrer_agency = NULL, family_ref = NULL, end_reason = $2 WHERE case_id = $1",
+            "UPDATE cases SET referrer_agency = NULL, family_ref = NULL, youngest_born_year = NULL, end_reason = $2"
+            " WHERE case_id = $1",
             case_id,
             ERASED,
         )

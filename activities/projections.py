@@ -57,6 +57,20 @@ async def _people(conn: asyncpg.Connection, case_id: str, people: list[dict], se
     )
     for person_ref, details in people_index.members_of(people):
         await people_index.index_person(conn, case_id, person_ref, details, sealer)
+    await _born(conn, case_id, [p.get("details") for p in people])
+
+
+async def _born(conn: asyncpg.Connection, case_id: str, details: list[dict | None]) -> None:
+    """The year the family's youngest member was born (or is due), for retention (activities/retention.py)."""
+    years = [
+        int(str(day)[:4]) for d in details if d for day in (d.get("date_of_birth") or d.get("expected_date"),) if day
+    ]
+    if years:
+        await conn.execute(
+            "UPDATE cases SET youngest_born_year = greatest(youngest_born_year, $2) WHERE case_id = $1",
+            case_id,
+            max(years),
+        )
 
 
 # An erased case's events open to their facts alone (no member, no person_ref): nothing of theirs to index.
@@ -68,6 +82,7 @@ async def _member_added(conn: asyncpg.Connection, case_id: str, e: Event, sealer
 async def _details_recorded(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
     if "person_ref" in e.data:
         await people_index.index_person(conn, case_id, e.data["person_ref"], e.data.get("details"), sealer)
+        await _born(conn, case_id, [e.data.get("details")])
 
 
 def _set(sql: str, *fields: str) -> Handler:

@@ -27,10 +27,11 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import case_files, chronology, people_index, read_model, report
+from activities import case_files, chronology, people_index, read_model, report, retention
 from activities.delivery import reference
 from activities.effects import DEADLINE_NAMES, stage_name
 from activities.plain_words import without_sources
+from activities.retention import RetentionRule
 from starter.staff.render import when
 from starter.staff.report_html import body as report_body
 from web import api, forms, genogram, letters, oidc, staff_api
@@ -52,11 +53,13 @@ from web.auth import (
 from web.cases import (
     CLIENT_KEY,
     POOL_KEY,
+    RETENTION_KEY,
     TASK_QUEUE_KEY,
     Problem,
     engine,
     handle,
     list_filters,
+    managed_case,
     sealer_of,
     settled,
     viewers,
@@ -807,6 +810,50 @@ async def cli_token_page(request: web.Request) -> web.Response:
     return await render(request, "cli_token.html", {"token": token})
 
 
+async def retention_page(request: web.Request) -> web.Response:
+    """Closed cases of the manager's teams due for a retention review, each with the decision: keep it until a
+    later review, or erase it (activities/retention.py). Nothing is erased without that decision."""
+    user = current_user(request)
+    if not user.is_manager:
+        raise Problem(403, "Retention reviews are for team managers.")
+    today = datetime.now(LONDON).date()
+    errors: dict[str, str] = {}
+    form: Any = {}
+    if request.method == "POST":
+        form = await request.post()
+        case_id = str(form.get("case_id", ""))
+        try:
+            wanted = retention.RetentionDecision.model_validate(
+                {
+                    "decision": form.get("decision"),
+                    "reason": form.get("reason", ""),
+                    "review_again_on": form.get("review_again_on") or None,
+                }
+            )
+            async with request.app[POOL_KEY].acquire() as conn:
+                await managed_case(conn, request, user, case_id)
+                outcome = await retention.decide(conn, case_id, user.id, wanted, today)
+        except ValidationError as e:
+            errors = {str(err["loc"][0]): forms.plain(err["msg"]) for err in e.errors()}
+        except retention.NotDecidable as e:
+            field, _, message = str(e).partition(": ")
+            errors = {field if message else "decision": message or str(e)}
+        else:
+            await flash(
+                request,
+                f"Case {case_id}: {'kept until ' + when_day(wanted.review_again_on) if outcome == 'kept' else 'erased'}.",
+            )
+            raise web.HTTPSeeOther("/retention")
+    async with request.app[POOL_KEY].acquire() as conn:
+        due = await retention.due_for_review(conn, today, request.app[RETENTION_KEY], user.localities)
+    context = {"due": due, "errors": errors, "form": form, "basis": retention.BASIS_WORDS, "today": today}
+    return await render(request, "retention.html", context, status=422 if errors else 200)
+
+
+def when_day(day: Any) -> str:
+    return f"{day:%-d %B %Y}"
+
+
 async def contacts_page(request: web.Request) -> web.Response:
     """The advice point's contact log: a contact counted for the report, never a case [002]."""
     user = current_user(request)
@@ -874,6 +921,7 @@ def create_app(
     idle_seconds: int = IDLE_SECONDS,
     provider: oidc.Provider | None = None,
     sent_file: Path | None = None,
+    retention: RetentionRule | None = None,
 ) -> web.Application:
     # Sessions that sign-out really ends, sealed under a secret of the web app's own: from its signing key (so
     # every web process shares it), or, in a demo without one, a secret of this process (sessions end with it).
@@ -885,6 +933,7 @@ def create_app(
     )
     app[CLIENT_KEY], app[POOL_KEY], app[ROLES_KEY], app[TASK_QUEUE_KEY] = client, pool, roles, task_queue
     app[THROTTLE_KEY], app[OIDC_KEY], app[SENT_FILE_KEY] = Throttle(), provider, sent_file
+    app[RETENTION_KEY] = retention or RetentionRule()  # (the council's rule: worker/config.py)
     app.on_response_prepare.append(security_headers)
     environment = aiohttp_jinja2.setup(
         app,
@@ -926,6 +975,7 @@ def create_app(
             web.post("/refer/threshold", threshold),
             web.get("/report", report_page),
             web.route("*", "/contacts", contacts_page),
+            web.route("*", "/retention", retention_page),
             web.get("/people", people_page),
             web.route("*", "/account/command-line", cli_token_page),
             web.static("/static", HERE / "static"),

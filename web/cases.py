@@ -10,10 +10,13 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import read_model
-from web.auth import current_user
+from activities.retention import RetentionRule
+from web.auth import ROLES_KEY, current_user
+from worker.authz import Scope
 from worker.codec import CaseErased
 from worker.sealing import Sealer
 from worker.temporal import case_workflow_id
@@ -22,6 +25,7 @@ from workflows.models import Snapshot
 
 CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
+RETENTION_KEY = web.AppKey("retention", RetentionRule)
 # Another team's case looks like no case, at every door.
 NOT_VISIBLE = "There is no such case in your teams' caseload."
 
@@ -37,6 +41,20 @@ class Problem(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+async def managed_case(conn: asyncpg.Connection, request: web.Request, user: Any, case_id: str) -> None:
+    """The case is one of the person's teams' (else: no such case) and they may erase it, a manager of its team:
+    the same decision at a retention review, to keep it or to erase it (every door asks here)."""
+    row = await conn.fetchrow("SELECT locality, lead_practitioner FROM cases WHERE case_id = $1", case_id)
+    if row is None or not user.sees(row["locality"], row["lead_practitioner"]):
+        raise Problem(404, NOT_VISIBLE)
+    try:
+        request.config_dict[ROLES_KEY].check(
+            "erase", user.id, Scope(case_id, row["locality"], row["lead_practitioner"])
+        )
+    except ApplicationError as e:
+        raise Problem(403, e.message) from None
 
 
 def handle(request: web.Request, case_id: str) -> Any:

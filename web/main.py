@@ -7,6 +7,7 @@ import asyncio
 import structlog
 from aiohttp import web
 
+from activities.retention import RetentionRule
 from web.app import create_app
 from web.oidc import Provider
 from worker import logs
@@ -50,6 +51,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             signer,
             provider=Provider.from_config(config),
             sent_file=config.notify_sent_file,
+            retention=RetentionRule.configured(config),
         )
         runner = web.AppRunner(app, access_log=None)  # paths hold case ids only, but keep logs to events
         await runner.setup()

@@ -15,28 +15,29 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import people_index, read_model, report
+from activities import people_index, read_model, report, retention
 from activities.erasure import NotErasable, audit_trail, erase_case
 from web.api import VERIFIER_KEY
 from web.auth import ROLES_KEY, User, current_user, user_of
 from web.cases import (
     CLIENT_KEY,
-    NOT_VISIBLE,
     POOL_KEY,
+    RETENTION_KEY,
     TASK_QUEUE_KEY,
     Problem,
     engine,
     handle,
     list_filters,
+    managed_case,
     sealer_of,
     visible_case,
 )
-from worker.authz import Scope
 from worker.identity import NotAuthenticated, acting_for
 from worker.temporal import new_update_id, send_command, start_case
 from workflows.bounds import Id, concern_parts, refusal
+from workflows.calendar import LONDON
 from workflows.case import EarlyHelpCase
 from workflows.models import Event, Referral, SafeguardingConcern, Snapshot
 from workflows.pathway import STEPS
@@ -222,19 +223,25 @@ async def erase(request: web.Request) -> web.Response:
     case_id, user = request.match_info["case_id"], current_user(request)
     wanted = await body(request, Erasure)
     async with request.config_dict[POOL_KEY].acquire() as conn:
-        row = await conn.fetchrow("SELECT locality, lead_practitioner FROM cases WHERE case_id = $1", case_id)
-        if row is None or not user.sees(row["locality"], row["lead_practitioner"]):
-            raise fail(404, NOT_VISIBLE)
+        await managed_case(conn, request, user, case_id)
         try:
-            request.config_dict[ROLES_KEY].check(
-                "erase", user.id, Scope(case_id, row["locality"], row["lead_practitioner"])
-            )
             await erase_case(conn, case_id, user.id, wanted.reason)
-        except ApplicationError as e:
-            raise fail(403, e.message) from None
         except NotErasable as e:
             raise fail(409, str(e)) from None
     return web.json_response({"case_id": case_id, "erased_by": user.id})
+
+
+async def retention_decision(request: web.Request) -> web.Response:
+    """A retention review's decision on a closed case: keep it until a later review, or erase it."""
+    case_id, user = request.match_info["case_id"], current_user(request)
+    wanted = await body(request, retention.RetentionDecision)
+    async with request.config_dict[POOL_KEY].acquire() as conn:
+        await managed_case(conn, request, user, case_id)
+        try:
+            outcome = await retention.decide(conn, case_id, user.id, wanted, datetime.now(LONDON).date())
+        except retention.NotDecidable as e:
+            raise fail(409, str(e)) from None
+    return web.json_response({"case_id": case_id, "decision": outcome, "by": user.id})
 
 
 # --- lists, reports and exports: each within the person's localities ---------------------------
@@ -326,6 +333,20 @@ async def performance(request: web.Request) -> web.Response:
     return web.json_response(text=result.model_dump_json())
 
 
+async def retention_due(request: web.Request) -> web.Response:
+    """Closed cases of the manager's teams due for a retention review by `on` (default: today)."""
+    managers_only(user := current_user(request), "retention reviews")
+    try:
+        on = date.fromisoformat(request.query["on"]) if "on" in request.query else datetime.now(LONDON).date()
+    except ValueError:
+        raise fail(400, "on: a date, YYYY-MM-DD") from None
+    async with request.config_dict[POOL_KEY].acquire() as conn:
+        found = await retention.due_for_review(
+            conn, on, request.config_dict[RETENTION_KEY], scope(user, request.query.get("locality"))
+        )
+    return rows(found)
+
+
 async def ssd_episodes(request: web.Request) -> web.Response:
     managers_only(user := current_user(request), "the SSD export")
     async with request.config_dict[POOL_KEY].acquire() as conn:
@@ -410,6 +431,15 @@ def openapi() -> dict[str, Any]:
             "get": {"summary": "performance figures (managers)", "responses": {"200": _json(ref(report.Report))}}
         },
         "/ssd-episodes": {"get": {"summary": "SSD early help episodes (managers)", "responses": {"200": listed}}},
+        "/retention": {
+            "get": {"summary": "closed cases due for a retention review (managers)", "responses": {"200": listed}}
+        },
+        "/cases/{case_id}/retention": {
+            "post": {
+                "summary": "a retention review's decision: keep until a later review, or erase",
+                "requestBody": _json(ref(retention.RetentionDecision)),
+            }
+        },
         "/audit": {"get": {"summary": "who did or viewed what (managers)", "responses": {"200": listed}}},
         "/contacts": {"post": {"summary": "log an advice point contact", "requestBody": _json(ref(Contact))}},
     }
@@ -452,6 +482,8 @@ def add_routes(app: web.Application) -> None:
             web.post("/cases/{case_id}/commands/{name}", command),
             web.post("/cases/{case_id}/safeguarding", safeguarding),
             web.post("/cases/{case_id}/erasure", erase),
+            web.post("/cases/{case_id}/retention", retention_decision),
+            web.get("/retention", retention_due),
             web.get("/people", people),
             web.get("/caseload", caseload),
             web.get("/due", due),

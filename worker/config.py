@@ -68,6 +68,10 @@ class Config(BaseModel):
     oidc_claim: str = Field("email", min_length=1, max_length=100)
     # Delivery through GOV.UK Notify (activities/delivery.py): the API key (unset: nothing is sent), its base
     # URL (a local stand-in with `earlyhelp up`), and each kind of message's template id as JSON.
+    # Retention (activities/retention.py): a closed case is reviewed when the family's youngest member reaches
+    # this age, or (no date of birth recorded) this many years after it closed.
+    retention_age: Annotated[int, Field(ge=18, le=120)] = 25
+    retention_years_after_closure: Annotated[int, Field(ge=1, le=100)] = 6
     notify_api_key: str | None = None
     notify_url: str = "https://api.notifications.service.gov.uk"
     notify_templates: dict[str, str] = Field(default_factory=dict)
@@ -183,6 +187,8 @@ ENV: dict[str, str] = {
     "oidc_client_id": "EARLYHELP_OIDC_CLIENT_ID",
     "oidc_client_secret": "EARLYHELP_OIDC_CLIENT_SECRET",
     "oidc_claim": "EARLYHELP_OIDC_CLAIM",
+    "retention_age": "EARLYHELP_RETENTION_AGE",
+    "retention_years_after_closure": "EARLYHELP_RETENTION_YEARS_AFTER_CLOSURE",
     "notify_api_key": "EARLYHELP_NOTIFY_API_KEY",
     "notify_url": "EARLYHELP_NOTIFY_URL",
     "notify_templates": "EARLYHELP_NOTIFY_TEMPLATES",

@@ -1,4 +1,4 @@
-"""Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd.
+"""Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd, retention.
 
 Signed in (`earlyhelp login`), each asks the web app's staff API, within the person's localities; an ops
 machine holding DATABASE_URL and no sign-in reads PostgreSQL itself. Tables for people; `--json` and `--csv`
@@ -23,7 +23,8 @@ import typer
 from rich.table import Table
 from temporalio.client import Client
 
-from activities import read_model, report
+from activities import read_model, report, retention
+from activities.retention import RetentionRule
 from activities.spreadsheet import safe_row
 from starter.cli import app, fail, out, reached_directly, run, staff
 from starter.staff import remote
@@ -32,6 +33,7 @@ from starter.staff.report_html import render as render_html
 from worker.config import Config, ConfigError
 from worker.sealing import Sealer
 from worker.temporal import open_database
+from workflows.calendar import LONDON
 
 
 class Format(StrEnum):
@@ -231,3 +233,51 @@ def export_ssd(
     if out_file:
         stream.close()
         print(f"{len(rows)} episodes written to {out_file}", file=sys.stderr)
+
+
+@app.command("retention")
+def retention_command(
+    case: Annotated[str | None, typer.Argument(help="a case to decide on, with --keep or --erase")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the case until --review-again-on")] = False,
+    erase: Annotated[bool, typer.Option("--erase", help="erase the case now")] = False,
+    reason: Annotated[str | None, typer.Option(help="why (kept in the audit log)")] = None,
+    review_again_on: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="--keep: when to review it again, YYYY-MM-DD")
+    ] = None,
+    on: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="list those due by this day (default: today)")
+    ] = None,
+    locality: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+) -> None:
+    """Closed cases due for a retention review (activities/retention.py); with a case, a manager's decision:
+    --keep until --review-again-on, or --erase, each with --reason. Nothing is erased without that decision."""
+    if case is None:
+        day = (on or datetime.now(LONDON)).date()
+        rule = RetentionRule.configured(Config.from_env()) if not remote.signed_in() else None
+        rows = read(
+            "/retention",
+            lambda conn: retention.due_for_review(conn, day, rule or RetentionRule(), locality and [locality]),
+            on=f"{day:%Y-%m-%d}",
+            locality=locality,
+        )
+        fmt = chosen(as_json, as_csv)
+        if fmt == Format.table:
+            rows = [r | {"basis": retention.BASIS_WORDS.get(r["basis"], r["basis"])} for r in rows]
+        emit(rows, fmt, f"Due for a retention review by {day:%-d %B %Y}")
+        return
+    if keep == erase:
+        fail("a decision is one of --keep and --erase", 2)
+    if not reason:
+        fail("--reason: say why (it is kept in the audit log)", 2)
+    if not remote.signed_in():
+        fail("a retention decision is a team manager's: sign in first (earlyhelp login)", 2)
+    decision = {"decision": "keep" if keep else "erase", "reason": reason}
+    if review_again_on is not None:
+        decision["review_again_on"] = f"{review_again_on:%Y-%m-%d}"
+    answer = staff("POST", f"/cases/{case}/retention", decision)
+    if as_json:
+        print(json.dumps(answer))
+    else:
+        out.print(f"Case {case}: {answer['decision']} by {answer['by']}.")

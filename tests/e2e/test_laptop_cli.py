@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,37 @@ def test_a_council_account_signs_the_command_line_in_with_a_sign_in_made_in_the_
     status = subprocess.run([EARLYHELP, "status", north_case, "--json"], env=env, capture_output=True, text=True)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["case_id"] == north_case
+
+
+def test_a_retention_review_lists_a_closed_case_to_its_teams_manager_who_keeps_it_then_erases_it(trusted: Trusted):  # noqa: F811
+    """Retention (activities/retention.py) through the one door: a closed case with no date of birth is due six
+    years after closure; listed to its team's manager only; kept until a later review, then erased, each with a
+    reason; the CLI on an ops machine lists the same."""
+    case = closure_pending(trusted)
+    closed = api(
+        trusted, "tm-patel", "POST", f"/cases/{case}/commands/decide_closure", {"approve": True, "reason": "ok"}
+    )
+    assert closed[1]["stage"] == "closed", closed
+
+    def due(person: str, on: str) -> dict[str, str]:
+        status, rows = api(trusted, person, "GET", f"/retention?on={on}")
+        assert status == 200, rows
+        return {r["case_id"]: r["basis"] for r in rows}
+
+    later = f"{datetime.now(UTC).year + 7}-01-01"
+    assert wait_until(lambda: due("tm-patel", later).get(case)) == "years_after_closure"  # once its end is saved
+    assert case not in due("tm-patel", f"{datetime.now(UTC).year + 5}-01-01")
+    assert case not in due("tm-south", later)
+    assert api(trusted, "lp-jones", "GET", "/retention")[0] == 403
+    decision = f"/cases/{case}/retention"
+    assert api(trusted, "tm-south", "POST", decision, {"decision": "erase", "reason": "x"})[0] == 404
+    status, refused = api(trusted, "tm-patel", "POST", decision, {"decision": "keep", "reason": "sibling open"})
+    assert (status, refused["error"].split(":")[0]) == (409, "review_again_on")
+    keep = {"decision": "keep", "reason": "sibling open", "review_again_on": f"{datetime.now(UTC).year + 9}-06-01"}
+    assert api(trusted, "tm-patel", "POST", decision, keep)[1]["decision"] == "kept"
+    assert case not in due("tm-patel", later)
+    listed = json.loads(trusted.stack.cli("retention", "--on", f"{datetime.now(UTC).year + 10}-01-01", "--json").stdout)
+    assert {r["case_id"]: r["basis"] for r in listed}[case] == "kept"  # the ops machine's CLI reads the same
+    erase = {"decision": "erase", "reason": "past its review, nothing open"}
+    assert api(trusted, "tm-patel", "POST", decision, erase)[1]["decision"] == "erased"
+    assert case not in due("tm-patel", "2200-01-01")

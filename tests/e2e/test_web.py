@@ -1128,3 +1128,34 @@ def test_a_document_is_kept_sealed_downloaded_and_a_file_that_is_not_one_is_refu
     expect(page.locator("#form-keep_file")).to_contain_text("not one of PDF")
     assert [e["type"] for e in web.stack.cli_json("timeline", case)].count("DocumentRecorded") == 1
     assert_accessible(page)
+
+
+def test_a_manager_keeps_a_closed_case_at_its_retention_review_with_a_reason(web: Web, page: Page):
+    """Retention (activities/retention.py): a closed case whose youngest member recorded was born in 1990 is due
+    for review; the manager is asked for a later review date before keeping it, then it leaves the list."""
+    case = case_id()
+    refer(web.stack, case)
+    drive_to_closure_pending(web.stack, case)
+    mother = {"person_ref": f"P-{case}-M", "role": "mother", "details": {"date_of_birth": "1990-05-17"}}
+    web.stack.cli("add-family-member", case, "--by", "lp-jones", "--member", json.dumps(mother))
+    web.stack.cli("approve", case, "--manager", "tm-patel", "--reason", "needs met")
+    sign_in(page, web, "tm-patel")
+    review = page.locator("section", has=page.get_by_role("link", name=f"Case {case}", exact=True))
+
+    def listed() -> bool:  # the list reads the read model, saved just after the command
+        page.goto(web.url + "/retention")
+        return review.count() == 1
+
+    wait_until(listed, within=30, what="the case due for review")
+    expect(review).to_contain_text("the youngest member of the family reaches the review age")
+    assert_accessible(page)
+    review.get_by_label("Keep it until a later review").check()
+    review.get_by_label("Why").fill("Her brother's case is open")
+    review.get_by_role("button", name="Record the decision").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("a date to review it again, after today")
+    review.get_by_label("Keep it until a later review").check()
+    review.get_by_label("Review again on (if kept)").fill("2099-01-01")
+    review.get_by_label("Why").fill("Her brother's case is open")
+    review.get_by_role("button", name="Record the decision").click()
+    expect(page.locator(".flash")).to_contain_text(f"Case {case}: kept until 1 January 2099.")
+    expect(review).to_have_count(0)
