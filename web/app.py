@@ -23,11 +23,11 @@ import aiohttp_session
 import asyncpg
 import jinja2
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import case_files, chronology, people_index, read_model, report, retention
+from activities import case_files, chronology, people_index, read_model, report, retention, subject_access
 from activities.delivery import reference
 from activities.effects import DEADLINE_NAMES, stage_name
 from activities.plain_words import without_sources
@@ -69,7 +69,7 @@ from web.sessions import IDLE_SECONDS, PostgresStorage
 from worker.authz import LEADS, STAFF_FIELDS, Roles
 from worker.identity import Signer, acting_for
 from worker.temporal import new_update_id, send_command, start_case
-from workflows.bounds import SHOWN_FOR_CONTROL, concern_parts, refusal
+from workflows.bounds import SHOWN_FOR_CONTROL, Id, concern_parts, refusal
 from workflows.calendar import LONDON, spoken_gap
 from workflows.case import EarlyHelpCase
 from workflows.mash import watch_id
@@ -799,6 +799,41 @@ async def people_page(request: web.Request) -> web.Response:
     return await render(request, "people.html", context)
 
 
+async def person_record_page(request: web.Request) -> web.Response:
+    """One person's record across the cases the viewer may see (activities/subject_access.py); for managers, the
+    subject access export as a PDF or JSON. Each case shown is audited."""
+    user, form = current_user(request), request.match_info.get("format", "")
+    ref = request.query.get("ref", "")
+    try:
+        person_ref = TypeAdapter(Id).validate_python(ref)
+    except ValidationError as e:
+        raise Problem(400, f"Check the person's reference: {refusal(e)}") from None
+    if form and not user.is_manager:
+        raise Problem(403, "A subject access export is made by a team manager.")
+    now = datetime.now(UTC)
+    async with request.app[POOL_KEY].acquire() as conn:
+        record = await subject_access.person_record(conn, person_ref, sealer_of(request), user.sees, now)
+        await subject_access.audited(conn, record, user.id, "subject access export" if form else "viewed")
+    name = f"subject-access-{person_ref}"
+    if form == ".json":
+        return web.Response(
+            text=record.model_dump_json(indent=2),
+            content_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{name}.json"'},
+        )
+    if form == ".pdf":
+        cases = ", ".join(c.case_id for c in record.cases) or "none"
+        heading = f"Everything held about {person_ref}"
+        body = await asyncio.to_thread(letters.document_pdf, heading, cases, subject_access.as_text(record), now)
+        return web.Response(
+            body=body,
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+        )
+    entries = {c.case_id: chronology.chronology(c.events) for c in record.cases}
+    return await render(request, "person.html", {"record": record, "entries": entries, "ref": person_ref})
+
+
 async def cli_token_page(request: web.Request) -> web.Response:
     """A login token for the command line, for people who sign in with their council account (no password to
     give `earlyhelp login`): made on request (a POST, so a link cannot make one), shown once, never kept."""
@@ -977,6 +1012,7 @@ def create_app(
             web.route("*", "/contacts", contacts_page),
             web.route("*", "/retention", retention_page),
             web.get("/people", people_page),
+            web.get(r"/people/record{format:(\.json|\.pdf)?}", person_record_page),
             web.route("*", "/account/command-line", cli_token_page),
             web.static("/static", HERE / "static"),
         ]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import people_index, read_model, report, retention
+from activities import people_index, read_model, report, retention, subject_access
 from activities.erasure import NotErasable, audit_trail, erase_case
 from web.api import VERIFIER_KEY
 from web.auth import ROLES_KEY, User, current_user, user_of
@@ -333,6 +333,20 @@ async def performance(request: web.Request) -> web.Response:
     return web.json_response(text=result.model_dump_json())
 
 
+async def person_record(request: web.Request) -> web.Response:
+    """A subject access export (managers): everything held about one person in their teams' cases, others
+    redacted (activities/subject_access.py); each case in it is audited."""
+    managers_only(user := current_user(request), "a subject access export")
+    try:
+        person_ref = TypeAdapter(Id).validate_python(request.match_info["person_ref"])
+    except ValidationError as e:
+        raise fail(400, f"person_ref: {refusal(e)}") from None
+    async with request.config_dict[POOL_KEY].acquire() as conn:
+        record = await subject_access.person_record(conn, person_ref, sealer_of(request), user.sees, datetime.now(UTC))
+        await subject_access.audited(conn, record, user.id, "subject access export")
+    return web.json_response(text=record.model_dump_json())
+
+
 async def retention_due(request: web.Request) -> web.Response:
     """Closed cases of the manager's teams due for a retention review by `on` (default: today)."""
     managers_only(user := current_user(request), "retention reviews")
@@ -431,6 +445,12 @@ def openapi() -> dict[str, Any]:
             "get": {"summary": "performance figures (managers)", "responses": {"200": _json(ref(report.Report))}}
         },
         "/ssd-episodes": {"get": {"summary": "SSD early help episodes (managers)", "responses": {"200": listed}}},
+        "/people/{person_ref}/record": {
+            "get": {
+                "summary": "a subject access export: one person's record, others redacted (managers)",
+                "responses": {"200": _json(ref(subject_access.PersonRecord))},
+            }
+        },
         "/retention": {
             "get": {"summary": "closed cases due for a retention review (managers)", "responses": {"200": listed}}
         },
@@ -485,6 +505,7 @@ def add_routes(app: web.Application) -> None:
             web.post("/cases/{case_id}/retention", retention_decision),
             web.get("/retention", retention_due),
             web.get("/people", people),
+            web.get("/people/{person_ref}/record", person_record),
             web.get("/caseload", caseload),
             web.get("/due", due),
             web.get("/approvals", approvals),

@@ -1,4 +1,4 @@
-"""Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd, retention.
+"""Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd, retention, subject-access.
 
 Signed in (`earlyhelp login`), each asks the web app's staff API, within the person's localities; an ops
 machine holding DATABASE_URL and no sign-in reads PostgreSQL itself. Tables for people; `--json` and `--csv`
@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import asyncpg
 import typer
@@ -281,3 +282,21 @@ def retention_command(
         print(json.dumps(answer))
     else:
         out.print(f"Case {case}: {answer['decision']} by {answer['by']}.")
+
+
+@app.command("subject-access")
+def subject_access_command(
+    person_ref: Annotated[str, typer.Argument(help="the person's reference (Find a person gives it)")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="JSON file (default: standard output)")] = None,
+) -> None:
+    """A subject access export: everything held about one person in your teams' cases, other people redacted
+    (JSON; the web app's person view gives the PDF). Each case in it is audited."""
+    if not remote.signed_in():
+        fail("a subject access export is a team manager's: sign in first (earlyhelp login)", 2)
+    answer = staff("GET", f"/people/{quote(person_ref, safe='')}/record")
+    text = json.dumps(answer, indent=2)
+    if out_file is None:
+        print(text)
+    else:
+        out_file.write_text(text)
+        print(f"{len(answer['cases'])} case(s) written to {out_file}", file=sys.stderr)

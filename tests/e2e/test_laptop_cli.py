@@ -159,7 +159,8 @@ def test_a_case_its_commands_and_its_erasure_are_no_case_to_another_team(trusted
 
 
 def test_roles_and_localities_are_decided_for_the_person_of_the_token(trusted: Trusted):  # noqa: F811
-    for path in ("/approvals", "/audit", "/ssd-episodes", "/report?from=2026-01-01&to=2026-12-31"):
+    manager_lists = ("/approvals", "/audit", "/ssd-episodes", "/report?from=2026-01-01&to=2026-12-31", "/retention")
+    for path in (*manager_lists, "/people/P-1/record"):
         assert api(trusted, "lp-jones", "GET", path)[0] == 403, path
     assert api(trusted, "tm-patel", "GET", "/report?from=2026-01-01&to=2026-12-31")[0] == 200
     assert api(trusted, "tm-south", "GET", "/caseload?locality=North")[0] == 403

@@ -1159,3 +1159,36 @@ def test_a_manager_keeps_a_closed_case_at_its_retention_review_with_a_reason(web
     review.get_by_role("button", name="Record the decision").click()
     expect(page.locator(".flash")).to_contain_text(f"Case {case}: kept until 1 January 2099.")
     expect(review).to_have_count(0)
+
+
+def test_a_manager_finds_a_person_and_exports_their_record_for_a_subject_access_request(web: Web, page: Page):
+    """Find a person, then their record across cases (activities/subject_access.py): each case shown is audited;
+    the PDF and the JSON hold the person's own details and none of another member's."""
+    case = allocated_case(web)
+    mother, child = f"P-{case}-1", f"P-{case}-2"
+    web.stack.cli("record-person-details", case, "--by", "lp-jones", "--person-ref", mother,
+                  "--given-name", "Gráinne", "--family-name", f"Kowalska{case}")  # fmt: skip
+    web.stack.cli("record-person-details", case, "--by", "lp-jones", "--person-ref", child,
+                  "--given-name", "Zbigniew")  # fmt: skip
+    sign_in(page, web, "tm-patel")
+    page.get_by_role("link", name="Find a person").click()
+    page.get_by_label("Family name").fill(f"Kowalska{case}")
+    page.get_by_role("button", name="Search").click()
+    page.locator("#found + table").get_by_role("link", name=mother).click()
+    expect(page.locator("h1")).to_contain_text(mother)
+    record = page.locator("section", has=page.get_by_role("link", name=f"Case {case}", exact=True))
+    expect(record).to_contain_text("Documents kept: 0")
+    record.locator("summary").click()
+    expect(record).to_contain_text("another person")
+    assert_accessible(page)
+    exported = page.request.get(f"{web.url}/people/record.json?ref={mother}")
+    assert exported.ok and "Gráinne" in exported.text() and "Zbigniew" not in exported.text()
+    assert child not in exported.text()
+    pdf = page.request.get(f"{web.url}/people/record.pdf?ref={mother}")
+    text = " ".join(pypdf.PdfReader(io.BytesIO(pdf.body())).pages[0].extract_text().split())
+    assert f"Everything held about {mother}" in text and "Check before release" in text and "Zbigniew" not in text
+    audit = web.stack.cli_json("audit", "--case", case)
+    assert {"subject access export", "viewed"} <= {row["what"] for row in audit if row["who"] == "tm-patel"}
+    page.context.clear_cookies()
+    sign_in(page, web, "lp-jones")  # a practitioner sees the record of their own cases, but exports none
+    assert page.request.get(f"{web.url}/people/record.json?ref={mother}").status == 403
