@@ -137,3 +137,12 @@ async def find_people(
 def members_of(people: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None]]:
     """(person_ref, details) of a referral's or an added member's data."""
     return [(p["person_ref"], p.get("details")) for p in people if p.get("person_ref")]
+
+
+async def audit_found(conn: asyncpg.Connection, found: list[dict[str, Any]], by: str, door: str) -> None:
+    """A search is a read of every case it shows: one audit row a case found (what was searched for is not
+    written: it is a person's details)."""
+    await conn.executemany(
+        "INSERT INTO audit_log (actor, action, case_id, reason) VALUES ($1, 'found by a search', $2, $3)",
+        [(by, case_id, f"{door}: Find a person") for case_id in dict.fromkeys(r["case_id"] for r in found)],
+    )

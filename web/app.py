@@ -795,6 +795,7 @@ async def people_page(request: web.Request) -> web.Response:
                 found = await people_index.find_people(
                     conn, search, scope=user.localities, lead_or_scope=user.id, sealer=sealer_of(request)
                 )
+                await people_index.audit_found(conn, found, user.id, "web app")
     context = {"fields": PERSON_FIELDS, "query": query, "found": found, "searched": searched, "error": error}
     return await render(request, "people.html", context)
 

@@ -282,6 +282,7 @@ async def people(request: web.Request) -> web.Response:
         found = await people_index.find_people(
             conn, search, scope=user.localities, lead_or_scope=user.id, sealer=sealer_of(request)
         )
+        await people_index.audit_found(conn, found, user.id, "staff API")
     return rows(found)
 
 
