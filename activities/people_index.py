@@ -54,6 +54,21 @@ def keys_of(details: dict[str, Any]) -> list[tuple[str, str]]:
     return keys
 
 
+def identities(people: list[dict[str, Any]]) -> list[tuple[int, str, str, int]]:
+    """What makes a referred member the same person as one indexed before: (identity number, kind, value, how
+    many parts that identity has). Each is enough alone: an NHS number, a UPN, or family name, given (or
+    preferred) name and date of birth together. A family name's sound alone is never an identity."""
+    sets: list[list[tuple[str, str]]] = []
+    for details in people:
+        keys = keys_of(details)
+        found = {kind: [v for k, v in keys if k == kind] for kind in ("nhs", "upn", "family", "given", "born")}
+        sets += [[("nhs", v)] for v in found["nhs"]] + [[("upn", v)] for v in found["upn"]]
+        for family in found["family"]:
+            for born in found["born"]:
+                sets += [[("family", family), ("given", given), ("born", born)] for given in found["given"]]
+    return [(n, kind, value, len(parts)) for n, parts in enumerate(sets) for kind, value in parts]
+
+
 async def index_person(
     conn: asyncpg.Connection, case_id: str, person_ref: str, details: dict[str, Any] | None, sealer: Sealer
 ) -> None:

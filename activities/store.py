@@ -21,7 +21,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import projections
+from activities import people_index, projections
 from activities.delivery import delivery
 from activities.effects import Document, Effect, MashReferral, Notification, effects_of, family_record
 from activities.follow_ups import FollowUp, start_follow_ups
@@ -84,6 +84,20 @@ SELECT DISTINCT ON (case_id) case_id, received_at, ended_at, final_stage, matche
 ) found
 WHERE case_id <> $1 AND received_at <= $4
 ORDER BY case_id, rank
+LIMIT 50
+"""
+
+# Earlier cases holding a person whose index rows match every part of one identity (people_index.identities).
+_KNOWN_BY_DETAILS = """
+SELECT DISTINCT c.case_id, c.received_at, c.ended_at, c.final_stage, 'person_details' AS matched_on
+FROM (
+  SELECT i.case_id FROM person_index i
+  JOIN unnest($1::int[], $2::text[], $3::text[], $4::int[]) AS w(n, kind, value, size)
+    ON i.kind = w.kind AND i.value = w.value
+  GROUP BY i.case_id, i.person, w.n, w.size HAVING count(DISTINCT i.kind) = w.size
+) matched JOIN cases c USING (case_id)
+WHERE c.case_id <> $5 AND c.received_at <= $6
+ORDER BY c.case_id
 LIMIT 50
 """
 
@@ -193,13 +207,32 @@ class CaseActivities:
 
     @activity.defn
     async def previous_cases(
-        self, case_id: str, family_ref: str, person_refs: list[str], received_at: datetime
+        self,
+        case_id: str,
+        family_ref: str,
+        person_refs: list[str],
+        received_at: datetime,
+        people: list[dict] | None = None,
     ) -> list[PreviousCase]:
-        """Earlier cases of the same family, or of one of its people, referred before this one [000][002]."""
+        """Earlier cases of the same family, or of one of its people (by reference, or by their details in the
+        person index: the same NHS number, UPN, or names and date of birth), referred before this one [000][002]."""
         blind = self.sealer.blind  # the read model holds references as their blind indexes
         rows = await self.pool.fetch(
             _PREVIOUS_CASES, case_id, blind(family_ref), [blind(r) for r in person_refs], received_at
         )
+        sets = people_index.identities([d for d in people or [] if isinstance(d, dict)])
+        if sets:
+            known = {r["case_id"] for r in rows}
+            by_details = await self.pool.fetch(
+                _KNOWN_BY_DETAILS,
+                [n for n, _, _, _ in sets],
+                [kind for _, kind, _, _ in sets],
+                [blind(f"{kind}:{value}") for _, kind, value, _ in sets],
+                [size for _, _, _, size in sets],
+                case_id,
+                received_at,
+            )
+            rows = [*rows, *(r for r in by_details if r["case_id"] not in known)]
         return [
             PreviousCase(
                 case_id=r["case_id"],

@@ -20,8 +20,9 @@ from worker.main import authorization
 from workflows import rules
 from workflows.bank_holidays import LATEST
 from workflows.calendar import LONDON, add_working_days
-from workflows.models import Member, Stage, StepDown
+from workflows.models import Family, Member, Stage, StepDown
 from workflows.pathway import STEPS
+from workflows.person import PersonDetails
 from workflows.policy import Policy
 
 OPEN_STAGES = [s for s in Stage if s not in ("signposted", "closed", "transferred_to_social_care")]
@@ -511,12 +512,28 @@ async def test_known_families_and_re_referrals_are_found_by_the_engine(env, task
     assert snapshot["re_referral"]
     await again.wait_saved(pool)
     # A third referral of one of its people, under another family reference, while `again` is open.
-    person = family.members[1]
+    ffion = PersonDetails(given_name="Ffion", family_name="Ap Rhys", date_of_birth=date(2016, 4, 1))
+    person = family.members[1].model_copy(update={"details": ffion})
     third = sample_referral(new_case_id(), await env.get_current_time())
     third = third.model_copy(update={"family": third.family.model_copy(update={"members": [person]})})
-    flagged = await snap(await Case.start(env, task_queue, referral=third))
+    third_case = await Case.start(env, task_queue, referral=third)
+    flagged = await snap(third_case)
     open_ones = [p for p in flagged["previous_cases"] if p["ended_at"] is None]
     assert [(p["case_id"], p["matched_on"]) for p in open_ones] == [(again.case_id, "person_ref")]
+    await third_case.wait_saved(pool)
+    # A fourth keyed with new references throughout: its child is known by her names and date of birth (the
+    # person index, however the names are typed); a name that only sounds the same is not an identity.
+    fourth = sample_referral(new_case_id(), await env.get_current_time())
+    same = PersonDetails(given_name="FFION", family_name="ap rhys", date_of_birth=date(2016, 4, 1))
+    stranger = Member(person_ref=f"P-{fourth.case_id}-9", role="child", details=same)
+    fourth = fourth.model_copy(update={"family": Family(family_ref=f"F-{fourth.case_id}", members=[stranger])})
+    known = await snap(await Case.start(env, task_queue, referral=fourth))
+    assert (third_case.case_id, "person_details") in [(p["case_id"], p["matched_on"]) for p in known["previous_cases"]]
+    alike = sample_referral(new_case_id(), await env.get_current_time())
+    sounds = PersonDetails(given_name="Ffion", family_name="Ap Rees", date_of_birth=date(2016, 4, 1))
+    other = Member(person_ref=f"P-{alike.case_id}-9", role="child", details=sounds)
+    alike = alike.model_copy(update={"family": Family(family_ref=f"F-{alike.case_id}", members=[other])})
+    assert (await snap(await Case.start(env, task_queue, referral=alike)))["previous_cases"] == []
     # MASP re-referrals: the engine's record, not a number typed by the referrer.
     await in_plan(again)
     assert (await do(again, "refer_to_masp", by=LEAD, criteria=["re_referrals"]))["stage"] == "masp"

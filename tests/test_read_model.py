@@ -489,3 +489,17 @@ async def test_a_person_is_found_by_name_date_of_birth_postcode_or_nhs_number_an
         assert await conn.fetchval("SELECT count(*) FROM person_index WHERE case_id = 'FIND01'") == 0
         await projections.rebuild(conn, sealer)  # its events open to their facts alone: nothing to index
         assert await conn.fetchval("SELECT count(*) FROM person_index WHERE case_id = 'FIND01'") == 0
+
+
+def test_a_referred_person_is_the_same_person_by_nhs_number_upn_or_names_and_date_of_birth_together():
+    """The engine's known-family check by details (activities/people_index.identities): each identity alone is
+    enough; a family name and a date of birth without a given name, or a name's sound, is not one."""
+    from activities.people_index import identities
+
+    by_number = identities([{"nhs_number": "943 476 5919", "family_name": "Smyth"}])
+    assert [(kind, value, size) for _, kind, value, size in by_number] == [("nhs", "9434765919", 1)]
+    named = identities([{"given_name": "Siobhán", "preferred_name": "Shiv", "family_name": "Ó Briain",
+                         "date_of_birth": "2015-03-27"}])  # fmt: skip
+    assert {n for n, *_ in named} == {0, 1} and all(size == 3 for *_, size in named)
+    assert ("given", "shiv") in [(kind, value) for _, kind, value, _ in named]
+    assert identities([{"family_name": "Smyth", "date_of_birth": "2015-03-27"}, {"given_name": "Ann"}]) == []

@@ -188,6 +188,7 @@ class EarlyHelpCase:
                         referral.family.family_ref,
                         [m.person_ref for m in referral.family.members],
                         referral.received_at,
+                        [m.details.given() for m in referral.family.members if m.details],
                     ],
                     start_to_close_timeout=LOOKUP_TIMEOUT,
                     retry_policy=LOOKUP_RETRY,

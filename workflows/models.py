@@ -557,7 +557,8 @@ class PreviousCase(Model):
     received_at: AwareDatetime
     ended_at: AwareDatetime | None = None
     final_stage: str | None = None
-    matched_on: Literal["family_ref", "person_ref"]
+    # person_details: a member's NHS number, UPN, or names and date of birth (the family keyed with new references)
+    matched_on: Literal["family_ref", "person_ref", "person_details"]
 
 
 class Deadline(Model):
