@@ -38,7 +38,11 @@ async def append_events(case_id: str, events: list[Event], first_run: str = "") 
 
 @activity.defn(name="previous_cases")
 async def previous_cases(
-    case_id: str, family_ref: str, person_refs: list[str], received_at: datetime, people: list[dict[str, object]] | None = None
+    case_id: str,
+    family_ref: str,
+    person_refs: list[str],
+    received_at: datetime,
+    people: list[dict[str, object]] | None = None,
 ) -> list[PreviousCase]:
     """`people`: the members' details, to find a person the index knows under another reference (a run that
     asked before this argument was added answers from its history: a local activity's input is not replayed)."""
