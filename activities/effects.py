@@ -9,7 +9,8 @@ or dates of birth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -84,11 +85,33 @@ def _when(moment: str | datetime) -> str:
     return moment.astimezone(LONDON).strftime("%A %-d %B %Y at %H:%M")
 
 
+@dataclass(frozen=True)
+class Letterhead:
+    """Who a letter to a family is from: the council (EARLYHELP_COUNCIL_NAME, _ADDRESS, _PHONE) and how its
+    practitioners are named (the roles file's [staff] table). A letter never shows a staff id."""
+
+    council: str = ""
+    address: tuple[str, ...] = ()
+    phone: str = ""
+    staff: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def practitioner(self, staff_id: str | None) -> tuple[str, str, str]:
+        """Their name, team and phone as a family reads them; the council's where the directory has none."""
+        entry = self.staff.get(staff_id or "", {})
+        team = entry.get("team") or f"the Early Help team{', ' + self.council if self.council else ''}"
+        return entry.get("name") or "your Early Help practitioner", team, entry.get("phone") or self.phone
+
+
+PLAIN_LETTERHEAD = Letterhead()  # (no council configured: letters from "the Early Help team")
+
+
 def _manager(locality: str) -> str:
     return f"manager:{locality}"
 
 
-def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str | None) -> list[Effect]:
+def effects_of(
+    case_id: str, event: Event, referred: dict[str, Any], lead: str | None, letterhead: Letterhead = PLAIN_LETTERHEAD
+) -> list[Effect]:
     """The effects of one newly saved event. `referred` is the case's CaseReferred data."""
     d = event.data
     locality = referred.get("locality", "unknown")
@@ -131,7 +154,7 @@ def effects_of(case_id: str, event: Event, referred: dict[str, Any], lead: str |
                 )
             ]
         case "UnannouncedVisitRecorded" if d["letter_left"]:
-            return [Document("visit_letter", visit_letter(case_id, event, lead, addressee(referred)))]
+            return [Document("visit_letter", visit_letter(case_id, event, lead, addressee(referred), letterhead))]
         case "ClosureDecided" if d["approve"]:
             effects: list[Effect] = [
                 Document("closure_form", closure_form(case_id, event, locality, lead)),
@@ -222,27 +245,39 @@ def addressee(referred: dict[str, Any]) -> tuple[str | None, list[str]]:
     people = [p for p in referred.get("people", []) if p.get("lives_in_household", True)]
     adults = [p for p in people if p.get("role", "").casefold() not in ("child", "young person", "young_person")]
     details = [p.get("details") or {} for p in adults + people]
-    named = next((d for d in details if d.get("given_name") or d.get("family_name")), {})
+    # A parent or carer by name, never a child; the family's address from whoever it is recorded for.
+    named = next((d for d in details[: len(adults)] if d.get("given_name") or d.get("family_name")), {})
     address = next((d["address"] for d in details if d.get("address")), None)
     name = " ".join(n for n in (named.get("given_name"), named.get("family_name")) if n) or None
     return name, [*address.get("lines", []), address.get("postcode", "")] if address else []
 
 
-def visit_letter(case_id: str, event: Event, lead: str | None, to: tuple[str | None, list[str]] = (None, [])) -> str:
-    """The letter left at an unannounced visit, explaining its purpose [003], addressed to the family where the
-    family record says who and where they are."""
+def visit_letter(
+    case_id: str,
+    event: Event,
+    lead: str | None,
+    to: tuple[str | None, list[str]] = (None, []),
+    letterhead: Letterhead = PLAIN_LETTERHEAD,
+) -> str:
+    """The letter left at an unannounced visit, explaining its purpose [003]: from the council, addressed to the
+    family where the family record says who and where they are, naming the practitioner to contact."""
     name, address = to
+    practitioner, team, phone = letterhead.practitioner(lead)
+    sender = [line for line in (letterhead.council, *letterhead.address) if line]
     heading = [line for line in (name, *address) if line]
+    contact = f"{practitioner} ({team})" + (f" on {phone}" if phone else "")
     return (
-        ("\n".join(heading) + "\n\n" if heading else "")
-        + (f"Dear {name},\n\n" if name else "")
-        + f"Early Help - case {case_id}\n\n"
+        ("\n".join(sender) + "\n\n" if sender else "")
+        + ("\n".join(heading) + "\n\n" if heading else "")
+        + (f"Dear {name},\n\n" if name else "Dear parent or carer,\n\n")
+        + f"Early Help - our reference {case_id}\n\n"
         f"We called at your home on {_when(event.at)} but could not speak with you.\n"
         "Someone who works with your family asked us to offer you early help: support, at the "
         "right time, for you and your children, so that small worries do not grow. It is your "
         "choice, and we would like to talk it through with you.\n\n"
-        f"Please contact {lead or 'the Early Help Duty and Advice team'} to arrange a time. "
-        f"This is visit {event.data['visit']} of our attempts to reach you.\n"
+        f"Please contact {contact} to arrange a time. "
+        f"This is visit {event.data['visit']} of our attempts to reach you.\n\n"
+        f"Yours sincerely,\n{practitioner}\n{team}\n"
     )
 
 

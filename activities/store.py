@@ -23,7 +23,16 @@ from temporalio.exceptions import ApplicationError
 
 from activities import people_index, projections
 from activities.delivery import delivery
-from activities.effects import Document, Effect, MashReferral, Notification, effects_of, family_record
+from activities.effects import (
+    PLAIN_LETTERHEAD,
+    Document,
+    Effect,
+    Letterhead,
+    MashReferral,
+    Notification,
+    effects_of,
+    family_record,
+)
 from activities.follow_ups import FollowUp, start_follow_ups
 from activities.mash import watch
 from worker.sealing import PLAIN, Sealer
@@ -120,10 +129,18 @@ class CaseActivities:
     """`sealer` seals each personal value under the case's key before it reaches PostgreSQL
     (worker/sealing.py); the read model's projections see the events whole."""
 
-    def __init__(self, pool: asyncpg.Pool, sealer: Sealer = PLAIN, deliver: bool = False, watch: bool = False) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sealer: Sealer = PLAIN,
+        deliver: bool = False,
+        watch: bool = False,
+        letterhead: Letterhead = PLAIN_LETTERHEAD,
+    ) -> None:
         # Once saved, start each new notification's Delivery (deliver: workflows/delivery.py) and each new MASH
-        # referral's watch (watch: workflows/mash.py).
+        # referral's watch (watch: workflows/mash.py). `letterhead`: who letters to families are from.
         self.pool, self.sealer, self.deliver, self.watch = pool, sealer, deliver, watch
+        self.letterhead = letterhead
 
     @activity.defn
     async def append_events(self, case_id: str, events: list[Event], first_run: str = "") -> int:
@@ -277,7 +294,9 @@ class CaseActivities:
                 lead = event.data.get("lead_practitioner") or event.data.get("practitioner")
             if event.type == "LocalityTransferred":
                 referred["locality"] = event.data["to"]
-            outbox += await self._write(conn, case_id, event, effects_of(case_id, event, referred, lead))
+            outbox += await self._write(
+                conn, case_id, event, effects_of(case_id, event, referred, lead, self.letterhead)
+            )
         return outbox
 
     async def _write(

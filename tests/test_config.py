@@ -94,3 +94,16 @@ def test_a_worker_gives_up_on_an_unreachable_database_with_a_named_error():
         },
     )
     assert result.returncode == 2 and "DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_roles_files_staff_table_names_practitioners_for_letters_and_a_bad_entry_is_refused(tmp_path):
+    from worker.authz import Roles
+
+    roles = tmp_path / "roles.toml"
+    roles.write_text(
+        'practitioners = ["lp-jones"]\n[staff]\n"lp-jones" = { name = "Jo Jones", phone = "0113 496 0000" }\n'
+    )
+    assert Roles.load(roles).staff == {"lp-jones": {"name": "Jo Jones", "phone": "0113 496 0000"}}
+    roles.write_text('practitioners = ["lp-jones"]\n[staff]\n"lp-jones" = { name = "Jo Jones", pager = "1" }\n')
+    with pytest.raises(ConfigError, match=r"EARLYHELP_ROLES_FILE.*\[staff\] lp-jones"):
+        Roles.load(roles)

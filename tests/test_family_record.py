@@ -255,7 +255,7 @@ def test_the_letter_left_at_a_visit_is_addressed_to_the_family_as_recorded_since
     referred = {"people": [{"person_ref": "P1", "role": "child", "details": {"given_name": "Tom"}},
                            {"person_ref": "P2", "role": "parent"}]}  # fmt: skip
     visit = Event(seq=9, type="UnannouncedVisitRecorded", at=NOW, by="lp", data={"visit": 2, "letter_left": True})
-    assert not visit_letter("C1", visit, "lp", addressee(referred)).startswith("Dear")
+    assert visit_letter("C1", visit, "lp", addressee(referred)).startswith("Dear parent or carer,")
     recorded = {
         "person_ref": "P2",
         "details": {"given_name": "Zoë", "family_name": "Ní Bhriain", "address": {"lines": ["2 Mill Lane"], "postcode": "M1 1AE"}},
@@ -264,3 +264,24 @@ def test_the_letter_left_at_a_visit_is_addressed_to_the_family_as_recorded_since
     letter = visit_letter("C1", visit, "lp", addressee(referred))
     assert letter.startswith("Zoë Ní Bhriain\n2 Mill Lane\nM1 1AE\n\nDear Zoë Ní Bhriain,\n")
     assert "Tom" not in letter
+
+
+def test_the_letter_is_from_the_council_and_names_the_practitioner_as_a_family_reads_them():
+    """The council's name and address head the letter and the practitioner is named with their team and phone
+    (the roles file's [staff] table); without a directory entry, never a staff id: the council's phone."""
+    from activities.effects import Letterhead, visit_letter
+    from workflows.models import Event
+
+    visit = Event(seq=9, type="UnannouncedVisitRecorded", at=NOW, by="lp-jones", data={"visit": 1, "letter_left": True})
+    staff = {"lp-jones": {"name": "Jo Jones", "team": "North Early Help team", "phone": "0113 496 0000"}}
+    head = Letterhead("Calderbrook Council", ("Town Hall", "Calderbrook CB1 1AA"), "0113 222 4444", staff)
+    letter = visit_letter("C1", visit, "lp-jones", ("Zoë Ní Bhriain", ["2 Mill Lane", "M1 1AE"]), head)
+    assert letter.startswith("Calderbrook Council\nTown Hall\nCalderbrook CB1 1AA\n\nZoë Ní Bhriain\n2 Mill Lane\n")
+    assert "Please contact Jo Jones (North Early Help team) on 0113 496 0000 to arrange a time." in letter
+    assert letter.endswith("Yours sincerely,\nJo Jones\nNorth Early Help team\n")
+    unknown = visit_letter("C1", visit, "lp-new", (None, []), head)
+    assert "lp-new" not in unknown
+    assert (
+        "Please contact your Early Help practitioner (the Early Help team, Calderbrook Council) on 0113 222 4444"
+        in unknown
+    )

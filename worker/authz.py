@@ -14,6 +14,9 @@ A TOML roles file (EARLYHELP_ROLES_FILE) lists people by role:
     [passwords]        # web sign-in: `earlyhelp hash-password` prints a line for here
     tm-patel = "scrypt$16384$8$1$..."
 
+    [staff]            # how letters to families name a practitioner
+    lp-kaur = { name = "Simran Kaur", team = "North Early Help team", phone = "0113 496 0000" }
+
 Screeners (EH Duty and Advice) screen referrals for every locality [000], so
 they see every team's cases; everyone else sees their teams' cases and the
 cases they lead.
@@ -73,7 +76,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 
 SEES_EVERY_TEAM = frozenset({"screeners", "mash"})
-TABLES = ("teams", "passwords", "oidc", "emails")
+TABLES = ("teams", "passwords", "oidc", "emails", "staff")
 # scrypt's cost: about 50 ms a sign-in on one core, 16 MiB of memory.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
@@ -99,6 +102,20 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
+def _staff(table: Any) -> dict[str, dict[str, str]]:
+    """The [staff] table: each id's name, team and phone, as text (a bad entry is a configuration error)."""
+    staff = {}
+    for person, entry in table.items():
+        if not isinstance(entry, dict) or set(entry) - {"name", "team", "phone"}:
+            raise ConfigError(
+                "EARLYHELP_ROLES_FILE",
+                f"[staff] {person}: give name, team and phone, e.g."
+                ' { name = "Jo Jones", team = "North Early Help team", phone = "0113 496 0000" }',
+            )
+        staff[person] = {k: str(v) for k, v in entry.items()}
+    return staff
+
+
 @dataclass(frozen=True)
 class Roles:
     people: dict[str, frozenset[str]]
@@ -109,6 +126,8 @@ class Roles:
     oidc: Mapping[str, str] = field(default_factory=dict)
     # staff ids and mailboxes (`manager:<locality>`, `mash`, `eha_coordinator`) -> email addresses, for delivery
     emails: Mapping[str, str] = field(default_factory=dict)
+    # staff ids -> how letters name them: {name, team, phone} (a letter to a family never shows a staff id)
+    staff: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Roles:
@@ -142,6 +161,7 @@ class Roles:
             passwords,
             oidc,
             doc.get("emails", {}),
+            _staff(doc.get("staff", {})),
         )
 
     def localities(self, person: str) -> frozenset[str] | None:

@@ -68,6 +68,11 @@ class Config(BaseModel):
     oidc_claim: str = Field("email", min_length=1, max_length=100)
     # Delivery through GOV.UK Notify (activities/delivery.py): the API key (unset: nothing is sent), its base
     # URL (a local stand-in with `earlyhelp up`), and each kind of message's template id as JSON.
+    # Who letters to families are from (activities/effects.py): the council's name, its address (lines separated
+    # by ";") and phone; the practitioners' names come from the roles file's [staff] table.
+    council_name: str = Field("", max_length=200)
+    council_address: str = Field("", max_length=500)
+    council_phone: str = Field("", max_length=40)
     # Retention (activities/retention.py): a closed case is reviewed when the family's youngest member reaches
     # this age, or (no date of birth recorded) this many years after it closed.
     retention_age: Annotated[int, Field(ge=18, le=120)] = 25
@@ -187,6 +192,9 @@ ENV: dict[str, str] = {
     "oidc_client_id": "EARLYHELP_OIDC_CLIENT_ID",
     "oidc_client_secret": "EARLYHELP_OIDC_CLIENT_SECRET",
     "oidc_claim": "EARLYHELP_OIDC_CLAIM",
+    "council_name": "EARLYHELP_COUNCIL_NAME",
+    "council_address": "EARLYHELP_COUNCIL_ADDRESS",
+    "council_phone": "EARLYHELP_COUNCIL_PHONE",
     "retention_age": "EARLYHELP_RETENTION_AGE",
     "retention_years_after_closure": "EARLYHELP_RETENTION_YEARS_AFTER_CLOSURE",
     "notify_api_key": "EARLYHELP_NOTIFY_API_KEY",

@@ -31,6 +31,7 @@ from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities, Directory
 from activities.digest import DigestActivities
+from activities.effects import Letterhead
 from activities.mash import MashActivities
 from activities.store import CaseActivities
 from worker import logs
@@ -61,6 +62,11 @@ def authorization(config: Config) -> Authorization | None:
     verifier = Verifier.from_file(config.verify_key, config.token_issuer) if config.verify_key else None
     encrypted = MasterKeys.from_config(config) is not None
     return Authorization(roles, verifier, encrypted) if roles or verifier or encrypted else None
+
+
+def letterhead_of(config: Config, roles: Roles | None) -> Letterhead:
+    address = tuple(line.strip() for line in config.council_address.split(";") if line.strip())
+    return Letterhead(config.council_name, address, config.council_phone, roles.staff if roles else {})
 
 
 def new_worker(
@@ -188,7 +194,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         )
     worker = new_worker(
         client,
-        CaseActivities(pool, sealer, deliver=delivery.sending, watch=True),
+        CaseActivities(pool, sealer, deliver=delivery.sending, watch=True, letterhead=letterhead_of(config, roles)),
         config.task_queue,
         delivery,
         roles,

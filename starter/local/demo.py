@@ -196,7 +196,21 @@ def demo_roles(password_hash: str) -> str:
     mailboxes["mash"] = f"mash@{DEMO_MAIL}"
     mailboxes["duty_manager"] = f"duty-manager@{DEMO_MAIL}"
     lines += ["", "[emails]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in mailboxes.items()]
+    # How letters to families name each practitioner (clearly fictional; 01632 960xxx is Ofcom's drama range).
+    lines += ["", "[staff]"] + [
+        f"{json.dumps(lead)} = {{ name = {json.dumps(DEMO_STAFF_NAMES[i % len(DEMO_STAFF_NAMES)])},"
+        f' team = {json.dumps(localities[i] + " Early Help team")}, phone = "01632 960{100 + i}" }}'
+        for i, lead in enumerate(LEADS)
+    ]
     return "\n".join(lines) + "\n"
+
+
+DEMO_STAFF_NAMES = ("Jo Jones", "Priya Shah", "Gareth Evans", "Niamh Byrne", "Tomasz Nowak", "Amara Okafor")
+DEMO_COUNCIL = {  # who the demo's letters are from (a fictional council)
+    "EARLYHELP_COUNCIL_NAME": "Calderbrook Council (demo)",
+    "EARLYHELP_COUNCIL_ADDRESS": "Town Hall; Market Street; Calderbrook CB1 1AA",
+    "EARLYHELP_COUNCIL_PHONE": "01632 960000",
+}
 
 
 MASH_OFFICER = "mash-obi"  # the MASH team, who acknowledge referrals on the MASH queue

@@ -277,6 +277,8 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
     if not signing_key.exists() or not verify_key.exists():  # the web app signs each command; workers verify
         new_key_pair(data_dir)
     notify = notify_standin_key(data_dir)
+    from starter.local.demo import DEMO_COUNCIL
+
     notify_url = f"http://127.0.0.1:{NOTIFY_STANDIN_PORT}"
     env = {
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
@@ -289,6 +291,7 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
         "EARLYHELP_NOTIFY_URL": notify_url,
         "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"demo-{kind}" for kind in KINDS}),
         "EARLYHELP_NOTIFY_SENT_FILE": str(data_dir / "notify-sent.jsonl"),
+        **DEMO_COUNCIL,
     }
     signing = {"EARLYHELP_SIGNING_KEY": str(signing_key)}
     config = Config.from_env({**os.environ, **env, **signing})

@@ -64,6 +64,9 @@ mash = "mash@council.example"
 duty_manager = "duty-manager@council.example"
 "manager:North" = "north-managers@council.example"
 "lp-jones" = "jo.jones@council.example"
+
+[staff]
+"lp-jones" = {{ name = "Jo Jones", team = "North Early Help team", phone = "0113 496 0000" }}
 """
 # As the machine's probe runs it: no sandbox as root, and no calls out of this closed network.
 CHROMIUM_ARGS = [
@@ -110,6 +113,8 @@ def web(dev_server: DevServer, database_url: str, tmp_path_factory: pytest.TempP
         "EARLYHELP_NOTIFY_URL": f"http://127.0.0.1:{notify_port}",
         "EARLYHELP_NOTIFY_TEMPLATES": json.dumps({kind: f"t-{kind}" for kind in KINDS}),
         "EARLYHELP_NOTIFY_SENT_FILE": str(folder / "notify-sent.jsonl"),
+        "EARLYHELP_COUNCIL_NAME": "Calderbrook Council",
+        "EARLYHELP_COUNCIL_ADDRESS": "Town Hall; Market Street; Calderbrook CB1 1AA",
     }
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{notify_port}/"), what="the Notify stand-in answering")
@@ -718,7 +723,10 @@ def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(w
     letters.get_by_role("link", name="print").click()
     expect(page.locator("h1")).to_have_text("Letter left at an unannounced visit")
     expect(page.locator(".letter-text")).to_contain_text("We called at your home")
-    expect(page.locator(".letter-text")).to_contain_text("Please contact lp-jones")
+    letter = page.locator(".letter-text")  # from the council, naming the practitioner as the family reads them
+    expect(letter).to_contain_text("Calderbrook Council\nTown Hall\nMarket Street\nCalderbrook CB1 1AA")
+    expect(letter).to_contain_text("Please contact Jo Jones (North Early Help team) on 0113 496 0000")
+    expect(letter).not_to_contain_text("lp-jones")
     answer = page.request.get(page.url + ".pdf")
     assert answer.ok and answer.headers["content-type"] == "application/pdf"
     text = " ".join(pypdf.PdfReader(io.BytesIO(answer.body())).pages[0].extract_text().split())  # lines unwrapped
