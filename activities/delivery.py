@@ -38,7 +38,9 @@ KINDS = (
     "mash_unacknowledged",
     "delivery_failed",
     "digest",
+    "posted_letter",  # a letter to a family, sent by post through Notify's letter API (a letter template)
 )
+LETTERS = frozenset({"posted_letter"})  # their recipient is the address: name, lines and postcode, a line each
 FIRST_LOOK_SECONDS, FOLLOW_SECONDS = 5.0, 35.0  # a send's status is read after 5, 15 and 35 s (then by timers)
 log = structlog.get_logger("earlyhelp.delivery")
 
@@ -46,6 +48,28 @@ log = structlog.get_logger("earlyhelp.delivery")
 def delivery(item_id: int) -> FollowUp:
     """The workflow that delivers an item (workflows/delivery.py): its id makes a second start a no-op."""
     return ("Delivery", item_id, f"delivery-{item_id}")
+
+
+async def post_letter(
+    conn: asyncpg.Connection, case_id: str, document_id: int, address: list[str], sealer: Sealer
+) -> int | None:
+    """Queue one of a case's letters for the post (Notify's letter API), sealed as every message is: its
+    address (name, lines, postcode), title and text. A letter is posted once: None if it was already."""
+    doc = await conn.fetchrow(
+        "SELECT seq, kind, text FROM documents WHERE case_id = $1 AND id = $2", case_id, document_id
+    )
+    if doc is None:
+        return None
+    text = await sealer.open_text(case_id, doc["text"])
+    title = doc["kind"].replace("_", " ").capitalize()
+    item: int | None = await conn.fetchval(
+        "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body) VALUES ($1, $2, 'posted_letter',"
+        " $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
+        case_id,
+        doc["seq"],
+        *[await sealer.seal_text(case_id, value) for value in ("\n".join(address), title, text)],
+    )
+    return item
 
 
 def reference(item_id: int) -> str:
@@ -98,7 +122,10 @@ class DeliveryActivities:
             return row["notify_id"]
         case_id = row["case_id"]
         recipient = await self.sealer.open_text(case_id, row["recipient"])
-        address, template = self.directory.address(recipient), self.directory.templates.get(row["kind"])
+        letter = row["kind"] in LETTERS
+        lines = [line for line in recipient.splitlines() if line.strip()][:7] if letter else []
+        address = ("post" if len(lines) >= 3 else None) if letter else self.directory.address(recipient)
+        template = self.directory.templates.get(row["kind"])
         if address is None or template is None:
             why = "no-address" if address is None else "no-template"
             await self._failed(item_id, why)
@@ -117,13 +144,22 @@ class DeliveryActivities:
                 "body": await self.sealer.open_text(case_id, row["body"]),
             }
             try:
-                sent = await asyncio.to_thread(
-                    client.send_email_notification,
-                    email_address=address,
-                    template_id=template,
-                    personalisation=personalisation,
-                    reference=reference(item_id),
-                )
+                if letter:
+                    lines_of = {f"address_line_{n}": line for n, line in enumerate(lines, start=1)}
+                    sent = await asyncio.to_thread(
+                        client.send_letter_notification,
+                        template_id=template,
+                        personalisation=personalisation | lines_of,
+                        reference=reference(item_id),
+                    )
+                else:
+                    sent = await asyncio.to_thread(
+                        client.send_email_notification,
+                        email_address=address,
+                        template_id=template,
+                        personalisation=personalisation,
+                        reference=reference(item_id),
+                    )
             except HTTPError as e:
                 if e.status_code in (400, 403):  # a request Notify will never take: retrying cannot mend it
                     await self._failed(item_id, f"refused-{e.status_code}")

@@ -7,6 +7,7 @@ import asyncio
 
 import structlog
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 log = structlog.get_logger("earlyhelp.follow_ups")
@@ -17,12 +18,15 @@ FollowUp = tuple[str, object, str]
 _in_flight: set[asyncio.Task[None]] = set()  # background starts, kept referenced until done
 
 
-async def start_follow_ups(starts: list[FollowUp], wait: bool = True) -> None:
+async def start_follow_ups(
+    starts: list[FollowUp], wait: bool = True, client: Client | None = None, task_queue: str | None = None
+) -> None:
     """Start workflows that follow up what a transaction wrote (deliveries, MASH watches), after its commit.
     A start lost here (an outage, a crash) is made by the outbox sweep within a minute: nothing is dropped.
     `wait=False` starts them in the background, so the case's save (and the command waiting on it) does not
-    wait for them."""
-    client, task_queue = activity.client(), activity.info().task_queue
+    wait for them. Outside an activity (the web app), with its own `client` and the workers' `task_queue`."""
+    client = client or activity.client()
+    task_queue = task_queue or activity.info().task_queue
 
     async def start() -> None:
         for workflow_type, arg, workflow_id in starts:

@@ -229,7 +229,7 @@ class CaseActivities:
         family_ref: str,
         person_refs: list[str],
         received_at: datetime,
-        people: list[dict] | None = None,
+        people: list[dict[str, object]] | None = None,
     ) -> list[PreviousCase]:
         """Earlier cases of the same family, or of one of its people (by reference, or by their details in the
         person index: the same NHS number, UPN, or names and date of birth), referred before this one [000][002]."""

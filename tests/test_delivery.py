@@ -21,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
-from activities.delivery import KINDS, DeliveryActivities, Directory
+from activities.delivery import KINDS, DeliveryActivities, Directory, post_letter
 from activities.digest import digest_text
 from activities.store import CaseActivities
 from starter.local.notify_standin import api_key
@@ -222,6 +222,45 @@ async def test_the_sweep_delivers_what_was_written_while_no_delivery_started(env
     await end(case.handle)
 
 
+async def test_a_letter_is_posted_once_through_notifys_letter_api_and_a_bad_address_is_escalated(
+    env, queue, pool, notify
+):
+    """A case's letter sent by post (activities/delivery.post_letter, the web app's "send a copy by post"):
+    through Notify's letter API with the address a line each, received by the printer; asked twice, posted once.
+    An address Notify refuses (no real postcode) fails at once and the locality's managers are told."""
+    standin, _ = notify
+    case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
+    await case.wait_saved(pool)
+    for seq, text in ((1, "We called at your home"), (2, "A second letter")):
+        await pool.execute(
+            "INSERT INTO documents (case_id, seq, kind, text) VALUES ($1, $2, 'visit_letter', $3)",
+            case.case_id,
+            seq,
+            text,
+        )
+    first, second = [
+        r["id"] for r in await pool.fetch("SELECT id FROM documents WHERE case_id = $1 ORDER BY seq", case.case_id)
+    ]
+    address = ["Zoë Ní Bhriain", "2 Mill Lane", "Calderbrook", "CB1 1AA"]
+    async with pool.acquire() as conn:
+        item = await post_letter(conn, case.case_id, first, address, PLAIN)
+        assert item is not None and await post_letter(conn, case.case_id, first, address, PLAIN) is None
+        bad = await post_letter(conn, case.case_id, second, ["Zoë Ní Bhriain", "2 Mill Lane", "nowhere"], PLAIN)
+    await env.client.start_workflow("Delivery", item, id=f"delivery-{item}", task_queue=queue[0])
+    await env.client.start_workflow("Delivery", bad, id=f"delivery-{bad}", task_queue=queue[0])
+    assert (await final(pool, item))["delivery_status"] == "received"
+    [sent] = sent_with(standin, item)
+    assert sent["type"] == "letter" and sent["address"] == address and sent["template_id"] == "template-posted_letter"
+    assert sent["personalisation"]["body"] == "We called at your home"
+    assert (await final(pool, bad))["failure"] == "refused-400" and not sent_with(standin, bad)
+    assert await eventually(
+        lambda: pool.fetchval(
+            "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id
+        )
+    )
+    await end(case.handle)
+
+
 async def test_the_standin_refuses_a_token_not_signed_with_the_keys_secret(notify):
     """As Notify does: a client with another key's secret is refused (403)."""
     _, url = notify
@@ -340,7 +379,9 @@ async def test_every_kind_of_message_was_delivered_by_these_tests(pool):
     digest in its own module, on a server it moves from day to day (tests/test_digest.py)."""
     delivered = {
         r["kind"]
-        for r in await pool.fetch("SELECT DISTINCT kind FROM notifications WHERE delivery_status = 'delivered'")
+        for r in await pool.fetch(
+            "SELECT DISTINCT kind FROM notifications WHERE delivery_status IN ('delivered', 'received')"
+        )
     }
     assert set(KINDS) - {"digest"} <= delivered, f"never delivered: {sorted(set(KINDS) - delivered)}"
 

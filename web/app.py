@@ -27,9 +27,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import case_files, chronology, people_index, read_model, report, retention, subject_access
+from activities import case_files, chronology, delivery, people_index, read_model, report, retention, subject_access
 from activities.delivery import reference
-from activities.effects import DEADLINE_NAMES, stage_name
+from activities.effects import DEADLINE_NAMES, addressee, stage_name
+from activities.follow_ups import start_follow_ups
 from activities.plain_words import without_sources
 from activities.retention import RetentionRule
 from starter.staff.render import when
@@ -478,6 +479,29 @@ async def case_document(request: web.Request) -> web.Response:
             headers={"Content-Disposition": f'inline; filename="{case_id}-{doc["kind"]}-{doc["id"]}.pdf"'},
         )
     return await render(request, "letter.html", {"case_id": case_id, "doc": doc, "title": letters.title(doc["kind"])})
+
+
+async def post_document(request: web.Request) -> web.Response:
+    """Send one of the case's letters by post (GOV.UK Notify's letter API), to a parent or carer at the family's
+    address as the family record has them; once a letter. Nothing is sent without a full address."""
+    case_id, number = request.match_info["case_id"], request.match_info["document"]
+    await visible_case(request, case_id)
+    if not number.isdigit() or len(number) > 18:
+        raise Problem(404, "There is no such letter.")
+    details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
+    name, lines = addressee({"people": [m.model_dump(mode="json") for m in details.members]})
+    address = [line for line in (name, *lines) if line]
+    if not name or len(address) < 3:
+        await flash(request, "Not sent: record a parent or carer's name and the family's address first.")
+        raise web.HTTPSeeOther(f"/cases/{case_id}#letters")
+    async with request.app[POOL_KEY].acquire() as conn:
+        item = await delivery.post_letter(conn, case_id, int(number), address, sealer_of(request))
+    if item is not None:
+        await start_follow_ups(
+            [delivery.delivery(item)], client=request.app[CLIENT_KEY], task_queue=request.app[TASK_QUEUE_KEY]
+        )
+    await flash(request, "The letter is being posted." if item is not None else "This letter was posted before.")
+    raise web.HTTPSeeOther(f"/cases/{case_id}#letters")
 
 
 FILE_KINDS = ("consent_form", "school_report", "health_report", "cin_plan", "court_order", "other")
@@ -1001,6 +1025,7 @@ def create_app(
             web.post("/cases/{case_id}/commands/{name}", command),
             web.post("/cases/{case_id}/safeguarding", safeguarding),
             web.get("/cases/{case_id}/documents/{document}", case_document),
+            web.post("/cases/{case_id}/documents/{document}/post", post_document),
             web.post("/cases/{case_id}/files", keep_file),
             web.get("/cases/{case_id}/files/{document_id}", kept_file),
             web.get(r"/cases/{case_id}/chronology{format:(\.csv|\.pdf)?}", case_chronology),

@@ -15,8 +15,9 @@ from workflows.models import Event, MashReferralRef, PreviousCase
 SAVE_IMPOSSIBLE = "SaveImpossible"
 CASE_ID_TAKEN = "CaseIdTaken"
 # Notify's final statuses, those that are failures, and a send Notify will never take (activities/delivery.py).
-FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure")
-FAILED = ("permanent-failure", "technical-failure", "no-address", "refused")
+# A letter's own: received by the printer, or refused for its address (Notify's letter statuses).
+FINAL = ("delivered", "permanent-failure", "temporary-failure", "technical-failure", "received", "validation-failed")
+FAILED = ("permanent-failure", "technical-failure", "no-address", "refused", "validation-failed")
 UNDELIVERABLE = "Undeliverable"
 # Set by the codec on a payload that arrived unencrypted (worker/codec.py), so the workflow can refuse it.
 PLAINTEXT = "earlyhelp-plaintext"

@@ -1,7 +1,7 @@
 """A local stand-in for GOV.UK Notify's API (v2), for `earlyhelp up` and the tests.
 
 It answers the calls `notifications-python-client` makes: POST
-/v2/notifications/email, GET /v2/notifications/{id} and GET
+/v2/notifications/email and /v2/notifications/letter, GET /v2/notifications/{id} and GET
 /v2/notifications?reference=. It checks the API key's token as Notify does
 (a JWT, HS256, signed with the key's secret, issued by the service id, within
 30 seconds) and keeps what was "sent" in a JSON-lines file. Addresses choose
@@ -13,11 +13,15 @@ what goes wrong, so tests can drive every path:
 - `...+fail@...`: accepted, then `permanent-failure`;
 - `...+bounce@...`: accepted, then `temporary-failure`;
 - anything else: `sending`, then `delivered` when next read.
+
+A letter needs three to seven address lines, the last a UK postcode (else 400 ValidationError, as Notify
+answers); it is `accepted`, then `received` (by the printer) when next read.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +31,7 @@ import jwt
 from aiohttp import web
 
 TOKEN_LEEWAY = 30  # seconds either side, as Notify allows
+POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
 
 
 class Standin:
@@ -83,8 +88,36 @@ class Standin:
             status=201,
         )
 
+    async def send_letter(self, request: web.Request) -> web.Response:
+        self.authorised(request)
+        body = await request.json()
+        personalisation = body.get("personalisation") or {}
+        lines = [str(personalisation.get(f"address_line_{n}") or "").strip() for n in range(1, 8)]
+        lines = [line for line in lines if line]
+        if not body.get("template_id") or not 3 <= len(lines) <= 7:
+            raise _error(400, "ValidationError", "template_id, and 3 to 7 address lines, are required")
+        if not POSTCODE.match(lines[-1].upper()):
+            raise _error(400, "ValidationError", "Last line of address must be a real UK postcode")
+        item = {
+            "id": str(uuid.uuid4()),
+            "reference": body.get("reference"),
+            "email_address": "",
+            "address": lines,
+            "template_id": body["template_id"],
+            "personalisation": personalisation,
+            "status": "accepted",
+            "created_at": time.time(),
+            "type": "letter",
+        }
+        self.sent[item["id"]] = item
+        with self.outbox.open("a") as f:
+            f.write(json.dumps(item) + "\n")
+        return web.json_response({"id": item["id"], "reference": item["reference"], "postage": "second"}, status=201)
+
     def _advanced(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Each read moves a sending email on to its final status."""
+        """Each read moves a sending email on to its final status (a letter: received by the printer)."""
+        if item["status"] == "accepted":
+            item["status"] = "received"
         if item["status"] == "sending":
             address = item["email_address"]
             item["status"] = (
@@ -112,7 +145,7 @@ class Standin:
     async def page(self, request: web.Request) -> web.Response:
         """What was sent, newest first (no token: a local page for the demo)."""
         rows = "".join(
-            f"<tr><td>{i['email_address']}</td><td>{i['personalisation'].get('subject', '')}</td>"
+            f"<tr><td>{i['email_address'] or ', '.join(i.get('address', []))}</td><td>{i['personalisation'].get('subject', '')}</td>"
             f"<td>{i['status']}</td><td>{i['reference']}</td></tr>"
             for i in sorted(self.sent.values(), key=lambda i: -i["created_at"])
         )
@@ -148,6 +181,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 def build_app(standin: Standin) -> web.Application:
     app = web.Application(middlewares=[_errors])
     app.router.add_post("/v2/notifications/email", standin.send_email)
+    app.router.add_post("/v2/notifications/letter", standin.send_letter)
     app.router.add_get("/v2/notifications/{id}", standin.get_one)
     app.router.add_get("/v2/notifications", standin.get_all)
     app.router.add_get("/", standin.page)

@@ -722,6 +722,7 @@ def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(w
     expect(letters).to_contain_text("Letter left at an unannounced visit")
     letters.get_by_role("link", name="print").click()
     expect(page.locator("h1")).to_have_text("Letter left at an unannounced visit")
+    letter_url = page.url
     expect(page.locator(".letter-text")).to_contain_text("We called at your home")
     letter = page.locator(".letter-text")  # from the council, naming the practitioner as the family reads them
     expect(letter).to_contain_text("Calderbrook Council\nTown Hall\nMarket Street\nCalderbrook CB1 1AA")
@@ -732,10 +733,29 @@ def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(w
     text = " ".join(pypdf.PdfReader(io.BytesIO(answer.body())).pages[0].extract_text().split())  # lines unwrapped
     assert "Letter left at an unannounced visit" in text and f"Case {case}" in text
     assert "We called at your home" in text and "This is visit 1 of our attempts to reach you." in text
-    # Another team's practitioner gets no letter of this case.
+    # A copy by post, through Notify's letter API: only once the family record has a parent's name and address.
+    page.goto(f"{web.url}/cases/{case}")
+    page.get_by_role("button", name="send a copy by post").click()
+    expect(page.locator(".flash")).to_contain_text("Not sent: record a parent or carer's name and the family's address")
+    address = json.dumps({"lines": ["2 Mill Lane", "Calderbrook"], "postcode": "CB1 1AA"})
+    web.stack.cli("record-person-details", case, "--by", "lp-jones", "--person-ref", f"P-{case}-1",
+                  "--given-name", "Zoë", "--family-name", "Ní Bhriain", "--address", address)  # fmt: skip
+    page.get_by_role("button", name="send a copy by post").click()
+    expect(page.locator(".flash")).to_contain_text("The letter is being posted.")
+
+    def posted() -> list[dict[str, Any]]:
+        return [m for m in sent_emails(web) if m.get("type") == "letter" and m["personalisation"]["case_id"] == case]
+
+    [letter_sent] = wait_until(posted, within=30, what="the letter at the Notify stand-in")
+    assert letter_sent["address"] == ["Zoë Ní Bhriain", "2 Mill Lane", "Calderbrook", "CB1 1AA"]
+    assert "We called at your home" in letter_sent["personalisation"]["body"]
+    page.get_by_role("button", name="send a copy by post").click()  # asked again: posted once
+    expect(page.locator(".flash")).to_contain_text("This letter was posted before.")
+    # Another team's practitioner gets no letter of this case, and cannot post it.
     page.context.clear_cookies()
     sign_in(page, web, "lp-south")
-    assert page.request.get(page.url + ".pdf").status == 404
+    assert page.request.get(letter_url + ".pdf").status == 404
+    assert page.request.post(letter_url + "/post").status in (403, 404)
 
 
 def test_the_chronology_reads_in_plain_english_and_prints_and_exports_for_court(web: Web, page: Page):
