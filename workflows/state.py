@@ -163,7 +163,7 @@ class CaseState(Model):
             received_at=self.referral.received_at,
             referrer_agency=self.referral.referrer.agency,
             keyed_by=self.referral.keyed_by,
-            relationships=self.relationships,
+            relationships=[*self.referral.family.relationships, *self.relationships],  # at referral, then since
             documents=self.documents,
             assessment_draft=self.assessment_draft,
             supervisions=self.supervisions,

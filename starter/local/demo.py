@@ -1,7 +1,7 @@
 """`earlyhelp demo`: a realistic caseload across the localities and all routes.
 
-Families are generated from a seeded generator (references only, no real
-data) and walked along the pathway to every stage a manager would see.
+Families are generated from a seeded generator (clearly fictional names, dates of birth and addresses in a
+made-up town, no real data) and walked along the pathway to every stage a manager would see.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from rich.progress import Progress
 from temporalio.client import Client
@@ -22,17 +22,21 @@ from worker.temporal import start_case
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     DecideClosure,
+    Family,
     IdentifyLeadPractitioner,
     Need,
     NeedCode,
     RecordContactAttempt,
     RecordScreening,
+    RecordUnannouncedVisit,
+    RecordWarmHandover,
     Referral,
     ReferToMasp,
     Snapshot,
     StepDown,
 )
-from workflows.policy import DEFAULT_LOCALITIES
+from workflows.person import Address, PersonDetails, Relationship
+from workflows.policy import DEFAULT_LOCALITIES, Policy
 
 LEADS = ["lp-jones", "lp-khan", "lp-smith", "lp-nowak", "lp-osei", "lp-evans"]
 Scenario = Callable[[scripts.Send, scripts.Now, str], Awaitable[object]]
@@ -61,6 +65,28 @@ async def _initial_contact(send: scripts.Send, now: scripts.Now, lead: str) -> N
 async def _engagement_decision(send: scripts.Send, now: scripts.Now, lead: str) -> None:
     await scripts.allocated(send, lead)
     await send(EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=lead, method="phone", outcome="declined"))
+
+
+async def _failed_contact(send: scripts.Send, lead: str) -> None:
+    """Three phone calls nobody answered (the demo's cases take times of day as they come: their policy)."""
+    await scripts.allocated(send, lead)
+    for _ in range(3):
+        await send(
+            EarlyHelpCase.record_contact_attempt, RecordContactAttempt(by=lead, method="phone", outcome="no_answer")
+        )
+
+
+async def _warm_handover(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    await _failed_contact(send, lead)
+
+
+async def _unannounced_visits(send: scripts.Send, now: scripts.Now, lead: str) -> None:
+    """Nobody in at the first unannounced visit: the letter left (on the case page, to print or post)."""
+    await _failed_contact(send, lead)
+    await send(EarlyHelpCase.record_warm_handover, RecordWarmHandover(by=lead, outcome="failed"))
+    await send(
+        EarlyHelpCase.record_unannounced_visit, RecordUnannouncedVisit(by=lead, outcome="no_answer", letter_left=True)
+    )
 
 
 async def _taf_pending(send: scripts.Send, now: scripts.Now, lead: str) -> None:
@@ -93,6 +119,9 @@ async def _step_down_identified(send: scripts.Send, now: scripts.Now, lead: str)
     )
 
 
+# Contact attempts seeded in one sitting come at one time of day: these cases ask for one time of day only.
+CONTACT_AS_IT_COMES = Policy(distinct_times_of_day_required=1)
+
 # (scenario, route details): every stage a manager would see, both routes, safeguarding.
 SCENARIOS: list[tuple[Scenario, dict[str, object]]] = [
     (_screening, {}),
@@ -100,6 +129,8 @@ SCENARIOS: list[tuple[Scenario, dict[str, object]]] = [
     (_awaiting_allocation, {}),
     (_initial_contact, {}),
     (_engagement_decision, {}),
+    (_warm_handover, {"policy": CONTACT_AS_IT_COMES}),
+    (_unannounced_visits, {"policy": CONTACT_AS_IT_COMES}),
     (_taf_pending, {}),
     (_plan_active, {}),
     (_closure_pending, {}),
@@ -112,6 +143,43 @@ SCENARIOS: list[tuple[Scenario, dict[str, object]]] = [
 ]
 
 
+# Clearly fictional people and places: made-up family names and streets in a made-up town, and postcodes of an
+# area (YY) that does not exist.
+FAMILY_NAMES = ("Ashdown", "Brightwater", "Coldharbour", "Dunmore", "Elderfield", "Fernsby", "Greyling", "Hollin")
+PARENTS = ("Aoife", "Bethan", "Chidi", "Dariusz", "Elif", "Farah", "Gwen", "Hamza", "Siobhán", "Zoë")
+CHILDREN = ("Amelia", "Bilal", "Cerys", "Dylan", "Eryk", "Freya", "Gabriel", "Hana", "Niamh", "Tomasz")
+STREETS = ("Mill Lane", "Canal Row", "Orchard Close", "Quarry Hill", "Weavers Court", "Beacon Road")
+
+
+def fictional_family(referral: Referral, rnd: random.Random) -> Family:
+    """The referral's parent and child with names, dates of birth, an address, and how they are related."""
+    surname = rnd.choice(FAMILY_NAMES)
+    address = Address(
+        lines=[f"{rnd.randint(1, 120)} {rnd.choice(STREETS)}", "Calderbrook"],
+        postcode=f"YY{rnd.randint(1, 9)} {rnd.randint(1, 9)}{rnd.choice('ABDEFGHJLN')}{rnd.choice('PQRSTUWXYZ')}",
+    )
+    parent, child = referral.family.members[:2]
+    born = {parent.person_ref: date(1988, rnd.randint(1, 12), rnd.randint(1, 28)),
+            child.person_ref: date(2015, rnd.randint(1, 12), rnd.randint(1, 28))}  # fmt: skip
+    given = {parent.person_ref: rnd.choice(PARENTS), child.person_ref: rnd.choice(CHILDREN)}
+    members = [
+        m.model_copy(
+            update={
+                "details": PersonDetails(
+                    given_name=given[m.person_ref],
+                    family_name=surname,
+                    date_of_birth=born[m.person_ref],
+                    address=address,
+                    language="English",
+                )
+            }
+        )
+        for m in (parent, child)
+    ]
+    parent_of = Relationship(from_ref=parent.person_ref, to_ref=child.person_ref, kind="parent")
+    return referral.family.model_copy(update={"members": members, "relationships": [parent_of]})
+
+
 def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
     codes = rnd.sample(list(NeedCode), int(options.get("needs", rnd.choice([3, 3, 4, 5]))))  # type: ignore[call-overload]
     step_down = None
@@ -120,7 +188,7 @@ def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
     # Received over the last six months: deadlines of the families still waiting are overdue (the inbox's
     # escalations), and the report's months have shape. What happened next is recorded today.
     received = datetime.now(UTC) - timedelta(days=rnd.uniform(1, 182))
-    return sample_referral(
+    referral = sample_referral(
         f"DEMO-{n:03d}",
         received,
         locality=DEFAULT_LOCALITIES[n % len(DEFAULT_LOCALITIES)],
@@ -128,7 +196,9 @@ def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
         immediate_safeguarding=bool(options.get("immediate_safeguarding")),
         previous_referrals=int(options.get("previous_referrals", 0)),  # type: ignore[call-overload]
         step_down=step_down,
+        **({"policy": options["policy"]} if "policy" in options else {}),
     )
+    return referral.model_copy(update={"family": fictional_family(referral, rnd)})
 
 
 async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) -> int:

@@ -34,7 +34,9 @@ async def impossible(case_id: str, events: list[Event], first_run: str = "") -> 
 
 
 @activity.defn(name="previous_cases")
-async def no_previous_cases(case_id: str, family_ref: str, person_refs: list[str], received_at: str) -> list:
+async def no_previous_cases(
+    case_id: str, family_ref: str, person_refs: list[str], received_at: str, people: list | None = None
+) -> list:
     return []
 
 

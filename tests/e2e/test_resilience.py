@@ -152,10 +152,12 @@ def test_a_look_up_of_earlier_cases_failing_for_an_hour_marks_the_case_and_tries
         real = CaseActivities(pool)
 
         @activity.defn(name="previous_cases")
-        async def store_down(case_id: str, family_ref: str, person_refs: list[str], received_at: datetime) -> list:
+        async def store_down(
+            case_id: str, family_ref: str, person_refs: list[str], received_at: datetime, people: list | None = None
+        ) -> list:
             if down[0]:
                 raise RuntimeError("connection refused")
-            return await real.previous_cases(case_id, family_ref, person_refs, received_at)
+            return await real.previous_cases(case_id, family_ref, person_refs, received_at, people)
 
         async def marked(flag: bool) -> bool:
             query = f"WorkflowId = 'case-{case}' AND NeedsAttention = {'true' if flag else 'false'}"

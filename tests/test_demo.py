@@ -1,0 +1,36 @@
+"""`earlyhelp demo` (starter/local/demo.py): its families reach the stages the README's tour shows, each with a
+clearly fictional family record (names, dates of birth, an address, how they are related)."""
+
+from __future__ import annotations
+
+from starter.local.demo import FAMILY_NAMES, SCENARIOS, seed_caseload
+from tests.support import end, eventually
+from workflows.case import EarlyHelpCase
+
+
+async def test_the_demo_seeds_every_stage_with_fictional_families_and_a_visit_letter(env, task_queue, pool):
+    count = len(SCENARIOS)
+    assert await seed_caseload(env.client, count, seed=7, task_queue=task_queue) == count
+    handles = [env.client.get_workflow_handle_for(EarlyHelpCase.run, f"case-DEMO-{n:03d}") for n in range(1, count + 1)]
+    try:
+        stages = {(await h.query(EarlyHelpCase.snapshot)).stage for h in handles}
+        wanted = {"screening", "signposted", "awaiting_allocation", "initial_contact", "warm_handover"}
+        wanted |= {"unannounced_visits", "engagement_decision", "taf_pending", "plan_active", "closure_pending"}
+        assert wanted | {"closed", "masp", "stepped_up"} <= stages, stages
+        details = await handles[0].query(EarlyHelpCase.details)
+        parent, child = details.members[:2]
+        assert parent.details and parent.details.family_name in FAMILY_NAMES and parent.details.address
+        assert parent.details.address.postcode.startswith("YY")  # an area that does not exist
+        assert [(r.from_ref, r.kind, r.to_ref) for r in details.relationships] == [
+            (parent.person_ref, "parent", child.person_ref)
+        ]
+
+        async def letters() -> int:
+            return await pool.fetchval("SELECT count(*) FROM documents WHERE kind = 'visit_letter'")
+
+        assert await eventually(letters)
+        again = await seed_caseload(env.client, count, seed=7, task_queue=task_queue)
+        assert again == 0  # seeding resumes: a family there already is left as it is
+    finally:
+        for h in handles:
+            await end(h)
