@@ -75,9 +75,7 @@ class Standin:
             "created_at": time.time(),
             "type": "email",
         }
-        self.sent[item["id"]] = item
-        with self.outbox.open("a") as f:
-            f.write(json.dumps(item) + "\n")
+        self._keep(item)
         return web.json_response(
             {
                 "id": item["id"],
@@ -87,6 +85,12 @@ class Standin:
             },
             status=201,
         )
+
+    def _keep(self, item: dict[str, Any]) -> None:
+        """What was sent, in memory and in the JSON-lines file (which a restart reads back)."""
+        self.sent[item["id"]] = item
+        with self.outbox.open("a") as f:
+            f.write(json.dumps(item) + "\n")
 
     async def send_letter(self, request: web.Request) -> web.Response:
         self.authorised(request)
@@ -109,9 +113,7 @@ class Standin:
             "created_at": time.time(),
             "type": "letter",
         }
-        self.sent[item["id"]] = item
-        with self.outbox.open("a") as f:
-            f.write(json.dumps(item) + "\n")
+        self._keep(item)
         return web.json_response({"id": item["id"], "reference": item["reference"], "postage": "second"}, status=201)
 
     def _advanced(self, item: dict[str, Any]) -> dict[str, Any]:
