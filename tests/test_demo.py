@@ -3,9 +3,24 @@ clearly fictional family record (names, dates of birth, an address, how they are
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
 from starter.local.demo import FAMILY_NAMES, SCENARIOS, seed_caseload
+from tests.servers import case_worker, own_time_skipping_server
 from tests.support import end, eventually
 from workflows.case import EarlyHelpCase
+
+# The demo records what happens next at today's time: a server of its own, not moved on by other tests.
+env = own_time_skipping_server()
+
+
+@pytest.fixture(scope="module")
+async def task_queue(env: Any, pool: Any) -> AsyncIterator[str]:
+    async with case_worker(env, pool, "demo") as queue:
+        yield queue
 
 
 async def test_the_demo_seeds_every_stage_with_fictional_families_and_a_visit_letter(env, task_queue, pool):
