@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
+import json
 import os
 import re
 import subprocess
@@ -43,13 +44,24 @@ def shipped(t: Trusted, *args: str, ok: bool = True) -> subprocess.CompletedProc
     return result
 
 
-def closed_case_with(t: Trusted, secrets: dict[str, str]) -> str:
-    case = case_id()
+def closed_case_with(t: Trusted, secrets: dict[str, str], case: str = "") -> str:
+    """A closed case holding `secrets`: the referrer's name and contact, the worries, and (given) a mother's
+    names, address and NHS number in the family record."""
+    case = case or case_id()
     saved = t.stack.extra
     t.stack.extra = {**saved, **t.signing}
     try:
         refer(t.stack, case, "--referrer-name", secrets["name"], "--referrer-contact", secrets["contact"])
         drive_to_closure_pending(t.stack, case, worries=secrets["worries"])
+        if "family_name" in secrets:
+            details = {
+                "given_name": secrets["given_name"],
+                "family_name": secrets["family_name"],
+                "address": {"lines": [secrets["street"]], "postcode": "YY9 9ZZ"},
+                "nhs_number": secrets["nhs_number"],
+            }
+            member = {"person_ref": f"P-{case}-M", "role": "mother", "details": details}
+            t.stack.cli("add-family-member", case, "--by", "das-screener", "--member", json.dumps(member))
         t.stack.cli("approve", case, "--manager", "tm-patel", "--reason", "needs met")
     finally:
         t.stack.extra = saved
@@ -94,13 +106,18 @@ def test_erasure_leaves_nothing_readable_in_the_database_its_wal_or_any_running_
     codec_server: str,  # noqa: F811
 ):
     tag = case_id()
+    letters = "".join(chr(ord("a") + int(c, 16) % 26) for c in tag[1:])  # names are letters
     secrets = {
         "name": f"Ann Referrer {tag}",
         "contact": f"{tag.lower()}@nhs.example",
         "worries": f"worried about {tag} at night",
+        "given_name": f"Oonagh{letters}",
+        "family_name": f"Quillfeather{letters}",
+        "street": f"17 Lark Rise {tag}",
+        "nhs_number": "9434765919",
     }
     erased, kept = (
-        closed_case_with(trusted, secrets),
+        closed_case_with(trusted, secrets, tag),
         closed_case_with(trusted, {"name": "Kept Referrer", "contact": "kept@nhs.example", "worries": "kept worries"}),
     )
 
