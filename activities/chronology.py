@@ -181,6 +181,7 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
         f"recorded that {d.get('from_ref')} is a {_words(d.get('kind', ''))} of {d.get('to_ref')}"
     ),
     "DocumentRecorded": lambda d: f"kept a document on the case: {d.get('filename')} ({_words(d.get('kind', ''))})",
+    "DocumentRemoved": lambda d: f"removed the document {d.get('filename')} from the case: {d.get('reason')}",
     "AssessmentDraftSaved": lambda d: "saved the assessment as a draft",
     "PlanUpdated": lambda d: f"updated the family plan: {len(d.get('actions') or [])} actions",
     "SupervisionRecorded": lambda d: "recorded supervision: " + str(d.get("reflection", "")),

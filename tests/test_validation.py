@@ -37,6 +37,7 @@ from workflows.models import (
     RecordScreening,
     RecordSocialCareDecision,
     RecordSupervision,
+    RemoveDocument,
     RecordTaf,
     RecordUnannouncedVisit,
     RecordWarmHandover,
@@ -102,6 +103,7 @@ def every_command(now):
         EarlyHelpCase.record_document: RecordDocument(
             by=LEAD, document_id="D-1", kind="consent_form", sha256="0" * 64, filename="consent.pdf"
         ),
+        EarlyHelpCase.remove_document: RemoveDocument(by=LEAD, document_id="D-1", reason="kept in error"),
         EarlyHelpCase.save_assessment_draft: SaveAssessmentDraft(
             by=LEAD, sections=AssessmentSections(parents_view="mornings are hard")
         ),
@@ -129,6 +131,7 @@ async def test_every_command_out_of_its_stage_is_rejected_and_changes_nothing(en
         "record_member_left",
         "record_relationship",
         "record_document",
+        "remove_document",
         "record_supervision",
         "add_agency_contribution",  # a referral's while its assessment is open: refused as assessment_open
         "request_closure",  # in screening too: consent withdrawn or the family moved (tests/test_practice.py)

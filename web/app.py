@@ -80,6 +80,7 @@ from workflows.models import (
     NeedCode,
     RecordDocument,
     Referral,
+    RemoveDocument,
     SafeguardingConcern,
     Snapshot,
     Stage,
@@ -543,6 +544,32 @@ async def keep_file(request: web.Request) -> web.Response:
         return await case_page(request, {"file": f"This file was not kept: {message}"}, "keep_file", None, 422)
     # (The engine not answering: the file stays for the same form sent again, which records it once.)
     await flash(request, f"Document kept: {checked.filename}.")
+    raise web.HTTPSeeOther(f"/cases/{case_id}#documents")
+
+
+async def remove_file(request: web.Request) -> web.Response:
+    """Remove a kept document: `remove_document` records who and why, then its sealed file is destroyed."""
+    case_id, user = request.match_info["case_id"], current_user(request)
+    document_id = request.match_info["document_id"]
+    await visible_case(request, case_id)
+    form = await request.post()
+    reason = str(form.get("reason", "")).strip()
+    if not reason:
+        return await case_page(request, {"remove_reason": "Say why the document is removed."}, "remove_file", None, 422)
+    try:
+        command = RemoveDocument(by=user.id, document_id=document_id, reason=reason)
+    except ValidationError as e:
+        return await case_page(request, {"remove_reason": forms.plain(refusal(e))}, "remove_file", None, 422)
+    acting_for.set(user.id)
+    try:
+        update_id = form_update_id(form, "remove_document")
+        await engine(send_command(request.app[CLIENT_KEY], case_id, "remove_document", command, update_id))
+    except WorkflowUpdateFailedError as e:
+        message = forms.plain(getattr(e.cause, "message", str(e)))
+        return await case_page(request, {"remove_reason": f"Not removed: {message}"}, "remove_file", None, 422)
+    async with request.app[POOL_KEY].acquire() as conn:
+        await case_files.forget(conn, case_id, document_id)
+    await flash(request, "Document removed: its file is destroyed; the chronology keeps that it was kept.")
     raise web.HTTPSeeOther(f"/cases/{case_id}#documents")
 
 
@@ -1028,6 +1055,7 @@ def create_app(
             web.post("/cases/{case_id}/documents/{document}/post", post_document),
             web.post("/cases/{case_id}/files", keep_file),
             web.get("/cases/{case_id}/files/{document_id}", kept_file),
+            web.post("/cases/{case_id}/files/{document_id}/remove", remove_file),
             web.get(r"/cases/{case_id}/chronology{format:(\.csv|\.pdf)?}", case_chronology),
             web.get("/mash", mash_queue),
             web.post("/mash/{case_id}/{seq}/acknowledge", mash_acknowledge),

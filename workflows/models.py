@@ -474,6 +474,14 @@ class RecordDocument(Command):
     filename: Name = Field(pattern=r"^[^/\\\x00-\x1f]+$")
 
 
+class RemoveDocument(Command):
+    """Remove a document kept on the case (kept in error, or no longer to be held): its file is destroyed, the
+    chronology keeps that it was kept and removed, by whom and why."""
+
+    document_id: Id
+    reason: Reason
+
+
 # --- what practitioners write (third version) ---------------------------------
 
 
@@ -601,6 +609,7 @@ class DocumentKept(Model):
     filename: str
     recorded_at: AwareDatetime
     recorded_by: str
+    removed: bool = False
 
 
 class CaseDetails(Model):

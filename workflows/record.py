@@ -23,6 +23,7 @@ from workflows.models import (
     RecordPersonDetails,
     RecordRelationship,
     RecordSupervision,
+    RemoveDocument,
     SaveAssessmentDraft,
     Stage,
     UpdatePlan,
@@ -97,6 +98,13 @@ def _record_document(d: Decision, c: RecordDocument) -> None:
     d.emit("DocumentRecorded", **c.model_dump(exclude={"by"}))
 
 
+def _remove_document(d: Decision, c: RemoveDocument) -> None:
+    kept = [doc for doc in d.state.documents if doc.document_id == c.document_id and not doc.removed]
+    if not kept:
+        raise RuleBroken("kept_document", f"document_id: {c.document_id!r} is not a document kept on this case")
+    d.emit("DocumentRemoved", document_id=c.document_id, filename=kept[0].filename, reason=c.reason)
+
+
 def _save_assessment_draft(d: Decision, c: SaveAssessmentDraft) -> None:
     s = d.state
     if s.referral.route == "referral" and s.stage != S.assessment:
@@ -130,6 +138,7 @@ RECORD_COMMANDS: Mapping[type, tuple[str, Handler, tuple[Stage, ...]]] = Mapping
         RecordMemberLeft: ("record_member_left", _record_member_left, OPEN),
         RecordRelationship: ("record_relationship", _record_relationship, OPEN),
         RecordDocument: ("record_document", _record_document, OPEN),
+        RemoveDocument: ("remove_document", _remove_document, OPEN),
         # Referral route: the assessment stage (checked above); step-down: while its EHA is open [004].
         SaveAssessmentDraft: (
             "save_assessment_draft",

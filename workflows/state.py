@@ -370,6 +370,13 @@ def _document(s: CaseState, e: Event) -> None:
     s.documents.append(DocumentKept.model_validate({**e.data, "recorded_at": e.at, "recorded_by": e.by}))
 
 
+def _document_removed(s: CaseState, e: Event) -> None:
+    s.documents = [
+        doc.model_copy(update={"removed": True}) if doc.document_id == e.data["document_id"] else doc
+        for doc in s.documents
+    ]
+
+
 def _draft(s: CaseState, e: Event) -> None:
     s.assessment_draft = AssessmentSections.model_validate(e.data["sections"])
 
@@ -423,6 +430,7 @@ APPLIERS: Mapping[str, Callable[[CaseState, Event], None]] = MappingProxyType(
         "FamilyMemberLeft": _member_left,
         "RelationshipRecorded": _relationship,
         "DocumentRecorded": _document,
+        "DocumentRemoved": _document_removed,
         "AssessmentDraftSaved": _draft,
         "PlanUpdated": _plan_updated,
         "SupervisionRecorded": _supervision,

@@ -1145,6 +1145,13 @@ def test_a_document_is_kept_sealed_downloaded_and_a_file_that_is_not_one_is_refu
         finally:
             await conn.close()
 
+    async def removed_count() -> int:
+        conn = await asyncpg.connect(web.stack.database_url)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM case_files WHERE case_id = $1", case)
+        finally:
+            await conn.close()
+
     with ThreadPoolExecutor(1) as thread:  # (Playwright's own loop runs in this thread)
         assert marker.encode() not in thread.submit(asyncio.run, stored()).result()  # sealed under the case's key
     form = page.locator("#form-keep_file")
@@ -1155,7 +1162,18 @@ def test_a_document_is_kept_sealed_downloaded_and_a_file_that_is_not_one_is_refu
     form.get_by_role("button", name="Keep the document").click()
     expect(page.locator("#form-keep_file")).to_contain_text("not one of PDF")
     assert [e["type"] for e in web.stack.cli_json("timeline", case)].count("DocumentRecorded") == 1
+    page.get_by_text("Remove consent form.pdf").click()  # every form open for axe
     assert_accessible(page)
+    # Kept in error: removed with a reason; its file is destroyed, the chronology keeps that it was kept.
+    page.get_by_label("Why is it removed?").fill("Another family's form, kept in error")
+    page.get_by_role("button", name="Remove the document").click()
+    expect(page.locator(".flash")).to_contain_text("Document removed")
+    expect(page.locator("#documents + ul")).to_contain_text(
+        "consent form.pdf (consent form), recorded by lp-jones: removed"
+    )
+    expect(page.locator("main")).to_contain_text("removed the document consent form.pdf from the case")
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(asyncio.run, removed_count()).result() == 0
 
 
 def test_a_manager_keeps_a_closed_case_at_its_retention_review_with_a_reason(web: Web, page: Page):
