@@ -190,6 +190,14 @@ async def _ended(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
     await _resolve("cancelled")(conn, case_id, e)
 
 
+async def _document_removed(conn: asyncpg.Connection, case_id: str, e: Event) -> None:
+    """A removed document's sealed file goes with the save of its removal, whichever door sent it."""
+    if "document_id" in e.data:  # (an erased case's: its files went with it)
+        await conn.execute(
+            "DELETE FROM case_files WHERE case_id = $1 AND document_id = $2", case_id, e.data["document_id"]
+        )
+
+
 HANDLERS: dict[str, Handler] = {
     "StageChanged": _set("stage = $2", "to"),
     "ScreeningRecorded": _screened,
@@ -216,6 +224,7 @@ HANDLERS: dict[str, Handler] = {
     "ClosureDecided": _resolve(None),
     "ApprovalCancelled": _resolve("cancelled"),
     "AdditionalServiceRequested": _rfas,
+    "DocumentRemoved": _document_removed,
 }
 
 

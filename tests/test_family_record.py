@@ -240,7 +240,13 @@ async def test_the_family_record_through_the_workflow_as_a_client_sends_it(env, 
     assert mother.details.family_name == "Kowalska" and mother.details.address.postcode == "M1 1AE"
     assert [m.person_ref for m in details.members if not m.lives_in_household] == ["P-BABY"]
     assert [r.kind for r in details.relationships] == ["parent"] and details.documents[0].kind == "school_report"
-    # Removed (kept in error): the document is marked removed, never twice, and one not kept cannot be.
+    # Removed (kept in error): the document is marked removed, never twice, and one not kept cannot be; its file
+    # goes as the removal is saved, whichever door sent it (here a client's plain update).
+    await case.wait_saved(pool)
+    await pool.execute(
+        "INSERT INTO case_files (case_id, document_id, content_type, size, sealed) VALUES ($1, 'DOC-7', 'x', 1, 'x')",
+        case.case_id,
+    )
     await do("remove_document", document_id="DOC-7", reason="another family's report, kept in error")
     assert (await case.handle.query(EarlyHelpCase.details)).documents[0].removed
     for unknown in ("DOC-7", "DOC-8"):
@@ -252,6 +258,7 @@ async def test_the_family_record_through_the_workflow_as_a_client_sends_it(env, 
         row["type"] for row in saved
     }
     assert "DocumentRemoved" in {row["type"] for row in saved}
+    assert await pool.fetchval("SELECT count(*) FROM case_files WHERE case_id = $1", case.case_id) == 0
     await end(case.handle)
 
 

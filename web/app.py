@@ -567,8 +567,7 @@ async def remove_file(request: web.Request) -> web.Response:
     except WorkflowUpdateFailedError as e:
         message = forms.plain(getattr(e.cause, "message", str(e)))
         return await case_page(request, {"remove_reason": f"Not removed: {message}"}, "remove_file", None, 422)
-    async with request.app[POOL_KEY].acquire() as conn:
-        await case_files.forget(conn, case_id, document_id)
+    # (its file is destroyed as the removal is saved: activities/projections.py)
     await flash(request, "Document removed: its file is destroyed; the chronology keeps that it was kept.")
     raise web.HTTPSeeOther(f"/cases/{case_id}#documents")
 
@@ -582,7 +581,7 @@ async def kept_file(request: web.Request) -> web.Response:
     async with request.app[POOL_KEY].acquire() as conn:
         found = await case_files.opened(conn, case_id, document_id, sealer_of(request))
     details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
-    recorded = next((d for d in details.documents if d.document_id == document_id), None)
+    recorded = next((d for d in details.documents if d.document_id == document_id and not d.removed), None)
     if found is None or recorded is None:
         raise Problem(404, "There is no such document on this case.")
     content, content_type = found

@@ -1172,8 +1172,8 @@ def test_a_document_is_kept_sealed_downloaded_and_a_file_that_is_not_one_is_refu
         "consent form.pdf (consent form), recorded by lp-jones: removed"
     )
     expect(page.locator("main")).to_contain_text("removed the document consent form.pdf from the case")
-    with ThreadPoolExecutor(1) as thread:
-        assert thread.submit(asyncio.run, removed_count()).result() == 0
+    with ThreadPoolExecutor(1) as thread:  # the file goes as the removal is saved (milliseconds after)
+        wait_until(lambda: thread.submit(asyncio.run, removed_count()).result() == 0, what="the file destroyed")
 
 
 def test_a_manager_keeps_a_closed_case_at_its_retention_review_with_a_reason(web: Web, page: Page):
