@@ -83,6 +83,10 @@ async def index_person(
     )
 
 
+# The parts of a search from the most telling (fewest people share one) to the least.
+SELECTIVE = ("nhs", "upn", "born", "postcode", "given", "sounds", "family")
+
+
 class PersonSearch(BaseModel):
     """What a person is looked for by: every part given must match (a family name by how it sounds)."""
 
@@ -122,20 +126,25 @@ async def find_people(
     wanted = search.keys()
     if not wanted:
         return []
+    # Driven from the most telling part (an NHS number, a UPN, a date of birth, a postcode, then names): its few
+    # rows, each then checked for every other part by the primary key. A common family name's thousands of rows
+    # are never read to answer a search that has a date of birth.
+    wanted = sorted(wanted, key=lambda part: SELECTIVE.index(part[0]))
     hashed = [sealer.blind(f"{kind}:{value}") for kind, value in wanted]
     kinds = [kind for kind, _ in wanted]
     rows = await conn.fetch(
         "SELECT c.case_id, c.stage, c.locality, c.lead_practitioner AS lead, c.ended_at, p.person_sealed, p.role"
-        " FROM (SELECT case_id, person FROM person_index i"
-        "       JOIN unnest($1::text[], $2::text[]) AS w(kind, value) ON i.kind = w.kind AND i.value = w.value"
-        "       GROUP BY case_id, person HAVING count(DISTINCT i.kind) = $3) found"
+        " FROM (SELECT d.case_id, d.person FROM person_index d WHERE d.kind = ($1::text[])[1] AND d.value = ($2::text[])[1]"
+        "       AND (SELECT count(DISTINCT o.kind) FROM person_index o"
+        "            JOIN unnest(($1::text[])[2:], ($2::text[])[2:]) AS w(kind, value) ON o.kind = w.kind AND o.value = w.value"
+        "            WHERE o.case_id = d.case_id AND o.person = d.person) = $3) found"
         " JOIN cases c USING (case_id)"
         " LEFT JOIN case_people p ON p.case_id = found.case_id AND p.person_ref = found.person"
         " WHERE $4::text[] IS NULL OR c.locality = ANY($4) OR c.lead_practitioner = $5"
         " ORDER BY c.ended_at IS NOT NULL, c.received_at DESC LIMIT $6",
         kinds,
         hashed,
-        len(set(kinds)),
+        len(set(kinds[1:])),
         None if scope is None else sorted(scope),
         lead_or_scope,
         limit,
