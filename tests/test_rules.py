@@ -175,10 +175,14 @@ class TestTafAndReviews:
         """Reviews every twelve weeks [003]."""
         held = london(DAY, 10)
         rules.check_review_date(held, DAY + timedelta(weeks=12), P)
-        with pytest.raises(RuleBroken, match="reviews_every_twelve_weeks"):
+        with pytest.raises(RuleBroken, match="reviews_every_twelve_weeks") as late:
             rules.check_review_date(held, DAY + timedelta(weeks=12, days=1), P)
-        with pytest.raises(RuleBroken, match="review_date_after_meeting"):
+        with pytest.raises(RuleBroken, match="review_date_after_meeting") as early:
             rules.check_review_date(held, DAY, P)
+        # Dates in the words people read them, never ISO (the web app shows these messages)
+        latest = DAY + timedelta(weeks=12)
+        assert f"(latest {latest:%a} {latest.day} {latest:%b %Y})" in str(late.value)
+        assert f"on {DAY:%a} {DAY.day} {DAY:%b %Y}" in str(early.value) and DAY.isoformat() not in str(early.value)
 
     def test_every_need_in_the_plan_has_an_action(self):
         """The family plan covers every need with actions, owners and timescales [001][003]."""

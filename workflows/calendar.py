@@ -61,6 +61,11 @@ def spoken_time(at: datetime) -> str:
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
 
 
+def spoken_date(day: date) -> str:
+    """A day as people read it ("Thu 3 Dec 2026")."""
+    return f"{day:%a} {day.day} {day:%b %Y}"
+
+
 def spoken_gap(gap: timedelta) -> str:
     """A length of time in words, to the minute ("2 days, 3 hours", "under a minute")."""
     minutes = int(gap.total_seconds() // 60)

@@ -14,7 +14,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from workflows.bank_holidays import Edition
-from workflows.calendar import add_working_days, end_of_day, local_date, spoken_gap, spoken_time, time_of_day
+from workflows.calendar import (
+    add_working_days,
+    end_of_day,
+    local_date,
+    spoken_date,
+    spoken_gap,
+    spoken_time,
+    time_of_day,
+)
 from workflows.models import (
     Consent,
     Need,
@@ -173,13 +181,14 @@ def check_review_date(held_at: datetime, review_date: date, policy: Policy) -> N
     latest = held_on + timedelta(weeks=policy.review_interval_weeks)
     if review_date <= held_on:
         raise RuleBroken(
-            "review_date_after_meeting", f"review date {review_date} is not after the meeting on {held_on}"
+            "review_date_after_meeting",
+            f"review date {spoken_date(review_date)} is not after the meeting on {spoken_date(held_on)}",
         )
     if review_date > latest:
         raise RuleBroken(
             "reviews_every_twelve_weeks",
-            f"review date {review_date} is more than {policy.review_interval_weeks} weeks after "
-            f"{held_on} (latest {latest}) [003]",
+            f"review date {spoken_date(review_date)} is more than {policy.review_interval_weeks} weeks after "
+            f"{spoken_date(held_on)} (latest {spoken_date(latest)}) [003]",
         )
 
 
