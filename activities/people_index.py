@@ -54,10 +54,10 @@ def keys_of(details: dict[str, Any]) -> list[tuple[str, str]]:
     return keys
 
 
-def identities(people: list[dict[str, Any]]) -> list[tuple[int, str, str, int]]:
-    """What makes a referred member the same person as one indexed before: (identity number, kind, value, how
-    many parts that identity has). Each is enough alone: an NHS number, a UPN, or family name, given (or
-    preferred) name and date of birth together. A family name's sound alone is never an identity."""
+def identities(people: list[dict[str, Any]]) -> list[list[tuple[str, str]]]:
+    """What makes a referred member the same person as one indexed before: each identity's (kind, value)
+    parts, any one identity enough alone: an NHS number, a UPN, or family name, given (or preferred) name and
+    date of birth together. A family name's sound alone is never an identity."""
     sets: list[list[tuple[str, str]]] = []
     for details in people:
         keys = keys_of(details)
@@ -66,7 +66,25 @@ def identities(people: list[dict[str, Any]]) -> list[tuple[int, str, str, int]]:
         for family in found["family"]:
             for born in found["born"]:
                 sets += [[("family", family), ("given", given), ("born", born)] for given in found["given"]]
-    return [(n, kind, value, len(parts)) for n, parts in enumerate(sets) for kind, value in parts]
+    return sets
+
+
+# The people in the index holding every part asked ($1 kinds, $2 blind values, the most telling first; $3 the
+# distinct kinds after the first): driven from the first part's few rows, each then checked for the others by
+# the primary key, so a common family name's thousands of rows are never read.
+HOLDING_EVERY_PART = (
+    "SELECT d.case_id, d.person FROM person_index d WHERE d.kind = ($1::text[])[1] AND d.value = ($2::text[])[1]"
+    " AND (SELECT count(DISTINCT o.kind) FROM person_index o"
+    "      JOIN unnest(($1::text[])[2:], ($2::text[])[2:]) AS w(kind, value) ON o.kind = w.kind AND o.value = w.value"
+    "      WHERE o.case_id = d.case_id AND o.person = d.person) = $3"
+)
+
+
+def most_telling_first(parts: list[tuple[str, str]], sealer: Sealer) -> tuple[list[str], list[str], int]:
+    """HOLDING_EVERY_PART's first three arguments for `parts`."""
+    parts = sorted(parts, key=lambda part: SELECTIVE.index(part[0]))
+    kinds = [kind for kind, _ in parts]
+    return kinds, [sealer.blind(f"{kind}:{value}") for kind, value in parts], len(set(kinds[1:]))
 
 
 async def index_person(
@@ -126,25 +144,14 @@ async def find_people(
     wanted = search.keys()
     if not wanted:
         return []
-    # Driven from the most telling part (an NHS number, a UPN, a date of birth, a postcode, then names): its few
-    # rows, each then checked for every other part by the primary key. A common family name's thousands of rows
-    # are never read to answer a search that has a date of birth.
-    wanted = sorted(wanted, key=lambda part: SELECTIVE.index(part[0]))
-    hashed = [sealer.blind(f"{kind}:{value}") for kind, value in wanted]
-    kinds = [kind for kind, _ in wanted]
     rows = await conn.fetch(
         "SELECT c.case_id, c.stage, c.locality, c.lead_practitioner AS lead, c.ended_at, p.person_sealed, p.role"
-        " FROM (SELECT d.case_id, d.person FROM person_index d WHERE d.kind = ($1::text[])[1] AND d.value = ($2::text[])[1]"
-        "       AND (SELECT count(DISTINCT o.kind) FROM person_index o"
-        "            JOIN unnest(($1::text[])[2:], ($2::text[])[2:]) AS w(kind, value) ON o.kind = w.kind AND o.value = w.value"
-        "            WHERE o.case_id = d.case_id AND o.person = d.person) = $3) found"
+        f" FROM ({HOLDING_EVERY_PART}) found"
         " JOIN cases c USING (case_id)"
         " LEFT JOIN case_people p ON p.case_id = found.case_id AND p.person_ref = found.person"
         " WHERE $4::text[] IS NULL OR c.locality = ANY($4) OR c.lead_practitioner = $5"
         " ORDER BY c.ended_at IS NOT NULL, c.received_at DESC LIMIT $6",
-        kinds,
-        hashed,
-        len(set(kinds[1:])),
+        *most_telling_first(wanted, sealer),
         None if scope is None else sorted(scope),
         lead_or_scope,
         limit,

@@ -97,15 +97,10 @@ LIMIT 50
 """
 
 # Earlier cases holding a person whose index rows match every part of one identity (people_index.identities).
-_KNOWN_BY_DETAILS = """
+_KNOWN_BY_DETAILS = f"""
 SELECT DISTINCT c.case_id, c.received_at, c.ended_at, c.final_stage, 'person_details' AS matched_on
-FROM (
-  SELECT i.case_id FROM person_index i
-  JOIN unnest($1::int[], $2::text[], $3::text[], $4::int[]) AS w(n, kind, value, size)
-    ON i.kind = w.kind AND i.value = w.value
-  GROUP BY i.case_id, i.person, w.n, w.size HAVING count(DISTINCT i.kind) = w.size
-) matched JOIN cases c USING (case_id)
-WHERE c.case_id <> $5 AND c.received_at <= $6
+FROM ({people_index.HOLDING_EVERY_PART}) matched JOIN cases c USING (case_id)
+WHERE c.case_id <> $4 AND c.received_at <= $5
 ORDER BY c.case_id
 LIMIT 50
 """
@@ -237,17 +232,10 @@ class CaseActivities:
         rows = await self.pool.fetch(
             _PREVIOUS_CASES, case_id, blind(family_ref), [blind(r) for r in person_refs], received_at
         )
-        sets = people_index.identities([d for d in people or [] if isinstance(d, dict)])
-        if sets:
+        for parts in people_index.identities([d for d in people or [] if isinstance(d, dict)]):
             known = {r["case_id"] for r in rows}
             by_details = await self.pool.fetch(
-                _KNOWN_BY_DETAILS,
-                [n for n, _, _, _ in sets],
-                [kind for _, kind, _, _ in sets],
-                [blind(f"{kind}:{value}") for _, kind, value, _ in sets],
-                [size for _, _, _, size in sets],
-                case_id,
-                received_at,
+                _KNOWN_BY_DETAILS, *people_index.most_telling_first(parts, self.sealer), case_id, received_at
             )
             rows = [*rows, *(r for r in by_details if r["case_id"] not in known)]
         return [
