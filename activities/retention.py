@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from activities.erasure import NotErasable, erase_case
 from worker.sealing import ERASED
+from workflows.bounds import Day, Reason
 
 BASIS_WORDS = {
     "kept": "kept at an earlier review",
@@ -42,8 +43,8 @@ class RetentionDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     decision: Literal["keep", "erase"]
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-    review_again_on: date | None = Field(None, description="keep: when to review again (required)")
+    reason: Reason  # (printable text: a NUL or control character is refused by field, never a database error)
+    review_again_on: Day | None = Field(None, description="keep: when to review again (required)")
 
 
 class NotDecidable(Exception):

@@ -107,7 +107,11 @@ async def test_a_manager_keeps_a_case_until_a_later_review_or_erases_it_and_the_
 def test_a_decision_is_refused_by_field():
     for bad, field in [
         ({"decision": "shred", "reason": "x"}, "decision"),
-        ({"decision": "keep", "reason": "   "}, "reason"),
+        ({"decision": "keep", "reason": ""}, "reason"),
+        ({"decision": "erase", "reason": "x\x00y"}, "reason"),
+        ({"decision": "erase", "reason": "x" * 3_000_000}, "reason"),
+        ({"decision": "keep", "reason": "x", "review_again_on": "9999-01-01"}, "review_again_on"),
+        ({"decision": 5, "reason": "x"}, "decision"),
         ({"decision": "keep", "reason": "x", "review_again_on": "someday"}, "review_again_on"),
         ({"decision": "keep", "reason": "x", "extra": 1}, "extra"),
     ]:

@@ -36,7 +36,7 @@ from web.cases import (
 )
 from worker.identity import NotAuthenticated, acting_for
 from worker.temporal import new_update_id, send_command, start_case
-from workflows.bounds import Id, concern_parts, refusal
+from workflows.bounds import Id, Reason, concern_parts, refusal
 from workflows.calendar import LONDON
 from workflows.case import EarlyHelpCase
 from workflows.models import Event, Referral, SafeguardingConcern, Snapshot
@@ -68,7 +68,7 @@ class Contact(BaseModel):
 
 class Erasure(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2_000)
+    reason: Reason
 
 
 def fail(status: int, message: str, **more: Any) -> web.HTTPException:
