@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
+import pytest
 from temporalio import activity
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from activities.store import CaseActivities
+from tests.servers import case_worker, own_time_skipping_server
 from tests.support import LEAD, MANAGER, Case, end
 from worker.main import new_worker
 from worker.sandbox import workflow_runner
@@ -17,6 +21,17 @@ from workflows.case import EarlyHelpCase
 from workflows.models import DecideClosure, Event
 from workflows.policy import Policy
 from workflows.state import Carried
+
+# Years of reviews per case: a server of its own, so these thousands of timers and long histories never share
+# the time-skipping server (and its clock) with the rest of the suite, where the 300-event case's queries
+# timed out on CI under that load.
+env = own_time_skipping_server()
+
+
+@pytest.fixture(scope="module")
+async def task_queue(env: Any, pool: Any) -> AsyncIterator[str]:
+    async with case_worker(env, pool, "durability") as queue:
+        yield queue
 
 
 async def test_five_years_of_reviews_continue_as_new_and_keep_state(env, task_queue, pool):
