@@ -140,7 +140,8 @@ def test_each_list_shows_a_case_to_its_team_and_never_to_another(trusted: Truste
         ids = {r.get("case_id") or r["earl_episode_id"] for r in rows}
         return any(i == north_case or i.startswith(f"{north_case}-") for i in ids)
 
-    assert listed("tm-patel")
+    # The lists read the read model, saved just after the command answered: the case shows there within moments.
+    wait_until(lambda: listed("tm-patel"), within=30, what=f"{north_case} listed for its team at {path}")
     assert not listed("tm-south")
 
 
