@@ -20,7 +20,7 @@ from typing import Any
 from activities.effects import DEADLINE_NAMES, stage_name
 from activities.plain_words import without_sources
 from activities.spreadsheet import safe_row
-from workflows.calendar import LONDON
+from workflows.calendar import LONDON, spoken_time
 from workflows.models import Event
 
 SYSTEM = "system"
@@ -61,6 +61,10 @@ def _day(value: str | None) -> str:
     if not value:
         return ""
     return datetime.fromisoformat(value).astimezone(LONDON).strftime("%-d %b %Y")
+
+
+def _moment(value: str | None) -> str:
+    return spoken_time(datetime.fromisoformat(value)) if value else ""
 
 
 def _list(items: list[Any]) -> str:
@@ -130,8 +134,10 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
     "AssessmentRecorded": _assessment,
     "TafHeld": lambda d: (
         f"held the Team Around the Family meeting{' (virtual)' if d.get('virtual') else ''} with "
-        f"{_list(d.get('attendees') or [])}; {len(d.get('actions') or [])} actions; review by "
-        f"{_day(d.get('review_date'))}"
+        f"{_list(d.get('attendees') or [])}"
+        + (f" (apologies from {_list(d['apologies'])})" if d.get("apologies") else "")
+        + f"; {len(d.get('actions') or [])} actions; review by {_day(d.get('review_date'))}"
+        + (f". Minutes: {d['minutes']}" if d.get("minutes") else "")
     ),
     "ReviewHeld": lambda d: (
         "held a review: "
@@ -185,6 +191,10 @@ SAYS: dict[str, Callable[[dict[str, Any]], str]] = {
     "AssessmentDraftSaved": lambda d: "saved the assessment as a draft",
     "PlanUpdated": lambda d: f"updated the family plan: {len(d.get('actions') or [])} actions",
     "SupervisionRecorded": lambda d: "recorded supervision: " + str(d.get("reflection", "")),
+    "TafInvited": lambda d: (
+        f"invited {_list([i.get('name', '') for i in d.get('invitees') or []])} to a Team Around the Family "
+        f"meeting on {_moment(d.get('meeting_at'))} at {d.get('place', '')}"
+    ),
     "StageChanged": lambda d: f"the case moved to {stage_name(d['to'])}",
     "DeadlineSet": lambda d: f"the {_deadline(d)} is due by {_day(d.get('due_at'))}",
     "DeadlineMet": lambda d: f"the {_deadline(d)} was done on time",

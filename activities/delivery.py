@@ -38,6 +38,7 @@ KINDS = (
     "mash_unacknowledged",
     "delivery_failed",
     "digest",
+    "taf_invitation",  # to a Team Around the Family meeting, by email to each invitee (their own address)
     "posted_letter",  # a letter to a family, sent by post through Notify's letter API (a letter template)
 )
 LETTERS = frozenset({"posted_letter"})  # their recipient is the address: name, lines and postcode, a line each
@@ -212,13 +213,13 @@ class DeliveryActivities:
         page), and its delivery started; returns the escalation's id, or None for an escalation that itself
         failed (never a loop)."""
         escalation = await self.pool.fetchval(
-            "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body)"
-            " SELECT n.case_id, n.seq, 'delivery_failed', 'manager:' || c.locality,"
+            "INSERT INTO notifications (case_id, seq, kind, part, recipient, subject, body)"
+            " SELECT n.case_id, n.seq, 'delivery_failed', n.part, 'manager:' || c.locality,"
             "  'Case ' || n.case_id || ': a message could not be delivered',"
             "  'A ' || replace(n.kind, '_', ' ') || ' message for case ' || n.case_id || ' could not be delivered ('"
             "  || coalesce(n.failure, n.delivery_status, 'failed') || '). Check the recipient and tell them another way.'"
             " FROM notifications n JOIN cases c USING (case_id) WHERE n.id = $1 AND n.kind <> 'delivery_failed'"
-            " ON CONFLICT (case_id, seq, kind) DO NOTHING RETURNING id",
+            " ON CONFLICT (case_id, seq, kind, part) DO NOTHING RETURNING id",
             item_id,
         )
         if escalation is not None:

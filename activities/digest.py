@@ -14,7 +14,7 @@ from temporalio import activity
 
 from activities import read_model
 from activities.delivery import delivery
-from activities.effects import DEADLINE_NAMES
+from activities.effects import task_name
 from activities.follow_ups import start_follow_ups
 from worker.authz import Roles
 from workflows.calendar import LONDON, end_of_day
@@ -34,7 +34,7 @@ def digest_text(day: date, whose: str, rows: list[dict]) -> tuple[str, str] | No
 
     def line(r: dict) -> str:
         due = r["due_at"].astimezone(LONDON).strftime("%a %-d %b %H:%M")
-        return f"- Case {r['case_id']} ({r['locality']}): {DEADLINE_NAMES.get(r['kind'], r['kind'])}, due {due}"
+        return f"- Case {r['case_id']} ({r['locality']}): {task_name(r['kind'], r.get('detail'))}, due {due}"
 
     parts = [f"Early Help: what is due, {whose}, {day:%A %-d %B %Y}.", ""]
     parts += [f"Overdue ({len(overdue)}):"] + [line(r) for r in overdue] + [""] if overdue else []
@@ -65,8 +65,12 @@ class DigestActivities:
                 if "managers" in held:
                     localities = self.roles.localities(person)
                     found += await read_model.due(conn, now, within=within, locality=localities)
+                    found += await read_model.plan_actions_due(conn, now, within=within, locality=localities)
                 if held & {"practitioners", "social_workers"}:
-                    found += [r for r in await read_model.due(conn, now, within=within, lead=person) if r not in found]
+                    own = await read_model.due(conn, now, within=within, lead=person)
+                    own += await read_model.plan_actions_due(conn, now, within=within, lead=person)
+                    found += [r for r in own if r not in found]
+                found.sort(key=lambda r: r["due_at"])
                 text = digest_text(day, "your cases" if "managers" not in held else "your teams' cases", found)
                 if text is None:
                     continue

@@ -57,6 +57,15 @@ DEADLINE_NAMES = {
 }
 
 
+def task_name(kind: str, detail: str | None = None) -> str:
+    """A task in words: a deadline's step, an action of the family plan for a need, a service requested."""
+    if kind == "plan_action":
+        return f"family plan action ({str(detail or '').replace('_', ' ')})"
+    if kind == "rfas":
+        return f"request for an additional service ({detail})"
+    return DEADLINE_NAMES.get(kind, kind.replace("_", " "))
+
+
 @dataclass(frozen=True)
 class Notification:
     kind: str
@@ -173,6 +182,8 @@ def effects_of(
         case "ClosureRequested" if step_down and d["reason"] == "unable_to_engage":
             # ...and at the engagement decision, before the manager decides [004].
             return [non_engagement(case_id, step_down, "unable_to_engage")]
+        case "TafInvited":
+            return [taf_invitation(case_id, event, invitee, lead, letterhead) for invitee in d["invitees"]]
         case "LeadPractitionerIdentified":
             return [
                 Notification(
@@ -213,6 +224,24 @@ def effects_of(
         case "SafeguardingConcernRaised" if d["stage"] == "stepped_up":
             return [MashReferral("further safeguarding concern while stepped up")]
     return []
+
+
+def taf_invitation(
+    case_id: str, event: Event, invitee: Mapping[str, str], lead: str | None, letterhead: Letterhead
+) -> Notification:
+    """An invitation to a Team Around the Family meeting: when and where, and who to tell if they cannot come.
+    It names the family by the case's reference only (an email can go astray)."""
+    practitioner, team, phone = letterhead.practitioner(lead or event.by)
+    when = _when(event.data["meeting_at"])
+    return Notification(
+        "taf_invitation",
+        invitee["email"],
+        f"Team Around the Family meeting, {when} (our reference {case_id})",
+        f"Dear {invitee['name']},\n\nYou are invited to a Team Around the Family meeting for the family we are "
+        f"working with (our reference {case_id}) on {when}, at: {event.data['place']}.\n\nThe meeting agrees "
+        "the family's plan with them, or reviews how it is going. If you cannot come, please tell "
+        f"{practitioner} ({team}){' on ' + phone if phone else ''} and send what you would have said.",
+    )
 
 
 def non_engagement(case_id: str, step_down: dict[str, Any], reason: str) -> Notification:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -18,7 +18,15 @@ from worker.sealing import ERASED, PLAIN, Sealer
 from workflows.models import Event
 
 Handler = Callable[[asyncpg.Connection, str, Event], Awaitable[None]]
-PROJECTION_TABLES = ("additional_service_requests", "approvals", "deadlines", "case_people", "person_index", "cases")
+PROJECTION_TABLES = (
+    "additional_service_requests",
+    "approvals",
+    "deadlines",
+    "case_people",
+    "person_index",
+    "plan_actions",
+    "cases",
+)
 
 
 async def _referred(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
@@ -83,6 +91,44 @@ async def _details_recorded(conn: asyncpg.Connection, case_id: str, e: Event, se
     if "person_ref" in e.data:
         await people_index.index_person(conn, case_id, e.data["person_ref"], e.data.get("details"), sealer)
         await _born(conn, case_id, [e.data.get("details")])
+
+
+async def _taf_and_plan(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
+    await HANDLERS["TafHeld"](conn, case_id, e)
+    await _plan(conn, case_id, e, sealer)
+
+
+async def _plan(conn: asyncpg.Connection, case_id: str, e: Event, sealer: Sealer) -> None:
+    """The plan's actions as they now stand (migration 0019): agreed or updated as a whole; a review closes or
+    reopens them by id. An action without an id (a TAF plan of the first version) is keyed by its place."""
+    if "actions" in e.data:  # (an erased case keeps no plan)
+        await conn.execute("DELETE FROM plan_actions WHERE case_id = $1", case_id)
+        await conn.executemany(
+            "INSERT INTO plan_actions (case_id, action_key, need_code, due, closed) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT DO NOTHING",
+            [
+                (
+                    case_id,
+                    _action_key(a, n, sealer),
+                    a["need_code"],
+                    date.fromisoformat(a["due"]),
+                    bool(a.get("closed")),
+                )
+                for n, a in enumerate(e.data["actions"])
+            ],
+        )
+    for update in e.data.get("action_updates", []):
+        if update.get("closed") is not None:
+            await conn.execute(
+                "UPDATE plan_actions SET closed = $3 WHERE case_id = $1 AND action_key = $2",
+                case_id,
+                _action_key(update, -1, sealer),
+                update["closed"],
+            )
+
+
+def _action_key(action: dict, place: int, sealer: Sealer) -> str:
+    return sealer.blind(action["action_id"]) if action.get("action_id") else f"#{place}"
 
 
 def _set(sql: str, *fields: str) -> Handler:
@@ -234,6 +280,9 @@ SEALED_HANDLERS: dict[str, Callable[[asyncpg.Connection, str, Event, Sealer], Aw
     "CaseReferred": _referred,
     "FamilyMemberAdded": _member_added,
     "PersonDetailsRecorded": _details_recorded,
+    "TafHeld": _taf_and_plan,
+    "PlanUpdated": _plan,
+    "ReviewHeld": _plan,
 }
 DEADLINE_EVENTS = frozenset(t for t in HANDLERS if t.startswith("Deadline")) | {"CaseEnded"}
 

@@ -108,10 +108,35 @@ async def approvals(
     return found
 
 
-async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:
-    """What a practitioner has to do next: open deadlines of their cases, and their requests for services."""
+async def plan_actions_due(
+    conn: asyncpg.Connection,
+    now: datetime,
+    *,
+    within: timedelta,
+    lead: Filter = None,
+    locality: Filter = None,
+) -> list[dict]:
+    """Open actions of open cases' plans that are overdue or due within `within`, the earliest first, shaped as
+    `due`'s rows (kind 'plan_action', `detail` the need): due at the end of their day, London time."""
+    where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
+    args += [now, now + within]
+    n = len(args)
     rows = await conn.fetch(
-        "SELECT case_id, locality, task, due_at, status FROM tasks WHERE practitioner = $1"
+        "SELECT c.case_id, c.locality, c.lead_practitioner AS lead, 'plan_action' AS kind, d.due_at, 'pending' AS status,"
+        f" d.due_at < ${n - 1} AS overdue, false AS escalated, a.need_code AS detail"
+        " FROM plan_actions a JOIN cases c USING (case_id),"
+        " LATERAL (SELECT (a.due + 1)::timestamp AT TIME ZONE 'Europe/London' AS due_at) d"
+        f" WHERE NOT a.closed AND c.ended_at IS NULL AND d.due_at < ${n}{where} ORDER BY d.due_at, c.case_id",
+        *args,
+    )
+    return [dict(r) for r in rows]
+
+
+async def tasks(conn: asyncpg.Connection, practitioner: str) -> list[dict]:
+    """What a practitioner has to do next: the steps of their cases not done yet (missed ones first, as they fell
+    due first), the open actions of their families' plans, and their requests for services."""
+    rows = await conn.fetch(
+        "SELECT case_id, locality, task, due_at, status, detail FROM tasks WHERE practitioner = $1"
         " ORDER BY due_at NULLS LAST, case_id",
         practitioner,
     )

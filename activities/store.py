@@ -14,6 +14,7 @@ and a late save from the run that was reset away is dropped.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 
 import asyncpg
@@ -292,15 +293,19 @@ class CaseActivities:
     ) -> list[FollowUp]:
         """Write an event's effects; returns the workflows that follow them up (deliveries, MASH watches)."""
         outbox: list[FollowUp] = []
+        parts: Counter[str] = Counter()
         for effect in effects:
             match effect:
                 case Notification():
+                    part = parts[effect.kind]  # the event's first message of its kind, its second (migration 0020)
+                    parts[effect.kind] += 1
                     item = await conn.fetchval(
-                        "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body) "
-                        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+                        "INSERT INTO notifications (case_id, seq, kind, part, recipient, subject, body) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
                         case_id,
                         event.seq,
                         effect.kind,
+                        part,
                         *[
                             await self.sealer.seal_text(case_id, text)
                             for text in (effect.recipient, effect.subject, effect.body)

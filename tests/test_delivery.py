@@ -361,6 +361,34 @@ async def test_a_malformed_concern_and_a_step_down_lead_are_told_to_the_manager_
         await end(kase.handle)
 
 
+async def test_a_taf_invitation_is_emailed_to_each_invitee_at_their_own_address(env, queue, pool, notify):
+    """invite_to_taf (issue #26): each invitee hears when and where the meeting is, at their own address, naming
+    the family by the case's reference only: one event, a message to each."""
+    standin, _ = notify
+    case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
+    await case.in_plan()
+    meeting = (await env.get_current_time() + timedelta(days=7)).replace(hour=10, minute=30, second=0, microsecond=0)
+    invitees = [{"name": "Ms Ade", "email": "ade@school.example"}, {"name": "Dr Khan", "email": "khan@gp.example"}]
+    await case.do(
+        "invite_to_taf",
+        {"by": LEAD, "meeting_at": meeting.isoformat(), "place": "Calder Primary, room 2", "invitees": invitees},
+    )
+
+    async def invitations() -> list[int]:
+        rows = await pool.fetch(
+            "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'taf_invitation' ORDER BY id", case.case_id
+        )
+        return [r["id"] for r in rows] if len(rows) == 2 else []
+
+    for item, invitee in zip(await eventually(invitations), invitees, strict=True):
+        assert (await final(pool, item))["delivery_status"] == "delivered"
+        [sent] = sent_with(standin, item)
+        body = sent["personalisation"]["body"]
+        assert sent["email_address"] == invitee["email"] and f"Dear {invitee['name']}," in body
+        assert "at: Calder Primary, room 2" in body and case.case_id in body
+    await end(case.handle)
+
+
 def test_a_digest_lists_what_is_overdue_and_what_falls_due_this_week_by_case_id_only():
     due = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
     rows = [

@@ -301,3 +301,31 @@ def test_the_letter_is_from_the_council_and_names_the_practitioner_as_a_family_r
         "Please contact your Early Help practitioner (the Early Help team, Calderbrook Council) on 0113 222 4444"
         in unknown
     )
+
+
+def test_a_taf_meeting_ahead_is_arranged_and_each_invitee_is_emailed_by_the_case_reference_only():
+    """invite_to_taf while the TAF is to be held (and for reviews while the plan runs): a meeting that has passed
+    is refused by its field's rule; each invitee's email says when and where, and who to tell if they cannot come."""
+    from activities.effects import Letterhead, Notification, effects_of
+    from workflows.models import Invitee, InviteToTaf
+
+    state = in_assessment("FR9")
+    invite = InviteToTaf(
+        by="lp", meeting_at=NOW + timedelta(days=3), place="Calder Primary", invitees=[Invitee(name="Ms Ade", email="a@school.uk")]
+    )  # fmt: skip
+    with pytest.raises(RuleBroken) as e:
+        pathway.decide(state, invite, NOW)
+    assert e.value.rule == "wrong_stage"
+    state.stage = pathway.S.taf_pending
+    with pytest.raises(RuleBroken) as e:
+        pathway.decide(state, invite.model_copy(update={"meeting_at": NOW - timedelta(minutes=1)}), NOW)
+    assert e.value.rule == "meeting_ahead" and "Mon 2 Mar 2026, 09:59 has passed" in str(e.value)
+    [event] = pathway.decide(state, invite, NOW)
+    staff = {"lp": {"name": "Jo Jones", "team": "North Early Help team", "phone": "0113 496 0000"}}
+    referred = {"people": [{"person_ref": "P1", "details": {"given_name": "Tom", "family_name": "Okafor"}}]}
+    [sent] = effects_of("FR9", event, referred, "lp", Letterhead("Calderbrook Council", staff=staff))
+    assert isinstance(sent, Notification) and (sent.kind, sent.recipient) == ("taf_invitation", "a@school.uk")
+    assert sent.subject == "Team Around the Family meeting, Thursday 5 March 2026 at 10:00 (our reference FR9)"
+    assert "Dear Ms Ade," in sent.body and "at: Calder Primary." in sent.body
+    assert "please tell Jo Jones (North Early Help team) on 0113 496 0000" in sent.body
+    assert "Okafor" not in sent.body + sent.subject

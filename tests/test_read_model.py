@@ -11,13 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
+from temporalio.testing import ActivityEnvironment
+
 from activities import projections, read_model, report
+from activities.digest import DigestActivities
 from activities.store import CaseActivities
 from starter.local.samples import sample_referral
 from starter.staff.report_html import render
+from worker.authz import Roles
 from workflows import pathway
 from workflows.calendar import LONDON
 from workflows.models import (
+    ActionUpdate,
     Allocate,
     DecideClosure,
     Event,
@@ -502,3 +507,70 @@ def test_a_referred_person_is_the_same_person_by_nhs_number_upn_or_names_and_dat
     assert len(named) == 2 and all(len(parts) == 3 for parts in named)
     assert ("given", "shiv") in named[1] and ("born", "2015-03-27") in named[0]
     assert identities([{"family_name": "Smyth", "date_of_birth": "2015-03-27"}, {"given_name": "Ann"}]) == []
+
+
+async def test_open_plan_actions_are_the_leads_tasks_and_in_the_digest_until_a_review_closes_them(fresh_pool):
+    """Each open action of a family's plan is its lead's task and, once due within the week or overdue, in the
+    digest, by its need in words (issue #26); a review that closes an action takes it off both; a missed step
+    not done stays among the lead's tasks (it used to leave them). Saved, then rebuilt: the same."""
+    received = datetime(2026, 2, 2, 10, tzinfo=UTC)
+    state, events = pathway.open_case(sample_referral("PLA001", received, locality="West"))
+    needs = [n.code for n in state.needs]
+
+    def do(command: object, at: datetime) -> None:
+        events.extend(pathway.tick(state, at))
+        events.extend(pathway.decide(state, command, at))  # type: ignore[arg-type]
+
+    do(RecordScreening(by="das", decision="accept"), received + timedelta(hours=2))
+    do(Allocate(by="das", lead_practitioner="lp-plan"), received + timedelta(days=1))
+    do(RecordContactAttempt(by="lp-plan", method="phone", outcome="reached"), received + timedelta(days=2))
+    do(RecordHomeVisit(by="lp-plan", agreement_given=True, genogram_started=True, children_seen=True),
+       received + timedelta(days=3))  # fmt: skip
+    do(RecordAssessment(by="lp-plan", worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"],
+                        needs=state.needs), received + timedelta(days=4))  # fmt: skip
+    dues = [date(2026, 2, 20), date(2026, 3, 20), date(2026, 4, 20)]
+    actions = [PlanAction(need_code=n, action="a", owner="o", due=d, action_id=f"A{i}")
+               for i, (n, d) in enumerate(zip(needs, dues, strict=True))]  # fmt: skip
+    taf_at = received + timedelta(days=10)
+    do(RecordTaf(by="lp-plan", held_at=taf_at, attendees=["parent"], actions=actions, review_date=date(2026, 3, 5)),
+       taf_at)  # fmt: skip
+    store = CaseActivities(fresh_pool)
+    await store.append_events("PLA001", events)
+    now = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    async with fresh_pool.acquire() as conn:
+        tasks = await read_model.tasks(conn, "lp-plan")
+        due = await read_model.plan_actions_due(conn, now, within=timedelta(days=7), lead="lp-plan")
+    plan_tasks = [(t["detail"], t["due_at"].astimezone(LONDON)) for t in tasks if t["task"] == "plan_action"]
+    assert plan_tasks == [(n, datetime.combine(d + timedelta(days=1), datetime.min.time(), LONDON))
+                          for n, d in zip(needs, dues, strict=True)]  # fmt: skip
+    assert [(r["detail"], r["overdue"]) for r in due] == [(needs[0], True)]  # the later ones are not due this week
+    # The day's digests as the activity writes them: the lead's and the West manager's list the overdue action.
+    roles = Roles({"lp-plan": frozenset({"practitioners"}), "tm-west": frozenset({"managers"})},
+                  {"lp-plan": frozenset({"West"}), "tm-west": frozenset({"West"})})  # fmt: skip
+    digests = DigestActivities(fresh_pool, roles, deliver=False)
+    await ActivityEnvironment().run(digests.write_digests, date(2026, 3, 1), now)
+    written = await fresh_pool.fetch("SELECT recipient, subject, body FROM notifications WHERE kind = 'digest'")
+    action = f"- Case PLA001 (West): family plan action ({needs[0].replace('_', ' ')}), due Sat 21 Feb 00:00"
+    assert {r["recipient"] for r in written if action in r["body"]} == {"lp-plan", "tm-west"}
+    review_at = datetime(2026, 3, 2, 11, tzinfo=UTC)
+    progress = [NeedProgress(need_code=n, status="partly_met") for n in needs]
+    before = len(events)
+    do(RecordReview(by="lp-plan", held_at=review_at, progress=progress, next_review_date=date(2026, 5, 1),
+                    action_updates=[ActionUpdate(action_id="A0", closed=True)]), review_at)  # fmt: skip
+    await store.append_events("PLA001", events[before:])
+    for rebuilt in (False, True):
+        async with fresh_pool.acquire() as conn:
+            if rebuilt:
+                await projections.rebuild(conn)
+            tasks = await read_model.tasks(conn, "lp-plan")
+            due = await read_model.plan_actions_due(conn, now, within=timedelta(days=7), lead="lp-plan")
+        assert [t["detail"] for t in tasks if t["task"] == "plan_action"] == needs[1:] and due == []
+        assert {t["task"] for t in tasks} == {"plan_action", "review"}
+    late, missed = pathway.open_case(sample_referral("PLA002", received, locality="West"))
+    missed += pathway.decide(late, RecordScreening(by="das", decision="accept"), received + timedelta(hours=2))
+    missed += pathway.decide(late, Allocate(by="das", lead_practitioner="lp-plan"), received + timedelta(days=1))
+    missed += pathway.tick(late, received + timedelta(days=40))
+    await store.append_events("PLA002", missed)
+    async with fresh_pool.acquire() as conn:
+        tasks = await read_model.tasks(conn, "lp-plan")
+    assert ("PLA002", "taf", "missed") in {(t["case_id"], t["task"], t["status"]) for t in tasks}

@@ -18,6 +18,8 @@ from workflows.models import (
     Consent,
     DecideClosure,
     IdentifyLeadPractitioner,
+    Invitee,
+    InviteToTaf,
     Member,
     Need,
     NeedProgress,
@@ -112,6 +114,9 @@ def every_command(now):
             actions=[PlanAction(action_id="A1", need_code="education", action="a", owner="o", due=now.date())],
         ),
         EarlyHelpCase.record_supervision: RecordSupervision(by="tm", held_at=now, reflection="on track"),
+        EarlyHelpCase.invite_to_taf: InviteToTaf(
+            by=LEAD, meeting_at=now + timedelta(days=7), place="school", invitees=[Invitee(name="A", email="a@b.uk")]
+        ),
     }
 
 

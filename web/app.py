@@ -27,9 +27,19 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import case_files, chronology, delivery, people_index, read_model, report, retention, subject_access
+from activities import (
+    case_files,
+    chronology,
+    delivery,
+    papers,
+    people_index,
+    read_model,
+    report,
+    retention,
+    subject_access,
+)
 from activities.delivery import reference
-from activities.effects import DEADLINE_NAMES, addressee, stage_name
+from activities.effects import DEADLINE_NAMES, addressee, stage_name, task_name
 from activities.follow_ups import start_follow_ups
 from activities.plain_words import without_sources
 from activities.retention import RetentionRule
@@ -199,6 +209,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any], s
         "path": request.path,
         "when": when,
         "deadline_name": DEADLINE_NAMES,
+        "task_name": task_name,
         "label": forms.label,
         "role_names": ROLE_NAMES,
         "tag_colour": TAG_COLOURS,
@@ -373,12 +384,19 @@ async def case_page(
     ]
     significant = request.query.get("significant") == "1"
     bookkeeping = request.query.get("deadlines") == "1"  # the engine's deadline lines, on request
+    versions = papers.versions(timeline)
+    # The draft is shown while it is newer than the assessment last recorded (or none is).
+    drafted = max((e.seq for e in timeline if e.type == "AssessmentDraftSaved"), default=0)
+    recorded = versions["assessment"][-1].seq if versions["assessment"] else 0
     return await render(
         request,
         "case.html",
         {
             "snap": snap,
             "details": details,
+            "papers": versions,
+            "paper_body": papers.body,
+            "draft": details.assessment_draft if drafted > recorded else None,
             "timeline": list(reversed(chronology.chronology(timeline, significant, bookkeeping))),
             "bookkeeping": bookkeeping,
             "significant": significant,
@@ -639,6 +657,30 @@ async def case_chronology(request: web.Request) -> web.Response:
             "printed_at": datetime.now(UTC),
         },
     )
+
+
+async def case_paper(request: web.Request) -> web.Response:
+    """The assessment or the family plan as a document: the latest version, or `?version=` the event that made
+    an earlier one; a print view, or with `.pdf` a PDF. Made from the case's events on request, never kept."""
+    case_id, kind = request.match_info["case_id"], request.match_info["paper"]
+    snap = await visible_case(request, case_id)
+    async with request.app[POOL_KEY].acquire() as conn:
+        await read_model.saved_up_to(conn, case_id, snap.events, within=1.0)
+        found = papers.versions(await read_model.timeline(conn, case_id, sealer_of(request)))[kind]
+    wanted = request.query.get("version", "")
+    version = next((v for v in found if str(v.seq) == wanted), None) if wanted else (found[-1] if found else None)
+    if version is None:
+        what = "version of the " if wanted else ""
+        raise Problem(404, f"There is no such {what}{papers.PAPERS[kind].lower()} on this case.")
+    text = papers.text(case_id, version)
+    if request.match_info.get("format") == ".pdf":
+        body = await asyncio.to_thread(letters.document_pdf, version.title, case_id, text, version.at)
+        name = f"{case_id}-{kind}-{version.seq}.pdf"
+        return web.Response(
+            body=body, content_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
+        )
+    doc = {"text": text, "created_at": version.at, "pdf": f"/cases/{case_id}/{kind}.pdf?version={version.seq}"}
+    return await render(request, "letter.html", {"case_id": case_id, "doc": doc, "title": version.title})
 
 
 def mash_viewer(request: web.Request) -> User:
@@ -1056,6 +1098,7 @@ def create_app(
             web.get("/cases/{case_id}/files/{document_id}", kept_file),
             web.post("/cases/{case_id}/files/{document_id}/remove", remove_file),
             web.get(r"/cases/{case_id}/chronology{format:(\.csv|\.pdf)?}", case_chronology),
+            web.get(r"/cases/{case_id}/{paper:(assessment|plan)}{format:(\.pdf)?}", case_paper),
             web.get("/mash", mash_queue),
             web.post("/mash/{case_id}/{seq}/acknowledge", mash_acknowledge),
             web.get("/sent", sent_page),

@@ -44,6 +44,7 @@ RULE_FIELDS: dict[str, tuple[str, ...]] = {
     "consent_recorded_as_given": ("consent.given",),
     "step_down_signed_consent_form": ("consent.form_ref",),
     "rfas_states_family_needs": ("needs",),
+    "meeting_ahead": ("meeting_at",),
 }
 
 
@@ -66,6 +67,7 @@ class Widget:
 # Commands and fields whose name does not read well as a label once its underscores are spaces.
 LABELS = {
     "record_taf": "Record the TAF meeting",
+    "invite_to_taf": "Invite to a TAF meeting",
     "record_masp_outcome": "Record the MASP outcome",
     "refer_to_masp": "Refer to MASP",
     "record_rfas": "Request an additional service",

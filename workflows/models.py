@@ -27,7 +27,7 @@ from workflows.bounds import (
     Summary,
     When,
 )
-from workflows.person import PersonDetails, Relationship, RelationshipKind, relationship_problem
+from workflows.person import Email, PersonDetails, Relationship, RelationshipKind, relationship_problem
 from workflows.policy import DEFAULT_LOCALITIES, Policy
 
 
@@ -309,6 +309,8 @@ class RecordTaf(Command):
     attendees: list[Name] = Field(min_length=1, max_length=SOME)
     actions: list[PlanAction] = Field(min_length=1, max_length=MANY)
     review_date: Day
+    apologies: list[Name] = Field(default_factory=list, max_length=SOME, description="invited but not there")
+    minutes: OptionalSummary | None = Field(None, description="what the meeting discussed and agreed")
 
 
 class NeedProgress(Model):
@@ -527,6 +529,20 @@ class RecordSupervision(Command):
     reflection: Summary
     decisions: list[Reason] = Field(default_factory=list, max_length=SOME)
     actions: list[Reason] = Field(default_factory=list, max_length=SOME)
+
+
+class Invitee(Model):
+    name: Name
+    email: Email
+
+
+class InviteToTaf(Command):
+    """Invite the family and the agencies to a Team Around the Family meeting (the first, or a review): each
+    invitee is emailed when and where it is, through GOV.UK Notify."""
+
+    meeting_at: When
+    place: Reason = Field(description="where it is, or how to join it online")
+    invitees: list[Invitee] = Field(min_length=1, max_length=SOME)
 
 
 # --- signal ------------------------------------------------------------------

@@ -395,7 +395,11 @@ def _record_taf(d: Decision, c: RecordTaf) -> None:
     at = d.at_or_now(c.held_at, s.allocated_at, "the TAF meeting")
     rules.check_plan_covers_needs(s.needs, c.actions)
     rules.check_review_date(at, c.review_date, s.policy)
-    d.emit("TafHeld", **c.model_dump(mode="json", exclude={"by"}, exclude_none=True))
+    # (Fields added since are in the event only when given: a command as sent before makes the same event.)
+    d.emit(
+        "TafHeld",
+        **c.model_dump(mode="json", exclude={"by"} | ({"apologies"} if not c.apologies else set()), exclude_none=True),
+    )
     d.complete("taf", at)
     d.set_deadline("review", rules.review_due(c.review_date))
     d.move(S.plan_active)

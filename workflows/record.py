@@ -13,10 +13,11 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from workflows.calendar import local_date
+from workflows.calendar import local_date, spoken_time
 from workflows.models import (
     TERMINAL_STAGES,
     AddFamilyMember,
+    InviteToTaf,
     Member,
     RecordDocument,
     RecordMemberLeft,
@@ -130,6 +131,12 @@ def _record_supervision(d: Decision, c: RecordSupervision) -> None:
     d.emit("SupervisionRecorded", at=held, **c.model_dump(mode="json", exclude={"by", "held_at"}))
 
 
+def _invite_to_taf(d: Decision, c: InviteToTaf) -> None:
+    if c.meeting_at <= d.now:
+        raise RuleBroken("meeting_ahead", f"the meeting on {spoken_time(c.meeting_at)} has passed: invite to one ahead")
+    d.emit("TafInvited", **c.model_dump(mode="json", exclude={"by"}))
+
+
 Handler = Callable[["Decision", Any], None]
 RECORD_COMMANDS: Mapping[type, tuple[str, Handler, tuple[Stage, ...]]] = MappingProxyType(
     {
@@ -147,5 +154,7 @@ RECORD_COMMANDS: Mapping[type, tuple[str, Handler, tuple[Stage, ...]]] = Mapping
         ),
         UpdatePlan: ("update_plan", _update_plan, (S.plan_active, S.masp)),
         RecordSupervision: ("record_supervision", _record_supervision, OPEN),
+        # The first TAF meeting, and the reviews (TAF review meetings) while the plan runs [003].
+        InviteToTaf: ("invite_to_taf", _invite_to_taf, (S.taf_pending, S.plan_active, S.masp)),
     }
 )

@@ -267,22 +267,34 @@ def _assessment(s: CaseState, e: Event) -> None:
     s.needs = [Need.model_validate(n) for n in e.data["needs"]]
 
 
+def plan_after(plan: list[PlanAction], e: Event) -> list[PlanAction]:
+    """The family plan once this event is applied: agreed at the TAF meeting, updated as a whole, or rated and
+    closed action by action at a review. The case and the plan's printed versions (activities/papers.py) both
+    follow it."""
+    if e.type in ("TafHeld", "PlanUpdated"):
+        return [PlanAction.model_validate(a) for a in e.data["actions"]]
+    updates = {u["action_id"]: u for u in e.data.get("action_updates", [])} if e.type == "ReviewHeld" else {}
+    return [
+        a.model_copy(update={k: v for k, v in updates[a.action_id].items() if k in ("rag", "closed")})
+        if a.action_id in updates
+        else a
+        for a in plan
+    ]
+
+
 def _taf(s: CaseState, e: Event) -> None:
-    s.plan = [PlanAction.model_validate(a) for a in e.data["actions"]]
+    s.plan = plan_after(s.plan, e)
     held = e.data.get("held_at")
     s.taf_held_at = s.taf_held_at or (datetime.fromisoformat(held) if isinstance(held, str) else held or e.at)
 
 
+def _plan(s: CaseState, e: Event) -> None:
+    s.plan = plan_after(s.plan, e)
+
+
 def _review(s: CaseState, e: Event) -> None:
     s.latest_review = [NeedProgress.model_validate(p) for p in e.data.get("progress", [])]
-    updates = {u["action_id"]: u for u in e.data.get("action_updates", [])}
-    if updates:  # what the review says of each action of the plan (third version)
-        s.plan = [
-            a.model_copy(update={k: v for k, v in updates[a.action_id].items() if k in ("rag", "closed")})
-            if a.action_id in updates
-            else a
-            for a in s.plan
-        ]
+    s.plan = plan_after(s.plan, e)  # what the review says of each action of the plan (third version)
 
 
 def _child_seen(s: CaseState, e: Event) -> None:
@@ -381,10 +393,6 @@ def _draft(s: CaseState, e: Event) -> None:
     s.assessment_draft = AssessmentSections.model_validate(e.data["sections"])
 
 
-def _plan_updated(s: CaseState, e: Event) -> None:
-    s.plan = [PlanAction.model_validate(a) for a in e.data["actions"]]
-
-
 def _supervision(s: CaseState, e: Event) -> None:
     s.supervisions.append(e.at)
 
@@ -432,7 +440,7 @@ APPLIERS: Mapping[str, Callable[[CaseState, Event], None]] = MappingProxyType(
         "DocumentRecorded": _document,
         "DocumentRemoved": _document_removed,
         "AssessmentDraftSaved": _draft,
-        "PlanUpdated": _plan_updated,
+        "PlanUpdated": _plan,
         "SupervisionRecorded": _supervision,
         "CaseEnded": _ended,
     }

@@ -1083,9 +1083,13 @@ def test_the_family_record_shows_names_the_household_relationships_and_documents
     assert_accessible(page)
 
 
-def test_the_assessment_draft_shows_on_the_case_page_in_its_parts(web: Web, page: Page):
-    """save_assessment_draft while the assessment is open: the child's voice, the parents' view and the
-    analysis per need read on the case page as the practitioner wrote them."""
+def test_the_assessment_and_the_plan_are_written_in_parts_and_print_as_documents_with_every_version(
+    web: Web, page: Page
+):
+    """save_assessment_draft while the assessment is open: the child's voice, the parents' view and the analysis
+    per need read on the case page as written. Once recorded (with a partner agency's part) the assessment shows
+    on the case page and prints; the plan prints for the family after the TAF meeting, each update and each
+    review, every version kept (issue #26)."""
     case = allocated_case(web)
     web.stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "reached")
     web.stack.cli("record-home-visit", case, "--by", "lp-jones", "--agreement-given", "--genogram-started",
@@ -1103,6 +1107,46 @@ def test_the_assessment_draft_shows_on_the_case_page_in_its_parts(web: Web, page
     expect(draft).to_contain_text("Mornings are the hardest part of the day")
     expect(draft).to_contain_text("Attendance falls in the weeks mum works nights")
     assert_accessible(page)
+    web.stack.cli("add-agency-contribution", case, "--by", "lp-jones", "--agency", "Calder Primary",
+                  "--summary", "Attendance 71% this term")  # fmt: skip
+    needs = json.dumps([{"code": n, "complex": True} for n in NEEDS])
+    web.stack.cli("record-assessment", case, "--by", "lp-jones", "--worries", "late most days", "--needs-to-happen",
+                  "a morning routine", "--scaling", "4", "--sources", "school", "--sources", "parent",
+                  "--needs", needs)  # fmt: skip
+    due = str((datetime.now(UTC) + timedelta(weeks=6)).date())
+    actions = [{"need_code": n, "action": f"help with {i}", "owner": "school", "due": due, "action_id": f"A{i}"}
+               for i, n in enumerate(NEEDS)]  # fmt: skip
+    web.stack.cli("record-taf", case, "--by", "lp-jones", "--held-at", datetime.now(UTC).isoformat(),
+                  "--attendees", "parent", "--actions", json.dumps(actions), "--review-date", due)  # fmt: skip
+    club = {"need_code": NEEDS[0], "action": "A breakfast club place", "owner": "Calder Primary", "due": due,
+            "action_id": "B1", "better_when": "In class by nine", "rag": "amber"}  # fmt: skip
+    web.stack.cli("update-plan", case, "--by", "lp-jones", "--actions", json.dumps([*actions, club]))
+    page.goto(f"{web.url}/cases/{case}")
+    expect(page.locator("#assessment")).to_have_count(0)  # the draft gives way to the assessment recorded
+    recorded = page.locator("#assessment-recorded ~ .letter-text").first
+    expect(recorded).to_contain_text("What the parents and carers told us:\n  Mornings are the hardest part")
+    expect(recorded).to_contain_text("From Calder Primary:\n  Attendance 71% this term")
+    expect(page.locator("#plan ~ details").first).to_contain_text("Earlier versions (1)")
+    assert_accessible(page)
+    page.get_by_role("link", name="Print it for the family").click()
+    expect(page.locator("h1")).to_have_text("Family plan")
+    plan = page.locator(".letter-text")
+    expect(plan).to_contain_text("A breakfast club place\n    What will be better: In class by nine")
+    expect(plan).to_contain_text("How it is going: some progress.")
+    expect(plan).not_to_contain_text("amber")
+    answer = page.request.get(f"{web.url}/cases/{case}/assessment.pdf")
+    assert answer.ok and answer.headers["content-type"] == "application/pdf"
+    text = " ".join(pypdf.PdfReader(io.BytesIO(answer.body())).pages[0].extract_text().split())
+    assert "Early Help Assessment" in text and "I like it when mum walks me to school" in text
+    page.goto(f"{web.url}/cases/{case}")
+    page.locator("#plan ~ details summary").first.click()
+    page.get_by_role("link", name=re.compile("Agreed at the Team Around the Family meeting")).click()
+    expect(page.locator(".letter-text")).not_to_contain_text("breakfast club")  # the version as it was then
+    assert page.request.get(f"{web.url}/cases/{case}/plan?version=1").status == 404
+    page.context.clear_cookies()  # another team sees neither
+    sign_in(page, web, "lp-south")
+    assert page.request.get(f"{web.url}/cases/{case}/plan").status == 404
+    assert page.request.get(f"{web.url}/cases/{case}/assessment.pdf").status == 404
 
 
 def test_a_document_is_kept_sealed_downloaded_and_a_file_that_is_not_one_is_refused(web: Web, page: Page):
