@@ -39,6 +39,7 @@ class Version:
     plan: list[PlanAction] = field(default_factory=list)
     next_review: str = ""
     names: dict[str, str] = field(default_factory=dict)  # person_ref -> a name, where the record has one
+    from_cin_plan: str = ""  # a step-down's: what the Child in Need plan still asks, carried into the plan [004]
 
     @property
     def title(self) -> str:
@@ -71,8 +72,9 @@ def versions(events: list[Event]) -> dict[str, list[Version]]:
                 Version("plan", e.seq, e.at, e.by, PLAN_CHANGES[e.type], e.data, plan=plan, next_review=next_review)
             )
     names = _names(referred)
+    cin = (referred.get("step_down") or {}).get("cin_plan_summary") or ""
     for version in found["assessment"] + found["plan"]:
-        version.names = names
+        version.names, version.from_cin_plan = names, cin
     return found
 
 
@@ -142,7 +144,7 @@ def _assessment(v: Version) -> list[str]:
 
 
 def _plan(v: Version) -> list[str]:
-    lines = []
+    lines = ["Carried from the Child in Need plan:", f"  {v.from_cin_plan}", ""] if v.from_cin_plan else []
     if v.data.get("attendees"):
         lines += ["Who was there: " + ", ".join(v.data["attendees"]) + ".", ""]
     if v.data.get("apologies"):

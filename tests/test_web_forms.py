@@ -195,3 +195,62 @@ def test_a_refusal_on_a_page_is_plain_english_without_its_rule_id_or_sources():
         "The contact attempt at Thu 3 Dec 2026, 14:15 is in the future"
     )
     assert plain("the family's consent is needed") == "The family's consent is needed"
+
+
+def test_a_note_is_written_in_a_box_of_lines_and_when_it_happened_comes_last():
+    """Issue #26: a case note was a one-line input and a date-time box came first in every form. Long texts (a
+    note, a concern, a summary) are boxes whose lines are kept; an optional 'when, if not now' comes last."""
+    from workflows.models import AddCaseNote, RecordContactAttempt
+
+    widgets = forms.fields_of(AddCaseNote, [])
+    assert [(w.name, w.kind) for w in widgets] == [
+        ("text", "long"), ("significant", "checkbox"), ("kind", "select"), ("at", "datetime")
+    ]  # fmt: skip
+    assert [w.name for w in forms.fields_of(RecordContactAttempt, [])][-2:] == ["note", "at"]
+    assert forms.fields_of(RecordTaf, [])[0].name == "held_at"  # a required time stays where the model puts it
+    form = MultiDict({"text": "Rang school.\r\nSpoke to the DSL:\r\n- attendance up", "kind": "phone"})
+    note = AddCaseNote.model_validate(forms.payload(widgets, form, "lp"))
+    assert note.text == "Rang school.\nSpoke to the DSL:\n- attendance up"
+
+
+def test_a_social_worker_refers_a_step_down_as_its_social_worker_and_nothing_else():
+    """One rule at every door (web/cases.py referral_by): Duty and Advice and managers refer any family; a social
+    worker a step-down, as its social worker [004]; a practitioner nothing."""
+    from web.cases import Problem, referral_by
+
+    social_worker = User("sw-1", frozenset({"social_workers"}), None)
+    assert referral_by(social_worker, {"case_id": "C1"}) == {
+        "case_id": "C1", "route": "step_down", "step_down": {"social_worker": "sw-1"}
+    }  # fmt: skip
+    kept = {"route": "step_down", "step_down": {"preferred_lead": "lp-1", "social_worker": "sw-1"}}
+    assert referral_by(social_worker, kept) == kept
+    for refused, field in (
+        ({"route": "referral"}, "route"),
+        ({"step_down": {"social_worker": "sw-2"}}, "step_down.social_worker"),
+    ):
+        with pytest.raises(Problem) as e:
+            referral_by(social_worker, refused)
+        assert e.value.status == 403 and str(e.value).startswith(f"{field}:")
+    screener = User("das-1", frozenset({"screeners"}), None)
+    assert referral_by(screener, {"route": "referral"}) == {"route": "referral"}
+    with pytest.raises(Problem):
+        referral_by(User("lp-1", frozenset({"practitioners"}), None), {"route": "step_down"})
+
+
+async def test_a_step_down_without_the_signed_consent_forms_reference_is_refused_before_anything_starts():
+    """Issue #26: it was accepted, then refused at the first command after it. The doors' start refuses it, naming
+    the field, before asking Temporal anything (no client is needed to refuse it)."""
+    from starter.local.samples import sample_referral
+    from worker.temporal import start_case
+    from workflows.models import StepDown
+    from workflows.rules import RuleBroken
+
+    referral = sample_referral("SD1", datetime(2026, 3, 2, 10, tzinfo=UTC), step_down=StepDown(social_worker="sw-1"))
+    unsigned = referral.model_copy(update={"consent": referral.consent.model_copy(update={"form_ref": None})})
+    with pytest.raises(RuleBroken) as e:
+        await start_case(None, unsigned, "queue")  # type: ignore[arg-type]
+    assert e.value.rule == "step_down_signed_consent_form" and "consent.form_ref is empty" in str(e.value)
+    assert forms.rule_error(e.value.rule, str(e.value), forms.fields_of(type(referral), [])) == {
+        "consent.form_ref": "A step-down needs the signed 'Early Help Information Sharing Consent Form'; "
+        "consent.form_ref is empty"
+    }

@@ -71,6 +71,7 @@ from web.cases import (
     handle,
     list_filters,
     managed_case,
+    referral_by,
     sealer_of,
     settled,
     viewers,
@@ -97,7 +98,7 @@ from workflows.models import (
 )
 from workflows.pathway import STEPS
 from workflows.policy import Policy
-from workflows.rules import threshold_recommendation
+from workflows.rules import RuleBroken, threshold_recommendation
 
 HERE = Path(__file__).parent
 LIST_LIMIT = 500  # rows of a caseload on one page; `earlyhelp caseload --csv` gives them all
@@ -768,6 +769,10 @@ def standin_received(path: Path | None) -> list[dict[str, Any]]:
 
 def referral_widgets(user: User) -> list[forms.Widget]:
     widgets = forms.fields_of(Referral, [], omit=REFERRAL_OMITS, rows=MEMBER_ROWS)
+    if not user.refers:  # a social worker's step-down: the route is a step-down and the social worker is them
+        widgets = [w for w in widgets if w.name != "route"]
+        for w in widgets:
+            w.children = [c for c in w.children if c.name != "step_down.social_worker"]
     for w in widgets:
         if w.name == "locality":
             localities = Policy().localities
@@ -776,6 +781,7 @@ def referral_widgets(user: User) -> list[forms.Widget]:
             w.required, w.hint = False, "when the referral reached the service, UK time; leave blank for now"
         if w.name == "step_down":
             w.label, w.hint = "Step-down from children's social care", "only for a step-down referral"
+            w.required = not user.refers
     return widgets
 
 
@@ -788,18 +794,19 @@ def recommendation(form: Any, widgets: list[forms.Widget], by: str) -> str:
 
 async def refer(request: web.Request) -> web.Response:
     user = current_user(request)
-    if not user.refers:
-        raise Problem(403, "Referrals are taken by EH Duty and Advice (screeners) and managers.")
+    referral_by(user, {})  # (who may refer at all)
     widgets = referral_widgets(user)
     if request.method == "GET":
         return await render(
-            request, "refer.html", {"widgets": widgets, "values": {}, "errors": {}, "recommendation": None}
+            request,
+            "refer.html",
+            {"widgets": widgets, "values": {}, "errors": {}, "recommendation": None, "step_down_only": not user.refers},
         )
     form = await request.post()
     values, rec = submitted(form), recommendation(form, widgets, user.id)
     errors: dict[str, str] = {}
     if form.get("action") != "preview":
-        data = forms.payload(widgets, form, user.id, signed_in=()) | {"keyed_by": user.id}
+        data = referral_by(user, forms.payload(widgets, form, user.id, signed_in=())) | {"keyed_by": user.id}
         data.setdefault("received_at", datetime.now(UTC).isoformat())
         if data.get("route") != "step_down":
             data.pop("step_down", None)  # the step-down fields are for that route only
@@ -815,6 +822,8 @@ async def refer(request: web.Request) -> web.Response:
                     await engine(start_case(request.app[CLIENT_KEY], referral, request.app[TASK_QUEUE_KEY]))
                 except WorkflowAlreadyStartedError:
                     errors = {"case_id": "this case id is taken (a case id is never reused): nothing was recorded"}
+                except RuleBroken as e:
+                    errors = forms.rule_error(e.rule, str(e), widgets)
                 else:
                     await settled(request, referral.case_id)
                     await flash(request, f"Referral {referral.case_id} received: recommendation {rec}.")
@@ -822,7 +831,13 @@ async def refer(request: web.Request) -> web.Response:
     return await render(
         request,
         "refer.html",
-        {"widgets": widgets, "values": values, "errors": errors, "recommendation": rec},
+        {
+            "widgets": widgets,
+            "values": values,
+            "errors": errors,
+            "recommendation": rec,
+            "step_down_only": not user.refers,
+        },
         status=422 if errors else 200,
     )
 

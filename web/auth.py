@@ -45,6 +45,11 @@ class User:
     def refers(self) -> bool:
         return bool(self.roles & {"screeners", "managers"})  # EH Duty and Advice [000]
 
+    @property
+    def refers_a_step_down(self) -> bool:
+        """A social worker refers a step-down from children's social care [004] (and only that)."""
+        return self.refers or "social_workers" in self.roles
+
     def sees(self, locality: str, lead: str | None) -> bool:
         """A person sees their teams' cases and the cases they lead (the worker's rule: worker/authz.py)."""
         return in_scope(self.localities, self.id, Scope("", locality, lead))

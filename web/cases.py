@@ -57,6 +57,25 @@ async def managed_case(conn: asyncpg.Connection, request: web.Request, user: Any
         raise Problem(403, e.message) from None
 
 
+def referral_by(user: Any, referral: dict[str, Any]) -> dict[str, Any]:
+    """What a person may refer, at every door: EH Duty and Advice and managers any family [000]; a social worker
+    a step-down, as its social worker [004] (the route and the social worker default to that)."""
+    if user.refers:
+        return referral
+    if not user.refers_a_step_down:
+        raise Problem(
+            403, "Referrals are taken by EH Duty and Advice (screeners), managers and, of a step-down, social workers."
+        )
+    step_down = referral.get("step_down") or {}
+    if not isinstance(step_down, dict):
+        return referral | {"route": "step_down"}  # (the model then says what is wrong with it)
+    if referral.get("route", "step_down") != "step_down":
+        raise Problem(403, "route: a social worker refers a step-down from children's social care only")
+    if step_down.get("social_worker", user.id) != user.id:
+        raise Problem(403, f"step_down.social_worker: a social worker refers their own step-down ({user.id})")
+    return referral | {"route": "step_down", "step_down": step_down | {"social_worker": user.id}}
+
+
 def handle(request: web.Request, case_id: str) -> Any:
     return request.config_dict[CLIENT_KEY].get_workflow_handle(case_workflow_id(case_id))
 

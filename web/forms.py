@@ -18,12 +18,14 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from activities.plain_words import without_sources
 from starter.staff.annotations import choices, unwrap
 from workflows.calendar import LONDON
 from workflows.models import Need, NeedCode
 
+LONG_TEXT = 10_000  # texts this long or longer are written in a box of several lines (a note, a summary)
 SIGNED_IN = ("by", "recorded_by")  # filled from the session, never from the form
 FORM_ERROR = ""  # errors about the whole command, shown above the form
 # The field a pathway rule (workflows/rules.py) is about, so its message shows beside it.
@@ -52,7 +54,7 @@ RULE_FIELDS: dict[str, tuple[str, ...]] = {
 class Widget:
     name: str  # the form field's name; nested as "consent.given", rows as "actions.education.owner"
     label: str
-    kind: str  # text, number, checkbox, select, checkboxes, lines, datetime, date, group, rows
+    kind: str  # text, long, number, checkbox, select, checkboxes, lines, datetime, date, group, rows
     required: bool = False
     choices: list[str] = field(default_factory=list)
     hint: str = ""
@@ -81,6 +83,8 @@ LABELS = {
     "cin_meeting_agreed_plan": "The CIN meeting agreed the plan",
     "susd": "SUSD",
     "need_outcomes": "How each need was met, or why not",
+    "preferred_lead": "Lead practitioner the family would like",
+    "cin_plan_summary": "What the Child in Need plan still asks",
 }
 # Fields the model leaves optional but a rule asks for in some cases: their label says when, not "(optional)".
 NEEDED_WHEN = {
@@ -146,11 +150,27 @@ def fields_of(
             w.optional_rows = not any(c.required for c in w.children)
         elif origin is list:
             w.kind, w.hint = "lines", (w.hint + "; " if w.hint else "") + "one per line"
+        elif annotation is str and _longest(info) >= LONG_TEXT:
+            w.kind = "long"  # a note, a summary, a concern: a box of several lines
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             w.kind, w.children = "group", fields_of(annotation, case_needs, prefix + name + ".", omit, rows)
             w.signed_in = [n for n in annotation.model_fields if n in SIGNED_IN]
         widgets.append(w)
-    return widgets
+    # When it happened, if not now, comes after what happened (it used to come first in every form).
+    return [w for w in widgets if not _when_if_not_now(w)] + [w for w in widgets if _when_if_not_now(w)]
+
+
+def _when_if_not_now(w: Widget) -> bool:
+    return w.kind == "datetime" and not w.required
+
+
+def _longest(info: FieldInfo) -> int:
+    """A text field's maximum length, however it is annotated (optional or not)."""
+    metadata = list(info.metadata)
+    for arg in typing.get_args(info.annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            metadata += typing.get_args(arg)[1:]
+    return max((m.max_length for m in metadata if getattr(m, "max_length", None)), default=0)
 
 
 def _value(w: Widget, form: Mapping[str, Any], name: str) -> Any:

@@ -31,6 +31,7 @@ from web.cases import (
     handle,
     list_filters,
     managed_case,
+    referral_by,
     sealer_of,
     visible_case,
 )
@@ -42,6 +43,7 @@ from workflows.case import EarlyHelpCase
 from workflows.models import Event, Referral, SafeguardingConcern, Snapshot
 from workflows.pathway import STEPS
 from workflows.policy import Policy
+from workflows.rules import RuleBroken
 
 PREFIX = "/api/v1"
 BY_NAME = {step.name: model for model, step in STEPS.items()}
@@ -198,9 +200,8 @@ async def safeguarding(request: web.Request) -> web.Response:
 
 async def refer(request: web.Request) -> web.Response:
     user = current_user(request)
-    if not user.refers:
-        raise fail(403, "referrals are taken by EH Duty and Advice (screeners) and managers")
-    raw = await body(request, dict[str, Any])
+    referral_by(user, {})  # (who may refer at all)
+    raw = referral_by(user, await body(request, dict[str, Any]))
     raw.setdefault("received_at", datetime.now(UTC).isoformat())
     try:
         referral = Referral.model_validate(raw | {"keyed_by": user.id})
@@ -210,6 +211,8 @@ async def refer(request: web.Request) -> web.Response:
         raise fail(403, f"locality: {referral.locality!r} is not one of your teams' localities")
     try:
         case = await engine(start_case(request.config_dict[CLIENT_KEY], referral, request.config_dict[TASK_QUEUE_KEY]))
+    except RuleBroken as e:
+        raise fail(422, str(e), rule=e.rule) from None
     except WorkflowAlreadyStartedError:
         raise fail(
             409, f"case_id: a case {referral.case_id} exists already (never reused): nothing was recorded"

@@ -24,7 +24,7 @@ from worker.codec import CaseKeys, EncryptionCodec, encrypted_converter
 from worker.config import Config, ConfigError
 from worker.keys import MasterKeys
 from worker.remote_codec import RemoteCodec
-from workflows import search
+from workflows import rules, search
 from workflows.models import Referral, Snapshot
 
 T = TypeVar("T")
@@ -127,7 +127,9 @@ def case_workflow_id(case_id: str) -> str:
 
 
 async def start_case(client: Client, referral: Referral, task_queue: str) -> WorkflowHandle[Any, Any]:
-    """Start a case; a case id is never used twice, even after its case ended (docs/contract.md)."""
+    """Start a case; a case id is never used twice, even after its case ended (docs/contract.md). A referral a
+    rule refuses at the door (rules.check_referral) raises RuleBroken and starts nothing."""
+    rules.check_referral(referral.route, referral.consent)
     return await client.start_workflow(
         "EarlyHelpCase",
         referral,

@@ -147,7 +147,10 @@ class StepDown(Model):
     social_worker: Id
     cin_meeting_agreed_plan: bool = False
     prior_assessment: OptionalSummary | None = None
-    preferred_lead: Id | None = None
+    preferred_lead: Id | None = Field(None, description="the practitioner the family would like as their lead")
+    cin_plan_summary: OptionalSummary | None = Field(
+        None, description="what the Child in Need plan says is still to do: carried into the family plan"
+    )
 
 
 def _distinct_needs(needs: list[Any]) -> None:
@@ -641,6 +644,7 @@ class CaseDetails(Model):
     documents: list[DocumentKept] = Field(default_factory=list)
     assessment_draft: AssessmentSections | None = None
     supervisions: list[AwareDatetime] = Field(default_factory=list)
+    step_down: StepDown | None = None
 
 
 class Snapshot(Model):

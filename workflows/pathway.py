@@ -49,6 +49,7 @@ from workflows.models import (
     RequestClosure,
     SafeguardingConcern,
     Stage,
+    StepDown,
     TransferLocality,
     WithdrawConsent,
 )
@@ -216,6 +217,14 @@ def check_referral(referral: Referral, now: datetime) -> None:
         raise RuleBroken(e.rule, f"received_at: {e}") from None
 
 
+def _step_down(step_down: StepDown | None) -> dict[str, Any] | None:
+    """A step-down as referred; the CIN plan's summary (third version) only when given, so a referral as sent
+    before makes the same event."""
+    if step_down is None:
+        return None
+    return step_down.model_dump(mode="json", exclude=set() if step_down.cin_plan_summary else {"cin_plan_summary"})
+
+
 def open_case(
     referral: Referral, practice: int = PRACTICE_V1, holidays: bank_holidays.Edition = bank_holidays.FIRST
 ) -> tuple[CaseState, list[Event]]:
@@ -241,7 +250,7 @@ def open_case(
         previous_referrals=referral.previous_referrals,
         recommendation=recommendation,
         **keyed,
-        step_down=referral.step_down,
+        step_down=_step_down(referral.step_down),
     )
     if state.v2 and referral.immediate_safeguarding:
         # Immediate safeguarding wins over the route: a step-down that flags it steps up at once [DOMAIN 9].

@@ -104,6 +104,13 @@ def check_step_down_consent(consent: Consent) -> None:
         )
 
 
+def check_referral(route: str, consent: Consent) -> None:
+    """What the doors check before a case starts (web, API, CLI): a step-down comes with the signed consent form's
+    reference [004], refused at referral rather than at the first command after it."""
+    if route == "step_down":
+        check_step_down_consent(consent)
+
+
 def check_recorded_time(at: datetime, not_before: datetime, now: datetime, what: str) -> None:
     if at > now + timedelta(minutes=5):
         raise RuleBroken(

@@ -167,6 +167,7 @@ class CaseState(Model):
             documents=self.documents,
             assessment_draft=self.assessment_draft,
             supervisions=self.supervisions,
+            step_down=self.referral.step_down,
         )
 
     def member_views(self) -> list[MemberView]:

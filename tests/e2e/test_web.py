@@ -48,14 +48,14 @@ social_workers = ["sw-ahmed"]
 mash = ["mash-obi"]
 
 [teams]
-North = ["tm-patel", "tm-deputy", "lp-jones"]
+North = ["tm-patel", "tm-deputy", "lp-jones", "sw-ahmed"]
 South = ["tm-south", "lp-south"]
 
 [passwords]
 {
     chr(10).join(
         f'"{p}" = "{hash_password(PASSWORD)}"'
-        for p in ("tm-patel", "tm-south", "das-screener", "lp-jones", "lp-south", "mash-obi")
+        for p in ("tm-patel", "tm-south", "das-screener", "lp-jones", "lp-south", "mash-obi", "sw-ahmed")
     )
 }
 
@@ -949,6 +949,10 @@ def test_a_step_down_referral_with_its_family_members_and_when_it_was_received(w
     page.get_by_label("The CIN meeting agreed the plan").check()
     page.get_by_label("Given", exact=True).check()
     page.get_by_role("button", name="Submit referral").click()
+    # Refused at referral, not at the first command after it: a step-down comes with the signed consent form [004].
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Early Help Information Sharing Consent Form")
+    page.get_by_label("Form ref").fill("CF-2026-118")
+    page.get_by_role("button", name="Submit referral").click()
     assert page.url == f"{web.url}/cases/{case}", page.locator("main").inner_text()[:500]
     expect(page.locator(".summary")).to_contain_text("step-down from social care")
     expect(page.locator(".summary")).to_contain_text("received Mon 30 Nov 2026 09:15")
@@ -957,6 +961,41 @@ def test_a_step_down_referral_with_its_family_members_and_when_it_was_received(w
     expect(family.locator("tr", has_text=f"P-{case}-B")).to_contain_text(str(datetime.now(UTC).year - 2016))
     snap = web.stack.cli_json("status", case)
     assert snap["route"] == "step_down" and snap["stage"] == "awaiting_allocation"
+
+
+def test_a_social_worker_steps_a_family_down_with_the_preferred_lead_and_the_cin_plan(web: Web, page: Page):
+    """Issue #26: a social worker starts a step-down in the web app (it answered 403): no route to choose, they
+    are its social worker; the family's preferred lead and what the Child in Need plan still asks show on the
+    case page, the plan's summary in the lines it was written in."""
+    case = case_id()
+    sign_in(page, web, "sw-ahmed")
+    page.get_by_role("link", name="Step down a family").click()
+    expect(page.locator("h1")).to_have_text("Step down a family to Early Help")
+    expect(page.get_by_label("Route")).to_have_count(0)
+    expect(page.get_by_label("Social worker", exact=True)).to_have_count(0)
+    page.get_by_label("Case id", exact=True).fill(case)
+    page.get_by_label("Locality").select_option("North")
+    page.get_by_label("Family reference", exact=True).fill(f"FAM-{case}")
+    page.get_by_label("Family member of person 1").fill(f"P-{case}-A")
+    page.get_by_label("Role of person 1").fill("parent")
+    page.get_by_label("Family member of person 2").fill(f"P-{case}-B")
+    page.get_by_label("Role of person 2").fill("child")
+    page.get_by_label("Name", exact=True).fill("S. Ahmed")
+    page.get_by_label("Agency", exact=True).fill("children's social care")
+    page.get_by_label("Contact", exact=True).fill("sw@council.example")
+    page.get_by_label("Lead practitioner the family would like").fill("lp-jones")
+    page.get_by_label("What the Child in Need plan still asks").fill("School attendance above 90%\nGP check for Ben")
+    page.get_by_label("Given", exact=True).check()
+    page.get_by_label("Form ref").fill("CF-2026-119")
+    page.get_by_role("button", name="Submit referral").click()
+    assert page.url == f"{web.url}/cases/{case}", page.locator("main").inner_text()[:500]
+    summary = page.locator(".summary")
+    expect(summary).to_contain_text("step-down from social care")
+    expect(summary.locator(".govuk-summary-list__row", has_text="Social worker")).to_contain_text("sw-ahmed")
+    expect(summary.locator(".govuk-summary-list__row", has_text="would like")).to_contain_text("lp-jones")
+    expect(summary.locator(".notes-text")).to_have_text("School attendance above 90%\nGP check for Ben")
+    assert_accessible(page)
+    assert web.stack.cli_json("status", case)["route"] == "step_down"
 
 
 def test_the_lead_practitioner_is_chosen_from_the_localitys_team(web: Web, page: Page):
