@@ -252,5 +252,5 @@ async def test_a_step_down_without_the_signed_consent_forms_reference_is_refused
     assert e.value.rule == "step_down_signed_consent_form" and "consent.form_ref is empty" in str(e.value)
     assert forms.rule_error(e.value.rule, str(e.value), forms.fields_of(type(referral), [])) == {
         "consent.form_ref": "A step-down needs the signed 'Early Help Information Sharing Consent Form'; "
-        "consent.form_ref is empty"
+        "consent form ref is empty"
     }

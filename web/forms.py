@@ -20,10 +20,12 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from activities.effects import STAGE_NAMES, stage_name
 from activities.plain_words import without_sources
 from starter.staff.annotations import choices, unwrap
 from workflows.calendar import LONDON
 from workflows.models import Need, NeedCode
+from workflows.pathway import STEPS
 
 LONG_TEXT = 10_000  # texts this long or longer are written in a box of several lines (a note, a summary)
 SIGNED_IN = ("by", "recorded_by")  # filled from the session, never from the form
@@ -91,6 +93,11 @@ NEEDED_WHEN = {
     ("RequestClosure", "need_outcomes"): "needed to close as needs met or needs not met",
 }
 _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+: ")  # "no_future_records: ..." (the rule's id)
+# A code in a message: a stage ('taf_pending'), a command, a need, a field ("consent.given", "date_of_birth").
+_CODE = re.compile(
+    r"'?\b(?P<code>[a-z][a-z0-9]*(?:[_.][a-z][a-z0-9]*)*_[a-z0-9]+(?:\.[a-z_]+)?|[a-z]+\.[a-z_]{2,})\b'?"
+)
+COMMAND_NAMES = frozenset(step.name for step in STEPS.values())
 _DEVELOPER_WORDS = {"defaults to the workflow's now": "leave blank for now"}
 
 
@@ -99,11 +106,23 @@ def label(name: str) -> str:
 
 
 def plain(text: str) -> str:
-    """A text for a page: no rule id, source codes or developer words (the API and CLI keep them)."""
+    """A text for a page: no rule id, source codes or developer words (the API and CLI keep them). A stage is
+    said by its name, a command by its form's name, a field or a code in words ("needs met", "date of birth")."""
     for words, instead in _DEVELOPER_WORDS.items():
         text = text.replace(words, instead)
     text = _RULE_ID.sub("", without_sources(text)).strip()
+    text = _CODE.sub(_in_words, text)
     return text[:1].upper() + text[1:]
+
+
+def _in_words(found: re.Match[str]) -> str:
+    code, quoted = found.group("code"), found.group(0).startswith("'") and found.group(0).endswith("'")
+    if code in STAGE_NAMES:
+        return f"'{stage_name(code)}'"
+    if code in COMMAND_NAMES:
+        return f"'{label(code)}'"
+    words = code.replace("_", " ").replace(".", " ")
+    return f"'{words}'" if quoted else words
 
 
 def fields_of(

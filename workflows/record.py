@@ -13,7 +13,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from workflows.calendar import local_date, spoken_time
+from workflows.calendar import local_date, spoken_date, spoken_time
 from workflows.models import (
     TERMINAL_STAGES,
     AddFamilyMember,
@@ -58,10 +58,11 @@ def _check_dates(d: Decision, details: PersonDetails | None) -> None:
         return
     today = local_date(d.now)
     if details.date_of_birth is not None and details.date_of_birth > today:
-        raise RuleBroken("born_in_the_past", f"date_of_birth: {details.date_of_birth} is after today")
+        raise RuleBroken("born_in_the_past", f"date_of_birth: {spoken_date(details.date_of_birth)} is after today")
     if details.expected_date is not None and not today <= details.expected_date <= today + EXPECTED_WITHIN:
         raise RuleBroken(
-            "expected_within_months", f"expected_date: {details.expected_date} is not within the next ten months"
+            "expected_within_months",
+            f"expected_date: {spoken_date(details.expected_date)} is not within the next ten months",
         )
 
 
