@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from starter.local.samples import sample_referral
-from tests.support import LEAD, MANAGER, SCREENER, Case, london, new_case_id
+from tests.support import LEAD, MANAGER, SCREENER, Case, end, london, new_case_id
 from worker.config import Config, ConfigError
 from worker.main import authorization
 from workflows import rules
@@ -196,6 +196,33 @@ async def test_no_dead_ends_every_open_stage_has_a_timer_and_a_command_that_move
     assert pending(before), f"no timer runs in {stage}"
     name, command = MOVERS[stage]
     assert (await do(case, name, **command))["stage"] != stage
+
+
+# After consent is withdrawn, the way on from each stage (issue #26 item 9): a closure as consent_withdrawn asked
+# for and decided by a manager; where a manager's decision is already awaited, that decision; stepped up, social
+# care's decision (safeguarding does not wait for consent).
+AFTER_WITHDRAWAL = {
+    "closure_pending": ("decide_closure", {"by": MANAGER, "approve": True, "reason": "consent withdrawn"}),
+    "engagement_decision": ("decide_closure", {"by": MANAGER, "approve": True, "reason": "consent withdrawn"}),
+    "stepped_up": MOVERS["stepped_up"],
+}
+
+
+@pytest.mark.parametrize("stage", OPEN_STAGES)
+async def test_after_consent_is_withdrawn_every_open_stage_has_a_way_on(env, task_queue, stage):
+    """No dead end after a withdrawal, in any stage: the case closes as consent_withdrawn (or moves on as its stage
+    needs), never left waiting for a command that consent would allow."""
+    case = await Case.start(env, task_queue)
+    await _into(case, stage)
+    await do(case, "withdraw_consent", by=LEAD if stage not in ("screening", "awaiting_allocation") else SCREENER,
+             reason="the family no longer wants early help")  # fmt: skip
+    name, command = AFTER_WITHDRAWAL.get(stage, ("request_closure", {"by": MANAGER, "reason": "consent_withdrawn"}))
+    moved = await do(case, name, **command)
+    assert moved["stage"] != stage, (stage, moved["stage"])
+    if moved["stage"] == "closure_pending":
+        closed = await do(case, "decide_closure", by="tm-deputy", approve=True, reason="consent withdrawn")
+        assert closed["stage"] == "closed" and closed["outcome"]["reason"] == "consent_withdrawn"
+    await end(case.handle)
 
 
 async def test_consent_withdrawn_before_allocation_can_still_be_closed_by_a_managers_decision(env, task_queue):

@@ -84,7 +84,7 @@ from worker.temporal import new_update_id, send_command, start_case
 from workflows.bounds import SHOWN_FOR_CONTROL, Id, concern_parts, refusal
 from workflows.calendar import LONDON, spoken_gap
 from workflows.case import EarlyHelpCase
-from workflows.mash import watch_id
+from workflows.mash import ACKNOWLEDGE_WITHIN, watch_id
 from workflows.models import (
     MashAcknowledgement,
     Need,
@@ -697,7 +697,9 @@ async def mash_queue(request: web.Request) -> web.Response:
         queue = await read_model.mash_queue(
             conn, sealer_of(request), locality=None if user.in_mash else user.localities
         )
-    return await render(request, "mash.html", {"queue": queue, "now": datetime.now(UTC)})
+    return await render(
+        request, "mash.html", {"queue": queue, "now": datetime.now(UTC), "due_within": ACKNOWLEDGE_WITHIN}
+    )
 
 
 async def mash_acknowledge(request: web.Request) -> web.Response:
