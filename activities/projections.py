@@ -254,6 +254,7 @@ HANDLERS: dict[str, Handler] = {
         "lead_practitioner = $2, allocated_at = coalesce(allocated_at, $3)", "practitioner", "at"
     ),
     "TafHeld": _set("taf_held_at = coalesce(taf_held_at, $2)", "at"),
+    "SupervisionRecorded": _set("last_supervision_at = greatest(last_supervision_at, $2)", "at"),
     "LocalityTransferred": _set("locality = $2", "to"),
     "SteppedUp": _set("stepped_up_at = $2", "at"),
     "MaspReferred": _set("masp_referred_at = $2", "at"),

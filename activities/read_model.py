@@ -36,12 +36,12 @@ def _filters(**equal: Filter) -> tuple[str, list[Any]]:
 async def caseload(
     conn: asyncpg.Connection, lead: Filter = None, locality: Filter = None, limit: int | None = None
 ) -> list[dict]:
-    """Open cases with their stage, lead and next deadline (the first `limit` of them)."""
+    """Open cases with their stage, lead, next deadline and last supervision (the first `limit` of them)."""
     where, args = _filters(**{"c.lead_practitioner": lead, "c.locality": locality})
     args.append(limit)
     rows = await conn.fetch(
         "SELECT c.case_id, c.route, c.locality, c.stage, c.lead_practitioner AS lead, c.received_at,"
-        " c.next_deadline, c.overdue,"
+        " c.next_deadline, c.overdue, c.last_supervision_at,"
         " EXISTS (SELECT 1 FROM approvals a WHERE a.case_id = c.case_id AND a.resolution IS NULL) AS awaiting_approval"
         f" FROM cases c WHERE c.ended_at IS NULL{where} ORDER BY c.locality, c.lead_practitioner NULLS FIRST, c.case_id"
         f" LIMIT ${len(args)}",

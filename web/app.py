@@ -396,6 +396,7 @@ async def case_page(
             "snap": snap,
             "details": details,
             "papers": versions,
+            "supervisions": [e for e in timeline if e.type == "SupervisionRecorded"],
             "paper_body": papers.body,
             "draft": details.assessment_draft if drafted > recorded else None,
             "timeline": list(reversed(chronology.chronology(timeline, significant, bookkeeping))),

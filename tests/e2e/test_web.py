@@ -1200,6 +1200,28 @@ def test_the_assessment_and_the_plan_are_written_in_parts_and_print_as_documents
     assert page.request.get(f"{web.url}/cases/{case}/assessment.pdf").status == 404
 
 
+def test_a_managers_supervision_is_listed_on_the_case_and_in_the_teams_caseload(web: Web, page: Page):
+    """Issue #26: supervision, which inspectors expect on every file, was a count. Each is listed on the case with
+    its reflection (in its lines), decisions and actions; the team's caseload shows when each case was last
+    supervised, and 'none yet' for one never supervised."""
+    case, never = allocated_case(web), allocated_case(web)
+    web.stack.cli("record-supervision", case, "--by", "tm-patel", "--held-at", datetime.now(UTC).isoformat(), "--reflection",
+                  "Drift since the visit.\nMum is engaging again.", "--decisions", "Hold the TAF by Friday",
+                  "--actions", "Book the school's room")  # fmt: skip
+    sign_in(page, web, "tm-patel")
+    page.goto(f"{web.url}/cases/{case}")
+    card = page.locator("#supervision ~ .govuk-summary-card").first
+    expect(card.locator("h3")).to_contain_text("by tm-patel")
+    expect(card.locator(".notes-text")).to_have_text("Drift since the visit.\nMum is engaging again.")
+    expect(card).to_contain_text("Hold the TAF by Friday")
+    expect(card).to_contain_text("Book the school's room")
+    assert_accessible(page)
+    page.goto(f"{web.url}/inbox")
+    caseload = page.locator("#caseload + table")
+    expect(caseload.locator("tr", has_text=case).locator("td").last).to_contain_text(str(datetime.now(UTC).year))
+    expect(caseload.locator("tr", has_text=never).locator("td").last).to_have_text("none yet")
+
+
 def test_a_document_is_kept_sealed_downloaded_and_a_file_that_is_not_one_is_refused(web: Web, page: Page):
     """A consent form (a PDF) kept on the case: recorded as record_document with its SHA-256, sealed in
     PostgreSQL, downloaded whole by the case's team. A file named .pdf that is not one is refused by its
