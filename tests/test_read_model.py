@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
+import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities import projections, read_model, report
@@ -19,6 +20,7 @@ from activities.store import CaseActivities
 from starter.local.samples import sample_referral
 from starter.staff.report_html import render
 from worker.authz import Roles
+from worker.sealing import PLAIN
 from workflows import pathway
 from workflows.calendar import LONDON
 from workflows.models import (
@@ -39,7 +41,9 @@ from workflows.models import (
     ReferToMasp,
     RequestClosure,
     StepDown,
+    WithdrawConsent,
 )
+from workflows.state import CURRENT_PRACTICE
 
 KINDS = [
     "signpost",
@@ -574,3 +578,56 @@ async def test_open_plan_actions_are_the_leads_tasks_and_in_the_digest_until_a_r
     async with fresh_pool.acquire() as conn:
         tasks = await read_model.tasks(conn, "lp-plan")
     assert ("PLA002", "taf", "missed") in {(t["case_id"], t["task"], t["status"]) for t in tasks}
+
+
+@pytest.mark.parametrize("sealed", [False, True])
+async def test_one_case_closed_for_each_reason_gives_the_reports_every_closure_figure(fresh_pool, sealed):
+    """Issue #26 item 8: one case of each closure reason, each accepted, planned and closed by a manager in the
+    period, saved in the clear and with the production sealer: five referrals, five accepted, five closures, one
+    with needs met (20%), nothing open, signposted or stepped up."""
+    import os
+
+    from worker.codec import CaseKeys, EncryptionCodec
+    from worker.keys import MasterKeys
+    from worker.sealing import Sealer
+
+    master = MasterKeys("k1", {"k1": os.urandom(32)})
+    sealer = Sealer(EncryptionCodec(master, CaseKeys(fresh_pool, master))) if sealed else PLAIN
+    store = CaseActivities(fresh_pool, sealer)
+    reasons = ["needs_met", "needs_not_met", "unable_to_engage", "consent_withdrawn", "moved_away"]
+    for n, reason in enumerate(reasons):
+        received = datetime(2026, 2, 2 + n, 10, tzinfo=UTC)
+        state, events = pathway.open_case(sample_referral(f"CLO00{n}", received, locality="East"), CURRENT_PRACTICE)
+
+        def do(command: object, at: datetime, state=state, events=events) -> None:
+            events.extend(pathway.tick(state, at))
+            events.extend(pathway.decide(state, command, at))  # type: ignore[arg-type]
+
+        at = received + timedelta(hours=2)
+        do(RecordScreening(by="das", decision="accept"), at)
+        do(Allocate(by="das", lead_practitioner="lp"), at + timedelta(days=1))
+        do(RecordContactAttempt(by="lp", method="phone", outcome="reached"), at + timedelta(days=2))
+        do(RecordHomeVisit(by="lp", agreement_given=True, genogram_started=True, children_seen=True),
+           at + timedelta(days=3))  # fmt: skip
+        do(RecordAssessment(by="lp", worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"],
+                            needs=state.needs), at + timedelta(days=4))  # fmt: skip
+        taf_at = at + timedelta(days=10)
+        plan = [PlanAction(need_code=x.code, action="a", owner="o", due=taf_at.date()) for x in state.needs]
+        do(RecordTaf(by="lp", held_at=taf_at, attendees=["parent"], actions=plan,
+                     review_date=(taf_at + timedelta(weeks=4)).date()), taf_at)  # fmt: skip
+        status = "met" if reason == "needs_met" else "not_met"
+        outcomes = [NeedOutcome(need_code=x.code, summary="s", status=status) for x in state.needs]
+        close_at = taf_at + timedelta(days=20)
+        if reason == "consent_withdrawn":
+            do(WithdrawConsent(by="lp", reason="the family asked"), close_at - timedelta(hours=1))
+        needs_outcomes = reason in ("needs_met", "needs_not_met")
+        do(RequestClosure(by="lp", reason=reason, need_outcomes=outcomes if needs_outcomes else []), close_at)
+        do(DecideClosure(by="tm", approve=True, reason="agreed"), close_at + timedelta(hours=3))
+        assert state.outcome is not None and state.outcome.reason == reason
+        await store.append_events(state.referral.case_id, events)
+    async with fresh_pool.acquire() as conn:
+        figures = await report.performance(conn, *PERIOD, "East")
+    assert (figures.referrals, figures.accepted, figures.closures) == (5, 5, 5)
+    assert (figures.closures_needs_met, figures.closures_needs_met_pct) == (1, 20.0)
+    assert (figures.open_cases, figures.signposted, figures.stepped_up, figures.mash_referrals) == (0, 0, 0, 0)
+    assert (figures.taf_due, figures.taf_on_time, figures.taf_within_four_weeks_pct) == (5, 5, 100.0)
