@@ -58,32 +58,35 @@ _COMMANDS = {
 }
 
 
-async def end(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
-    """Terminate a test's workflow once nothing of it is in flight. The time-skipping test server leaks its
-    time-skipping lock when a workflow closes while one of its workflow tasks or activities is running (the
-    task's completion is refused), and from then on nothing on that server moves in time: the next
-    `env.sleep` hangs until the RPC gives up ("Timeout expired"). Its describe never shows a pending
-    workflow task, so the history says: idle once the last task's commands are its last events and no
-    activity is pending. The server's time stands still meanwhile, so an idle workflow stays idle."""
-
-    async def idle() -> str | None:
-        # (raw: the SDK cannot decode the null Datetime the time-skipping server keeps for a search attribute
-        # upserted empty, as a case with no deadline pending has; a real server removes it)
-        described = await handle._client.workflow_service.describe_workflow_execution(
-            DescribeWorkflowExecutionRequest(
-                namespace=handle._client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
-            )
+async def idle(handle: WorkflowHandle[Any, Any]) -> str | None:
+    """'idle' once the case's current run waits with nothing in flight, 'closed' once it ended, else None. The
+    time-skipping server's describe never shows a pending workflow task, so the history says: idle once the last
+    task's commands are its last events and no activity is pending."""
+    # (raw: the SDK cannot decode the null Datetime the time-skipping server keeps for a search attribute
+    # upserted empty, as a case with no deadline pending has; a real server removes it)
+    described = await handle._client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=handle._client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
         )
-        if described.workflow_execution_info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
-            return "closed"
-        if described.pending_activities:
-            return None
-        events = (await handle.fetch_history()).events
-        last_task = max(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
-        return "idle" if all(e.event_type in _COMMANDS for e in events[last_task:]) else None
+    )
+    if described.workflow_execution_info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+        return "closed"
+    if described.pending_activities:
+        return None
+    current = handle._client.get_workflow_handle(handle.id)  # (the current run, whichever it is)
+    events = (await current.fetch_history()).events
+    last_task = max(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    return "idle" if all(e.event_type in _COMMANDS for e in events[last_task:]) else None
 
+
+async def end(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
+    """Terminate a test's workflow once nothing of it is in flight (`idle`). The time-skipping test server leaks
+    its time-skipping lock when a workflow closes while one of its workflow tasks or activities is running (the
+    task's completion is refused), and from then on nothing on that server moves in time: the next
+    `env.sleep` hangs until the RPC gives up ("Timeout expired"). The server's time stands still meanwhile, so an
+    idle workflow stays idle."""
     try:
-        state = await eventually(idle)
+        state = await eventually(lambda: idle(handle))
     except AssertionError:  # busy for good (a test that failed): end it all the same
         state = "busy"
     if state != "closed":
@@ -222,7 +225,7 @@ class Case:
         held = london(due.astimezone(LONDON).date(), 10)
         # Subtract in UTC: two Europe/London datetimes subtract by wall clock across a DST change.
         await self.env.sleep(max(held.astimezone(UTC) - (await self.now()).astimezone(UTC), timedelta(0)))
-        return await self.do(
+        reviewed = await self.do(
             EarlyHelpCase.record_review,
             RecordReview(
                 by=LEAD,
@@ -231,6 +234,10 @@ class Case:
                 next_review_date=held.date() + next_in,
             ),
         )
+        # A review may be where the case continues as new: the next query or time skip waits until it has (one
+        # sent while it does waits on the test server, and under load the server dropped its connection).
+        await eventually(lambda: idle(self.handle))
+        return reviewed
 
     async def closure_requested(self, reason: str = "needs_met") -> Snapshot:
         return await scripts.closure_requested(self.do, await self.snapshot(), reason)
