@@ -258,19 +258,30 @@ async def mash_queue(
     locality: Filter = None,
 ) -> list[dict]:
     """Referrals to MASH: every one waiting for acknowledgement (oldest first), then those acknowledged lately;
-    of the `locality` filter's teams only (the MASH team: every locality)."""
+    of the `locality` filter's teams only (the MASH team: every locality). Each with the safeguarding concern it
+    was made for, where it was one (its words, the children, the category, whether the police were told): MASH
+    reads them here, never in an email."""
     where, args = _filters(**{"c.locality": locality})
     rows = await conn.fetch(
         "SELECT m.case_id, m.seq, m.reason, m.referred_at, m.referred_by, m.acknowledged_by, m.acknowledged_at,"
-        " m.escalated_at, c.locality, c.lead_practitioner AS lead"
+        " m.escalated_at, c.locality, c.lead_practitioner AS lead, concern.data AS concern"
         " FROM mash_referrals m JOIN cases c USING (case_id)"
+        # the concern of the same step-up: the latest before the referral with no other step-up between them
+        " LEFT JOIN LATERAL (SELECT s.data FROM case_events s WHERE s.case_id = m.case_id"
+        "   AND s.type = 'SafeguardingConcernRaised' AND s.seq <= m.seq AND NOT EXISTS (SELECT 1 FROM case_events u"
+        "   WHERE u.case_id = m.case_id AND u.type = 'SteppedUp' AND u.seq >= s.seq AND u.seq < m.seq)"
+        "   ORDER BY s.seq DESC LIMIT 1) concern ON true"
         f" WHERE (m.acknowledged_at IS NULL OR m.acknowledged_at > now() - ${len(args) + 1}::interval){where}"
         f" ORDER BY m.acknowledged_at IS NOT NULL, m.referred_at LIMIT ${len(args) + 2}",
         *args,
         acknowledged_within,
         limit,
     )
-    return [dict(r) | {"reason": await sealer.open_text(r["case_id"], r["reason"])} for r in rows]
+    found = []
+    for r in rows:
+        concern = await sealer.open_data(r["case_id"], json.loads(r["concern"])) if r["concern"] else None
+        found.append(dict(r) | {"reason": await sealer.open_text(r["case_id"], r["reason"]), "concern": concern})
+    return found
 
 
 async def outbox(conn: asyncpg.Connection, locality: Filter = None, limit: int = 200) -> list[dict]:

@@ -498,6 +498,9 @@ def test_the_mash_queue_sent_messages_and_contacts_show_only_the_persons_teams(w
         if person == "mash-obi":  # a referral waiting past its hour is marked, not like one made a minute ago
             row = page.locator("#waiting + table tr", has_text=case)
             expect(row).to_contain_text("waiting")
+            expect(row.locator(".concern")).to_contain_text("a worry reported by school")  # its words, here only
+            mash_email = next(m for m in sent_emails(web) if case in m["personalisation"]["subject"])
+            assert "a worry reported by school" not in json.dumps(mash_email)
             run_sql(web, "UPDATE mash_referrals SET referred_at = now() - interval '2 hours' WHERE case_id = $1", case)
             page.reload()
             expect(row).to_contain_text("past its hour")
