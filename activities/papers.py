@@ -15,8 +15,8 @@ from typing import Any
 
 from activities.effects import family_record
 from workflows.calendar import LONDON
-from workflows.models import Event, PlanAction
-from workflows.state import plan_after
+from workflows.models import AssessmentSections, Event, PlanAction
+from workflows.state import draft_after, plan_after
 
 PAPERS = {"assessment": "Early Help Assessment", "plan": "Family plan"}
 PLAN_CHANGES = {"TafHeld": "agreed at the Team Around the Family meeting", "PlanUpdated": "updated"}
@@ -50,7 +50,7 @@ def versions(events: list[Event]) -> dict[str, list[Version]]:
     """Every version of the assessment and of the plan, oldest first."""
     found: dict[str, list[Version]] = {"assessment": [], "plan": []}
     referred: dict[str, Any] = {}
-    sections: dict[str, Any] = {}
+    draft: AssessmentSections | None = None
     contributions: list[dict[str, Any]] = []
     plan: list[PlanAction] = []
     next_review = ""
@@ -58,14 +58,16 @@ def versions(events: list[Event]) -> dict[str, list[Version]]:
         if e.type == "CaseReferred":
             referred = dict(e.data)
         family_record(referred, e)
-        if e.type == "AssessmentDraftSaved":
-            sections = e.data.get("sections") or {}
+        # (An erased case's events keep only their facts: a draft or a plan without its words is passed over.)
+        if e.type == "AssessmentDraftSaved" and "sections" in e.data:
+            draft = draft_after(draft, e)
         elif e.type == "AgencyContributionAdded":
             contributions.append({"agency": e.data.get("agency", ""), "summary": e.data.get("summary", ""), "at": e.at})
         elif e.type == "AssessmentRecorded":
-            version = Version("assessment", e.seq, e.at, e.by, "recorded", e.data, dict(sections), list(contributions))
+            sections = draft.model_dump(mode="json") if draft else {}
+            version = Version("assessment", e.seq, e.at, e.by, "recorded", e.data, sections, list(contributions))
             found["assessment"].append(version)
-        elif e.type in PLAN_CHANGES:
+        elif e.type in PLAN_CHANGES and ("actions" in e.data or e.type == "ReviewHeld"):
             plan = plan_after(plan, e)
             next_review = e.data.get("review_date") or e.data.get("next_review_date") or next_review
             found["plan"].append(

@@ -193,6 +193,18 @@ def test_the_assessment_is_drafted_while_open_and_agencies_add_their_part_on_eit
     pathway.decide(state, AddAgencyContribution(by="lp", agency="school", summary="attendance 71%"), NOW)
     saved = state.details().assessment_draft
     assert saved is not None and saved.child_voice == {child: "I like school when my friends are there"}
+    # Section by section: a later save changes what it gives and keeps the rest (it used to wipe the rest).
+    later = SaveAssessmentDraft.model_validate({"by": "lp", "sections": {"strengths": ["gran helps"],
+                                               "analysis": {state.needs[1].code: "rent arrears since May"}}})  # fmt: skip
+    [event] = pathway.decide(state, later, NOW)
+    assert event.data == {"sections": {"strengths": ["gran helps"], "analysis": {state.needs[1].code: "rent arrears since May"}}, "merge": True}  # fmt: skip
+    merged = state.details().assessment_draft
+    assert merged is not None and merged.parents_view == "we need help with mornings"
+    assert merged.child_voice == {child: "I like school when my friends are there"} and merged.strengths == [
+        "gran helps"
+    ]
+    assert merged.analysis == {state.needs[0].code: "attendance falls when mum works nights",
+                               state.needs[1].code: "rent arrears since May"}  # fmt: skip
     stranger = draft.model_copy(update={"sections": draft.sections.model_copy(update={"child_voice": {"X": "hi"}})})
     with pytest.raises(RuleBroken) as e:
         pathway.decide(state, stranger, NOW)
@@ -329,3 +341,16 @@ def test_a_taf_meeting_ahead_is_arranged_and_each_invitee_is_emailed_by_the_case
     assert "Dear Ms Ade," in sent.body and "at: Calder Primary." in sent.body
     assert "please tell Jo Jones (North Early Help team) on 0113 496 0000" in sent.body
     assert "Okafor" not in sent.body + sent.subject
+
+
+def test_a_draft_saved_before_saves_merged_stood_for_the_whole_draft_and_replays_so():
+    """An AssessmentDraftSaved recorded before section-by-section saves (no `merge`) replaced the draft: replayed
+    today, it still does, so a running case's draft is what it was (workflows/state.draft_after)."""
+    from workflows.models import AssessmentSections, Event
+    from workflows.state import draft_after
+
+    before = AssessmentSections(parents_view="mornings", strengths=["gran"])
+    old = Event(seq=9, type="AssessmentDraftSaved", at=NOW, by="lp", data={"sections": {"strengths": ["school"]}})
+    assert draft_after(before, old) == AssessmentSections(strengths=["school"])
+    new = Event(seq=9, type="AssessmentDraftSaved", at=NOW, by="lp", data={"sections": {"strengths": ["school"]}, "merge": True})  # fmt: skip
+    assert draft_after(before, new) == AssessmentSections(parents_view="mornings", strengths=["school"])

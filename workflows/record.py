@@ -117,7 +117,9 @@ def _save_assessment_draft(d: Decision, c: SaveAssessmentDraft) -> None:
             "child_of_the_family",
             f"sections.child_voice: {', '.join(strangers)} is not a child of this family ({', '.join(children)})",
         )
-    d.emit("AssessmentDraftSaved", sections=c.sections.model_dump(mode="json", exclude_none=True))
+    # The sections given, and only those: a save made section by section keeps the others (state.draft_after).
+    given = c.sections.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    d.emit("AssessmentDraftSaved", sections=given, merge=True)
 
 
 def _update_plan(d: Decision, c: UpdatePlan) -> None:

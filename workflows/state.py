@@ -390,8 +390,20 @@ def _document_removed(s: CaseState, e: Event) -> None:
     ]
 
 
+def draft_after(draft: AssessmentSections | None, e: Event) -> AssessmentSections:
+    """The assessment's draft once a save is applied. A save made section by section (`merge`, third version)
+    changes the sections it gives (a child's voice or a need's analysis one by one) and keeps the rest; a save
+    recorded before it stood for the whole draft. The case and the printed assessment (activities/papers.py)
+    both follow it."""
+    given = e.data["sections"]
+    if e.data.get("merge") and draft is not None:
+        before = draft.model_dump(mode="json")
+        given = before | {k: (before.get(k) or {}) | v if isinstance(v, dict) else v for k, v in given.items()}
+    return AssessmentSections.model_validate(given)
+
+
 def _draft(s: CaseState, e: Event) -> None:
-    s.assessment_draft = AssessmentSections.model_validate(e.data["sections"])
+    s.assessment_draft = draft_after(s.assessment_draft, e)
 
 
 def _supervision(s: CaseState, e: Event) -> None:
