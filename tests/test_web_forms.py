@@ -254,3 +254,36 @@ async def test_a_step_down_without_the_signed_consent_forms_reference_is_refused
         "consent.form_ref": "A step-down needs the signed 'Early Help Information Sharing Consent Form'; "
         "consent form ref is empty"
     }
+
+
+def test_a_text_per_child_or_need_and_several_actions_a_need_come_back_from_the_form_as_sent():
+    """The draft's child's voice and analysis are a box per child (by name) and per need, read back from the form
+    alone (a POST knows no children); the plan's update is a table of actions with a need each, where a row left
+    blank, its 'closed' box unticked, is no action."""
+    from workflows.models import SaveAssessmentDraft, UpdatePlan
+
+    page = forms.fields_of(SaveAssessmentDraft, [NeedCode.education], people=[("P-2", "Amira (P-2)")])
+    voice = next(c for c in page[0].children if c.name == "sections.child_voice")
+    assert (voice.kind, voice.rows, voice.row_labels) == ("keyed", ["P-2"], {"P-2": "Amira (P-2)"})
+    posted = forms.fields_of(SaveAssessmentDraft, [NeedCode.education])  # (what a POST builds)
+    form = MultiDict(
+        {"sections.child_voice.P-2": "I like school", "sections.analysis.education": "worse in winter",
+         "sections.analysis.housing": "  "}
+    )  # fmt: skip
+    draft = SaveAssessmentDraft.model_validate(forms.payload(posted, form, "lp"))
+    assert draft.sections.child_voice == {"P-2": "I like school"}
+    assert draft.sections.analysis == {NeedCode.education: "worse in winter"}
+    assert draft.sections.model_fields_set == {"child_voice", "analysis"}  # (a save of these sections only)
+    table = forms.fields_of(UpdatePlan, [NeedCode.education])
+    assert (table[0].kind, len(table[0].rows), table[0].row_noun) == ("table", 100, "action")
+    form = MultiDict(
+        {"actions.0.need_code": "education", "actions.0.action": "help", "actions.0.owner": "school",
+         "actions.0.due": "2026-04-01", "actions.0.action_id": "A0",
+         "actions.1.need_code": "education", "actions.1.action": "a club", "actions.1.owner": "school",
+         "actions.1.due": "2026-04-08", "actions.1.action_id": "B1", "actions.1.closed": "on"}
+    )  # fmt: skip
+    plan = UpdatePlan.model_validate(forms.payload(table, form, "lp"))
+    assert [(a.need_code, a.action_id, a.closed) for a in plan.actions] == [
+        ("education", "A0", False),
+        ("education", "B1", True),
+    ]

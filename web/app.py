@@ -86,6 +86,7 @@ from workflows.calendar import LONDON, spoken_gap
 from workflows.case import EarlyHelpCase
 from workflows.mash import ACKNOWLEDGE_WITHIN, watch_id
 from workflows.models import (
+    CaseDetails,
     MashAcknowledgement,
     Need,
     NeedCode,
@@ -99,6 +100,7 @@ from workflows.models import (
 from workflows.pathway import STEPS
 from workflows.policy import Policy
 from workflows.rules import RuleBroken, threshold_recommendation
+from workflows.state import CHILD_ROLES
 
 HERE = Path(__file__).parent
 LIST_LIMIT = 500  # rows of a caseload on one page; `earlyhelp caseload --csv` gives them all
@@ -130,6 +132,7 @@ BY_NAME = {step.name: (model, step) for model, step in STEPS.items()}
 REFERRAL_OMITS = frozenset({"policy", "keyed_by", "prior_assessment", "details", "lives_in_household", "relationships"})
 # A member added on the case page lives in the household (record_member_left says otherwise).
 COMMAND_OMITS = frozenset({"lives_in_household"})
+NEW_ACTION_ROWS = 3  # blank rows under the plan's actions, for new ones
 MEMBER_ROWS = 8  # blank rows for family members on the referral form (rows left blank are not sent)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
@@ -151,9 +154,14 @@ def available(snap: Snapshot, user: User, roles: Roles) -> list[str]:
     ]
 
 
-def command_widgets(name: str, snap: Snapshot, roles: Roles) -> list[forms.Widget]:
+def command_widgets(name: str, snap: Snapshot, roles: Roles, details: CaseDetails | None = None) -> list[forms.Widget]:
+    """A command's form. With the case's details (the page): the children to ask for their voice, and the plan's
+    actions and three blank rows; without (a POST): whatever the form sent."""
     model, _ = BY_NAME[name]
-    widgets = forms.fields_of(model, [n.code for n in snap.needs], omit=COMMAND_OMITS)
+    rows = len(details.plan) + NEW_ACTION_ROWS if details is not None else 0
+    widgets = forms.fields_of(
+        model, [n.code for n in snap.needs], omit=COMMAND_OMITS, rows=rows, people=children_of(details)
+    )
     leads = team_leads(roles, snap.locality, snap.route)
     for w in widgets:
         if w.name in STAFF_FIELDS and leads:  # a choice from the locality's team, never a typed name
@@ -170,14 +178,36 @@ def team_leads(roles: Roles, locality: str, route: str) -> list[str]:
     )
 
 
-def initial_values(snap: Snapshot) -> dict[str, list[str]]:
-    """Pre-filled answers: the case's needs for an assessment's needs."""
+def children_of(details: CaseDetails | None) -> list[tuple[str, str]]:
+    """The family's children still in the household, by reference, with their names where recorded."""
+    found = []
+    for m in details.members if details is not None else []:
+        if m.role.casefold() in CHILD_ROLES and m.lives_in_household:
+            name = " ".join(n for n in (m.details.given_name, m.details.family_name) if n) if m.details else ""
+            found.append((m.person_ref, f"{name} ({m.person_ref})" if name else m.person_ref))
+    return found
+
+
+def initial_values(snap: Snapshot, details: CaseDetails | None = None) -> dict[str, list[str]]:
+    """Pre-filled answers: the case's needs for an assessment's needs; the plan as it stands for its update; the
+    assessment's draft for the next save."""
     values: dict[str, list[str]] = {}
     for need in snap.needs:
         values[f"needs.{need.code}"] = ["on"]
         values[f"needs.{need.code}.description"] = [need.description]
         if need.complex:
             values[f"needs.{need.code}.complex"] = ["on"]
+    if details is None:
+        return values
+    for i, action in enumerate(details.plan):
+        for key, value in action.model_dump(mode="json", exclude_none=True).items():
+            values[f"actions.{i}.{key}"] = ["on" if value is True else str(value)] if value is not False else []
+    draft = details.assessment_draft.model_dump(mode="json") if details.assessment_draft else {}
+    for key, value in draft.items():
+        if isinstance(value, dict):
+            values |= {f"sections.{key}.{k}": [v] for k, v in value.items()}
+        elif value not in (None, [], ""):
+            values[f"sections.{key}"] = ["\n".join(value) if isinstance(value, list) else str(value)]
     return values
 
 
@@ -379,7 +409,7 @@ async def case_page(
         {
             "name": name,
             "help": forms.plain(BY_NAME[name][0].__doc__ or ""),
-            "widgets": command_widgets(name, snap, request.app[ROLES_KEY]),
+            "widgets": command_widgets(name, snap, request.app[ROLES_KEY], details),
         }
         for name in available(snap, user, request.app[ROLES_KEY])
     ]
@@ -405,7 +435,7 @@ async def case_page(
             "commands": commands,
             "open_form": open_form,
             "errors": errors or {},
-            "values": values if values is not None else initial_values(snap),
+            "values": values if values is not None else initial_values(snap, details),
             "messages": messages,
             "documents": documents,
             "files": files,

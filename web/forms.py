@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from activities.effects import STAGE_NAMES, stage_name
 from activities.plain_words import without_sources
 from starter.staff.annotations import choices, unwrap
+from workflows.bounds import MANY
 from workflows.calendar import LONDON
 from workflows.models import Need, NeedCode
 from workflows.pathway import STEPS
@@ -56,7 +57,7 @@ RULE_FIELDS: dict[str, tuple[str, ...]] = {
 class Widget:
     name: str  # the form field's name; nested as "consent.given", rows as "actions.education.owner"
     label: str
-    kind: str  # text, long, number, checkbox, select, checkboxes, lines, datetime, date, group, rows
+    kind: str  # text, long, number, checkbox, select, checkboxes, lines, datetime, date, group, rows, table, keyed
     required: bool = False
     choices: list[str] = field(default_factory=list)
     hint: str = ""
@@ -66,6 +67,8 @@ class Widget:
     optional_rows: bool = False  # rows have an "include" box (no required field marks them as used)
     signed_in: list[str] = field(default_factory=list)  # a group's fields filled with who acts
     needed_when: str = ""  # said instead of "(optional)" for a field a rule asks for in some cases only
+    row_noun: str = "person"  # a table's rows: "person 1", "action 2"
+    row_labels: dict[str, str] = field(default_factory=dict)  # a keyed widget's keys as people read them
 
 
 # Commands and fields whose name does not read well as a label once its underscores are spaces.
@@ -86,8 +89,16 @@ LABELS = {
     "susd": "SUSD",
     "need_outcomes": "How each need was met, or why not",
     "preferred_lead": "Lead practitioner the family would like",
+    "rag": "RAG rating",
+    "better_when": "What will be better",
+    "need_code": "Need",
+    "action_id": "Action's id",
     "cin_plan_summary": "What the Child in Need plan still asks",
 }
+# Lists of rows keyed by need that hold several rows a need (a plan's actions as it changes): a table of rows,
+# each with its need to choose, the plan's actions first (prefilled) then blank rows for new ones.
+SEVERAL_A_NEED = {("UpdatePlan", "actions"): "action"}
+ROW_NOUNS = {("RecordReview", "action_updates"): "action"}  # what a table's rows are, where not people
 # Fields the model leaves optional but a rule asks for in some cases: their label says when, not "(optional)".
 NEEDED_WHEN = {
     ("RequestClosure", "need_outcomes"): "needed to close as needs met or needs not met",
@@ -131,8 +142,10 @@ def fields_of(
     prefix: str = "",
     omit: frozenset[str] = frozenset(),
     rows: int = 0,
+    people: Sequence[tuple[str, str]] = (),
 ) -> list[Widget]:
-    """The widgets of a model's fields; `omit` names fields (at any depth) the form leaves to their defaults."""
+    """The widgets of a model's fields; `omit` names fields (at any depth) the form leaves to their defaults.
+    `rows`: a table's rows; `people`: the children a text per child is asked of, (reference, name)."""
     widgets = []
     for name, info in model.model_fields.items():
         if name in SIGNED_IN or name in omit:
@@ -151,6 +164,13 @@ def fields_of(
             w.kind, w.hint = "datetime", w.hint or "UK time"
         elif annotation is date:
             w.kind = "date"
+        elif (model.__name__, name) in SEVERAL_A_NEED:
+            w.kind, w.rows, w.row_noun = (
+                "table",
+                [str(i) for i in range(rows or MANY)],
+                SEVERAL_A_NEED[(model.__name__, name)],
+            )
+            w.children = fields_of(args[0], case_needs, omit=omit)
         elif (
             origin is list
             and isinstance(args[0], type)
@@ -159,6 +179,7 @@ def fields_of(
         ):
             # Rows of a list with no key (a family's members): `rows` blank rows, each sent when filled in.
             w.kind, w.rows = "table", [str(i) for i in range(rows or 5)]
+            w.row_noun = ROW_NOUNS.get((model.__name__, name), "person")
             w.children = fields_of(args[0], case_needs, omit=omit)
         elif origin is list and isinstance(args[0], type) and issubclass(args[0], BaseModel):
             row_model = args[0]
@@ -167,12 +188,20 @@ def fields_of(
             # Needs found by an assessment may be any of the ten; otherwise, one row per need of the case.
             w.rows = [str(c.value) for c in NeedCode] if row_model is Need else [str(c) for c in case_needs]
             w.optional_rows = not any(c.required for c in w.children)
+        elif origin is dict:
+            # A text per need (an analysis) or per child (their voice): a box for each, labelled by its need or name.
+            if choices(args[0]):
+                keys = [str(c) for c in case_needs] or choices(args[0])
+                w.row_labels = {k: k.replace("_", " ").capitalize() for k in keys}
+            else:
+                w.row_labels = dict(people)
+            w.kind, w.rows = "keyed", list(w.row_labels)
         elif origin is list:
             w.kind, w.hint = "lines", (w.hint + "; " if w.hint else "") + "one per line"
         elif annotation is str and _longest(info) >= LONG_TEXT:
             w.kind = "long"  # a note, a summary, a concern: a box of several lines
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            w.kind, w.children = "group", fields_of(annotation, case_needs, prefix + name + ".", omit, rows)
+            w.kind, w.children = "group", fields_of(annotation, case_needs, prefix + name + ".", omit, rows, people)
             w.signed_in = [n for n in annotation.model_fields if n in SIGNED_IN]
         widgets.append(w)
     # When it happened, if not now, comes after what happened (it used to come first in every form).
@@ -229,7 +258,13 @@ def _collect(widgets: Sequence[Widget], form: Mapping[str, Any], by: str) -> dic
                 {c.name: v for c in w.children if (v := _value(c, form, f"{w.name}.{i}.{c.name}")) is not None}
                 for i in w.rows
             ]
-            data[name] = [row for row in filled if row]
+            data[name] = [row for row in filled if any(v not in (None, False, []) for v in row.values())]
+        elif w.kind == "keyed":  # the boxes filled in (keys from the form itself: a POST needs no case to read them)
+            start = w.name + "."
+            keys = w.rows or [k[len(start) :] for k in form if k.startswith(start)]  # type: ignore[attr-defined]
+            given = {k: v for k in keys if (v := str(form.get(start + k, "")).strip())}
+            if given:
+                data[name] = given
         elif w.kind == "rows":
             data[name] = []
             for key in w.rows:

@@ -1203,6 +1203,64 @@ def test_the_assessment_and_the_plan_are_written_in_parts_and_print_as_documents
     assert page.request.get(f"{web.url}/cases/{case}/assessment.pdf").status == 404
 
 
+def test_a_practitioner_drafts_the_assessment_and_runs_the_plan_in_the_browser(web: Web, page: Page):
+    """Issue #26's 'all in the browser': the child's voice asked of each child by name and the analysis per need
+    (they were one text box each, which no one could fill in), several actions for one need added to the plan
+    (one a need before), and a review that rates an action, each through the case page's forms."""
+    case = allocated_case(web)
+    web.stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "reached")
+    web.stack.cli("record-home-visit", case, "--by", "lp-jones", "--agreement-given", "--genogram-started",
+                  "--children-seen")  # fmt: skip
+    web.stack.cli("record-person-details", case, "--by", "lp-jones", "--person-ref", f"P-{case}-2",
+                  "--given-name", "Amira", "--family-name", "Okafor")  # fmt: skip
+    sign_in(page, web, "lp-jones")
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-save_assessment_draft")
+    form.locator("summary").click()
+    form.get_by_label(f"Amira Okafor (P-{case}-2)").fill("I like it when mum walks me to school")
+    form.get_by_label(NEEDS[0].replace("_", " ").capitalize(), exact=True).fill("Worse in the weeks mum works nights")
+    form.get_by_role("button", name="Save assessment draft").click()
+    draft = page.locator("#assessment + dl")
+    expect(draft).to_contain_text("What Amira said")
+    expect(draft).to_contain_text("I like it when mum walks me to school")
+    expect(draft).to_contain_text("Worse in the weeks mum works nights")
+    needs = json.dumps([{"code": n, "complex": True} for n in NEEDS])
+    web.stack.cli("record-assessment", case, "--by", "lp-jones", "--worries", "late", "--needs-to-happen", "routine",
+                  "--scaling", "4", "--sources", "school", "--sources", "parent", "--needs", needs)  # fmt: skip
+    due = str((datetime.now(UTC) + timedelta(weeks=6)).date())
+    actions = [{"need_code": n, "action": f"help {i}", "owner": "school", "due": due, "action_id": f"A{i}"}
+               for i, n in enumerate(NEEDS)]  # fmt: skip
+    web.stack.cli("record-taf", case, "--by", "lp-jones", "--held-at", datetime.now(UTC).isoformat(),
+                  "--attendees", "parent", "--actions", json.dumps(actions), "--review-date", due)  # fmt: skip
+    page.goto(f"{web.url}/cases/{case}")
+    form = page.locator("#form-update_plan")
+    form.locator("summary").click()
+    row = len(NEEDS) + 1  # the plan's actions come prefilled; the next row is blank
+    expect(form.get_by_label("Action of action 1", exact=True)).to_have_value("help 0")
+    form.get_by_label(f"Need of action {row}").select_option(NEEDS[0])
+    form.get_by_label(f"Action of action {row}", exact=True).fill("A breakfast club place")
+    form.get_by_label(f"Owner of action {row}").fill("Calder Primary")
+    form.get_by_label(f"Due of action {row}").fill(due)
+    form.get_by_label(f"Action's id of action {row}").fill("B1")
+    form.get_by_label(f"RAG rating of action {row}").select_option("amber")
+    form.get_by_role("button", name="Update plan").click()
+    plan = page.locator("#plan + table")
+    expect(plan.locator("tbody tr")).to_have_count(len(NEEDS) + 1)
+    expect(plan.locator("tr", has_text="A breakfast club place")).to_contain_text("amber")
+    form = page.locator("#form-record_review")
+    form.locator("summary").click()
+    # (a minute on: the form is to the minute, and the TAF was recorded within this one)
+    form.get_by_label("Held at").fill((datetime.now(LONDON) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"))
+    for need in NEEDS:
+        form.get_by_label(f"Status for {need.replace('_', ' ')}").select_option("partly_met")
+    form.get_by_label("Next review date").fill(due)
+    form.get_by_label("Action's id of action 1").fill("B1")
+    form.get_by_label("RAG rating of action 1").select_option("green")
+    form.get_by_role("button", name="Record review").click()
+    expect(page.locator("#plan + table tr", has_text="A breakfast club place")).to_contain_text("green")
+    assert_accessible(page)
+
+
 def test_a_managers_supervision_is_listed_on_the_case_and_in_the_teams_caseload(web: Web, page: Page):
     """Issue #26: supervision, which inspectors expect on every file, was a count. Each is listed on the case with
     its reflection (in its lines), decisions and actions; the team's caseload shows when each case was last
