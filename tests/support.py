@@ -75,8 +75,10 @@ async def idle(handle: WorkflowHandle[Any, Any]) -> str | None:
         return None
     current = handle._client.get_workflow_handle(handle.id)  # (the current run, whichever it is)
     events = (await current.fetch_history()).events
-    last_task = max(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
-    return "idle" if all(e.event_type in _COMMANDS for e in events[last_task:]) else None
+    tasks = [i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    if not tasks:
+        return None  # a run just begun (continued as new): its first task is still to come
+    return "idle" if all(e.event_type in _COMMANDS for e in events[tasks[-1] :]) else None
 
 
 async def end(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:

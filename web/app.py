@@ -30,7 +30,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities import (
     case_files,
     chronology,
-    delivery,
     papers,
     people_index,
     read_model,
@@ -39,8 +38,7 @@ from activities import (
     subject_access,
 )
 from activities.delivery import reference
-from activities.effects import DEADLINE_NAMES, addressee, stage_name, task_name
-from activities.follow_ups import start_follow_ups
+from activities.effects import DEADLINE_NAMES, stage_name, task_name
 from activities.plain_words import without_sources
 from activities.retention import RetentionRule
 from starter.staff.render import when
@@ -63,6 +61,7 @@ from web.auth import (
 )
 from web.cases import (
     CLIENT_KEY,
+    FOR_THE_FAMILY,
     POOL_KEY,
     RETENTION_KEY,
     TASK_QUEUE_KEY,
@@ -71,6 +70,7 @@ from web.cases import (
     handle,
     list_filters,
     managed_case,
+    post_letter,
     referral_by,
     sealer_of,
     settled,
@@ -442,6 +442,7 @@ async def case_page(
             "file_kinds": FILE_KINDS,
             "viewed": viewed,
             "document_title": letters.title,
+            "for_the_family": FOR_THE_FAMILY,
             "genogram": genogram.draw(details.members, details.relationships, datetime.now(LONDON).date()),
             "now": datetime.now(UTC),
             "soon": datetime.now(UTC) + timedelta(days=7),
@@ -533,25 +534,16 @@ async def case_document(request: web.Request) -> web.Response:
 
 
 async def post_document(request: web.Request) -> web.Response:
-    """Send one of the case's letters by post (GOV.UK Notify's letter API), to a parent or carer at the family's
-    address as the family record has them; once a letter. Nothing is sent without a full address."""
-    case_id, number = request.match_info["case_id"], request.match_info["document"]
-    await visible_case(request, case_id)
-    if not number.isdigit() or len(number) > 18:
-        raise Problem(404, "There is no such letter.")
-    details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
-    name, lines = addressee({"people": [m.model_dump(mode="json") for m in details.members]})
-    address = [line for line in (name, *lines) if line]
-    if not name or len(address) < 3:
-        await flash(request, "Not sent: record a parent or carer's name and the family's address first.")
-        raise web.HTTPSeeOther(f"/cases/{case_id}#letters")
-    async with request.app[POOL_KEY].acquire() as conn:
-        item = await delivery.post_letter(conn, case_id, int(number), address, sealer_of(request))
-    if item is not None:
-        await start_follow_ups(
-            [delivery.delivery(item)], client=request.app[CLIENT_KEY], task_queue=request.app[TASK_QUEUE_KEY]
-        )
-    await flash(request, "The letter is being posted." if item is not None else "This letter was posted before.")
+    """Send one of the case's letters by post (web/cases.py post_letter): said in a flash on the case page."""
+    case_id = request.match_info["case_id"]
+    try:
+        posted = await post_letter(request, case_id, request.match_info["document"])
+    except Problem as p:
+        if p.status != 409:
+            raise
+        await flash(request, f"Not sent: {p}")
+        raise web.HTTPSeeOther(f"/cases/{case_id}#letters") from None
+    await flash(request, "The letter is being posted." if posted else "This letter was posted before.")
     raise web.HTTPSeeOther(f"/cases/{case_id}#letters")
 
 

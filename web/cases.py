@@ -13,7 +13,9 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import read_model
+from activities import delivery, read_model
+from activities.effects import addressee
+from activities.follow_ups import start_follow_ups
 from activities.retention import RetentionRule
 from web.auth import ROLES_KEY, current_user
 from worker.authz import Scope
@@ -26,6 +28,7 @@ from workflows.models import Snapshot
 CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
 RETENTION_KEY = web.AppKey("retention", RetentionRule)
+FOR_THE_FAMILY = frozenset({"visit_letter"})  # the case's letters written to the family (the rest are the service's)
 # Another team's case looks like no case, at every door.
 NOT_VISIBLE = "There is no such case in your teams' caseload."
 
@@ -74,6 +77,32 @@ def referral_by(user: Any, referral: dict[str, Any]) -> dict[str, Any]:
     if step_down.get("social_worker", user.id) != user.id:
         raise Problem(403, f"step_down.social_worker: a social worker refers their own step-down ({user.id})")
     return referral | {"route": "step_down", "step_down": step_down | {"social_worker": user.id}}
+
+
+async def post_letter(request: web.Request, case_id: str, number: str) -> bool:
+    """Send one of the case's letters by post (GOV.UK Notify's letter API), to a parent or carer at the family's
+    address as the family record has them, once a letter (every door: the case page, the staff API, the CLI).
+    True if it is being posted now, False if it was posted before. Nothing is sent without a full address (409)."""
+    await visible_case(request, case_id)
+    if not number.isdigit() or len(number) > 18:
+        raise Problem(404, "There is no such letter.")
+    async with request.config_dict[POOL_KEY].acquire() as conn:
+        doc = await read_model.document(conn, case_id, int(number), sealer_of(request))
+    if doc is None:
+        raise Problem(404, "There is no such letter on this case.")
+    if doc["kind"] not in FOR_THE_FAMILY:
+        raise Problem(409, "only a letter to the family is sent to them by post (this one is for the service).")
+    details = await engine(handle(request, case_id).query(EarlyHelpCase.details))
+    name, lines = addressee({"people": [m.model_dump(mode="json") for m in details.members]})
+    address = [line for line in (name, *lines) if line]
+    if not name or len(address) < 3:
+        raise Problem(409, "record a parent or carer's name and the family's address first.")
+    async with request.config_dict[POOL_KEY].acquire() as conn:
+        item = await delivery.post_letter(conn, case_id, int(number), address, sealer_of(request))
+    if item is not None:
+        client, queue = request.config_dict[CLIENT_KEY], request.config_dict[TASK_QUEUE_KEY]
+        await start_follow_ups([delivery.delivery(item)], client=client, task_queue=queue)
+    return item is not None
 
 
 def handle(request: web.Request, case_id: str) -> Any:

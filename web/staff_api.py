@@ -31,6 +31,7 @@ from web.cases import (
     handle,
     list_filters,
     managed_case,
+    post_letter,
     referral_by,
     sealer_of,
     visible_case,
@@ -219,6 +220,16 @@ async def refer(request: web.Request) -> web.Response:
         ) from None
     snap: Snapshot = await engine(case.query(EarlyHelpCase.snapshot))
     return web.json_response(text=snap.model_dump_json(), status=201)
+
+
+async def post_document(request: web.Request) -> web.Response:
+    """A case's letter sent by post to the family (web/cases.py post_letter): 202 as it is posted, 200 if it was
+    posted before, 409 without a parent's name and the family's address."""
+    case_id, number = request.match_info["case_id"], request.match_info["document"]
+    posted = await post_letter(request, case_id, number)
+    return web.json_response(
+        {"case_id": case_id, "document": int(number), "posted": posted}, status=202 if posted else 200
+    )
 
 
 async def erase(request: web.Request) -> web.Response:
@@ -441,6 +452,9 @@ def openapi() -> dict[str, Any]:
             "post": {"summary": "a safeguarding concern (never refused)", "requestBody": _json(ref(Concern))}
         },
         "/cases/{case_id}/erasure": {"post": {"summary": "erase a closed case", "requestBody": _json(ref(Erasure))}},
+        "/cases/{case_id}/documents/{document}/post": {
+            "post": {"summary": "send one of the case's letters to the family by post (GOV.UK Notify), once"}
+        },
         "/people": {"get": {"summary": "find a person by name, date of birth, postcode, NHS number or UPN"}},
         "/caseload": {"get": {"summary": "open cases", "responses": {"200": listed}}},
         "/due": {"get": {"summary": "deadlines overdue and coming up", "responses": {"200": listed}}},
@@ -507,6 +521,7 @@ def add_routes(app: web.Application) -> None:
             web.post("/cases/{case_id}/safeguarding", safeguarding),
             web.post("/cases/{case_id}/erasure", erase),
             web.post("/cases/{case_id}/retention", retention_decision),
+            web.post("/cases/{case_id}/documents/{document}/post", post_document),
             web.get("/retention", retention_due),
             web.get("/people", people),
             web.get("/people/{person_ref}/record", person_record),

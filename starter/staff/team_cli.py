@@ -77,6 +77,19 @@ def report(results: list[tuple[str, str]], from_lead: str, to_lead: str) -> None
         raise typer.Exit(1)
 
 
+@app.command("post-letter")
+def post_letter_command(
+    case: Annotated[str, typer.Argument(help="the case")],
+    document: Annotated[int, typer.Argument(help="the letter's number (the case page's Letters and forms)")],
+) -> None:
+    """Send one of a case's letters to the family by post, through GOV.UK Notify's letter API: to a parent or carer
+    at the family's address as the family record has them, once a letter. Signed in only (the web app sends it)."""
+    if remote.signed_in() is None:
+        fail("posting a letter goes through the web app: sign in first (earlyhelp login)", 2)
+    answer = staff("POST", f"/cases/{case}/documents/{document}/post", {})
+    out.print(f"Case {case}: letter {document} {'is being posted' if answer['posted'] else 'was posted before'}.")
+
+
 @app.command()
 def contact(
     locality: Annotated[str, typer.Option(help="the advice point's locality")],

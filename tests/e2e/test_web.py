@@ -10,6 +10,8 @@ import io
 import json
 import re
 import shutil
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -169,6 +171,22 @@ def allocated_case(web: Web, **policy: object) -> str:
     web.stack.cli("record-screening", case, "--by", "das-screener", "--decision", "accept")
     web.stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
     return case
+
+
+def staff_api(web: Web, person: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """The staff API as the CLI on a staff machine calls it, with the person's sign-in token."""
+    from worker.identity import Signer
+
+    token = Signer.from_file(Path(web.stack.extra["EARLYHELP_SIGNING_KEY"])).login_token(person, datetime.now(UTC))
+    data = json.dumps(body if body is not None else {}).encode()
+    request = urllib.request.Request(
+        web.url + "/api/v1" + path, data=data, method=method, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
 
 
 def run_sql(web: Web, statement: str, *args: object) -> None:
@@ -766,6 +784,13 @@ def test_the_letter_left_at_an_unannounced_visit_prints_and_downloads_as_a_pdf(w
     assert "We called at your home" in letter_sent["personalisation"]["body"]
     page.get_by_role("button", name="send a copy by post").click()  # asked again: posted once
     expect(page.locator(".flash")).to_contain_text("This letter was posted before.")
+    # The staff API (the CLI's `post-letter`) by the same one rule: posted once, no such letter, no such case.
+    number = letter_url.rsplit("/", 1)[-1]
+    assert staff_api(web, "lp-jones", "POST", f"/cases/{case}/documents/{number}/post") == (
+        200, {"case_id": case, "document": int(number), "posted": False}
+    )  # fmt: skip
+    assert staff_api(web, "lp-jones", "POST", f"/cases/{case}/documents/999999/post")[0] == 404
+    assert staff_api(web, "lp-south", "POST", f"/cases/{case}/documents/{number}/post")[0] == 404
     # Another team's practitioner gets no letter of this case, and cannot post it.
     page.context.clear_cookies()
     sign_in(page, web, "lp-south")
