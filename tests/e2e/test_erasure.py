@@ -74,6 +74,8 @@ def closed_case_with(t: Trusted, secrets: dict[str, str], case: str = "") -> str
             }
             member = {"person_ref": f"P-{case}-M", "role": "mother", "details": details}
             t.stack.cli("add-family-member", case, "--by", "das-screener", "--member", json.dumps(member))
+        if "document" in secrets:  # a signed consent form kept on the case: its bytes sealed like the rest
+            keep_document(t, "tm-patel", case, b"%PDF-1.4\n% " + secrets["document"].encode() + b"\n%%EOF\n")
         t.stack.cli("approve", case, "--manager", "tm-patel", "--reason", "needs met")
     finally:
         t.stack.extra = saved
@@ -100,17 +102,44 @@ def found(blob: bytes, secrets: dict[str, str]) -> list[str]:
     return [what for what, text in secrets.items() if text.encode() in blob]
 
 
-def case_page(t: Trusted, person: str, case: str) -> str:
-    """The case page as the running web app shows it to a signed-in person."""
+def signed_in(t: Trusted, person: str) -> urllib.request.OpenerDirector:
+    """A browser's session with the running web app, signed in as `person`."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     form = opener.open(t.web_url + "/sign-in", timeout=10).read().decode()
     csrf = re.search(r'name="csrf" value="([^"]+)"', form)[1]
     body = urllib.parse.urlencode({"csrf": csrf, "user": person, "password": PASSWORD}).encode()
     opener.open(t.web_url + "/sign-in", data=body, timeout=10).read()
+    return opener
+
+
+def case_page(t: Trusted, person: str, case: str) -> str:
+    """The case page as the running web app shows it to a signed-in person."""
     try:
-        return opener.open(f"{t.web_url}/cases/{case}", timeout=10).read().decode()
+        return signed_in(t, person).open(f"{t.web_url}/cases/{case}", timeout=10).read().decode()
     except urllib.error.HTTPError as e:
         return e.read().decode()
+
+
+def keep_document(t: Trusted, person: str, case: str, content: bytes) -> None:
+    """A document kept on the case through the case page's form (multipart, as a browser sends it)."""
+    opener = signed_in(t, person)
+    page = opener.open(f"{t.web_url}/cases/{case}", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    boundary = "----earlyhelp-test-boundary"
+    parts = [(b'name="csrf"', csrf.encode()), (b'name="kind"', b"consent_form"),
+             (b'name="file"; filename="consent.pdf"\r\nContent-Type: application/pdf', content)]  # fmt: skip
+    body = (
+        b"".join(
+            b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; " + head + b"\r\n\r\n" + value + b"\r\n"
+            for head, value in parts
+        )
+        + b"--"
+        + boundary.encode()
+        + b"--\r\n"
+    )
+    request = urllib.request.Request(f"{t.web_url}/cases/{case}/files", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    assert "Document kept" in opener.open(request, timeout=30).read().decode()
 
 
 def test_erasure_leaves_nothing_readable_in_the_database_its_wal_or_any_running_process(
@@ -127,6 +156,7 @@ def test_erasure_leaves_nothing_readable_in_the_database_its_wal_or_any_running_
         "family_name": f"Quillfeather{letters}",
         "street": f"17 Lark Rise {tag}",
         "nhs_number": nhs_number_for(tag),  # this test's own: others record theirs unsealed (PLAIN)
+        "document": f"Consent form signed by Oonagh{letters} on behalf of {tag}",
     }
     erased, kept = (
         closed_case_with(trusted, secrets, tag),
