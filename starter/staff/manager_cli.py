@@ -1,4 +1,4 @@
-"""Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd, retention, subject-access.
+"""Read-model commands of `earlyhelp`: caseload, due, approvals, report, export-ssd, retention, find-person, subject-access.
 
 Signed in (`earlyhelp login`), each asks the web app's staff API, within the person's localities; an ops
 machine holding DATABASE_URL and no sign-in reads PostgreSQL itself. Tables for people; `--json` and `--csv`
@@ -282,6 +282,29 @@ def retention_command(
         print(json.dumps(answer))
     else:
         out.print(f"Case {case}: {answer['decision']} by {answer['by']}.")
+
+
+@app.command("find-person")
+def find_person_command(
+    family_name: Annotated[str | None, typer.Option(help="as it sounds: Smyth finds Smith")] = None,
+    given_name: Annotated[str | None, typer.Option()] = None,
+    date_of_birth: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    postcode: Annotated[str | None, typer.Option()] = None,
+    nhs_number: Annotated[str | None, typer.Option()] = None,
+    upn: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+) -> None:
+    """Is this family known? People of your teams' open and closed cases matching every part given, as the web
+    app's Find a person (screeners and managers; each search is audited). Signed in only."""
+    if not remote.signed_in():
+        fail("finding a person goes through the web app: sign in first (earlyhelp login)", 2)
+    asked = {"family_name": family_name, "given_name": given_name, "date_of_birth": date_of_birth}
+    asked |= {"postcode": postcode, "nhs_number": nhs_number, "upn": upn}
+    if not any(asked.values()):
+        fail("give at least one of --family-name, --given-name, --date-of-birth, --postcode, --nhs-number, --upn", 2)
+    found = remote.dated(staff("GET", "/people", **{k: v for k, v in asked.items() if v}))
+    emit(found, chosen(as_json, as_csv), "People found")
 
 
 @app.command("subject-access")

@@ -274,3 +274,35 @@ def test_a_retention_review_lists_a_closed_case_to_its_teams_manager_who_keeps_i
     erase = {"decision": "erase", "reason": "past its review, nothing open"}
     assert api(trusted, "tm-patel", "POST", decision, erase)[1]["decision"] == "erased"
     assert case not in due("tm-patel", "2200-01-01")
+
+
+def test_a_manager_finds_a_person_by_name_as_it_sounds_and_date_of_birth_from_a_staff_machine(trusted: Trusted):  # noqa: F811
+    """Issue #25's 'through the CLI': `earlyhelp find-person` asks the web app's Find a person (blind indexes,
+    the person's teams only): 'Smyth' and a date of birth find the Smith of a North case; South's manager finds
+    no one; with nothing asked it says what to give."""
+    case, tag = closure_pending(trusted), case_id()
+    member = {"person_ref": f"P-{case}-M", "role": "mother",
+              "details": {"given_name": f"Rhiannon{tag[1:4]}", "family_name": "Smith", "date_of_birth": "1987-04-09"}}  # fmt: skip
+    saved, trusted.stack.extra = trusted.stack.extra, {**trusted.stack.extra, **trusted.signing}
+    try:
+        trusted.stack.cli("add-family-member", case, "--by", "das-screener", "--member", json.dumps(member))
+    finally:
+        trusted.stack.extra = saved
+    ask = (
+        "find-person",
+        "--family-name",
+        "Smyth",
+        "--given-name",
+        f"Rhiannon{tag[1:4]}",
+        "--date-of-birth",
+        "1987-04-09",
+    )
+
+    def found_as(person: str) -> list[str]:
+        assert laptop(trusted, "login", "--user", person).returncode == 0
+        return [r["case_id"] for r in laptop_json(trusted, *ask)]
+
+    assert wait_until(lambda: case in found_as("tm-patel"), what="the mother found once her details are saved")
+    assert case not in found_as("tm-south")
+    nothing = laptop(trusted, "find-person")
+    assert nothing.returncode == 2 and "give at least one of" in nothing.stdout + nothing.stderr
