@@ -9,7 +9,6 @@ read model (PostgreSQL); a case's page from the case itself (its queries).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 import secrets
@@ -61,6 +60,7 @@ from web.auth import (
 )
 from web.cases import (
     CLIENT_KEY,
+    FILE_KINDS,
     FOR_THE_FAMILY,
     POOL_KEY,
     RETENTION_KEY,
@@ -68,6 +68,7 @@ from web.cases import (
     Problem,
     engine,
     handle,
+    keep_document,
     list_filters,
     managed_case,
     post_letter,
@@ -90,7 +91,6 @@ from workflows.models import (
     MashAcknowledgement,
     Need,
     NeedCode,
-    RecordDocument,
     Referral,
     RemoveDocument,
     SafeguardingConcern,
@@ -547,45 +547,25 @@ async def post_document(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/cases/{case_id}#letters")
 
 
-FILE_KINDS = ("consent_form", "school_report", "health_report", "cin_plan", "court_order", "other")
-
-
 async def keep_file(request: web.Request) -> web.Response:
-    """A document kept on the case: checked by its content, sealed under the case's key, then recorded by the
-    `record_document` command; refused, nothing is left behind. Sent twice (the same form), kept once."""
-    case_id, user = request.match_info["case_id"], current_user(request)
+    """A document kept on the case (web/cases.py keep_document): refused, the page says why beside the file, and
+    nothing is left behind. Sent twice (the same form), kept once."""
+    case_id = request.match_info["case_id"]
     await visible_case(request, case_id)
     form = await request.post()
     upload, kind = form.get("file"), str(form.get("kind", ""))
-    update_id = form_update_id(form, "record_document")
-    errors: dict[str, str] = {}
     if not isinstance(upload, web.FileField) or not upload.filename:
-        errors["file"] = "Choose a file to keep."
-    elif kind not in FILE_KINDS:
-        errors["kind"] = "Choose what the document is."
-    if not errors:
-        try:
-            checked = case_files.check(upload.file.read(case_files.MAX_BYTES + 1), upload.filename)  # type: ignore[union-attr]
-        except case_files.FileRefused as e:
-            errors["file"] = f"This file was not kept: {e}."
-    if errors:
-        return await case_page(request, errors, "keep_file", submitted(form), 422)
-    document_id = "DOC-" + hashlib.sha256(update_id.encode()).hexdigest()[:12]
-    command = RecordDocument(
-        by=user.id, document_id=document_id, kind=kind, sha256=checked.sha256, filename=checked.filename
-    )
-    async with request.app[POOL_KEY].acquire() as conn:
-        await case_files.keep(conn, case_id, document_id, checked, sealer_of(request))
-    acting_for.set(user.id)
+        return await case_page(request, {"file": "Choose a file to keep."}, "keep_file", submitted(form), 422)
+    content = upload.file.read(case_files.MAX_BYTES + 1)
     try:
-        await engine(send_command(request.app[CLIENT_KEY], case_id, "record_document", command, update_id))
-    except WorkflowUpdateFailedError as e:  # refused: nothing left behind
-        async with request.app[POOL_KEY].acquire() as conn:
-            await case_files.forget(conn, case_id, document_id)
-        message = forms.plain(getattr(e.cause, "message", str(e)))
-        return await case_page(request, {"file": f"This file was not kept: {message}"}, "keep_file", None, 422)
-    # (The engine not answering: the file stays for the same form sent again, which records it once.)
-    await flash(request, f"Document kept: {checked.filename}.")
+        await keep_document(request, case_id, content, upload.filename, kind, form_update_id(form, "record_document"))
+    except Problem as p:
+        if p.status != 422:
+            raise
+        field = "kind" if str(p).startswith("kind:") else "file"
+        message = "Choose what the document is." if field == "kind" else forms.plain(str(p))
+        return await case_page(request, {field: message}, "keep_file", submitted(form), 422)
+    await flash(request, f"Document kept: {case_files.safe_name(upload.filename)}.")
     raise web.HTTPSeeOther(f"/cases/{case_id}#documents")
 
 

@@ -4,26 +4,28 @@ failures as problems a person can act on, and visibility decided, and each view 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from typing import Any
 
 import asyncpg
 from aiohttp import web
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import delivery, read_model
+from activities import case_files, delivery, read_model
 from activities.effects import addressee
 from activities.follow_ups import start_follow_ups
 from activities.retention import RetentionRule
 from web.auth import ROLES_KEY, current_user
 from worker.authz import Scope
 from worker.codec import CaseErased
+from worker.identity import acting_for
 from worker.sealing import Sealer
-from worker.temporal import case_workflow_id
+from worker.temporal import case_workflow_id, send_command
 from workflows.case import EarlyHelpCase
-from workflows.models import Snapshot
+from workflows.models import RecordDocument, Snapshot
 
 CLIENT_KEY, POOL_KEY = web.AppKey("client", Client), web.AppKey("pool", asyncpg.Pool)
 TASK_QUEUE_KEY = web.AppKey("task_queue", str)
@@ -103,6 +105,39 @@ async def post_letter(request: web.Request, case_id: str, number: str) -> bool:
         client, queue = request.config_dict[CLIENT_KEY], request.config_dict[TASK_QUEUE_KEY]
         await start_follow_ups([delivery.delivery(item)], client=client, task_queue=queue)
     return item is not None
+
+
+FILE_KINDS = ("consent_form", "school_report", "health_report", "cin_plan", "court_order", "other")
+
+
+async def keep_document(
+    request: web.Request, case_id: str, content: bytes, filename: str, kind: str, update_id: str
+) -> str:
+    """A document kept on the case, at every door (the case page's form, the staff API, the CLI): checked by its
+    content, sealed under the case's key, then recorded by the `record_document` command; refused (422, in words),
+    nothing is left behind. The same `update_id` sent again keeps it once. Returns its document id."""
+    if kind not in FILE_KINDS:
+        raise Problem(422, f"kind: choose what the document is, one of {', '.join(FILE_KINDS)}")
+    try:
+        checked = case_files.check(content, filename)
+    except case_files.FileRefused as e:
+        raise Problem(422, f"This file was not kept: {e}.") from None
+    user = current_user(request)
+    document_id = "DOC-" + hashlib.sha256(update_id.encode()).hexdigest()[:12]
+    command = RecordDocument(
+        by=user.id, document_id=document_id, kind=kind, sha256=checked.sha256, filename=checked.filename
+    )
+    async with request.config_dict[POOL_KEY].acquire() as conn:
+        await case_files.keep(conn, case_id, document_id, checked, sealer_of(request))
+    acting_for.set(user.id)
+    try:
+        await engine(send_command(request.config_dict[CLIENT_KEY], case_id, "record_document", command, update_id))
+    except WorkflowUpdateFailedError as e:  # refused: nothing left behind
+        async with request.config_dict[POOL_KEY].acquire() as conn:
+            await case_files.forget(conn, case_id, document_id)
+        raise Problem(422, f"This file was not kept: {getattr(e.cause, 'message', str(e))}") from None
+    # (The engine not answering: the file stays for the same form sent again, which records it once.)
+    return document_id
 
 
 def handle(request: web.Request, case_id: str) -> Any:

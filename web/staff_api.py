@@ -9,6 +9,7 @@ check for the signed-in person, whatever `by` the body claims. The OpenAPI docum
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import people_index, read_model, report, retention, subject_access
+from activities import case_files, people_index, read_model, report, retention, subject_access
 from activities.erasure import NotErasable, audit_trail, erase_case
 from web.api import VERIFIER_KEY
 from web.auth import ROLES_KEY, User, current_user, user_of
@@ -29,6 +30,7 @@ from web.cases import (
     Problem,
     engine,
     handle,
+    keep_document,
     list_filters,
     managed_case,
     post_letter,
@@ -220,6 +222,18 @@ async def refer(request: web.Request) -> web.Response:
         ) from None
     snap: Snapshot = await engine(case.query(EarlyHelpCase.snapshot))
     return web.json_response(text=snap.model_dump_json(), status=201)
+
+
+async def keep_file(request: web.Request) -> web.Response:
+    """A document kept on the case (web/cases.py keep_document): its bytes as the body, `kind` and `filename` in
+    the query; `Idempotency-Key` (optional) makes the same upload sent again kept once."""
+    case_id, q = request.match_info["case_id"], request.query
+    await visible_case(request, case_id)
+    key = request.headers.get("Idempotency-Key", "")
+    update_id = f"api-file-{key}" if re.fullmatch(r"[A-Za-z0-9_-]{16,64}", key) else new_update_id()
+    content = await request.content.read(case_files.MAX_BYTES + 1)
+    document_id = await keep_document(request, case_id, content, q.get("filename", ""), q.get("kind", ""), update_id)
+    return web.json_response({"case_id": case_id, "document_id": document_id}, status=201)
 
 
 async def post_document(request: web.Request) -> web.Response:
@@ -452,6 +466,9 @@ def openapi() -> dict[str, Any]:
             "post": {"summary": "a safeguarding concern (never refused)", "requestBody": _json(ref(Concern))}
         },
         "/cases/{case_id}/erasure": {"post": {"summary": "erase a closed case", "requestBody": _json(ref(Erasure))}},
+        "/cases/{case_id}/files": {
+            "post": {"summary": "keep a document on the case: its bytes as the body; ?kind=&filename="}
+        },
         "/cases/{case_id}/documents/{document}/post": {
             "post": {"summary": "send one of the case's letters to the family by post (GOV.UK Notify), once"}
         },
@@ -522,6 +539,7 @@ def add_routes(app: web.Application) -> None:
             web.post("/cases/{case_id}/erasure", erase),
             web.post("/cases/{case_id}/retention", retention_decision),
             web.post("/cases/{case_id}/documents/{document}/post", post_document),
+            web.post("/cases/{case_id}/files", keep_file),
             web.get("/retention", retention_due),
             web.get("/people", people),
             web.get("/people/{person_ref}/record", person_record),

@@ -36,7 +36,8 @@ async def _call(
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http,
-            http.request(method, url, json=body, params=params, headers=headers) as response,
+            # (a file's bytes as they are; anything else as JSON)
+            http.request(method, url, **_sent(body), params=params, headers=headers) as response,
         ):
             if response.status >= 400:
                 text = await response.text()
@@ -48,6 +49,10 @@ async def _call(
             return await response.json()
     except aiohttp.ClientError as e:
         raise Refused(503, f"cannot reach the web app at {session.web_url}: {e}") from None
+
+
+def _sent(body: Any) -> dict[str, Any]:
+    return {"data": body} if isinstance(body, bytes) else {"json": body}
 
 
 def call(session: Session, method: str, path: str, body: Any = None, **params: Any) -> Any:

@@ -3,7 +3,9 @@ advice point's contacts (counts only) [DOMAIN 9][002]."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
@@ -75,6 +77,25 @@ def report(results: list[tuple[str, str]], from_lead: str, to_lead: str) -> None
     out.print(f"{moved} of {len(results)} open case(s) of {from_lead} reallocated to {to_lead}.")
     if moved != len(results):
         raise typer.Exit(1)
+
+
+@app.command("keep-document")
+def keep_document_command(
+    case: Annotated[str, typer.Argument(help="the case")],
+    file: Annotated[Path, typer.Argument(help="a PDF, PNG or JPEG image, or Word document (.docx), 10 MB at most")],
+    kind: Annotated[str, typer.Option(help="consent_form, school_report, health_report, cin_plan, court_order, other")],
+) -> None:
+    """Keep a document on a case (a signed consent form, a school report, a CIN plan), as the case page's form does:
+    judged by its content, sealed under the case's key, recorded with its SHA-256. Signed in only."""
+    if remote.signed_in() is None:
+        fail("keeping a document goes through the web app: sign in first (earlyhelp login)", 2)
+    try:
+        content = file.read_bytes()
+    except OSError as e:
+        fail(f"file: cannot read {file}: {e.strerror}", 2)
+    key = "cli-" + hashlib.sha256(case.encode() + content).hexdigest()[:40]  # the same file sent again: kept once
+    kept = staff("POST", f"/cases/{case}/files", content, kind=kind, filename=file.name, idempotency_key=key)
+    out.print(f"Case {case}: {file.name} kept as {kept['document_id']}.")
 
 
 @app.command("post-letter")

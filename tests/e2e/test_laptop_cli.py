@@ -4,8 +4,10 @@ sees exactly the cases the web app shows that person. Each surface of the API sh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from starter.local.stack import laptop_environment
@@ -306,3 +309,36 @@ def test_a_manager_finds_a_person_by_name_as_it_sounds_and_date_of_birth_from_a_
     assert case not in found_as("tm-south")
     nothing = laptop(trusted, "find-person")
     assert nothing.returncode == 2 and "give at least one of" in nothing.stdout + nothing.stderr
+
+
+def test_a_document_is_kept_from_a_staff_machine_once_and_a_file_that_is_not_one_is_refused(trusted: Trusted):  # noqa: F811
+    """Issue #25's 'given a document ... through the CLI': `earlyhelp keep-document` sends the file to the web app,
+    which keeps it as the case page does (judged by its content, sealed, recorded with its SHA-256); sent twice,
+    kept once; a file named .pdf that is not one is refused by what it holds, and nothing is kept."""
+    case = closure_pending(trusted)
+    folder = trusted.stack.folder / "laptop"
+    folder.mkdir(exist_ok=True)
+    (consent := folder / "consent.pdf").write_bytes(b"%PDF-1.4\n% signed consent form\n%%EOF\n")
+    (fake := folder / "fake.pdf").write_bytes(b"MZ this is a program, not a PDF")
+    assert laptop(trusted, "login", "--user", "lp-jones").returncode == 0
+    first = laptop(trusted, "keep-document", case, str(consent), "--kind", "consent_form")
+    again = laptop(trusted, "keep-document", case, str(consent), "--kind", "consent_form")
+    assert first.returncode == again.returncode == 0, first.stdout + first.stderr
+    kept = re.search(r"kept as (DOC-\w+)", first.stdout)
+    assert kept and kept[1] in again.stdout
+    refused = laptop(trusted, "keep-document", case, str(fake), "--kind", "consent_form")
+    assert refused.returncode != 0 and "not one of" in refused.stdout + refused.stderr
+
+    async def kept_files() -> list[str]:
+        conn = await asyncpg.connect(trusted.stack.database_url)
+        try:
+            return [
+                r["document_id"]
+                for r in await conn.fetch("SELECT document_id FROM case_files WHERE case_id = $1", case)
+            ]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(kept_files()) == [kept[1]]
+    timeline = laptop_json(trusted, "timeline", case)
+    assert [e["data"]["filename"] for e in timeline if e["type"] == "DocumentRecorded"] == ["consent.pdf"]
