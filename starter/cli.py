@@ -625,7 +625,16 @@ def demo_command(
     """Seed a realistic caseload across the localities and all routes, with progress shown."""
     from starter.local.demo import seed_caseload
 
-    count = run(lambda client: seed_caseload(client, cases, seed, Config.from_env().task_queue))
+    config = Config.from_env()
+
+    async def seed(client: Client) -> int:
+        pool = await temporal.open_database(config)  # (each family's consent form is kept on its case)
+        try:
+            return await seed_caseload(client, cases, seed, config.task_queue, pool)
+        finally:
+            await pool.close()
+
+    count = run(seed)
     out.print(f"Seeded {count} cases.")
 
 

@@ -1,5 +1,5 @@
 """`earlyhelp demo` (starter/local/demo.py): its families reach the stages the README's tour shows, each with a
-clearly fictional family record (names, dates of birth, an address, how they are related)."""
+clearly fictional family record (names, dates of birth, an address, how they are related) and its signed consent form."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def task_queue(env: Any, pool: Any) -> AsyncIterator[str]:
 
 async def test_the_demo_seeds_every_stage_with_fictional_families_and_a_visit_letter(env, task_queue, pool):
     count = len(SCENARIOS)
-    assert await seed_caseload(env.client, count, seed=7, task_queue=task_queue) == count
+    assert await seed_caseload(env.client, count, seed=7, task_queue=task_queue, pool=pool) == count
     handles = [env.client.get_workflow_handle_for(EarlyHelpCase.run, f"case-DEMO-{n:03d}") for n in range(1, count + 1)]
     try:
         stages = {(await h.query(EarlyHelpCase.snapshot)).stage for h in handles}
@@ -39,6 +39,15 @@ async def test_the_demo_seeds_every_stage_with_fictional_families_and_a_visit_le
         assert [(r.from_ref, r.kind, r.to_ref) for r in details.relationships] == [
             (parent.person_ref, "parent", child.person_ref)
         ]
+
+        # Each family's signed consent form is kept on its case (sealed), whatever stage it reached since.
+        for h in handles:
+            [form] = (await h.query(EarlyHelpCase.details)).documents
+            assert (form.kind, form.filename) == ("consent_form", "consent-form.pdf")
+        kept = await pool.fetch("SELECT case_id, content_type FROM case_files WHERE case_id LIKE 'DEMO-%'")
+        assert {(r["case_id"], r["content_type"]) for r in kept} == {
+            (f"DEMO-{n:03d}", "application/pdf") for n in range(1, count + 1)
+        }
 
         async def letters() -> int:
             return await pool.fetchval("SELECT count(*) FROM documents WHERE kind = 'visit_letter'")

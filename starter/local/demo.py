@@ -11,13 +11,17 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
+from fpdf import FPDF
 from rich.progress import Progress
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities import case_files
 from starter.local import scripts
 from starter.local.samples import sample_referral
 from worker.identity import acting_for
+from worker.sealing import Sealer
 from worker.temporal import start_case
 from workflows.case import EarlyHelpCase
 from workflows.models import (
@@ -27,6 +31,7 @@ from workflows.models import (
     Need,
     NeedCode,
     RecordContactAttempt,
+    RecordDocument,
     RecordScreening,
     RecordUnannouncedVisit,
     RecordWarmHandover,
@@ -201,8 +206,41 @@ def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
     return referral.model_copy(update={"family": fictional_family(referral, rnd)})
 
 
-async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) -> int:
-    """Start and drive the demo's families; one already there is left as it is, so seeding resumes."""
+def consent_form(referral: Referral) -> bytes:
+    """The family's signed 'Early Help Information Sharing Consent Form', as a scanned form would be kept: a PDF
+    naming the (fictional) parent who signed it and when."""
+    parent = referral.family.members[0].details
+    signed = " ".join(n for n in (parent.given_name, parent.family_name) if n) if parent else "the parent"
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=14)
+    pdf.multi_cell(0, 8, "Early Help Information Sharing Consent Form", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=11)
+    text = (
+        f"Our reference: {referral.case_id}\n\nI agree to the Early Help team sharing information about my family "
+        "with the services that can help us, as explained to me.\n\n"
+        f"Signed: {signed}\nDate: {referral.received_at:%d %B %Y}\n\n(A fictional form of the demo: no real family.)"
+    )
+    pdf.multi_cell(0, 6, text.encode("latin-1", "replace").decode("latin-1"), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+async def keep_consent_form(pool: asyncpg.Pool, client: Client, referral: Referral, send: scripts.Send) -> None:
+    """Keep the family's consent form on its case as the case page's form would: sealed, then recorded."""
+    checked = case_files.check(consent_form(referral), "consent-form.pdf")
+    document_id = f"DOC-{referral.case_id}"
+    async with pool.acquire() as conn:
+        await case_files.keep(conn, referral.case_id, document_id, checked, Sealer(client.data_converter.payload_codec))
+    kept = RecordDocument(by=scripts.SCREENER, document_id=document_id, kind="consent_form", sha256=checked.sha256,
+                          filename=checked.filename)  # fmt: skip
+    await send(EarlyHelpCase.record_document, kept)
+
+
+async def seed_caseload(
+    client: Client, count: int, seed: int, task_queue: str, pool: asyncpg.Pool | None = None
+) -> int:
+    """Start and drive the demo's families; one already there is left as it is, so seeding resumes. With the
+    database (`pool`), each family's signed consent form is kept on its case."""
     rnd = random.Random(seed)
     seeded = 0
     with Progress() as progress:
@@ -225,6 +263,8 @@ async def seed_caseload(client: Client, count: int, seed: int, task_queue: str) 
             async def now() -> datetime:
                 return datetime.now(UTC)
 
+            if pool is not None:
+                await keep_consent_form(pool, client, referral, send)
             await scenario(send, now, LEADS[n % len(LEADS)])
             progress.advance(task)
     return seeded

@@ -33,7 +33,7 @@ from worker.authz import hash_password
 from worker.config import Config, ConfigError
 from worker.identity import new_key_pair
 from worker.keys import new_key_file
-from worker.temporal import connect, patiently, signing_interceptors
+from worker.temporal import connect, open_database, patiently, signing_interceptors
 from workflows import search
 
 BIN = Path(sys.executable).parent
@@ -403,4 +403,8 @@ async def prepare(config: Config, demo: bool) -> int:
     client = await patiently(lambda: connect(config, interceptors=signing_interceptors(config)), config.startup_seconds)
     if not demo or (await client.count_workflows("WorkflowType = 'EarlyHelpCase'")).count >= DEMO_FAMILIES:
         return 0
-    return await seed_caseload(client, DEMO_FAMILIES, 7, config.task_queue)
+    pool = await open_database(config)  # (each family's consent form is kept on its case)
+    try:
+        return await seed_caseload(client, DEMO_FAMILIES, 7, config.task_queue, pool)
+    finally:
+        await pool.close()
