@@ -7,6 +7,7 @@ seed's own description, independently of the SQL under test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
@@ -43,7 +44,7 @@ from workflows.models import (
     StepDown,
     WithdrawConsent,
 )
-from workflows.state import CURRENT_PRACTICE
+from workflows.state import CURRENT_PRACTICE, CaseState
 
 KINDS = [
     "signpost",
@@ -513,6 +514,27 @@ def test_a_referred_person_is_the_same_person_by_nhs_number_upn_or_names_and_dat
     assert identities([{"family_name": "Smyth", "date_of_birth": "2015-03-27"}, {"given_name": "Ann"}]) == []
 
 
+def walking(state: CaseState, events: list[Event]) -> Callable[[object, datetime], None]:
+    """A command at a time of the test's choosing, the case's timers ticked to it first."""
+
+    def do(command: object, at: datetime) -> None:
+        events.extend(pathway.tick(state, at))
+        events.extend(pathway.decide(state, command, at))  # type: ignore[arg-type]
+
+    return do
+
+
+def assessed(do: Callable[[object, datetime], None], state: CaseState, lead: str, start: datetime) -> None:
+    """Screened at `start`, then allocated to `lead`, reached, visited and assessed a day apart."""
+    do(RecordScreening(by="das", decision="accept"), start)
+    do(Allocate(by="das", lead_practitioner=lead), start + timedelta(days=1))
+    do(RecordContactAttempt(by=lead, method="phone", outcome="reached"), start + timedelta(days=2))
+    do(RecordHomeVisit(by=lead, agreement_given=True, genogram_started=True, children_seen=True),
+       start + timedelta(days=3))  # fmt: skip
+    do(RecordAssessment(by=lead, worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"],
+                        needs=state.needs), start + timedelta(days=4))  # fmt: skip
+
+
 async def test_open_plan_actions_are_the_leads_tasks_and_in_the_digest_until_a_review_closes_them(fresh_pool):
     """Each open action of a family's plan is its lead's task and, once due within the week or overdue, in the
     digest, by its need in words (issue #26); a review that closes an action takes it off both; a missed step
@@ -521,17 +543,8 @@ async def test_open_plan_actions_are_the_leads_tasks_and_in_the_digest_until_a_r
     state, events = pathway.open_case(sample_referral("PLA001", received, locality="West"))
     needs = [n.code for n in state.needs]
 
-    def do(command: object, at: datetime) -> None:
-        events.extend(pathway.tick(state, at))
-        events.extend(pathway.decide(state, command, at))  # type: ignore[arg-type]
-
-    do(RecordScreening(by="das", decision="accept"), received + timedelta(hours=2))
-    do(Allocate(by="das", lead_practitioner="lp-plan"), received + timedelta(days=1))
-    do(RecordContactAttempt(by="lp-plan", method="phone", outcome="reached"), received + timedelta(days=2))
-    do(RecordHomeVisit(by="lp-plan", agreement_given=True, genogram_started=True, children_seen=True),
-       received + timedelta(days=3))  # fmt: skip
-    do(RecordAssessment(by="lp-plan", worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"],
-                        needs=state.needs), received + timedelta(days=4))  # fmt: skip
+    do = walking(state, events)
+    assessed(do, state, "lp-plan", received + timedelta(hours=2))
     dues = [date(2026, 2, 20), date(2026, 3, 20), date(2026, 4, 20)]
     actions = [PlanAction(need_code=n, action="a", owner="o", due=d, action_id=f"A{i}")
                for i, (n, d) in enumerate(zip(needs, dues, strict=True))]  # fmt: skip
@@ -599,18 +612,8 @@ async def test_one_case_closed_for_each_reason_gives_the_reports_every_closure_f
         received = datetime(2026, 2, 2 + n, 10, tzinfo=UTC)
         state, events = pathway.open_case(sample_referral(f"CLO00{n}", received, locality="East"), CURRENT_PRACTICE)
 
-        def do(command: object, at: datetime, state=state, events=events) -> None:
-            events.extend(pathway.tick(state, at))
-            events.extend(pathway.decide(state, command, at))  # type: ignore[arg-type]
-
-        at = received + timedelta(hours=2)
-        do(RecordScreening(by="das", decision="accept"), at)
-        do(Allocate(by="das", lead_practitioner="lp"), at + timedelta(days=1))
-        do(RecordContactAttempt(by="lp", method="phone", outcome="reached"), at + timedelta(days=2))
-        do(RecordHomeVisit(by="lp", agreement_given=True, genogram_started=True, children_seen=True),
-           at + timedelta(days=3))  # fmt: skip
-        do(RecordAssessment(by="lp", worries=["w"], needs_to_happen=["n"], scaling=5, sources=["a", "b"],
-                            needs=state.needs), at + timedelta(days=4))  # fmt: skip
+        do, at = walking(state, events), received + timedelta(hours=2)
+        assessed(do, state, "lp", at)
         taf_at = at + timedelta(days=10)
         plan = [PlanAction(need_code=x.code, action="a", owner="o", due=taf_at.date()) for x in state.needs]
         do(RecordTaf(by="lp", held_at=taf_at, attendees=["parent"], actions=plan,
