@@ -11,6 +11,7 @@ from temporalio import activity
 
 from activities.delivery import delivery
 from activities.follow_ups import FollowUp, start_follow_ups
+from workflows.calendar import spoken_time
 from workflows.models import MashReferralRef
 
 log = structlog.get_logger("earlyhelp.mash")
@@ -40,7 +41,7 @@ class MashActivities:
             )
             if row is None:
                 return None
-            made = row["referred_at"].strftime("%H:%M UTC on %d %B %Y")
+            made = spoken_time(row["referred_at"])  # London time to the minute, as people read it
             item = await conn.fetchval(
                 "INSERT INTO notifications (case_id, seq, kind, recipient, subject, body)"
                 " VALUES ($1, $2, 'mash_unacknowledged', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",

@@ -33,6 +33,7 @@ from worker.authz import Roles
 from worker.main import new_worker
 from worker.sandbox import workflow_runner
 from worker.sealing import PLAIN
+from workflows.calendar import spoken_time
 from workflows.delivery import SEND_GIVES_UP, Delivery, OutboxSweep
 from workflows.mash import ACKNOWLEDGE_WITHIN, MashReferralWatch, watch_id
 from workflows.models import MashAcknowledgement, StepDown
@@ -303,6 +304,8 @@ async def test_a_mash_referral_not_acknowledged_within_an_hour_is_escalated_to_t
     assert (await final(pool, item))["delivery_status"] == "delivered"
     [sent] = sent_with(standin, item)
     assert sent["email_address"] == EMAILS["duty_manager"] and case.case_id in sent["personalisation"]["body"]
+    referred = await pool.fetchval("SELECT referred_at FROM mash_referrals WHERE case_id = $1", case.case_id)
+    assert f"made at {spoken_time(referred)}," in sent["personalisation"]["body"]  # London time, never UTC
     assert await pool.fetchval("SELECT escalated_at FROM mash_referrals WHERE case_id = $1", case.case_id)
     # Acknowledged late all the same: who and when are recorded, and the watch ends.
     ack = await watch.execute_update("acknowledge", MashAcknowledgement(by="mash-obi"), result_type=MashAcknowledgement)
