@@ -924,7 +924,9 @@ WCAG_22_AA = {
 
 
 def assert_accessible(page: Page) -> None:
-    """axe-core in the browser: no WCAG 2.2 A or AA violation on the page as it is now."""
+    """axe-core in the browser: no WCAG 2.2 A or AA violation on the page as it is now, once it has loaded (its
+    stylesheet too: a page reached by a click and checked before its styles applied measured unstyled links)."""
+    page.wait_for_load_state("load")
     results = AXE.run(page, options=WCAG_22_AA)
     assert results.violations_count == 0, f"{page.url}\n{results.generate_report()}"
 
