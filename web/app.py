@@ -551,7 +551,6 @@ async def keep_file(request: web.Request) -> web.Response:
     """A document kept on the case (web/cases.py keep_document): refused, the page says why beside the file, and
     nothing is left behind. Sent twice (the same form), kept once."""
     case_id = request.match_info["case_id"]
-    await visible_case(request, case_id)
     form = await request.post()
     upload, kind = form.get("file"), str(form.get("kind", ""))
     if not isinstance(upload, web.FileField) or not upload.filename:

@@ -116,6 +116,7 @@ async def keep_document(
     """A document kept on the case, at every door (the case page's form, the staff API, the CLI): checked by its
     content, sealed under the case's key, then recorded by the `record_document` command; refused (422, in words),
     nothing is left behind. The same `update_id` sent again keeps it once. Returns its document id."""
+    await visible_case(request, case_id)
     if kind not in FILE_KINDS:
         raise Problem(422, f"kind: choose what the document is, one of {', '.join(FILE_KINDS)}")
     try:

@@ -318,7 +318,10 @@ def test_a_document_is_kept_from_a_staff_machine_once_and_a_file_that_is_not_one
     case = closure_pending(trusted)
     folder = trusted.stack.folder / "laptop"
     folder.mkdir(exist_ok=True)
-    (consent := folder / "consent.pdf").write_bytes(b"%PDF-1.4\n% signed consent form\n%%EOF\n")
+    # a scanned form of 3 MB (many chunks on the wire: the body is read whole)
+    (consent := folder / "consent.pdf").write_bytes(
+        b"%PDF-1.4\n% signed consent form\n" + b"0" * 3_000_000 + b"\n%%EOF\n"
+    )
     (fake := folder / "fake.pdf").write_bytes(b"MZ this is a program, not a PDF")
     assert laptop(trusted, "login", "--user", "lp-jones").returncode == 0
     first = laptop(trusted, "keep-document", case, str(consent), "--kind", "consent_form")
@@ -329,16 +332,16 @@ def test_a_document_is_kept_from_a_staff_machine_once_and_a_file_that_is_not_one
     refused = laptop(trusted, "keep-document", case, str(fake), "--kind", "consent_form")
     assert refused.returncode != 0 and "not one of" in refused.stdout + refused.stderr
 
-    async def kept_files() -> list[str]:
+    async def kept_files() -> list[tuple[str, int]]:
         conn = await asyncpg.connect(trusted.stack.database_url)
         try:
-            return [
-                r["document_id"]
-                for r in await conn.fetch("SELECT document_id FROM case_files WHERE case_id = $1", case)
-            ]
+            rows = await conn.fetch("SELECT document_id, size FROM case_files WHERE case_id = $1", case)
+            return [(r["document_id"], r["size"]) for r in rows]
         finally:
             await conn.close()
 
-    assert asyncio.run(kept_files()) == [kept[1]]
+    assert asyncio.run(kept_files()) == [(kept[1], consent.stat().st_size)]  # the whole file, not its first chunk
+    another_team = api(trusted, "tm-south", "POST", f"/cases/{case}/files?kind=consent_form&filename=x.pdf", "%PDF-")
+    assert another_team[0] == 404 and len(asyncio.run(kept_files())) == 1  # no case to them, nothing kept
     timeline = laptop_json(trusted, "timeline", case)
     assert [e["data"]["filename"] for e in timeline if e["type"] == "DocumentRecorded"] == ["consent.pdf"]
