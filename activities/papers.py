@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from activities.effects import family_record
+from activities.effects import PLAIN_LETTERHEAD, Letterhead, family_record
 from workflows.calendar import LONDON
 from workflows.models import AssessmentSections, Event, PlanAction
 from workflows.state import draft_after, plan_after
@@ -103,10 +103,12 @@ def _bullets(items: list[str]) -> list[str]:
     return [f"  - {i}" for i in items] or ["  (none recorded)"]
 
 
-def text(case_id: str, v: Version) -> str:
-    """The version as a document's text (lines kept): the print view and the PDF show it as it is."""
+def text(case_id: str, v: Version, letterhead: Letterhead = PLAIN_LETTERHEAD) -> str:
+    """The version as a document's text (lines kept): the print view and the PDF show it as it is. Who wrote it
+    is named as a family reads them (the roles file's [staff] table), never by a staff id."""
     when = v.at.astimezone(LONDON).strftime("%-d %B %Y at %H:%M")
-    return f"{v.title} for case {case_id}\n{v.how.capitalize()} by {v.by} on {when}.\n\n" + body(v)
+    who, team, _ = letterhead.practitioner(v.by)
+    return f"{v.title} for case {case_id}\n{v.how.capitalize()} by {who} ({team}) on {when}.\n\n" + body(v)
 
 
 def body(v: Version) -> str:

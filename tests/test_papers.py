@@ -7,6 +7,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 from activities import papers
+from activities.effects import Letterhead
 from starter.local.samples import sample_referral
 from workflows import pathway
 from workflows.models import (
@@ -97,8 +98,9 @@ def test_each_recording_of_the_plan_and_the_assessment_is_a_version():
 
 def test_the_plan_reads_in_the_familys_words_with_who_does_what_by_when():
     events, needs = a_case_with_a_reviewed_plan()
-    text = papers.text("PP1", papers.versions(events)["plan"][-1])
-    assert "Family plan for case PP1\nReviewed by lp on 2 March 2026 at 10:00." in text
+    staff = {"lp": {"name": "Jo Jones", "team": "North Early Help team"}}
+    text = papers.text("PP1", papers.versions(events)["plan"][-1], Letterhead(staff=staff))
+    assert "Family plan for case PP1\nReviewed by Jo Jones (North Early Help team) on 2 March 2026 at 10:00." in text
     assert "What the review found:\n  Mornings are calmer" in text
     assert "  - a breakfast club place\n    What will be better: Amira is in class by 9\n" in text
     assert "Who: Calder Primary. By: 1 April 2026. How it is going: going well." in text

@@ -37,7 +37,7 @@ from activities import (
     subject_access,
 )
 from activities.delivery import reference
-from activities.effects import DEADLINE_NAMES, stage_name, task_name
+from activities.effects import DEADLINE_NAMES, Letterhead, stage_name, task_name
 from activities.plain_words import without_sources
 from activities.retention import RetentionRule
 from starter.staff.render import when
@@ -675,7 +675,7 @@ async def case_paper(request: web.Request) -> web.Response:
     if version is None:
         what = "version of the " if wanted else ""
         raise Problem(404, f"There is no such {what}{papers.PAPERS[kind].lower()} on this case.")
-    text = papers.text(case_id, version)
+    text = papers.text(case_id, version, Letterhead(staff=request.app[ROLES_KEY].staff))
     if request.match_info.get("format") == ".pdf":
         body = await asyncio.to_thread(letters.document_pdf, version.title, case_id, text, version.at)
         name = f"{case_id}-{kind}-{version.seq}.pdf"

@@ -1215,6 +1215,8 @@ def test_the_assessment_and_the_plan_are_written_in_parts_and_print_as_documents
     expect(plan).to_contain_text("A breakfast club place\n    What will be better: In class by nine")
     expect(plan).to_contain_text("How it is going: some progress.")
     expect(plan).not_to_contain_text("amber")
+    expect(plan).to_contain_text("Updated by Jo Jones (North Early Help team) on ")  # named, never by a staff id
+    expect(plan).not_to_contain_text("lp-jones")
     answer = page.request.get(f"{web.url}/cases/{case}/assessment.pdf")
     assert answer.ok and answer.headers["content-type"] == "application/pdf"
     text = " ".join(pypdf.PdfReader(io.BytesIO(answer.body())).pages[0].extract_text().split())
