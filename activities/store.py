@@ -164,6 +164,12 @@ class CaseActivities:
                 non_retryable=True,
             ) from None
 
+    @activity.defn
+    async def save_events(self, case_id: str, events: list[Event], first_run: str = "") -> list[Event]:
+        """append_events in the workflow task (a local activity): answers the events, for the history to keep."""
+        await self.append_events(case_id, events, first_run)
+        return events
+
     async def _append(self, case_id: str, events: list[Event], first_run: str = "") -> int:
         sealed = [json.dumps(await self.sealer.seal_data(case_id, e.type, e.data)) for e in events]
         columns = ([e.seq for e in events], [e.type for e in events], [e.at for e in events], [e.by for e in events])

@@ -37,6 +37,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
 from activities.delivery import KINDS
+from benchmarks import profile, server_counts
 from benchmarks.baseline import BaselineCase
 from starter.local import scripts
 from starter.local.notify_standin import api_key
@@ -62,6 +63,7 @@ from workflows.models import (
 HERE = Path(__file__).parent
 SIZES = {  # lifecycle cases, concurrency, read-model lag samples, open cases held
     "smoke": {"cases": 6, "concurrency": 3, "lag_samples": 5, "open_cases": 20},
+    "medium": {"cases": 150, "concurrency": 16, "lag_samples": 20, "open_cases": 200},
     "full": {"cases": 400, "concurrency": 16, "lag_samples": 200, "open_cases": 3000},
 }
 MIX = [("closure", 0.6), ("signposted", 0.2), ("step_down", 0.1), ("safeguarding", 0.1)]
@@ -165,12 +167,19 @@ async def baseline_case(client: Client, queue: str, kind: str, case_id: str, tim
 
 
 async def lifecycles(
-    clients: dict[str, Client], kinds: list[str], concurrency: int, rounds: int, tag: str = ""
-) -> tuple[dict[str, float], dict[str, float]]:
+    clients: dict[str, Client],
+    kinds: list[str],
+    concurrency: int,
+    rounds: int,
+    tag: str = "",
+    procs: dict[str, psutil.Process] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Engine and baseline on the same cases, alternating in `rounds` chunks so drift in the server
-    (its SQLite file grows as the run goes on) weighs on both alike."""
+    (its SQLite file grows as the run goes on) weighs on both alike. With `procs`, the CPU seconds each
+    process used while each side ran, per command."""
     timings = {"engine": Timings(), "baseline": Timings()}
     elapsed = {"engine": 0.0, "baseline": 0.0}
+    used: dict[str, dict[str, float]] = {"engine": {}, "baseline": {}}
     runners = {
         "engine": ("bench-engine", f"E{tag}", engine_case),
         "baseline": ("bench-baseline", f"B{tag}", baseline_case),
@@ -192,11 +201,18 @@ async def lifecycles(
             ) -> Awaitable[None]:
                 return rc(clients[n], q, c[i], f"{p}{r}-{i:05d}", timings[n])
 
-            elapsed[name] += await pooled(len(chunk), concurrency, job)
-    return (
-        timings["engine"].summary(elapsed["engine"], len(kinds)),
-        timings["baseline"].summary(elapsed["baseline"], len(kinds)),
-    )
+            spent: dict[str, float] = {}
+            with profile.cpu(procs or {}, spent):
+                elapsed[name] += await pooled(len(chunk), concurrency, job)
+            for k, v in spent.items():
+                used[name][k] = used[name].get(k, 0.0) + v
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("engine", "baseline"):
+        out[name] = dict(timings[name].summary(elapsed[name], len(kinds)))
+        if procs:
+            commands = timings[name].commands or 1
+            out[name]["cpu_ms_per_command"] = {k: round(1000 * v / commands, 2) for k, v in used[name].items()}
+    return out["engine"], out["baseline"]
 
 
 async def read_model_lag(client: Client, pool: asyncpg.Pool, queue: str, samples: int) -> dict[str, float]:
@@ -463,16 +479,31 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
         phase("warming up")
         await lifecycles(clients, kinds[:4], 2, 1, tag="WARM")
         phase(f"lifecycle: {len(kinds)} cases each, engine and baseline alternating")
-        eng, base = await lifecycles(clients, kinds, cfg["concurrency"], rounds=4)
+        procs_by_name = {"engine_worker": engine, "baseline_worker": baseline, "server": psutil.Process(server.pid)}
+        if (pg := profile.postgres(work)) is not None:
+            procs_by_name["postgres"] = pg
+        with profile.profiled(engine.pid, f"lifecycle-{size}-engine-worker") as spied:
+            eng, base = await lifecycles(clients, kinds, cfg["concurrency"], rounds=4, procs=procs_by_name)
         events = await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id ~ '^E[0-9]'")
         results["lifecycle"] = {
             "engine": eng,
             "baseline": base,
             "throughput_ratio": round(eng["commands_per_s"] / base["commands_per_s"], 3),
             "p50_latency_ratio": round(eng["p50_ms"] / base["p50_ms"], 3) if base["p50_ms"] else None,
+            "engine_worker_profile": profile.summary(spied),
         }
         if delivery:
             results["delivery"] = await delivery_lag(pool, work / "notify-sent.jsonl")
+        phase("server counts: what each side asked of the server, from its histories")
+        results["server_counts"] = {
+            "engine": await server_counts.totals(
+                client, "WorkflowType = 'EarlyHelpCase' AND WorkflowId STARTS_WITH 'case-E'"
+            ),
+            "baseline": await server_counts.totals(baseline_client, "WorkflowType = 'BaselineCase'"),
+            "delivery": await server_counts.totals(
+                client, "WorkflowType != 'EarlyHelpCase' AND WorkflowType != 'BaselineCase'"
+            ),
+        }
         phase(f"read-model lag: {cfg['lag_samples']} samples")
         results["read_model"] = {
             "events_appended": events,

@@ -283,11 +283,11 @@ async def test_a_save_failing_for_an_hour_marks_the_case_and_tries_again_each_ho
 
     real, down = CaseActivities(pool), [True]
 
-    @activity.defn(name="append_events")
-    async def database_down(case_id: str, events: list[Event], first_run: str = "") -> int:
+    @activity.defn(name="save_events")
+    async def database_down(case_id: str, events: list[Event], first_run: str = "") -> list[Event]:
         if down[0]:
             raise RuntimeError("connection refused")
-        return await real.append_events(case_id, events, first_run)
+        return await real.save_events(case_id, events, first_run)
 
     queue = f"down-{uuid.uuid4().hex[:8]}"
     async with Worker(
@@ -322,12 +322,12 @@ async def test_an_impossible_save_marks_the_case_and_retries_hourly_losing_nothi
     calls: list[int] = []
     real = CaseActivities(pool)
 
-    @activity.defn(name="append_events")
-    async def broken_then_fixed(case_id: str, events: list[Event], first_run: str = "") -> int:
+    @activity.defn(name="save_events")
+    async def broken_then_fixed(case_id: str, events: list[Event], first_run: str = "") -> list[Event]:
         calls.append(len(events))
         if len(calls) == 1:
             raise ApplicationError("save_impossible: test", type=SAVE_IMPOSSIBLE, non_retryable=True)
-        return await real.append_events(case_id, events, first_run)
+        return await real.save_events(case_id, events, first_run)
 
     queue = f"impossible-{uuid.uuid4().hex[:8]}"
     async with Worker(

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.common import RawValue
 
+from starter.ops.histories import saved_events
 from tests.histories.ends import GOLDEN, ends_differing, golden_histories
 from tests.histories.ends import replay as replay_ends
 from tests.histories.record import SCENARIOS
 from tests.stricter import RULE, RefusesAllocation
-from workflows.case import PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
+from workflows.case import LEAN_TASKS, PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
 from workflows.models import CaseOutcome
 
 
@@ -101,6 +103,31 @@ async def test_the_patched_change_replays_old_and_new_histories(env, task_queue)
     assert not failures
 
 
+async def test_saves_in_the_workflow_task_are_local_activities_and_older_goldens_save_by_activity():
+    """save-in-the-workflow-task: its goldens save by local activity (no activity task at all) and keep a timer
+    while its due time holds; every golden before it saves by activity, and all replay."""
+    histories = golden_histories()
+    lean = [h for h in histories if h.workflow_id.startswith("saved_in_task")]
+    assert len(lean) == 4
+    for h in lean:
+        kinds = {e.event_type for e in h.events}
+        assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
+        # The history stays the log of record: every event the run saved is in its saves' markers, once each.
+        seqs = [e.seq for e in await saved_events(h)]
+        assert seqs and seqs == sorted(set(seqs)) and seqs == list(range(seqs[0], seqs[-1] + 1))
+    first_runs = [h for h in lean if h.workflow_id.endswith(".run1")]
+    assert all(LEAN_TASKS in _patches(h) for h in first_runs)
+    older = [h for h in histories if h not in lean]
+    assert not any(LEAN_TASKS in _patches(h) for h in older)
+    assert all(
+        any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in h.events)
+        for h in older
+        if h.workflow_id.endswith(".run1")
+    )
+    failures = {k: v for k, v in (await replay(EarlyHelpCase, histories)).items() if v}
+    assert not failures
+
+
 def _patches(history: WorkflowHistory) -> set[str]:
     """The patch ids a history's markers record."""
     found = set()
@@ -121,9 +148,12 @@ async def test_practice_v2_goldens_carry_its_marker_and_every_earlier_golden_rep
         h
         for h in histories
         if h.workflow_id.startswith(("practice_v2", "continue_as_new_shorter_runs.run1", "before_"))
+        or h.workflow_id.startswith("saved_in_task")
+        and h.workflow_id.endswith(".run1")
     ]
-    assert len(v2) == 6 and all(PRACTICE_V2 in _patches(h) for h in v2)
-    older = [h for h in histories if h not in v2 and not h.workflow_id.startswith("continue_as_new_shorter_runs")]
+    assert len(v2) == 8 and all(PRACTICE_V2 in _patches(h) for h in v2)
+    later_runs = ("continue_as_new_shorter_runs", "saved_in_task")  # (a continued run asks on its first run's rules)
+    older = [h for h in histories if h not in v2 and not h.workflow_id.startswith(later_runs)]
     assert older and not any(PRACTICE_V2 in _patches(h) for h in older)
     failures = {k: v for k, v in (await replay(EarlyHelpCase, histories)).items() if v}
     assert not failures
@@ -135,7 +165,8 @@ async def test_the_shorter_runs_golden_carries_its_marker_and_no_earlier_golden_
     histories = golden_histories()
     shorter = [h for h in histories if h.workflow_id == "continue_as_new_shorter_runs.run1"]
     assert len(shorter) == 1 and SHORTER_RUNS in _patches(shorter[0]) and len(shorter[0].events) >= 300
-    older = [h for h in histories if not h.workflow_id.startswith(("continue_as_new_shorter_runs", "before_"))]
+    later = ("continue_as_new_shorter_runs", "before_", "saved_in_task")  # (recorded after it, or on its old branch)
+    older = [h for h in histories if not h.workflow_id.startswith(later)]
     assert older and not any(SHORTER_RUNS in _patches(h) for h in older)
     before = [h for h in histories if h.workflow_id == "before_shorter_runs.run1"]  # its old branch
     assert len(before) == 1 and SHORTER_RUNS not in _patches(before[0]) and len(before[0].events) >= 300

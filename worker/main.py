@@ -80,7 +80,7 @@ def new_worker(
     """The case workflows and their store; with `delivery`, what follows up the outbox too: deliveries
     through Notify, the MASH queue's watches, the outbox sweep and the daily digests."""
     workflows: list[type] = [EarlyHelpCase]
-    activities: list[Any] = [store.append_events, store.previous_cases]
+    activities: list[Any] = [store.append_events, store.save_events, store.previous_cases]
     if delivery is not None:
         mash = MashActivities(delivery.pool, delivery.sending)
         digests = DigestActivities(delivery.pool, roles, delivery.sending)

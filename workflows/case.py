@@ -3,14 +3,15 @@
 Pure orchestration. Commands arrive as updates whose validators run the
 pathway on a copy of the state (so a rejected command writes nothing to
 history); handlers run it for real. Every change is a domain event, saved to
-PostgreSQL by one activity in the order it happened. The next reminder or
+PostgreSQL in the order it happened by a local activity in the same workflow
+task (older runs: an activity). The next reminder or
 deadline is always one durable timer; the case continues-as-new at each
 review boundary, or earlier if Temporal suggests it.
 """
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -56,6 +57,10 @@ CASE_IS_ITS_ID = "case-is-its-id"
 # Practice version 2 (docs/domain.md section 9, workflows/state.py): a new case opens under it, and looks up the
 # family's earlier cases; a case opened before takes it at its next run (continue-as-new).
 PRACTICE_V2 = "practice-v2"
+# Lean workflow tasks: a save runs as a local activity inside the workflow task that made its events (a command or
+# a deadline costs the server one workflow task, no activity task), and the deadline's timer is kept while its due
+# time holds (no cancel and restart per command). Runs begun before it save by activity and re-time each wait.
+LEAN_TASKS = "save-in-the-workflow-task"
 LOOKUP_TIMEOUT = timedelta(seconds=30)
 # The look-up is a local activity, retried inside the workflow task: bounded by attempts, about an hour of them
 # (1 s doubling to a minute apart), as a save is bounded by SAVE_GIVES_UP.
@@ -72,6 +77,12 @@ RETRY_IMPOSSIBLE_SAVE = timedelta(hours=1)
 # marked and tries again each hour. (No patch: a save scheduled before this bound never ends, so no recorded
 # history takes the new path.)
 SAVE_GIVES_UP = timedelta(hours=1)
+# A save in the workflow task (LEAN_TASKS) retries inside the worker for its first few attempts, then by durable
+# timers; it ends, like the lookup, after about an hour of attempts (1 s doubling to a minute apart).
+SAVE_LOCALLY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=65
+)
+SAVE_RETRIES_IN_WORKER = timedelta(seconds=5)
 
 
 def _invalid(kind: str, error: Exception) -> ApplicationError:
@@ -99,6 +110,9 @@ class EarlyHelpCase:
         self._move_on = False
         self.events: list[Event] = []
         self.unsaved: list[Event] = []
+        self._lean = False  # LEAN_TASKS, asked as the run begins
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_due: datetime | None = None
         # Only a run this case continued into carries state: a client's start is a Referral, whatever it holds.
         try:
             carried = (
@@ -151,6 +165,7 @@ class EarlyHelpCase:
         # Asked before anything else this run does (and so in the same place on replay): a local activity below
         # must not come between the patch's evaluation and the history's marker.
         publish_first = workflow.patched(PUBLISH_BEFORE_SAVE)
+        self._lean = workflow.patched(LEAN_TASKS)
         if self._look_up_family:
             # Once, before the first save, so that what it finds is saved with the referral.
             self._look_up_family = False
@@ -224,29 +239,59 @@ class EarlyHelpCase:
         timeout = None if wake is None else wake - workflow.now()
         if timeout is not None and timeout <= timedelta(0):
             return
-        try:
-            await workflow.wait_condition(lambda: bool(self.unsaved) or self._move_on, timeout=timeout)
-        except asyncio.TimeoutError:
-            pass
+        if not self._lean:
+            try:
+                await workflow.wait_condition(lambda: bool(self.unsaved) or self._move_on, timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+            return
+        # One durable timer per due time: a command that leaves the next wake where it was keeps the timer.
+        if wake != self._timer_due:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if timeout is None else asyncio.ensure_future(workflow.sleep(timeout))
+            self._timer_due = wake
+        timer = self._timer
+        await workflow.wait_condition(
+            lambda: bool(self.unsaved) or self._move_on or (timer is not None and timer.done())
+        )
+        if timer is not None and timer.done():
+            self._timer, self._timer_due = None, None
 
     async def _save(self) -> None:
         while self.unsaved:
             batch = list(self.unsaved)
+            # (the first run's id, not this run's: a reset run keeps it and may save the case again)
+            args = [self.state.referral.case_id, batch, workflow.info().first_execution_run_id]
             try:
-                await workflow.execute_activity(
-                    activities.append_events,
-                    # (the first run's id, not this run's: a reset run keeps it and may save the case again)
-                    args=[self.state.referral.case_id, batch, workflow.info().first_execution_run_id],
-                    start_to_close_timeout=SAVE_TIMEOUT,
-                    schedule_to_close_timeout=SAVE_GIVES_UP,
-                    retry_policy=SAVE_RETRY,
-                )
-            except ActivityError as e:
-                cause = e.cause
+                if self._lean:
+                    await workflow.execute_local_activity(
+                        activities.save_events.__name__,  # (by name: its answer is for the history, not decoded)
+                        args=args,
+                        result_type=RawValue,
+                        start_to_close_timeout=SAVE_TIMEOUT,
+                        schedule_to_close_timeout=SAVE_GIVES_UP,
+                        retry_policy=SAVE_LOCALLY_RETRY,
+                        local_retry_threshold=SAVE_RETRIES_IN_WORKER,
+                    )
+                else:
+                    await workflow.execute_activity(
+                        activities.append_events,
+                        args=args,
+                        start_to_close_timeout=SAVE_TIMEOUT,
+                        schedule_to_close_timeout=SAVE_GIVES_UP,
+                        retry_policy=SAVE_RETRY,
+                    )
+            except (ActivityError, ApplicationError, TemporalTimeoutError) as e:
+                if not (self._lean or isinstance(e, ActivityError)):
+                    raise  # (an activity's failure is always an ActivityError)
+                # A local activity's failure may come as its own error, and only once its attempts have ended.
+                cause = e.cause if isinstance(e, ActivityError) else e
                 if isinstance(cause, ApplicationError) and cause.type == CASE_ID_TAKEN:
                     raise ApplicationError(cause.message, type=CASE_ID_TAKEN, non_retryable=True) from None
                 impossible = isinstance(cause, ApplicationError) and cause.type == SAVE_IMPOSSIBLE
-                retries_ended = e.retry_state in (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED)
+                ended = (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED)
+                retries_ended = self._lean or (isinstance(e, ActivityError) and e.retry_state in ended)
                 if not (impossible or retries_ended):
                     raise
                 self._needs_attention(True)

@@ -65,6 +65,13 @@ PATCHES: tuple[Patch, ...] = (
         "referral_closed_needs_met",
     ),
     Patch(
+        "save-in-the-workflow-task",
+        "EarlyHelpCase",
+        "a save runs as a local activity in the workflow task that made its events, and a deadline's timer is"
+        " kept while its due time holds; before, a save was an activity and each wait set a new timer",
+        "referral_closed_needs_met",
+    ),
+    Patch(
         "send-retries-end",
         "Delivery",
         "a send refused for six hours is escalated; before, its retries had no end",

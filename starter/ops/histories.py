@@ -1,12 +1,15 @@
 """Ops on case histories: replay against the current code, export, rebuild the read model, chronology.
 
 Temporal's history is the event log of record: every domain event the
-workflow recorded travels in the input of an `append_events` activity, so
-the read model can be rebuilt from the histories alone.
+workflow recorded travels in the answer of a `save_events` local activity
+(in its marker), or, in runs begun before patch save-in-the-workflow-task,
+in the input of an `append_events` activity, so the read model can be
+rebuilt from the histories alone.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -17,6 +20,7 @@ from typing import Any, NoReturn
 import asyncpg
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -175,16 +179,31 @@ async def export(client: Client, query: str, folder: Path) -> list[Path]:
 
 
 async def saved_events(history: WorkflowHistory, converter: DataConverter = pydantic_data_converter) -> list[Event]:
-    """The domain events the workflow handed to `append_events` in this run."""
+    """The domain events the workflow saved in this run: the input of each `append_events` activity (runs before
+    patch save-in-the-workflow-task), or the answer of each `save_events` local activity, in its marker."""
     events: list[Event] = []
     for e in history.events:
-        if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            continue
-        attributes = e.activity_task_scheduled_event_attributes
-        if attributes.activity_type.name == "append_events":
-            _, batch = await converter.decode(list(attributes.input.payloads), [str, list[Event]])
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = e.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name == "append_events":
+                _, batch = await converter.decode(list(attributes.input.payloads), [str, list[Event]])
+                events.extend(batch)
+        elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and _saved_in_task(e):
+            # (a failed attempt's marker has no result: its events are saved by a later attempt)
+            [batch] = await converter.decode(
+                list(e.marker_recorded_event_attributes.details["result"].payloads), [list[Event]]
+            )
             events.extend(batch)
     return events
+
+
+def _saved_in_task(event: HistoryEvent) -> bool:
+    """A `save_events` local activity's marker that holds its answer (core's marker: its `data` is plain JSON)."""
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity" or "result" not in marker.details:
+        return False
+    data = marker.details["data"].payloads
+    return bool(data) and json.loads(data[0].data).get("activity_type") == "save_events"
 
 
 def case_id_of(workflow_id: str) -> str:

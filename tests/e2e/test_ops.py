@@ -27,8 +27,8 @@ from workflows.interfaces import SAVE_IMPOSSIBLE
 from workflows.models import Event
 
 
-@activity.defn(name="append_events")
-async def impossible(case_id: str, events: list[Event], first_run: str = "") -> int:
+@activity.defn(name="save_events")
+async def impossible(case_id: str, events: list[Event], first_run: str = "") -> list[Event]:
     """A case store for which every save is a data error."""
     raise ApplicationError("save_impossible: test", type=SAVE_IMPOSSIBLE, non_retryable=True)
 
@@ -132,9 +132,14 @@ def test_a_broken_history_is_reported_and_fails_the_replay(stack: Stack, tmp_pat
     stack.cli("history", "export", case, "--out", str(tmp_path))
     path = next(tmp_path.glob("*.json"))
     history = json.loads(path.read_text())
-    # Drop the first activity the workflow scheduled: the code will schedule one the history lacks.
+    # Drop the first local activity the workflow ran (its look-up or save, by its marker) and what follows:
+    # the code will ask for one the history lacks.
     events = history["events"]
-    first_activity = next(i for i, e in enumerate(events) if "activityTaskScheduledEventAttributes" in e)
+    first_activity = next(
+        i
+        for i, e in enumerate(events)
+        if e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_local_activity"
+    )
     del events[first_activity:]
     events.append(
         {

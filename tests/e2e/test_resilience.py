@@ -174,7 +174,7 @@ def test_a_look_up_of_earlier_cases_failing_for_an_hour_marks_the_case_and_tries
                 client,
                 task_queue=stack.task_queue,
                 workflows=[EarlyHelpCase],
-                activities=[real.append_events, store_down],
+                activities=[real.save_events, store_down],
                 workflow_runner=UnsandboxedWorkflowRunner(),
             ):
                 await start_case(client, sample_referral(case, datetime.now(UTC)), stack.task_queue)

@@ -218,6 +218,9 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     "continue_as_new_shorter_runs": (shorter_runs, {}),
     "before_shorter_runs": (long_run_before_shorter_runs, {}),
     "before_act_on_malformed_concerns": (malformed_concern_dropped, {"needs": [Need(code="health", complex=True)]}),
+    # Recorded after save-in-the-workflow-task: saves as local activities, timers kept while their due time holds.
+    "saved_in_task_contact_ladder": (contact_ladder_unable_to_engage, {}),
+    "saved_in_task_continue_as_new": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
 }
 # Scenarios recorded with a patch answered "no" (no marker): each is the golden of that patch's old branch.
 BEFORE_PATCH = {

@@ -1,0 +1,115 @@
+"""Where the time goes during a measure: py-spy on a worker, and the CPU each process used.
+
+`profiled(pid, name)` samples a process with py-spy for the length of a block and keeps the collapsed
+stacks in benchmarks/results/profiles/<name>.txt (a flame graph's input: `flamegraph.pl` or speedscope
+read it); `summary` gives the functions with the most samples, by their own time and with what they
+call. `cpu(procs)` is the CPU seconds each process (and its children: PostgreSQL's backends) used in a
+block, so a ratio can be read against the server's share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+PROFILES = Path(__file__).parent / "results" / "profiles"
+
+
+@contextlib.contextmanager
+def profiled(pid: int, name: str, rate: int = 50) -> Iterator[Path]:
+    """py-spy samples `pid` (`rate` a second, native threads left out) until the block ends."""
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    out = PROFILES / f"{name}.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    proc = subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--nolineno",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield out
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes what it sampled on an interrupt
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def summary(path: Path, top: int = 20) -> dict[str, Any]:
+    """The functions most sampled: by their own samples (where the CPU was) and inclusive (what under them)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    if not path.exists():
+        return {"samples": 0}
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        frames = stack.split(";")
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+
+    def share(c: Counter[str]) -> list[tuple[str, float]]:
+        return [(f, round(100 * n / total, 1)) for f, n in c.most_common(top)]
+
+    return {
+        "samples": total,
+        "file": str(path.relative_to(PROFILES.parent.parent)),
+        "own_pct": share(own),
+        "inclusive_pct": share(inclusive),
+    }
+
+
+def postgres(work: Path) -> psutil.Process | None:
+    """The embedded PostgreSQL's postmaster under `work` (its backends are its children)."""
+    for p in psutil.process_iter(["name", "cmdline"]):
+        if p.info["name"] == "postgres" and str(work) in " ".join(p.info["cmdline"] or []):
+            parent = p.parent()
+            return p if parent is None or parent.name() != "postgres" else parent
+    return None
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """CPU (user + system) each process and its children have used so far."""
+    out = {}
+    for name, p in procs.items():
+        try:
+            family = [p, *p.children(recursive=True)]
+            out[name] = sum(q.cpu_times().user + q.cpu_times().system for q in family if q.is_running())
+        except psutil.NoSuchProcess:
+            out[name] = 0.0
+    return out
+
+
+@contextlib.contextmanager
+def cpu(procs: dict[str, psutil.Process], into: dict[str, Any]) -> Iterator[None]:
+    """The CPU seconds each process used during the block, into `into`."""
+    before = cpu_seconds(procs)
+    yield
+    after = cpu_seconds(procs)
+    into.update({name: round(after[name] - before[name], 2) for name in procs})
