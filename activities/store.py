@@ -171,6 +171,7 @@ class CaseActivities:
         return events
 
     async def _append(self, case_id: str, events: list[Event], first_run: str = "") -> int:
+        await self.sealer.ready(case_id)  # (before the transaction's connection: see Sealer.ready)
         sealed = [json.dumps(await self.sealer.seal_data(case_id, e.type, e.data)) for e in events]
         columns = ([e.seq for e in events], [e.type for e in events], [e.at for e in events], [e.by for e in events])
         # (rebuild and tests save outside Temporal: no run)

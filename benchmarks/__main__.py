@@ -479,7 +479,12 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
         phase("warming up")
         await lifecycles(clients, kinds[:4], 2, 1, tag="WARM")
         phase(f"lifecycle: {len(kinds)} cases each, engine and baseline alternating")
-        procs_by_name = {"engine_worker": engine, "baseline_worker": baseline, "server": psutil.Process(server.pid)}
+        procs_by_name = {
+            "engine_worker": engine,
+            "baseline_worker": baseline,
+            "server": psutil.Process(server.pid),
+            "clients": psutil.Process(),  # this process: the clients' codec, tokens and pydantic
+        }
         if (pg := profile.postgres(work)) is not None:
             procs_by_name["postgres"] = pg
         with profile.profiled(engine.pid, f"lifecycle-{size}-engine-worker") as spied:

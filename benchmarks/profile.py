@@ -3,7 +3,7 @@
 `profiled(pid, name)` samples a process with py-spy for the length of a block and keeps the collapsed
 stacks in benchmarks/results/profiles/<name>.txt (a flame graph's input: `flamegraph.pl` or speedscope
 read it); `summary` gives the functions with the most samples, by their own time and with what they
-call. `cpu(procs)` is the CPU seconds each process (and its children: PostgreSQL's backends) used in a
+call. `cpu(procs)` is the CPU seconds each process (PostgreSQL with its backends) used in a
 block, so a ratio can be read against the server's share.
 """
 
@@ -25,7 +25,7 @@ PROFILES = Path(__file__).parent / "results" / "profiles"
 
 @contextlib.contextmanager
 def profiled(pid: int, name: str, rate: int = 50) -> Iterator[Path]:
-    """py-spy samples `pid` (`rate` a second, native threads left out) until the block ends."""
+    """py-spy samples `pid` (`rate` a second; only a thread holding the GIL, so time waiting is left out) until the block ends."""
     PROFILES.mkdir(parents=True, exist_ok=True)
     out = PROFILES / f"{name}.txt"
     spy = Path(sys.executable).with_name("py-spy")
@@ -95,11 +95,11 @@ def postgres(work: Path) -> psutil.Process | None:
 
 
 def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    """CPU (user + system) each process and its children have used so far."""
+    """CPU (user + system) each process has used so far; PostgreSQL's with its backends (its children)."""
     out = {}
     for name, p in procs.items():
         try:
-            family = [p, *p.children(recursive=True)]
+            family = [p, *p.children(recursive=True)] if name == "postgres" else [p]
             out[name] = sum(q.cpu_times().user + q.cpu_times().system for q in family if q.is_running())
         except psutil.NoSuchProcess:
             out[name] = 0.0

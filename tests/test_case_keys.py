@@ -3,6 +3,7 @@ memory at 100,000 open cases), and a key pushed out of it is read again from Pos
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 
@@ -19,3 +20,73 @@ async def test_the_key_cache_keeps_at_most_its_size_and_a_key_pushed_out_is_read
     assert {case: await keys.for_decrypt(case) for case in cases} == made  # each read back from the table
     assert len(keys._keys) == 3
     await keys.close()
+
+
+async def test_first_reads_at_once_make_one_listener_and_keep_every_key(pool, database_url, monkeypatch):
+    """A worker just started takes a burst of new cases: their first key reads, all at once, open one listener
+    between them and cache every key. (Each opened its own and cleared what the others had cached: the saves
+    then read keys inside their transactions, each needing a second connection of the pool, until none was
+    free: a burst of new cases deadlocked the worker.)"""
+    import worker.codec
+
+    master = MasterKeys("k1", {"k1": secrets.token_bytes(32)})
+    keys = CaseKeys(pool, master, listen_url=database_url)
+    connects = []
+    real_connect = worker.codec.asyncpg.connect
+
+    async def counted(*args, **kwargs):
+        connects.append(args)
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(worker.codec.asyncpg, "connect", counted)
+    cases = [f"BURST-{uuid.uuid4().hex[:8]}-{i}" for i in range(20)]
+    try:
+        await asyncio.gather(*(keys.for_encrypt(case) for case in cases))
+        assert len(connects) == 1
+        assert all(keys._cached(case) for case in cases)
+    finally:
+        await keys.close()
+
+
+async def test_a_burst_of_escalations_after_a_restart_is_saved_on_a_small_pool(database_url):
+    """Deadlines falling due together just after the worker restarted (no key cached): each escalation's save
+    seals its message inside its transaction. The key is read before the transaction takes its connection, so
+    saves on a pool smaller than the burst all finish (each used to hold a connection while waiting on another
+    for its key: none ever came free)."""
+    from datetime import UTC, datetime, timedelta
+
+    from activities.db import connect
+    from activities.store import CaseActivities
+    from starter.local.samples import sample_referral
+    from worker.codec import EncryptionCodec
+    from worker.sealing import Sealer
+    from workflows import pathway
+
+    master = MasterKeys("k1", {"k1": secrets.token_bytes(32)})
+    small = await connect(database_url, max_size=2)
+
+    def restarted() -> tuple[CaseActivities, CaseKeys]:
+        keys = CaseKeys(small, master, listen_url=database_url)
+        return CaseActivities(small, Sealer(EncryptionCodec(master, keys))), keys
+
+    received = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    store, keys = restarted()
+    due = []
+    for i in range(6):
+        state, events = pathway.open_case(sample_referral(f"ESC-{uuid.uuid4().hex[:8]}-{i}", received))
+        await store.append_events(state.referral.case_id, events)
+        escalations = pathway.tick(state, received + timedelta(days=10))
+        assert "DeadlineMissed" in {e.type for e in escalations}
+        due.append((state.referral.case_id, escalations))
+    await keys.close()
+    store, keys = restarted()
+    try:
+        saved = await asyncio.wait_for(asyncio.gather(*(store.append_events(c, e) for c, e in due)), timeout=30)
+        assert saved == [len(e) for _, e in due]
+        messages = await small.fetchval(
+            "SELECT count(*) FROM notifications WHERE case_id = any($1::text[])", [c for c, _ in due]
+        )
+        assert messages >= len(due)
+    finally:
+        await keys.close()
+        await small.close()

@@ -103,29 +103,33 @@ async def test_the_patched_change_replays_old_and_new_histories(env, task_queue)
     assert not failures
 
 
-async def test_saves_in_the_workflow_task_are_local_activities_and_older_goldens_save_by_activity():
-    """save-in-the-workflow-task: its goldens save by local activity (no activity task at all) and keep a timer
-    while its due time holds; every golden before it saves by activity, and all replay."""
+async def test_saves_no_one_waits_on_are_local_activities_and_older_goldens_save_by_activity():
+    """save-in-the-workflow-task: its goldens save the referral and what deadlines wrote by local activity, in the
+    task that made them, and commands by activity; every golden before it saves by activity alone; all replay, and
+    every event saved is in the history either way (the log of record)."""
     histories = golden_histories()
     lean = [h for h in histories if h.workflow_id.startswith("saved_in_task")]
     assert len(lean) == 4
     for h in lean:
-        kinds = {e.event_type for e in h.events}
-        assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
-        # The history stays the log of record: every event the run saved is in its saves' markers, once each.
+        locally = [e for e in h.events if _saved_locally(e)]
+        assert locally
         seqs = [e.seq for e in await saved_events(h)]
         assert seqs and seqs == sorted(set(seqs)) and seqs == list(range(seqs[0], seqs[-1] + 1))
+    ladder = next(h for h in lean if h.workflow_id == "saved_in_task_contact_ladder.run1")
+    assert sum(_saved_locally(e) for e in ladder.events) >= 2  # the referral, and the late warm handover's escalation
+    assert any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in ladder.events)  # the commands'
     first_runs = [h for h in lean if h.workflow_id.endswith(".run1")]
     assert all(LEAN_TASKS in _patches(h) for h in first_runs)
     older = [h for h in histories if h not in lean]
     assert not any(LEAN_TASKS in _patches(h) for h in older)
-    assert all(
-        any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in h.events)
-        for h in older
-        if h.workflow_id.endswith(".run1")
-    )
+    assert not any(_saved_locally(e) for h in older for e in h.events)
     failures = {k: v for k, v in (await replay(EarlyHelpCase, histories)).items() if v}
     assert not failures
+
+
+def _saved_locally(event) -> bool:
+    marker = event.marker_recorded_event_attributes
+    return marker.marker_name == "core_local_activity" and b"save_events" in marker.details["data"].payloads[0].data
 
 
 def _patches(history: WorkflowHistory) -> set[str]:

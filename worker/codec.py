@@ -11,6 +11,7 @@ case destroys its data key: its history can no longer be decoded anywhere.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import time
@@ -93,21 +94,27 @@ class CaseKeys:
         self.cache_seconds = cache_seconds if listen_url else 0
         self._keys: TTLCache[str, bytes] = TTLCache(cache_size, max(self.cache_seconds, 1), timer=time.monotonic)
         self._listening: asyncpg.Connection | None = None
+        # One listener however many first reads run at once (each would otherwise connect, and clear the keys
+        # the others had cached).
+        self._connecting = asyncio.Lock()
         self._generation = 0  # bumped by each erasure heard: a key read before it is not cached after it
 
     def _cached(self, case_id: str) -> bytes | None:
         return self._keys.get(case_id) if self.cache_seconds > 0 else None
 
     async def _listen(self) -> bool:
-        if self._listening is None or self._listening.is_closed():
-            self._keys.clear()
-            try:
-                conn = await asyncpg.connect(self.listen_url)
-                await conn.add_listener(ERASURES, self._heard)
-                conn.add_termination_listener(lambda _: self._stop_caching())
-            except (OSError, asyncpg.PostgresError):
-                return False
-            self._listening = conn
+        if self._listening is not None and not self._listening.is_closed():
+            return True
+        async with self._connecting:
+            if self._listening is None or self._listening.is_closed():
+                self._keys.clear()
+                try:
+                    conn = await asyncpg.connect(self.listen_url)
+                    await conn.add_listener(ERASURES, self._heard)
+                    conn.add_termination_listener(lambda _: self._stop_caching())
+                except (OSError, asyncpg.PostgresError):
+                    return False
+                self._listening = conn
         return True
 
     def _heard(self, _conn: object, _pid: int, _channel: str, case_id: str) -> None:

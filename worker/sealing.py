@@ -121,6 +121,12 @@ class Sealer:
             return self.codec.with_context(context)  # type: ignore[return-value]
         return self.codec
 
+    async def ready(self, case_id: str) -> None:
+        """The case's key made or read now: a caller about to hold a connection of the pool (a transaction) must
+        not need another for the key while it does (under load every connection would wait on another)."""
+        if self.codec is not None:
+            await self.seal(case_id, None)
+
     async def seal(self, case_id: str, value: Any) -> str:
         plain = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value).encode())
         [sealed] = await self._for(case_id).encode([plain])

@@ -3,8 +3,8 @@
 Pure orchestration. Commands arrive as updates whose validators run the
 pathway on a copy of the state (so a rejected command writes nothing to
 history); handlers run it for real. Every change is a domain event, saved to
-PostgreSQL in the order it happened by a local activity in the same workflow
-task (older runs: an activity). The next reminder or
+PostgreSQL in the order it happened: a command's by an activity, what no one
+waits on (a deadline's) by a local activity in its workflow task. The next reminder or
 deadline is always one durable timer; the case continues-as-new at each
 review boundary, or earlier if Temporal suggests it.
 """
@@ -57,9 +57,11 @@ CASE_IS_ITS_ID = "case-is-its-id"
 # Practice version 2 (docs/domain.md section 9, workflows/state.py): a new case opens under it, and looks up the
 # family's earlier cases; a case opened before takes it at its next run (continue-as-new).
 PRACTICE_V2 = "practice-v2"
-# Lean workflow tasks: a save runs as a local activity inside the workflow task that made its events (a command or
-# a deadline costs the server one workflow task, no activity task), and the deadline's timer is kept while its due
-# time holds (no cancel and restart per command). Runs begun before it save by activity and re-time each wait.
+# Lean workflow tasks: what no one waits on (a deadline's reminder or escalation, the referral, a concern) is saved by a
+# local activity inside the workflow task that made it, so a deadline costs the server one workflow task and no
+# activity task; a command's events are still saved by an activity, so its reply never waits on PostgreSQL and
+# commands sent meanwhile share the next save. The deadline's timer is kept while its due time holds (no cancel and
+# restart per command). Runs begun before it save everything by activity and set a new timer at each wait.
 LEAN_TASKS = "save-in-the-workflow-task"
 LOOKUP_TIMEOUT = timedelta(seconds=30)
 # The look-up is a local activity, retried inside the workflow task: bounded by attempts, about an hour of them
@@ -111,6 +113,7 @@ class EarlyHelpCase:
         self.events: list[Event] = []
         self.unsaved: list[Event] = []
         self._lean = False  # LEAN_TASKS, asked as the run begins
+        self._awaited = False  # a command's events are unsaved: its save is an activity (LEAN_TASKS)
         self._timer: asyncio.Task[None] | None = None
         self._timer_due: datetime | None = None
         # Only a run this case continued into carries state: a client's start is a Referral, whatever it holds.
@@ -263,8 +266,9 @@ class EarlyHelpCase:
             batch = list(self.unsaved)
             # (the first run's id, not this run's: a reset run keeps it and may save the case again)
             args = [self.state.referral.case_id, batch, workflow.info().first_execution_run_id]
+            local = self._lean and not self._awaited
             try:
-                if self._lean:
+                if local:
                     await workflow.execute_local_activity(
                         activities.save_events.__name__,  # (by name: its answer is for the history, not decoded)
                         args=args,
@@ -283,21 +287,22 @@ class EarlyHelpCase:
                         retry_policy=SAVE_RETRY,
                     )
             except (ActivityError, ApplicationError, TemporalTimeoutError) as e:
-                if not (self._lean or isinstance(e, ActivityError)):
+                if not (local or isinstance(e, ActivityError)):
                     raise  # (an activity's failure is always an ActivityError)
-                # A local activity's failure may come as its own error, and only once its attempts have ended.
+                # A local activity fails only once its attempts have ended, sometimes as its own error.
                 cause = e.cause if isinstance(e, ActivityError) else e
                 if isinstance(cause, ApplicationError) and cause.type == CASE_ID_TAKEN:
                     raise ApplicationError(cause.message, type=CASE_ID_TAKEN, non_retryable=True) from None
                 impossible = isinstance(cause, ApplicationError) and cause.type == SAVE_IMPOSSIBLE
                 ended = (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED)
-                retries_ended = self._lean or (isinstance(e, ActivityError) and e.retry_state in ended)
+                retries_ended = local or (isinstance(e, ActivityError) and e.retry_state in ended)
                 if not (impossible or retries_ended):
                     raise
                 self._needs_attention(True)
                 await workflow.sleep(RETRY_IMPOSSIBLE_SAVE)
                 continue
             del self.unsaved[: len(batch)]
+        self._awaited = False
         if self.needs_attention:
             self._needs_attention(False)
 
@@ -335,6 +340,7 @@ class EarlyHelpCase:
         events = pathway.decide(working, self._command(model, raw), workflow.now())
         self.state = working
         self._record(events)
+        self._awaited = self._awaited or bool(events)
         return self.state.snapshot()
 
     # --- safeguarding: a signal, so nothing can refuse it ----------------------

@@ -67,8 +67,9 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         "save-in-the-workflow-task",
         "EarlyHelpCase",
-        "a save runs as a local activity in the workflow task that made its events, and a deadline's timer is"
-        " kept while its due time holds; before, a save was an activity and each wait set a new timer",
+        "what no one waits on (a deadline's reminder or escalation, the referral, a concern) is saved by a local"
+        " activity in its workflow task, a command's events still by an activity, and a deadline's timer is kept"
+        " while its due time holds; before, every save was an activity and each wait set a new timer",
         "referral_closed_needs_met",
     ),
     Patch(

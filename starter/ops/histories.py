@@ -1,10 +1,10 @@
 """Ops on case histories: replay against the current code, export, rebuild the read model, chronology.
 
 Temporal's history is the event log of record: every domain event the
-workflow recorded travels in the answer of a `save_events` local activity
-(in its marker), or, in runs begun before patch save-in-the-workflow-task,
-in the input of an `append_events` activity, so the read model can be
-rebuilt from the histories alone.
+workflow recorded travels in the input of an `append_events` activity or in
+the answer of a `save_events` local activity (in its marker: patch
+save-in-the-workflow-task), so the read model can be rebuilt from the
+histories alone.
 """
 
 from __future__ import annotations
@@ -179,8 +179,8 @@ async def export(client: Client, query: str, folder: Path) -> list[Path]:
 
 
 async def saved_events(history: WorkflowHistory, converter: DataConverter = pydantic_data_converter) -> list[Event]:
-    """The domain events the workflow saved in this run: the input of each `append_events` activity (runs before
-    patch save-in-the-workflow-task), or the answer of each `save_events` local activity, in its marker."""
+    """The domain events the workflow saved in this run: the input of each `append_events` activity, and the
+    answer of each `save_events` local activity, in its marker."""
     events: list[Event] = []
     for e in history.events:
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
