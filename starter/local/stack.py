@@ -156,11 +156,15 @@ def demo_people(data_dir: Path) -> tuple[Path, str]:
 
 
 def stop(process: subprocess.Popen[bytes], within: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after `within` seconds (a psutil.Popen's wait raises psutil's own TimeoutExpired,
+    not subprocess's: either is caught, so a slow process never leaves the others running)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(within)
-        except subprocess.TimeoutExpired:
+        except Exception as e:  # noqa: BLE001 (subprocess.TimeoutExpired or psutil.TimeoutExpired)
+            if type(e).__name__ != "TimeoutExpired":
+                raise
             process.kill()
             process.wait()
 
