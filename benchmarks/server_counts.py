@@ -73,9 +73,9 @@ async def totals(client: Client, query: str, limit: int = 200) -> dict[str, Any]
         "runs": runs,
         **{k: total[k] for k in (*KINDS, *MARKERS, "history_events", "history_bytes")},
     }
-    for unit in ("updates", "timers_fired"):
+    for unit, per in (("updates", "per_update"), ("timers_fired", "per_timer_fired")):
         if total[unit]:
-            out[f"per_{unit.rstrip('s').replace('_fired', '')}"] = {
+            out[per] = {
                 k: round(total[k] / total[unit], 2)
                 for k in (
                     "workflow_tasks",

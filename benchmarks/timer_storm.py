@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.db import connect as connect_db
+from benchmarks import profile, server_counts
 from benchmarks.__main__ import _machine, phase, pooled, servers, start_workers, stop_all, trusted_setup, write_results
 from starter.local.samples import sample_referral
 from worker.config import Config
@@ -61,7 +62,7 @@ async def until(probe: Any, n: int, within: float = 3600) -> None:
         await asyncio.sleep(POLL["large" if n >= 1000 else "smoke"])
 
 
-async def baseline_storm(client: Client, n: int) -> dict[str, Any]:
+async def baseline_storm(client: Client, n: int, procs: dict[str, psutil.Process]) -> dict[str, Any]:
     """N bare timers due in the same second, each then one activity: when the last workflow closed."""
     tag, due = uuid.uuid4().hex[:6], due_after_starts(n, "baseline")
     phase(f"baseline: starting {n} timers, all due at {due:%H:%M:%S} UTC")
@@ -82,9 +83,13 @@ async def baseline_storm(client: Client, n: int) -> dict[str, Any]:
     async def closed() -> bool:
         return (await client.count_workflows(f"{query} AND ExecutionStatus = 'Completed'")).count >= n
 
-    await until(closed, n)
+    spent: dict[str, float] = {}
+    with profile.cpu(procs, spent):
+        await until(closed, n)
     last = max([w.close_time async for w in client.list_workflows(query)])
     return {
+        "cpu_seconds": spent,
+        "server_counts": await server_counts.totals(client, query),
         "start_seconds": round(start_seconds, 1),
         "starts_per_s": round(n / start_seconds, 1),
         "storm_began_late_s": round(max(0.0, late), 1),
@@ -92,7 +97,7 @@ async def baseline_storm(client: Client, n: int) -> dict[str, Any]:
     }
 
 
-async def engine_storm(client: Client, pool: Any, n: int) -> dict[str, Any]:
+async def engine_storm(client: Client, pool: Any, n: int, procs: dict[str, psutil.Process]) -> dict[str, Any]:
     """N cases whose screening decision falls due in the same second: when the last escalation
     (DeadlineMissed, saved with its notification for the manager) was saved in PostgreSQL."""
     tag, due = uuid.uuid4().hex[:6], due_after_starts(n, "engine")
@@ -119,7 +124,12 @@ async def engine_storm(client: Client, pool: Any, n: int) -> dict[str, Any]:
             >= n
         )
 
-    await until(escalated, n)
+    spent: dict[str, float] = {}
+    with (
+        profile.cpu(procs, spent),
+        profile.profiled(procs["engine_worker"].pid, f"timer-storm-{n}-engine-worker") as spied,
+    ):
+        await until(escalated, n)
     last = await pool.fetchval(
         "SELECT max(recorded_at) FROM case_events WHERE case_id LIKE $1 AND type = 'DeadlineMissed'", like
     )
@@ -127,6 +137,11 @@ async def engine_storm(client: Client, pool: Any, n: int) -> dict[str, Any]:
         "SELECT count(*) FROM notifications WHERE case_id LIKE $1 AND kind = 'escalation'", like
     )
     return {
+        "cpu_seconds": spent,
+        "server_counts": await server_counts.totals(
+            client, "WorkflowType = 'EarlyHelpCase' AND TaskQueue = 'storm-engine'"
+        ),
+        "engine_worker_profile": profile.summary(spied),
         "start_seconds": round(start_seconds, 1),
         "starts_per_s": round(n / start_seconds, 1),
         "storm_began_late_s": round(max(0.0, (all_referred - due).total_seconds()), 1),
@@ -146,11 +161,18 @@ async def run(cases: int) -> dict[str, Any]:
         client = await connect(Config.from_env(engine_env), pool=pool)
         baseline = await Client.connect(env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
         # One after the other on the same server, so neither storm slows the other.
-        base = await baseline_storm(baseline, cases)
+        procs_by_name = {
+            "engine_worker": engine,
+            "baseline_worker": baseline_worker,
+            "server": psutil.Process(server.pid),
+        }
+        if (pg := profile.postgres(work)) is not None:
+            procs_by_name["postgres"] = pg
+        base = await baseline_storm(baseline, cases, procs_by_name)
         phase(f"baseline: the last of {cases} timers done {base['seconds']} s after the due time")
         rss: list[float] = []
         sampling = asyncio.create_task(sample_rss(engine, rss))
-        eng = await engine_storm(client, pool, cases)
+        eng = await engine_storm(client, pool, cases, procs_by_name)
         sampling.cancel()
         phase(f"engine: the last of {cases} escalations saved {eng['seconds']} s after the due time")
         await pool.close()
