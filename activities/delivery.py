@@ -1,18 +1,24 @@
 """Delivering the outbox through GOV.UK Notify: at least once, recognised once.
 
-Each row of `notifications` is delivered by its own `Delivery` workflow
-(workflows/delivery.py, id `delivery-<row id>`): these activities send it,
-then read its status until Notify says it is final. Notify's `reference`
-carries the row's id, so a send retried after a crash (the email went, the
-worker died before recording it) is found at Notify and recorded, never sent
-twice. Errors that a retry cannot mend (no address, a refused request) fail
-at once; outages and rate limits are retried by Temporal. Logs carry ids and
-codes only: never an address, a subject or a body.
+Once the save that wrote a row of `notifications` has committed, the worker
+sends it at once (`dispatch`: no workflow, no activity task) and reads its
+status for the first half-minute, as most emails are final by then. Only what
+that does not settle is handed to a `Delivery` workflow of its own
+(workflows/delivery.py, id `delivery-<row id>`), which retries durably,
+follows the status for up to three days and escalates: a send Notify did not
+take in three tries (an outage, a rate limit), a status not yet final. The
+outbox sweep hands over what a worker that died left behind. Notify's
+`reference` carries the row's id, so a send retried after a crash (the email
+went, the worker died before recording it) is found at Notify and recorded,
+never sent twice. Errors that a retry cannot mend (no address, a refused
+request) fail at once and are escalated. Logs carry ids and codes only: never
+an address, a subject or a body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +28,12 @@ import structlog
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.follow_ups import FollowUp, start_follow_ups
 from worker.sealing import Sealer
-from workflows.interfaces import FINAL, UNDELIVERABLE
+from workflows.interfaces import FAILED, FINAL, UNDELIVERABLE
 
 # Every kind of message the engine writes (activities/effects.py), each with a Notify template of its own.
 KINDS = (
@@ -43,6 +50,11 @@ KINDS = (
 )
 LETTERS = frozenset({"posted_letter"})  # their recipient is the address: name, lines and postcode, a line each
 FIRST_LOOK_SECONDS, FOLLOW_SECONDS = 5.0, 35.0  # a send's status is read after 5, 15 and 35 s (then by timers)
+# Sent at once by the worker: tries (a second apart, doubling) before a Delivery workflow takes over, and how many
+# messages the worker sends at a time.
+DISPATCH_TRIES, DISPATCH_AT_ONCE = 3, 20
+# A row sent but not final, with no delivery following it (its worker died mid-follow), is handed over after this.
+HAND_OVER_AFTER_SECONDS = 120.0
 log = structlog.get_logger("earlyhelp.delivery")
 
 
@@ -101,6 +113,52 @@ class DeliveryActivities:
         # notify None: no Notify API key is configured, so nothing is sent (the outbox keeps every item).
         self.pool, self.sealer, self.notify, self.directory = pool, sealer, notify, directory
         self.first_look = first_look
+        self._at_once = asyncio.Semaphore(DISPATCH_AT_ONCE)
+        self._in_flight: set[asyncio.Task[None]] = set()  # kept referenced until done
+        self.handed_over: list[int] = []  # (for the benchmarks and tests: what went to a Delivery workflow)
+
+    def dispatch(self, item_ids: list[int]) -> None:
+        """Send these rows now, in the background (the save's transaction has committed; the command's reply
+        does not wait). A row this cannot settle goes to a Delivery workflow; if the worker dies first, the
+        outbox sweep hands it over (`undelivered`). Called from an activity (the save), whose client and task
+        queue start the workflows; the sends run outside its context (it ends before they do)."""
+        to = (activity.client(), activity.info().task_queue)
+        for item_id in item_ids:
+            task = asyncio.get_running_loop().create_task(self._dispatch(item_id, to), context=contextvars.Context())
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _dispatch(self, item_id: int, to: tuple[Client, str]) -> None:
+        async with self._at_once:
+            status: str | None = None
+            wait = 1.0
+            for attempt in range(DISPATCH_TRIES):
+                try:
+                    _, status = await self.send(item_id)
+                    break
+                except ApplicationError as e:
+                    if e.type == UNDELIVERABLE:  # recorded as failed (no address, refused): escalated below
+                        status = FAILED[0]
+                        break
+                    log.info("delivery retried", item=item_id, attempt=attempt + 1, error=e.type)
+                except Exception as e:  # noqa: BLE001 (an outage: a Delivery workflow retries it durably)
+                    log.info("delivery retried", item=item_id, attempt=attempt + 1, error=type(e).__name__)
+                if attempt + 1 < DISPATCH_TRIES:
+                    await asyncio.sleep(wait)
+                    wait *= 2
+            client, queue = to
+            if status in FAILED:
+                try:
+                    if (escalation := await self._write_escalation(item_id)) is not None:
+                        await start_follow_ups([delivery(escalation)], client=client, task_queue=queue)
+                    return
+                except Exception as e:  # noqa: BLE001 (the Delivery workflow below escalates it durably)
+                    log.warning("escalation handed over", item=item_id, error_type=type(e).__name__)
+            elif status in FINAL:
+                return
+            # Not sent in its tries, not yet final, or its escalation not written: a workflow takes it from here.
+            self.handed_over.append(item_id)
+            await start_follow_ups([delivery(item_id)], client=client, task_queue=queue)
 
     @property
     def sending(self) -> bool:
@@ -189,7 +247,8 @@ class DeliveryActivities:
         while waited + wait <= FOLLOW_SECONDS and status not in FINAL:
             await asyncio.sleep(wait)
             waited, wait = waited + wait, wait * 2
-            activity.heartbeat()
+            if activity.in_activity():  # (also called by `dispatch`, outside any activity)
+                activity.heartbeat()
             status = await self.delivery_status(item_id, notify_id)
         return notify_id, status
 
@@ -212,7 +271,13 @@ class DeliveryActivities:
         """A message that could not be delivered is escalated to the locality's manager (and shows on the case
         page), and its delivery started; returns the escalation's id, or None for an escalation that itself
         failed (never a loop)."""
-        escalation = await self.pool.fetchval(
+        escalation = await self._write_escalation(item_id)
+        if escalation is not None:
+            await start_follow_ups([delivery(escalation)])
+        return escalation
+
+    async def _write_escalation(self, item_id: int) -> int | None:
+        escalation: int | None = await self.pool.fetchval(
             "INSERT INTO notifications (case_id, seq, kind, part, recipient, subject, body)"
             " SELECT n.case_id, n.seq, 'delivery_failed', n.part, 'manager:' || c.locality,"
             "  'Case ' || n.case_id || ': a message could not be delivered',"
@@ -222,14 +287,14 @@ class DeliveryActivities:
             " ON CONFLICT (case_id, seq, kind, part) DO NOTHING RETURNING id",
             item_id,
         )
-        if escalation is not None:
-            await start_follow_ups([delivery(escalation)])
         return escalation
 
     @activity.defn
     async def undelivered(self, older_than_seconds: float) -> int:
-        """Start the delivery of items not yet sent whose delivery may never have started (a start under a used
-        id does nothing); returns how many. None while no Notify API key is configured: they wait in the outbox."""
+        """Start a Delivery workflow for each item no worker is settling: not sent `older_than_seconds` after it
+        was written, or sent more than HAND_OVER_AFTER_SECONDS ago and not yet final (its worker died); a start
+        under a used id does nothing. Returns how many. None while no Notify API key is configured: they wait in
+        the outbox."""
         if not self.sending:
             return 0
         rows = await self.pool.fetch(
@@ -237,8 +302,15 @@ class DeliveryActivities:
             " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 500",
             older_than_seconds,
         )
-        await start_follow_ups([delivery(r["id"]) for r in rows])
-        return len(rows)
+        # Sent at once by a worker that died before their status was final: a delivery follows them.
+        unfollowed = await self.pool.fetch(
+            "SELECT id FROM notifications WHERE notify_id IS NOT NULL AND final_at IS NULL AND failure IS NULL"
+            " AND sent_at < now() - make_interval(secs => $1) AND sent_at > now() - interval '3 days'"
+            " ORDER BY id LIMIT 500",
+            HAND_OVER_AFTER_SECONDS,
+        )
+        await start_follow_ups([delivery(r["id"]) for r in [*rows, *unfollowed]])
+        return len(rows) + len(unfollowed)
 
     async def _failed(self, item_id: int, why: str) -> None:
         log.warning("delivery failed", item=item_id, failure=why)

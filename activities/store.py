@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
@@ -132,11 +133,13 @@ class CaseActivities:
         deliver: bool = False,
         watch: bool = False,
         letterhead: Letterhead = PLAIN_LETTERHEAD,
+        dispatch: Callable[[list[int]], None] | None = None,
     ) -> None:
-        # Once saved, start each new notification's Delivery (deliver: workflows/delivery.py) and each new MASH
-        # referral's watch (watch: workflows/mash.py). `letterhead`: who letters to families are from.
+        # Once saved, send each new notification (deliver): by `dispatch` at once from this worker
+        # (activities/delivery.py), or else by a Delivery workflow each (workflows/delivery.py); and start each new
+        # MASH referral's watch (watch: workflows/mash.py). `letterhead`: who letters to families are from.
         self.pool, self.sealer, self.deliver, self.watch = pool, sealer, deliver, watch
-        self.letterhead = letterhead
+        self.letterhead, self.dispatch = letterhead, dispatch
 
     @activity.defn
     async def append_events(self, case_id: str, events: list[Event], first_run: str = "") -> int:
@@ -193,9 +196,14 @@ class CaseActivities:
                     await projections.rebuild_case(conn, case_id, self.sealer)
                 else:
                     await projections.project(conn, case_id, fresh, self.sealer)
-        wanted = [f for f in follow_ups if (self.deliver if f[0] == "Delivery" else self.watch)]
-        if wanted and activity.in_activity():
-            await start_follow_ups(wanted, wait=False)  # the command's reply does not wait for them
+        deliveries = [f for f in follow_ups if f[0] == "Delivery"] if self.deliver else []
+        watches = [f for f in follow_ups if f[0] != "Delivery"] if self.watch else []
+        if activity.in_activity():
+            if deliveries and self.dispatch is not None:
+                self.dispatch([int(str(item)) for _, item, _ in deliveries])
+                deliveries = []
+            if deliveries or watches:
+                await start_follow_ups([*deliveries, *watches], wait=False)  # the command's reply does not wait
         log.debug("events saved", case_id=case_id, seqs=f"{events[0].seq}-{events[-1].seq}", new=len(new))
         return len(new) + len(replaced)
 

@@ -68,7 +68,8 @@ async def queue(env, pool, notify) -> AsyncIterator[tuple[str, CrashAfterSending
     )
     delivery.crash_items = set()
     name = f"delivery-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, CaseActivities(pool, deliver=True, watch=True), name, delivery, ROLES):
+    store = CaseActivities(pool, deliver=True, watch=True, dispatch=delivery.dispatch)  # as the worker runs it
+    async with new_worker(env.client, store, name, delivery, ROLES):
         yield name, delivery
 
 
@@ -85,10 +86,14 @@ async def referral_feedback(env, queue: str, pool, contact: str) -> tuple[Case, 
 
 
 async def test_referrer_feedback_is_delivered_once_and_its_status_followed_until_final(env, queue, pool, notify):
+    """Sent by the worker as soon as its save committed, its status read until final: no workflow of its own."""
     standin, _ = notify
     case, item = await referral_feedback(env, queue[0], pool, "dsl@school.example")
     row = await final(pool, item)
     assert row["delivery_status"] == "delivered" and row["notify_id"] and row["sent_at"]
+    with pytest.raises(RPCError):  # (not found)
+        await env.client.get_workflow_handle(f"delivery-{item}").describe()
+    assert item not in queue[1].handed_over
     [sent] = sent_with(standin, item)
     assert sent["email_address"] == "dsl@school.example" and sent["template_id"] == "template-referrer_feedback"
     assert sent["personalisation"]["case_id"] == case.case_id and "accepted" in sent["personalisation"]["body"]
@@ -128,6 +133,8 @@ async def test_a_message_notify_refuses_for_six_hours_is_escalated_never_retried
     locality's manager is told the message could not be delivered."""
     standin, _ = notify
     case, item = await referral_feedback(env, queue[0], pool, "dsl+down@school.example")
+    # Refused in the worker's three tries at once, it is handed to a Delivery workflow, which retries durably.
+    await eventually(lambda: _true(item in queue[1].handed_over))
     delivery = env.client.get_workflow_handle(f"delivery-{item}")
     await env.sleep(SEND_GIVES_UP - timedelta(minutes=10))
     assert (await delivery.describe()).status == WorkflowExecutionStatus.RUNNING  # still trying
@@ -145,6 +152,29 @@ async def test_a_message_notify_refuses_for_six_hours_is_escalated_never_retried
     assert (await final(pool, escalation))["delivery_status"] == "delivered"
     assert [s["email_address"] for s in sent_with(standin, escalation)] == [EMAILS["manager:Central"]]
     assert sent_with(standin, item) == []
+    await end(case.handle)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_message_sent_by_a_worker_that_died_before_its_status_was_final_is_followed_by_the_sweep(
+    env, queue, pool, notify
+):
+    """The worker sent it and died while reading its status: the sweep hands it to a Delivery workflow, which
+    reads its status until final, and it is not sent again."""
+    standin, _ = notify
+    case, item = await referral_feedback(env, queue[0], pool, "dsl@school.example")
+    await final(pool, item)
+    await pool.execute(  # as if the status had never been read, two minutes ago and more
+        "UPDATE notifications SET delivery_status = 'sending', final_at = NULL, sent_at = now() - interval '5 minutes'"
+        " WHERE id = $1",
+        item,
+    )
+    assert await env.client.execute_workflow(OutboxSweep.run, id=f"sweep-{uuid.uuid4().hex[:6]}", task_queue=queue[0])
+    assert await env.client.get_workflow_handle(f"delivery-{item}").result() == "delivered"
+    assert (await final(pool, item))["delivery_status"] == "delivered" and len(sent_with(standin, item)) == 1
     await end(case.handle)
 
 
@@ -446,9 +476,9 @@ async def test_the_delivery_and_mash_watch_histories_replay_on_the_current_code(
     item = await pool.fetchval(
         "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'mash_referral'", case.case_id
     )
-    await final(pool, item)
-    delivery = env.client.get_workflow_handle(f"delivery-{item}")
-    await delivery.result()
+    await final(pool, item)  # sent by the worker at once: a Delivery workflow as the sweep would hand it over
+    delivery = await env.client.start_workflow("Delivery", item, id=f"delivery-{item}", task_queue=queue[0])
+    assert await delivery.result() == "delivered"
     replayer = Replayer(
         workflows=[Delivery, MashReferralWatch],
         data_converter=pydantic_data_converter,

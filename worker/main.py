@@ -194,7 +194,14 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         )
     worker = new_worker(
         client,
-        CaseActivities(pool, sealer, deliver=delivery.sending, watch=True, letterhead=letterhead_of(config, roles)),
+        CaseActivities(
+            pool,
+            sealer,
+            deliver=delivery.sending,
+            watch=True,
+            letterhead=letterhead_of(config, roles),
+            dispatch=delivery.dispatch if delivery.sending else None,
+        ),
         config.task_queue,
         delivery,
         roles,

@@ -1,11 +1,11 @@
-"""Delivery of what the engine writes (README "What is sent to whom"): one `Delivery` workflow per outbox
-item, and an `OutboxSweep` that a Temporal Schedule runs each minute.
+"""Delivery of what the engine writes (README "What is sent to whom", docs/delivery.md): a `Delivery` workflow
+for an outbox item the worker could not settle when it sent it at once (activities/delivery.py `dispatch`),
+and an `OutboxSweep` that a Temporal Schedule runs each minute.
 
-Why a workflow per item, not one inside the case: an item is written by the case store's transaction
-(activities/store.py), which starts its delivery at once; a delivery then lives for as long as Notify
-takes to say the message is final (minutes, or days for a letter), with durable retries and timers,
+Why a workflow for those, not one inside the case: a delivery that Notify has not taken, or has not said is
+final, lives for as long as Notify takes (minutes, or days for a letter), with durable retries and timers,
 without touching the case's own history or its command sequence. The id `delivery-<item id>` makes a
-second start of the same item a no-op, so the store and the sweep may both try: it is delivered once.
+second start of the same item a no-op, so the worker and the sweep may both try: it is delivered once.
 Follow-ups are started by activities (activities/follow_ups.py), never as child workflows: a delivery
 owes nothing to what started it.
 """
@@ -97,10 +97,10 @@ class Delivery:
 
 @workflow.defn(name="OutboxSweep")
 class OutboxSweep:
-    """Starts the delivery of every item whose delivery never started, and the watch of every MASH referral
-    not yet acknowledged (the store's start failed, or the worker died between its commit and the start).
-    Nothing is dropped: an outage only delays. The activities start what they find (a start under a used
-    id does nothing)."""
+    """Starts the delivery of every item not sent, or sent and not yet final, that no worker is settling, and
+    the watch of every MASH referral not yet acknowledged (the worker died between its commit and the send
+    or the start). Nothing is dropped: an outage only delays. The activities start what they find (a start
+    under a used id does nothing)."""
 
     @workflow.run
     async def run(self) -> int:
