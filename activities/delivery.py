@@ -18,6 +18,7 @@ an address, a subject or a body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -129,36 +130,37 @@ class DeliveryActivities:
             task.add_done_callback(self._in_flight.discard)
 
     async def _dispatch(self, item_id: int, to: tuple[Client, str]) -> None:
-        async with self._at_once:
-            status: str | None = None
-            wait = 1.0
-            for attempt in range(DISPATCH_TRIES):
-                try:
-                    _, status = await self.send(item_id)
+        status: str | None = None
+        wait = 1.0
+        for attempt in range(DISPATCH_TRIES):
+            try:
+                async with self._at_once:
+                    notify_id = await self.deliver(item_id)
+                status = await self._follow(item_id, notify_id, self._at_once)
+                break
+            except ApplicationError as e:
+                if e.type == UNDELIVERABLE:  # recorded as failed (no address, refused): escalated below
+                    status = FAILED[0]
                     break
-                except ApplicationError as e:
-                    if e.type == UNDELIVERABLE:  # recorded as failed (no address, refused): escalated below
-                        status = FAILED[0]
-                        break
-                    log.info("delivery retried", item=item_id, attempt=attempt + 1, error=e.type)
-                except Exception as e:  # noqa: BLE001 (an outage: a Delivery workflow retries it durably)
-                    log.info("delivery retried", item=item_id, attempt=attempt + 1, error=type(e).__name__)
-                if attempt + 1 < DISPATCH_TRIES:
-                    await asyncio.sleep(wait)
-                    wait *= 2
-            client, queue = to
-            if status in FAILED:
-                try:
-                    if (escalation := await self._write_escalation(item_id)) is not None:
-                        await start_follow_ups([delivery(escalation)], client=client, task_queue=queue)
-                    return
-                except Exception as e:  # noqa: BLE001 (the Delivery workflow below escalates it durably)
-                    log.warning("escalation handed over", item=item_id, error_type=type(e).__name__)
-            elif status in FINAL:
+                log.info("delivery retried", item=item_id, attempt=attempt + 1, error=e.type)
+            except Exception as e:  # noqa: BLE001 (an outage: a Delivery workflow retries it durably)
+                log.info("delivery retried", item=item_id, attempt=attempt + 1, error=type(e).__name__)
+            if attempt + 1 < DISPATCH_TRIES:
+                await asyncio.sleep(wait)
+                wait *= 2
+        client, queue = to
+        if status in FAILED:
+            try:
+                if (escalation := await self._write_escalation(item_id)) is not None:
+                    await start_follow_ups([delivery(escalation)], client=client, task_queue=queue)
                 return
-            # Not sent in its tries, not yet final, or its escalation not written: a workflow takes it from here.
-            self.handed_over.append(item_id)
-            await start_follow_ups([delivery(item_id)], client=client, task_queue=queue)
+            except Exception as e:  # noqa: BLE001 (the Delivery workflow below escalates it durably)
+                log.warning("escalation handed over", item=item_id, error_type=type(e).__name__)
+        elif status in FINAL:
+            return
+        # Not sent in its tries, not yet final, or its escalation not written: a workflow takes it from here.
+        self.handed_over.append(item_id)
+        await start_follow_ups([delivery(item_id)], client=client, task_queue=queue)
 
     @property
     def sending(self) -> bool:
@@ -243,14 +245,20 @@ class DeliveryActivities:
         """Send the item (once), then read its status for up to FOLLOW_SECONDS, the wait doubling from
         `first_look`: returns Notify's id and the last status read (final, or still `sending`)."""
         notify_id = await self.deliver(item_id)
+        return notify_id, await self._follow(item_id, notify_id, contextlib.nullcontext())
+
+    async def _follow(self, item_id: int, notify_id: str, gate: contextlib.AbstractAsyncContextManager[Any]) -> str:
+        """Notify's status read after `first_look`, then twice as long each time, for up to FOLLOW_SECONDS or
+        until final; each read inside `gate` (the dispatcher's bound on calls at once: never the waits)."""
         status, wait, waited = "sending", self.first_look, 0.0
         while waited + wait <= FOLLOW_SECONDS and status not in FINAL:
             await asyncio.sleep(wait)
             waited, wait = waited + wait, wait * 2
-            if activity.in_activity():  # (also called by `dispatch`, outside any activity)
+            if activity.in_activity():  # (the dispatcher reads outside any activity)
                 activity.heartbeat()
-            status = await self.delivery_status(item_id, notify_id)
-        return notify_id, status
+            async with gate:
+                status = await self.delivery_status(item_id, notify_id)
+        return status
 
     @activity.defn
     async def delivery_status(self, item_id: int, notify_id: str) -> str:
