@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,10 @@ FIRST_LOOK_SECONDS, FOLLOW_SECONDS = 5.0, 35.0  # a send's status is read after 
 DISPATCH_TRIES, DISPATCH_AT_ONCE = 3, 20
 # A row sent but not final, with no delivery following it (its worker died mid-follow), is handed over after this.
 HAND_OVER_AFTER_SECONDS = 120.0
+# A row not sent is handed over no sooner than this after it was written: longer than the worker's own tries can
+# take (three of a reference check and a send, each call up to 20 s, and their waits), so that a Delivery
+# workflow never sends beside a worker still trying (each checks Notify for the reference first).
+DISPATCH_SECONDS = 150.0
 log = structlog.get_logger("earlyhelp.delivery")
 
 
@@ -116,7 +121,7 @@ class DeliveryActivities:
         self.first_look = first_look
         self._at_once = asyncio.Semaphore(DISPATCH_AT_ONCE)
         self._in_flight: set[asyncio.Task[None]] = set()  # kept referenced until done
-        self.handed_over: list[int] = []  # (for the benchmarks and tests: what went to a Delivery workflow)
+        self.handed_over: deque[int] = deque(maxlen=1000)  # the latest sent to a Delivery workflow (for tests)
 
     def dispatch(self, item_ids: list[int]) -> None:
         """Send these rows now, in the background (the save's transaction has committed; the command's reply
@@ -299,8 +304,8 @@ class DeliveryActivities:
 
     @activity.defn
     async def undelivered(self, older_than_seconds: float) -> int:
-        """Start a Delivery workflow for each item no worker is settling: not sent `older_than_seconds` after it
-        was written, or sent more than HAND_OVER_AFTER_SECONDS ago and not yet final (its worker died); a start
+        """Start a Delivery workflow for each item no worker is settling: not sent `older_than_seconds` (at least
+        DISPATCH_SECONDS) after it was written, or sent more than HAND_OVER_AFTER_SECONDS ago and not yet final (its worker died); a start
         under a used id does nothing. Returns how many. None while no Notify API key is configured: they wait in
         the outbox."""
         if not self.sending:
@@ -308,7 +313,7 @@ class DeliveryActivities:
         rows = await self.pool.fetch(
             "SELECT id FROM notifications WHERE notify_id IS NULL AND failure IS NULL"
             " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 500",
-            older_than_seconds,
+            max(older_than_seconds, DISPATCH_SECONDS),
         )
         # Sent at once by a worker that died before their status was final: a delivery follows them.
         unfollowed = await self.pool.fetch(
