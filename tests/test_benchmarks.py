@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.__main__ import run, table
+
+
+@pytest.fixture(autouse=True)
+def profiles_kept_apart(tmp_path, monkeypatch):
+    """A smoke run's profiles go to the test's own folder, not benchmarks/results/profiles."""
+    import benchmarks.profile
+
+    monkeypatch.setattr(benchmarks.profile, "PROFILES", tmp_path / "profiles")
 
 
 async def test_benchmark_smoke_run_measures_every_measure():
@@ -64,3 +74,15 @@ async def test_web_load_smoke_run_has_staff_on_every_page_without_errors():
     assert results["failures"] == 0, results["failed"]
     assert {"GET /inbox", "GET /cases/ID", "POST /sign-in (post)"} <= set(results["pages"]), results["pages"]
     assert results["cases_in_read_model"] >= 36 and not results["locust_errors"]
+
+
+async def test_scale_out_smoke_run_kills_a_worker_and_loses_nothing():
+    """Two workers, one killed under load (issue #27), smoke-sized: every case ends, every event is saved once,
+    no message goes to Notify twice; the handover is measured, never asserted."""
+    from benchmarks.scale_out import run as scale_out
+
+    results = await scale_out(cases=12)
+    assert results["cases_ended"] == 12 and results["failures"] == [], results["failures"]
+    assert results["cases_with_events_missing_or_twice"] == 0
+    assert results["messages_sent"] == results["messages_written"] > 0 and results["messages_sent_twice"] == 0
+    assert results["handover_ms"] >= 0 and results["before_kill"]["commands"] > 0
