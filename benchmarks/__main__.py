@@ -408,10 +408,8 @@ def servers(prefix: str) -> tuple[Path, str, Any, dict[str, str]]:
     return work, database_url, server, env
 
 
-async def start_workers(
-    env: dict[str, str], trusted: dict[str, str], engine_queue: str, baseline_queue: str
-) -> tuple[dict[str, str], psutil.Popen, psutil.Popen]:
-    """Once Temporal answers: the engine's worker (as production runs it) and the baseline's, as processes."""
+async def temporal_answers(env: dict[str, str]) -> None:
+    """Wait until the benchmark's dev server answers; if it never does, say why (the end of its own log)."""
 
     async def connected() -> bool:
         try:
@@ -422,12 +420,19 @@ async def start_workers(
 
     try:
         await wait_for(connected)
-    except TimeoutError:  # say why: the dev server's own log
+    except TimeoutError:
         log = Path(env.get("EARLYHELP_BENCH_WORK", "")) / "temporal.log"
         raise TimeoutError(
             f"Temporal at {env['TEMPORAL_ADDRESS']} did not answer in 60 s; its log ends: "
             + (log.read_text()[-2000:] if log.is_file() else "(no log)")
         ) from None
+
+
+async def start_workers(
+    env: dict[str, str], trusted: dict[str, str], engine_queue: str, baseline_queue: str
+) -> tuple[dict[str, str], psutil.Popen, psutil.Popen]:
+    """Once Temporal answers: the engine's worker (as production runs it) and the baseline's, as processes."""
+    await temporal_answers(env)
     engine_env = {**env, **trusted, "EARLYHELP_TASK_QUEUE": engine_queue}
     engine = psutil.Popen([sys.executable, "-m", "worker"], env=engine_env)
     baseline = psutil.Popen(

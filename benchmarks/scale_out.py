@@ -35,6 +35,7 @@ from benchmarks.__main__ import (
     pooled,
     servers,
     stop_all,
+    temporal_answers,
     trusted_setup,
     wait_for,
     write_results,
@@ -62,16 +63,7 @@ async def run(cases: int) -> dict[str, Any]:
         "EARLYHELP_TASK_QUEUE": QUEUE,
     }
     try:
-        from temporalio.client import Client
-
-        async def answers() -> bool:
-            try:
-                await Client.connect(env["TEMPORAL_ADDRESS"])
-                return True
-            except Exception:  # noqa: BLE001 (not up yet)
-                return False
-
-        await wait_for(answers)
+        await temporal_answers(env)
         engine_env = {**env, **trusted}
         workers = [psutil.Popen([sys.executable, "-m", "worker"], env=engine_env) for _ in range(2)]
         procs += workers

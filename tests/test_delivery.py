@@ -314,7 +314,15 @@ async def watched_referral(env, queue: str, pool) -> tuple[Case, Any]:
     """A case stepped up, and its referral's watch once the store has started it."""
     case, seq = await mash_referral(env, queue, pool)
     watch = env.client.get_workflow_handle(watch_id(case.case_id, seq), result_type=MashAcknowledgement)
-    await eventually(lambda: watch.describe())
+
+    async def started() -> bool:  # (in the background, once the save has committed: not found until then)
+        try:
+            await watch.describe()
+            return True
+        except RPCError:
+            return False
+
+    await eventually(started)
     return case, watch
 
 

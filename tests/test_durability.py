@@ -77,6 +77,9 @@ async def test_saved_events_equal_the_timeline_with_no_duplicates_after_retries(
         Event(seq=r["seq"], type=r["type"], at=r["at"], by=r["by_actor"], data=_json(r["data"])) for r in rows
     ] == timeline
     assert FlakyStore.failed_after_commit >= 2
+    # Dated by the workflow's time (whole milliseconds), never the worker's clock after its look-up answered.
+    found = next(r for r in rows if r["type"] == "PreviousCasesFound")
+    assert found["at"].microsecond % 1000 == 0, found["at"]
     feedback = await pool.fetchval(
         "SELECT count(*) FROM notifications WHERE case_id = $1 AND kind = 'referrer_feedback'", case.case_id
     )

@@ -109,7 +109,7 @@ async def test_saves_no_one_waits_on_are_local_activities_and_older_goldens_save
     every event saved is in the history either way (the log of record)."""
     histories = golden_histories()
     lean = [h for h in histories if h.workflow_id.startswith("saved_in_task")]
-    assert len(lean) == 4
+    assert len(lean) == 5
     for h in lean:
         locally = [e for e in h.events if _saved_locally(e)]
         assert locally
@@ -155,7 +155,7 @@ async def test_practice_v2_goldens_carry_its_marker_and_every_earlier_golden_rep
         or h.workflow_id.startswith("saved_in_task")
         and h.workflow_id.endswith(".run1")
     ]
-    assert len(v2) == 8 and all(PRACTICE_V2 in _patches(h) for h in v2)
+    assert len(v2) == 9 and all(PRACTICE_V2 in _patches(h) for h in v2)
     later_runs = ("continue_as_new_shorter_runs", "saved_in_task")  # (a continued run asks on its first run's rules)
     older = [h for h in histories if h not in v2 and not h.workflow_id.startswith(later_runs)]
     assert older and not any(PRACTICE_V2 in _patches(h) for h in older)

@@ -198,6 +198,10 @@ class EarlyHelpCase:
         answer recorded in history, no task for the server to dispatch)."""
         referral = self.state.referral
         while True:
+            # Dated when asked: once a local activity has answered, the workflow's time is the worker's clock on the
+            # first run but the task's on replay (a few ms apart: the saved event differed from a replayed
+            # timeline). On replay the two are the same, so histories from before replay as they did: no patch.
+            asked = workflow.now()
             try:
                 found = await workflow.execute_local_activity(
                     activities.previous_cases,
@@ -217,7 +221,7 @@ class EarlyHelpCase:
                 # has been down for about an hour. Ops hear of it, as for a save, and the case looks again later.
                 self._needs_attention(True)
                 await workflow.sleep(RETRY_IMPOSSIBLE_SAVE)
-        self._record(pathway.previous_cases_found(self.state, found, workflow.now()))
+        self._record(pathway.previous_cases_found(self.state, found, asked))
 
     def _publish(self) -> None:
         """Keep the case's search attributes in step with its state."""

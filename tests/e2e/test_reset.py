@@ -76,8 +76,15 @@ def test_reset_to_the_middle_replaces_the_undone_events_and_the_read_model(stack
     screened = history(stack, case)
     stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
     stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "no_answer")
-    undone = saved_events(stack.database_url, case)
-    assert {"CaseAllocated", "ContactAttemptRecorded"} <= {r["type"] for r in undone}
+    # (a command's reply comes before its save: wait for it)
+    undone = wait_until(
+        lambda: (
+            (r := saved_events(stack.database_url, case))
+            and {"CaseAllocated", "ContactAttemptRecorded"} <= {e["type"] for e in r}
+            and r
+        ),
+        what="the allocation and the contact attempt saved",
+    )
     # The first workflow task after screening's (the allocation's): reset there, it runs again without the updates.
     last_screened = max(int(e["eventId"]) for e in screened)
     after_screening = min(

@@ -221,6 +221,8 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     # Recorded after save-in-the-workflow-task: saves as local activities, timers kept while their due time holds.
     "saved_in_task_contact_ladder": (contact_ladder_unable_to_engage, {}),
     "saved_in_task_continue_as_new": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
+    # Recorded once the family's earlier cases were dated when asked for (workflows/case.py _find_previous_cases).
+    "saved_in_task_signposted_when_asked": (signposted, {"needs": [Need(code="health", complex=True)]}),
 }
 # Scenarios recorded with a patch answered "no" (no marker): each is the golden of that patch's old branch.
 BEFORE_PATCH = {
