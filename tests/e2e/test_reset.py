@@ -77,7 +77,7 @@ def test_reset_to_the_middle_replaces_the_undone_events_and_the_read_model(stack
     stack.cli("allocate", case, "--by", "das-screener", "--lead-practitioner", "lp-jones")
     stack.cli("record-contact-attempt", case, "--by", "lp-jones", "--method", "phone", "--outcome", "no_answer")
     # (a command's reply comes before its save: wait for it)
-    undone = wait_until(
+    wait_until(
         lambda: (
             (r := saved_events(stack.database_url, case))
             and {"CaseAllocated", "ContactAttemptRecorded"} <= {e["type"] for e in r}
