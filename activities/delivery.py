@@ -136,6 +136,7 @@ class DeliveryActivities:
 
     async def _dispatch(self, item_id: int, to: tuple[Client, str]) -> None:
         status: str | None = None
+        undeliverable = False  # (no address, refused: recorded as failed by `deliver`, escalated below)
         wait = 1.0
         for attempt in range(DISPATCH_TRIES):
             try:
@@ -144,8 +145,8 @@ class DeliveryActivities:
                 status = await self._follow(item_id, notify_id, self._at_once)
                 break
             except ApplicationError as e:
-                if e.type == UNDELIVERABLE:  # recorded as failed (no address, refused): escalated below
-                    status = FAILED[0]
+                if e.type == UNDELIVERABLE:
+                    undeliverable = True
                     break
                 log.info("delivery retried", item=item_id, attempt=attempt + 1, error=e.type)
             except Exception as e:  # noqa: BLE001 (an outage: a Delivery workflow retries it durably)
@@ -154,7 +155,7 @@ class DeliveryActivities:
                 await asyncio.sleep(wait)
                 wait *= 2
         client, queue = to
-        if status in FAILED:
+        if undeliverable or status in FAILED:
             try:
                 if (escalation := await self._write_escalation(item_id)) is not None:
                     await start_follow_ups([delivery(escalation)], client=client, task_queue=queue)
@@ -305,9 +306,9 @@ class DeliveryActivities:
     @activity.defn
     async def undelivered(self, older_than_seconds: float) -> int:
         """Start a Delivery workflow for each item no worker is settling: not sent `older_than_seconds` (at least
-        DISPATCH_SECONDS) after it was written, or sent more than HAND_OVER_AFTER_SECONDS ago and not yet final (its worker died); a start
-        under a used id does nothing. Returns how many. None while no Notify API key is configured: they wait in
-        the outbox."""
+        DISPATCH_SECONDS) after it was written, or sent more than HAND_OVER_AFTER_SECONDS ago and not yet final
+        (its worker died); a start under a used id does nothing. Returns how many. None while no Notify API key
+        is configured: they wait in the outbox."""
         if not self.sending:
             return 0
         rows = await self.pool.fetch(

@@ -200,7 +200,7 @@ class CaseActivities:
         watches = [f for f in follow_ups if f[0] != "Delivery"] if self.watch else []
         if activity.in_activity():
             if deliveries and self.dispatch is not None:
-                self.dispatch([int(str(item)) for _, item, _ in deliveries])
+                self.dispatch([item for _, item, _ in deliveries if isinstance(item, int)])  # (a Delivery's is its id)
                 deliveries = []
             if deliveries or watches:
                 await start_follow_ups([*deliveries, *watches], wait=False)  # the command's reply does not wait

@@ -196,6 +196,24 @@ async def test_a_permanent_failure_is_escalated_to_the_localitys_manager(env, qu
     )
 
 
+async def test_a_referrer_with_only_a_phone_number_is_escalated_at_once_by_the_worker(env, queue, pool, notify):
+    """Referrer feedback to a phone number (no email address): the worker's send fails it at once as no-address
+    and tells the locality's manager, with no workflow for either and no retry."""
+    case, item = await referral_feedback(env, queue[0], pool, "01632 960000")
+    row = await final(pool, item)
+    assert row["failure"] == "no-address" and row["notify_id"] is None
+    escalation = await eventually(
+        lambda: pool.fetchval(
+            "SELECT id FROM notifications WHERE case_id = $1 AND kind = 'delivery_failed'", case.case_id
+        )
+    )
+    assert (await final(pool, escalation))["delivery_status"] == "delivered"
+    assert item not in queue[1].handed_over
+    with pytest.raises(RPCError):  # (not found: settled by the worker)
+        await env.client.get_workflow_handle(f"delivery-{item}").describe()
+    await end(case.handle)
+
+
 async def test_a_recipient_with_no_address_fails_at_once_and_is_escalated(env, queue, pool):
     case = await Case.start(env, queue[0], referral=sample_referral(new_case_id(), await env.get_current_time()))
     await case.wait_saved(pool)
