@@ -48,7 +48,7 @@ from starter.ops import parallel_replay
 from worker.config import Config
 from worker.identity import SignCommands, Signer, acting_for, local_mint, new_key_pair
 from worker.keys import new_key_file
-from worker.temporal import connect
+from worker.temporal import CASE_TASK_TIMEOUT, connect
 from workflows.case import EarlyHelpCase
 from workflows.models import (
     DecideClosure,
@@ -122,7 +122,11 @@ def referral_for(kind: str, case_id: str):
 
 async def engine_case(client: Client, queue: str, kind: str, case_id: str, timings: Timings) -> None:
     handle = await client.start_workflow(
-        EarlyHelpCase.run, referral_for(kind, case_id), id=f"case-{case_id}", task_queue=queue
+        EarlyHelpCase.run,
+        referral_for(kind, case_id),
+        id=f"case-{case_id}",
+        task_queue=queue,
+        task_timeout=CASE_TASK_TIMEOUT,  # as the engine's own doors start a case (worker/temporal.py)
     )
 
     async def send(update: Any, command: Any) -> Snapshot:

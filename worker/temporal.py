@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -122,6 +122,13 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
+# How long a worker may hold one of a case's workflow tasks before the server gives it to another: the time a
+# case waits when the worker holding it dies (Temporal's default is 10 s). A task runs in milliseconds, and a
+# local activity that runs longer keeps its task alive (the SDK heartbeats it), so 5 s costs no retries.
+# Continued runs keep it; cases started before it keep 10 s.
+CASE_TASK_TIMEOUT = timedelta(seconds=5)
+
+
 def case_workflow_id(case_id: str) -> str:
     return f"case-{case_id}"
 
@@ -136,6 +143,7 @@ async def start_case(client: Client, referral: Referral, task_queue: str) -> Wor
         id=case_workflow_id(referral.case_id),
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        task_timeout=CASE_TASK_TIMEOUT,
         result_type=Any,
     )
 

@@ -183,7 +183,11 @@ def test_a_look_up_of_earlier_cases_failing_for_an_hour_marks_the_case_and_tries
                 down[0] = False
                 await until(lambda: marked(False))
                 handle = client.get_workflow_handle(f"case-{case}")
-                assert (await handle.describe()).status.name == "RUNNING"
+                described = await handle.describe()
+                assert described.status.name == "RUNNING"
+                # A case started by the engine's doors is handed to another worker 5 s after its worker dies
+                config = described.raw_description.execution_config
+                assert config.default_workflow_task_timeout.ToTimedelta() == timedelta(seconds=5)
         finally:
             await pool.close()
 
