@@ -18,7 +18,8 @@ WORKFLOWS = Path(__file__).parent.parent / "workflows"
 
 
 def asked_ids() -> set[str]:
-    """The ids passed by name to workflow.patched or workflow.deprecate_patch anywhere in workflows/."""
+    """The ids passed by name to workflow.patched or workflow.deprecate_patch anywhere in workflows/ (or to a
+    workflow's own `_patched`, which asks workflow.patched)."""
     found = set()
     for path in WORKFLOWS.glob("*.py"):
         module = importlib.import_module(f"workflows.{path.stem}")
@@ -26,9 +27,10 @@ def asked_ids() -> set[str]:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("patched", "deprecate_patch")
+                and node.func.attr in ("patched", "deprecate_patch", "_patched")
                 and node.args
                 and isinstance(node.args[0], ast.Name)
+                and hasattr(module, node.args[0].id)  # (not `_patched`'s own parameter)
             ):
                 found.add(getattr(module, node.args[0].id))
     return found

@@ -15,12 +15,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.common import RawValue
 
+import workflows.case
 from starter.ops.histories import saved_events
 from tests.histories.ends import GOLDEN, ends_differing, golden_histories
 from tests.histories.ends import replay as replay_ends
 from tests.histories.record import SCENARIOS
 from tests.stricter import RULE, RefusesAllocation
-from workflows.case import LEAN_TASKS, PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
+from workflows.case import EVERY_PATCH_TO_DEC_2026, LEAN_TASKS, PRACTICE_V2, SHORTER_RUNS, EarlyHelpCase
 from workflows.models import CaseOutcome
 
 
@@ -108,23 +109,55 @@ async def test_saves_no_one_waits_on_are_local_activities_and_older_goldens_save
     task that made them, and commands by activity; every golden before it saves by activity alone; all replay, and
     every event saved is in the history either way (the log of record)."""
     histories = golden_histories()
-    lean = [h for h in histories if h.workflow_id.startswith("saved_in_task")]
-    assert len(lean) == 5
+    lean = [h for h in histories if h.workflow_id.startswith(("saved_in_task", "one_marker"))]
+    assert len(lean) == 11
     for h in lean:
         locally = [e for e in h.events if _saved_locally(e)]
         assert locally
         seqs = [e.seq for e in await saved_events(h)]
         assert seqs and seqs == sorted(set(seqs)) and seqs == list(range(seqs[0], seqs[-1] + 1))
-    ladder = next(h for h in lean if h.workflow_id == "saved_in_task_contact_ladder.run1")
-    assert sum(_saved_locally(e) for e in ladder.events) >= 2  # the referral, and the late warm handover's escalation
-    assert any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in ladder.events)  # the commands'
+    for name in ("saved_in_task_contact_ladder.run1", "one_marker_contact_ladder.run1"):
+        ladder = next(h for h in lean if h.workflow_id == name)
+        assert sum(_saved_locally(e) for e in ladder.events) >= 2  # the referral, and the late handover's escalation
+        assert any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in ladder.events)  # commands'
     first_runs = [h for h in lean if h.workflow_id.endswith(".run1")]
-    assert all(LEAN_TASKS in _patches(h) for h in first_runs)
+    assert all(LEAN_TASKS in _patches(h) or _patches(h) == {EVERY_PATCH_TO_DEC_2026} for h in first_runs)
     older = [h for h in histories if h not in lean]
     assert not any(LEAN_TASKS in _patches(h) for h in older)
     assert not any(_saved_locally(e) for h in older for e in h.events)
     failures = {k: v for k, v in (await replay(EarlyHelpCase, histories)).items() if v}
     assert not failures
+
+
+async def test_a_run_under_the_one_marker_asks_no_other_patch_and_older_runs_ask_each(monkeypatch):
+    """every-patch-to-december-2026: each run recorded after it holds that one patch marker and one search-attribute
+    write for it, where a run before it held a marker and a write for each patch it asked; both replay and end as
+    recorded, and a run before it replays with the marker's old branch (each patch asked) while one after it fails
+    if a patch it took is asked again by name."""
+    histories = golden_histories()
+    one = [h for h in histories if h.workflow_id.startswith("one_marker")]
+    assert len(one) == 6 and all(_patches(h) == {EVERY_PATCH_TO_DEC_2026} for h in one)
+    before = [h for h in histories if h not in one]
+    assert not any(EVERY_PATCH_TO_DEC_2026 in _patches(h) for h in before)
+    assert max(len(_patches(h)) for h in before) == 4  # (saved_in_task_contact_ladder: four markers)
+    changed = [e for h in one for e in h.events if _changes_version(e)]
+    assert len(changed) == len(one)  # one TemporalChangeVersion write a run
+    results, ends = await replay_ends(EarlyHelpCase, histories)
+    assert not {k: v for k, v in results.items() if v} and not ends_differing(ends)
+    # Were the marker to take nothing, each patch would be asked by name and, with no marker of its own in these
+    # histories, answered no: its old branch, which these runs did not take.
+    monkeypatch.setattr(workflows.case, "TAKEN_WITH_IT", frozenset())
+    asked_again = await replay(EarlyHelpCase, one)
+    assert {name for name, failure in asked_again.items() if failure} >= {
+        h.workflow_id for h in one if ".run1" in h.workflow_id
+    }
+
+
+def _changes_version(event) -> bool:
+    attributes = event.upsert_workflow_search_attributes_event_attributes
+    return event.HasField("upsert_workflow_search_attributes_event_attributes") and (
+        "TemporalChangeVersion" in attributes.search_attributes.indexed_fields
+    )
 
 
 def _saved_locally(event) -> bool:

@@ -61,7 +61,7 @@ async def test_a_deadline_that_fires_is_one_workflow_task_with_its_save_and_next
         assert len(fired) == 2  # the reminder, then the escalation
         for start, stop in zip(fired, [*fired[1:], len(events)], strict=True):
             task = Counter(e.event_type for e in events[start:stop])
-            assert task[T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 1
+            assert task[T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 1, [T.Name(e.event_type) for e in events[start:stop]]
             assert task[T.EVENT_TYPE_MARKER_RECORDED] == 1  # what it wrote, saved in the same task
             assert task[T.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == 0
             assert task[T.EVENT_TYPE_TIMER_STARTED] <= 1  # and the next deadline's timer, if any, set

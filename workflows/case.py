@@ -63,6 +63,24 @@ PRACTICE_V2 = "practice-v2"
 # commands sent meanwhile share the next save. The deadline's timer is kept while its due time holds (no cancel and
 # restart per command). Runs begun before it save everything by activity and set a new timer at each wait.
 LEAN_TASKS = "save-in-the-workflow-task"
+# One marker a run: a run that has it takes every patch above without asking. Each patch a run asks costs a marker
+# and the SDK's TemporalChangeVersion search-attribute write (a visibility write on the server): three a new case,
+# one now. Runs without it (begun before it) ask each patch as they did. When no open run lacks it, every old
+# branch above goes at once (docs/operations.md "Patches"). A patch written after it is asked by name as before,
+# and so is case-is-its-id: asked only for a referral under another case's id, which a history replayed from a
+# file (its workflow id the file's name) also seems to be.
+EVERY_PATCH_TO_DEC_2026 = "every-patch-to-december-2026"
+TAKEN_WITH_IT = frozenset(
+    {
+        PUBLISH_BEFORE_SAVE,
+        CARRY_STATE_NOT_TIMELINE,
+        SHORTER_RUNS,
+        REFUSE_PLAINTEXT_START,
+        ACT_ON_MALFORMED_CONCERNS,
+        PRACTICE_V2,
+        LEAN_TASKS,
+    }
+)
 LOOKUP_TIMEOUT = timedelta(seconds=30)
 # The look-up is a local activity, retried inside the workflow task: bounded by attempts, about an hour of them
 # (1 s doubling to a minute apart), as a save is bounded by SAVE_GIVES_UP.
@@ -116,6 +134,8 @@ class EarlyHelpCase:
         self._awaited = False  # a command's events are unsaved: its save is an activity (LEAN_TASKS)
         self._timer: asyncio.Task[None] | None = None
         self._timer_due: datetime | None = None
+        # The first thing every run asks (so in the same place on replay): a history from before it has no marker.
+        self._to_date = workflow.patched(EVERY_PATCH_TO_DEC_2026)
         # Only a run this case continued into carries state: a client's start is a Referral, whatever it holds.
         try:
             carried = (
@@ -131,10 +151,10 @@ class EarlyHelpCase:
             c = _decode(start, Carried)
             self.state, self.events, self.unsaved = c.state, c.timeline, c.unsaved
             self.state.bank_holidays = editions.bank_holiday_edition().number
-            if not self.state.v2 and workflow.patched(PRACTICE_V2):
+            if not self.state.v2 and self._patched(PRACTICE_V2):
                 self._record(pathway.set_practice(self.state, CURRENT_PRACTICE, workflow.now()))
             return
-        if start.payload.metadata.get(PLAINTEXT) and workflow.patched(REFUSE_PLAINTEXT_START):
+        if start.payload.metadata.get(PLAINTEXT) and self._patched(REFUSE_PLAINTEXT_START):
             self._refused = ApplicationError(
                 "not_encrypted: this deployment takes only referrals encrypted by its codec",
                 type="NotEncrypted",
@@ -149,14 +169,14 @@ class EarlyHelpCase:
             return
         # A case is its id: a workflow named for one case but carrying another's referral would squat that id
         # (and seal its history under the wrong key). Asked only then, so other cases carry no marker.
-        if workflow.info().workflow_id != f"case-{referral.case_id}" and workflow.patched(CASE_IS_ITS_ID):
+        if workflow.info().workflow_id != f"case-{referral.case_id}" and self._patched(CASE_IS_ITS_ID):
             self._refused = ApplicationError(
                 f"case_id: the workflow id must be case-{referral.case_id} for this referral",
                 type="InvalidReferral",
                 non_retryable=True,
             )
             return
-        practice = CURRENT_PRACTICE if workflow.patched(PRACTICE_V2) else PRACTICE_V1
+        practice = CURRENT_PRACTICE if self._patched(PRACTICE_V2) else PRACTICE_V1
         self.state, events = pathway.open_case(referral, practice, editions.bank_holiday_edition())
         self._record(events)
         self._look_up_family = self.state.v2
@@ -167,8 +187,8 @@ class EarlyHelpCase:
             raise self._refused
         # Asked before anything else this run does (and so in the same place on replay): a local activity below
         # must not come between the patch's evaluation and the history's marker.
-        publish_first = workflow.patched(PUBLISH_BEFORE_SAVE)
-        self._lean = workflow.patched(LEAN_TASKS)
+        publish_first = self._patched(PUBLISH_BEFORE_SAVE)
+        self._lean = self._patched(LEAN_TASKS)
         if self._look_up_family:
             # Once, before the first save, so that what it finds is saved with the referral.
             self._look_up_family = False
@@ -185,7 +205,7 @@ class EarlyHelpCase:
                 break
             if self._time_to_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                timeline = [] if workflow.patched(CARRY_STATE_NOT_TIMELINE) else self.events
+                timeline = [] if self._patched(CARRY_STATE_NOT_TIMELINE) else self.events
                 workflow.continue_as_new(Carried(state=self.state, timeline=timeline, unsaved=self.unsaved))
             await self._wait_for_change_or_deadline()
             self._record(pathway.tick(self.state, workflow.now()))
@@ -223,6 +243,10 @@ class EarlyHelpCase:
                 await workflow.sleep(RETRY_IMPOSSIBLE_SAVE)
         self._record(pathway.previous_cases_found(self.state, found, asked))
 
+    def _patched(self, patch: str) -> bool:
+        """`workflow.patched`, but a patch the run's one marker takes is not asked (no marker of its own)."""
+        return (self._to_date and patch in TAKEN_WITH_IT) or workflow.patched(patch)
+
     def _publish(self) -> None:
         """Keep the case's search attributes in step with its state."""
         s = self.state
@@ -235,7 +259,7 @@ class EarlyHelpCase:
         info = workflow.info()
         policy = self.state.policy
         after = policy.continue_as_new_after_events
-        if "continue_as_new_after_events" not in policy.model_fields_set and not workflow.patched(SHORTER_RUNS):
+        if "continue_as_new_after_events" not in policy.model_fields_set and not self._patched(SHORTER_RUNS):
             after = CONTINUE_AS_NEW_AFTER_BEFORE
         long_run = info.get_current_history_length() >= after
         large = info.get_current_history_size() >= HISTORY_BYTES_LIMIT
@@ -356,7 +380,7 @@ class EarlyHelpCase:
         try:
             parsed, problem = _decode(concern, SafeguardingConcern), None
         except ValidationError as e:
-            if not workflow.patched(ACT_ON_MALFORMED_CONCERNS):
+            if not self._patched(ACT_ON_MALFORMED_CONCERNS):
                 return  # what cases from before the patch did
             parsed, problem = None, refusal(e)
             if not workflow.unsafe.is_replaying():

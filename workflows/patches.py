@@ -73,6 +73,14 @@ PATCHES: tuple[Patch, ...] = (
         "referral_closed_needs_met",
     ),
     Patch(
+        "every-patch-to-december-2026",
+        "EarlyHelpCase",
+        "a run asks this one patch and takes every patch above without asking: one marker and one search-attribute"
+        " write a run, not one of each per patch; before, each patch was asked by name",
+        "referral_closed_needs_met",
+        retire_when="no open run began before the patch: then every old branch above goes with it",
+    ),
+    Patch(
         "send-retries-end",
         "Delivery",
         "a send refused for six hours is escalated; before, its retries had no end",

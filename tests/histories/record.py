@@ -26,7 +26,7 @@ from tests.servers import embedded_database, time_skipping
 from tests.support import LEAD, MANAGER, SCREENER, Case, london
 from worker import logs
 from worker.main import new_worker
-from workflows.case import EarlyHelpCase
+from workflows.case import EVERY_PATCH_TO_DEC_2026, TAKEN_WITH_IT, EarlyHelpCase
 from workflows.models import (
     DecideClosure,
     IdentifyLeadPractitioner,
@@ -223,6 +223,11 @@ SCENARIOS: dict[str, tuple[Scenario, dict]] = {
     "saved_in_task_continue_as_new": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
     # Recorded once the family's earlier cases were dated when asked for (workflows/case.py _find_previous_cases).
     "saved_in_task_signposted_when_asked": (signposted, {"needs": [Need(code="health", complex=True)]}),
+    # Recorded after every-patch-to-december-2026: one patch marker a run, every earlier patch taken with it.
+    "one_marker_closed_needs_met": (referral_closed_needs_met, {}),
+    "one_marker_contact_ladder": (contact_ladder_unable_to_engage, {}),
+    "one_marker_continue_as_new": (continue_as_new, {"policy": Policy(continue_as_new_after_events=40)}),
+    "one_marker_malformed_concern": (malformed_safeguarding_concern, {}),
 }
 # Scenarios recorded with a patch answered "no" (no marker): each is the golden of that patch's old branch.
 BEFORE_PATCH = {
@@ -233,10 +238,12 @@ BEFORE_PATCH = {
 
 @contextmanager
 def answered_no(patch_id: str | None) -> Iterator[None]:
-    """workflow.patched(patch_id) answers False and records no marker, as before the patch was written."""
+    """workflow.patched(patch_id) answers False and records no marker, as before the patch was written (and so
+    does the one marker that takes it with the others, which came after it)."""
     real = workflow.patched
     if patch_id:
-        workflow.patched = lambda asked: False if asked == patch_id else real(asked)  # type: ignore[assignment]
+        before = {patch_id, EVERY_PATCH_TO_DEC_2026} if patch_id in TAKEN_WITH_IT else {patch_id}
+        workflow.patched = lambda asked: False if asked in before else real(asked)  # type: ignore[assignment]
     try:
         yield
     finally:
