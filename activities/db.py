@@ -37,8 +37,15 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
     return applied
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released connection needs besides asyncpg's own clean-up (listeners dropped, an open transaction
+    rolled back): nothing. The default reset is a round trip per release (RESET ALL, UNLISTEN *, advisory locks,
+    CLOSE ALL); no pooled connection sets a session setting, listens, holds a session lock or opens a cursor
+    (the erasure listener has a connection of its own, worker/codec.py)."""
+
+
 async def connect(database_url: str, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=max_size)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=max_size, reset=_keep_session)
     assert pool is not None
     await migrate(pool)
     return pool

@@ -118,6 +118,24 @@ def _manager(locality: str) -> str:
     return f"manager:{locality}"
 
 
+# The events `effects_of` may answer something for (a test holds this to its cases): a save of none of them
+# skips reading the case's context (its referral and family, each opened) for effects it cannot have.
+MAY_HAVE_EFFECTS = frozenset(
+    {
+        "DeadlineReminded",
+        "DeadlineMissed",
+        "ScreeningRecorded",
+        "UnannouncedVisitRecorded",
+        "ClosureDecided",
+        "ClosureRequested",
+        "TafInvited",
+        "LeadPractitionerIdentified",
+        "SteppedUp",
+        "SafeguardingConcernRaised",
+    }
+)
+
+
 def effects_of(
     case_id: str, event: Event, referred: dict[str, Any], lead: str | None, letterhead: Letterhead = PLAIN_LETTERHEAD
 ) -> list[Effect]:

@@ -298,14 +298,16 @@ async def project(conn: asyncpg.Connection, case_id: str, events: Iterable[Event
             await handler(conn, case_id, e)
         last = e.seq
         deadlines_changed |= e.type in DEADLINE_EVENTS
-    if deadlines_changed:
+    if deadlines_changed:  # (one statement with the last place: a round trip fewer a save)
         await conn.execute(
             "UPDATE cases SET next_deadline = (SELECT min(due_at) FROM deadlines d WHERE d.case_id = $1"
             " AND d.status = 'pending'), overdue = (SELECT count(*) FROM deadlines d WHERE d.case_id = $1"
-            " AND d.status = 'missed' AND d.completed_at IS NULL) WHERE case_id = $1",
+            " AND d.status = 'missed' AND d.completed_at IS NULL), last_seq = greatest(last_seq, $2)"
+            " WHERE case_id = $1",
             case_id,
+            last,
         )
-    if last:
+    elif last:
         await conn.execute("UPDATE cases SET last_seq = greatest(last_seq, $2) WHERE case_id = $1", case_id, last)
 
 

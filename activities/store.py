@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 from activities import people_index, projections
 from activities.delivery import delivery
 from activities.effects import (
+    MAY_HAVE_EFFECTS,
     PLAIN_LETTERHEAD,
     Document,
     Effect,
@@ -191,7 +192,8 @@ class CaseActivities:
                 replaced = await self._replace_undone(conn, case_id, events, columns, sealed, run, asked)
             if new or replaced:
                 fresh = [e for e in events if e.seq in new or e.seq in replaced]
-                follow_ups = await self._write_effects(conn, case_id, fresh)
+                if any(e.type in MAY_HAVE_EFFECTS for e in fresh):
+                    follow_ups = await self._write_effects(conn, case_id, fresh)
                 if replaced:
                     await projections.rebuild_case(conn, case_id, self.sealer)
                 else:
