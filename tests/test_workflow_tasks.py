@@ -68,3 +68,33 @@ async def test_a_deadline_that_fires_is_one_workflow_task_with_its_save_and_next
         assert Counter(e.event_type for e in events[fired[0] : fired[1]])[T.EVENT_TYPE_TIMER_STARTED] == 1
     finally:
         await end(case.handle)
+
+
+async def test_a_command_is_decided_once_where_its_validator_ran_and_again_on_replay(env, task_queue, monkeypatch):
+    """The handler takes the decision its validator made in the same activation (the pathway run once a command,
+    not twice); on replay, where validators do not run, the handler decides for itself, the same way."""
+    import workflows.case
+    from tests.histories.ends import replay
+
+    decided: list[str] = []
+    real = workflows.case.pathway.decide
+
+    def counted(state, command, now):  # type: ignore[no-untyped-def]
+        if state.referral.case_id == case.case_id:
+            decided.append(type(command).__name__)
+        return real(state, command, now)
+
+    case = await Case.start(env, task_queue)
+    try:
+        await case.allocated()
+        await history(case)
+        monkeypatch.setattr(workflows.case.pathway, "decide", counted)
+        for n in range(3):
+            await case.do(EarlyHelpCase.add_case_note, AddCaseNote(by=LEAD, text=f"note {n}"))
+        assert decided == ["AddCaseNote"] * 3
+        decided.clear()
+        failures, _ = await replay(EarlyHelpCase, [await case.handle.fetch_history()])
+        assert not any(failures.values())
+        assert decided.count("AddCaseNote") == 3  # the handler's own decision, on replay
+    finally:
+        await end(case.handle)

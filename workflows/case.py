@@ -134,6 +134,10 @@ class EarlyHelpCase:
         self._awaited = False  # a command's events are unsaved: its save is an activity (LEAN_TASKS)
         self._timer: asyncio.Task[None] | None = None
         self._timer_due: datetime | None = None
+        # Each change to the state goes through _record, which counts it; a validator's decision, kept by its update's
+        # id with the count it was made at, is the handler's while the count holds (below, _check).
+        self._changes = 0
+        self._decided: dict[str, tuple[int, CaseState, list[Event]]] = {}
         # The first thing every run asks (so in the same place on replay): a history from before it has no marker.
         self._to_date = workflow.patched(EVERY_PATCH_TO_DEC_2026)
         # Only a run this case continued into carries state: a client's start is a Referral, whatever it holds.
@@ -342,6 +346,7 @@ class EarlyHelpCase:
         workflow.upsert_search_attributes([search.NEEDS_ATTENTION.value_set(flag)])
 
     def _record(self, events: list[Event]) -> None:
+        self._changes += 1  # (even with no events: the pathway may have changed the state in place)
         self.events.extend(events)
         self.unsaved.extend(events)
         self._review_held = self._review_held or any(e.type == "ReviewHeld" for e in events)
@@ -358,14 +363,25 @@ class EarlyHelpCase:
 
     def _check(self, model: type[Command], raw: RawValue) -> None:
         command = self._command(model, raw)
+        working = self.state.model_copy(deep=True)
         try:
-            pathway.decide(self.state.model_copy(deep=True), command, workflow.now())
+            events = pathway.decide(working, command, workflow.now())
         except RuleBroken as e:
             raise ApplicationError(str(e), e.rule, type="RuleBroken", non_retryable=True) from None
+        # The handler runs next, in the same activation (so at the same workflow time): it takes this decision
+        # rather than deciding again, unless the state changed in between. Validators do not run on replay, where
+        # the handler decides for itself: the same pure decision on the same state, command and time.
+        if info := workflow.current_update_info():
+            self._decided[info.id] = (self._changes, working, events)
 
     def _handle(self, model: type[Command], raw: RawValue) -> Snapshot:
-        working = self.state.model_copy(deep=True)
-        events = pathway.decide(working, self._command(model, raw), workflow.now())
+        info = workflow.current_update_info()
+        decided = self._decided.pop(info.id, None) if info else None
+        if decided is not None and decided[0] == self._changes:
+            _, working, events = decided
+        else:
+            working = self.state.model_copy(deep=True)
+            events = pathway.decide(working, self._command(model, raw), workflow.now())
         self.state = working
         self._record(events)
         self._awaited = self._awaited or bool(events)
