@@ -90,3 +90,40 @@ async def test_a_burst_of_escalations_after_a_restart_is_saved_on_a_small_pool(d
     finally:
         await keys.close()
         await small.close()
+
+
+async def test_each_cases_converter_is_kept_and_seals_under_that_cases_key(pool, database_url, monkeypatch):
+    """The SDK asks the converter for a case's context at every command and activity: the answer is the case's own
+    codec, built once and kept (the SDK's own answer built a new payload converter each time: issue #27)."""
+    from temporalio.contrib.pydantic import PydanticPayloadConverter
+    from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
+
+    from worker.codec import KEY_ID, EncryptionCodec, encrypted_converter
+
+    master = MasterKeys("k1", {"k1": secrets.token_bytes(32)})
+    keys = CaseKeys(pool, master, listen_url=database_url)
+    converter = encrypted_converter(EncryptionCodec(master, keys))
+    built: list[object] = []
+    monkeypatch.setattr(PydanticPayloadConverter, "__init__", lambda self, *a, **k: built.append(self))
+    case = f"CONV-{uuid.uuid4().hex[:8]}"
+
+    def activity(workflow_id: str) -> ActivitySerializationContext:
+        return ActivitySerializationContext(
+            namespace="default",
+            activity_id="1",
+            activity_type="append_events",
+            activity_task_queue="q",
+            workflow_id=workflow_id,
+            workflow_type="EarlyHelpCase",
+            is_local=False,
+        )
+
+    workflow = converter.with_context(WorkflowSerializationContext(namespace="default", workflow_id=f"case-{case}"))
+    for _ in range(5):
+        assert converter.with_context(activity(f"case-{case}")) is workflow
+    assert workflow.with_context(activity("delivery-1")) is converter.with_context(activity("delivery-2"))
+    assert not built  # no payload converter built for any of them
+    [sealed] = await workflow.encode(["the family's details"])
+    assert sealed.metadata[KEY_ID] == f"case:{case}".encode()
+    assert await workflow.decode([sealed], [str]) == ["the family's details"]
+    await keys.close()

@@ -12,10 +12,12 @@ case destroys its data key: its history can no longer be decoded anywhere.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import secrets
 import time
 from collections.abc import Sequence
+from typing import Self, cast
 
 import asyncpg
 from cachetools import TTLCache
@@ -176,14 +178,19 @@ async def destroy_case_key(conn: asyncpg.Connection, case_id: str) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", ERASURES, case_id)
 
 
+def case_of(context: SerializationContext) -> str | None:
+    """The case whose key seals a payload of this workflow or activity (a case's workflow is case-<case_id>);
+    None for any other workflow (deliveries, digests), whose payloads are sealed under the master key."""
+    workflow_id = getattr(context, "workflow_id", None) or ""
+    return workflow_id.removeprefix("case-") if workflow_id.startswith("case-") else None
+
+
 class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def __init__(self, master: MasterKeys, case_keys: CaseKeys, case_id: str | None = None) -> None:
         self.master, self.case_keys, self.case_id = master, case_keys, case_id
 
     def with_context(self, context: SerializationContext) -> EncryptionCodec:
-        workflow_id = getattr(context, "workflow_id", None) or ""
-        case_id = workflow_id.removeprefix("case-") if workflow_id.startswith("case-") else None
-        return EncryptionCodec(self.master, self.case_keys, case_id)
+        return EncryptionCodec(self.master, self.case_keys, case_of(context))
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         if self.case_id:
@@ -235,10 +242,41 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             raise Undecodable("not sealed by this deployment") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class _PerCaseConverter(DataConverter):
+    """The SDK asks `with_context` for every command's and activity's payloads, in the worker and in clients; its
+    own answer rebuilds the payload and failure converters each time (6% of the worker's CPU a command, issue
+    #27's profile). Only the codec differs from case to case, so here the answer is a copy with the case's codec,
+    kept for the next payload of the same case."""
+
+    _per_case: dict[str | None, DataConverter] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def with_context(self, context: SerializationContext) -> Self:
+        codec = self.payload_codec
+        if not isinstance(codec, EncryptionCodec):
+            return super().with_context(context)
+        case_id = case_of(context)
+        if case_id == codec.case_id:
+            return self
+        if (kept := self._per_case.get(case_id)) is None:
+            if len(self._per_case) >= PER_CASE_CONVERTERS:
+                self._per_case.clear()  # (a bound, not an LRU: one dict operation at a time is safe across threads)
+            kept = copy.copy(self)
+            object.__setattr__(kept, "payload_codec", codec.with_context(context))
+            self._per_case[case_id] = kept
+        return cast(Self, kept)
+
+
+PER_CASE_CONVERTERS = 4096
+
+
 def encrypted_converter(codec: PayloadCodec) -> DataConverter:
     """The project's converter (pydantic JSON) with the codec, failure messages encrypted too."""
-    return dataclasses.replace(
-        pydantic_data_converter,
+    converter = _PerCaseConverter(
+        payload_converter_class=pydantic_data_converter.payload_converter_class,
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
+    if isinstance(codec, EncryptionCodec):
+        converter._per_case[codec.case_id] = converter
+    return converter
