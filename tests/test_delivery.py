@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
-from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
-from activities.delivery import KINDS, DeliveryActivities, Directory, post_letter
+from activities.delivery import KINDS, DeliveryActivities, Directory, post_letter, reference
 from activities.digest import digest_text
 from activities.store import CaseActivities
 from starter.local.notify_standin import api_key
@@ -49,14 +48,13 @@ class CrashAfterSending(DeliveryActivities):
 
     crashed: set[int] = set()
 
-    @activity.defn(name="deliver")
-    async def deliver(self, item_id: int) -> str:
+    async def send_once(self, item_id: int, look_first: bool) -> str:
         if item_id in self.crash_items and item_id not in self.crashed:
-            await DeliveryActivities.deliver(self, item_id)
+            await DeliveryActivities.send_once(self, item_id, look_first)
             await self.pool.execute("UPDATE notifications SET notify_id = NULL WHERE id = $1", item_id)
             self.crashed.add(item_id)
             raise RuntimeError("worker killed mid-delivery")
-        return await DeliveryActivities.deliver(self, item_id)
+        return await DeliveryActivities.send_once(self, item_id, look_first)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +92,7 @@ async def test_referrer_feedback_is_delivered_once_and_its_status_followed_until
     with pytest.raises(RPCError):  # (not found)
         await env.client.get_workflow_handle(f"delivery-{item}").describe()
     assert item not in queue[1].handed_over
+    assert reference(item) not in standin.looked_up  # a first send asks Notify nothing first
     [sent] = sent_with(standin, item)
     assert sent["email_address"] == "dsl@school.example" and sent["template_id"] == "template-referrer_feedback"
     assert sent["personalisation"]["case_id"] == case.case_id and "accepted" in sent["personalisation"]["body"]
@@ -126,6 +125,7 @@ async def test_a_worker_killed_mid_delivery_never_sends_twice(env, queue, pool, 
     )
     assert (await final(pool, item))["delivery_status"] == "delivered"
     assert item in delivery.crashed and len(sent_with(standin, item)) == 1
+    assert reference(item) in standin.looked_up  # the retry asked Notify for it, and found it
 
 
 async def test_a_message_notify_refuses_for_six_hours_is_escalated_never_retried_for_ever(env, queue, pool, notify):

@@ -39,6 +39,7 @@ class Standin:
         self.service_id, self.secret, self.outbox = service_id, secret, outbox
         self.sent: dict[str, dict[str, Any]] = {}
         self.refused_once: set[str] = set()
+        self.looked_up: list[str] = []  # the references asked for (a sender checking it has not sent one already)
         if outbox.exists():
             for line in outbox.read_text().splitlines():
                 item = json.loads(line)
@@ -141,6 +142,8 @@ class Standin:
     async def get_all(self, request: web.Request) -> web.Response:
         self.authorised(request)
         reference = request.query.get("reference")
+        if reference is not None:
+            self.looked_up.append(reference)
         found = [i for i in self.sent.values() if reference is None or i["reference"] == reference]
         return web.json_response({"notifications": found, "links": {}})
 
