@@ -69,6 +69,22 @@ def letterhead_of(config: Config, roles: Roles | None) -> Letterhead:
     return Letterhead(config.council_name, address, config.council_phone, roles.staff if roles else {})
 
 
+# How long a task for a case this worker holds (on its sticky queue) waits for it before the server gives it to
+# any worker: the other half of a dead worker's handover (CASE_TASK_TIMEOUT, worker/temporal.py, is the
+# first). The SDK's default is 10 s; a busy worker's cached case going to another worker after 5 s costs
+# that worker one replay of the run.
+STICKY_HANDOVER = timedelta(seconds=5)
+
+
+def production_options(config: Config) -> dict[str, Any]:
+    """The worker options production runs with, beyond its workflows, activities and interceptors."""
+    return {
+        "max_cached_workflows": config.max_cached_cases,
+        "graceful_shutdown_timeout": timedelta(seconds=config.shutdown_grace_seconds),
+        "sticky_queue_schedule_to_start_timeout": STICKY_HANDOVER,
+    }
+
+
 def new_worker(
     client: Client,
     store: CaseActivities,
@@ -206,8 +222,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         delivery,
         roles,
         interceptors=interceptors,
-        max_cached_workflows=config.max_cached_cases,
-        graceful_shutdown_timeout=timedelta(seconds=config.shutdown_grace_seconds),
+        **production_options(config),
     )
     try:
         async with worker:
