@@ -78,7 +78,8 @@ async def test_web_load_smoke_run_has_staff_on_every_page_without_errors():
 
 async def test_scale_out_smoke_run_kills_a_worker_and_loses_nothing():
     """Two workers, one killed under load (issue #27), smoke-sized: every case ends, every event is saved once,
-    no message goes to Notify twice; the handover is measured, never asserted."""
+    no message goes to Notify twice; the handover is measured, never asserted. Then two web apps share one
+    person's session and record each of their commands once."""
     from benchmarks.scale_out import run as scale_out
 
     results = await scale_out(cases=12)
@@ -86,3 +87,19 @@ async def test_scale_out_smoke_run_kills_a_worker_and_loses_nothing():
     assert results["cases_with_events_missing_or_twice"] == 0
     assert results["messages_sent"] == results["messages_written"] > 0 and results["messages_sent_twice"] == 0
     assert results["handover_ms"] >= 0 and results["before_kill"]["commands"] > 0
+    # Two web apps: a session through both, each note once (a form sent again through the other app too), and
+    # sign-out through one ends it on both.
+    webs = results["two_web_apps"]
+    assert webs["signed_in_through_one"] and webs["signed_out_on_both"]
+    assert webs["pages_and_commands_answered_200"] == webs["requests"], webs
+    assert webs["notes_recorded"] == webs["notes_sent"] and webs["notes_sent_again_through_the_other_app"] >= 3
+
+
+async def test_case_year_counts_what_a_case_asks_of_the_server_in_every_run():
+    """A case through its reviews (docs/sizing.md's case-year), smoke-sized: every command sent is an update in
+    its histories, and the deadlines of the weeks between fired."""
+    from benchmarks.case_year import run as case_year
+
+    results = await case_year(review_cycles=1)
+    assert results["updates"] == results["commands"] >= 20, results
+    assert results["timers_fired"] > 0 and results["runs"] >= 1 and results["workflow_tasks"] > results["runs"]
