@@ -127,3 +127,18 @@ async def test_each_cases_converter_is_kept_and_seals_under_that_cases_key(pool,
     assert sealed.metadata[KEY_ID] == f"case:{case}".encode()
     assert await workflow.decode([sealed], [str]) == ["the family's details"]
     await keys.close()
+
+
+def test_a_payload_converter_that_answers_per_context_gets_the_sdks_own_answer(monkeypatch):
+    """Kept converters differ only in their codec: were the payload converter ever to answer per context (a newer
+    SDK, another library), the SDK's own answer is used, with the payload converter's and the codec's."""
+    from temporalio.converter import WorkflowSerializationContext
+
+    from worker.codec import EncryptionCodec, encrypted_converter
+
+    master = MasterKeys("k1", {"k1": secrets.token_bytes(32)})
+    converter = encrypted_converter(EncryptionCodec(master, None))  # type: ignore[arg-type]
+    per_context = object()
+    monkeypatch.setattr(type(converter.payload_converter), "with_context", lambda self, context: per_context)
+    answer = converter.with_context(WorkflowSerializationContext(namespace="default", workflow_id="case-C1"))
+    assert answer.payload_converter is per_context and answer.payload_codec.case_id == "C1"

@@ -253,8 +253,11 @@ class _PerCaseConverter(DataConverter):
 
     def with_context(self, context: SerializationContext) -> Self:
         codec = self.payload_codec
-        if not isinstance(codec, EncryptionCodec):
-            return super().with_context(context)
+        converter = self.payload_converter
+        if not isinstance(codec, EncryptionCodec) or (
+            isinstance(converter, WithSerializationContext) and converter.with_context(context) is not converter
+        ):
+            return super().with_context(context)  # (more than the codec would differ: the SDK's own answer)
         case_id = case_of(context)
         if case_id == codec.case_id:
             return self
