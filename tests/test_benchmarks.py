@@ -47,6 +47,33 @@ async def test_open_cases_smoke_run_holds_cases_waiting_and_samples_the_workers_
     assert results["server_disk_kb_per_case"] >= 0 and results["starts_per_s"] > 0
 
 
+@pytest.mark.parametrize(
+    "now",
+    [
+        "2026-12-07T09:00:00+00:00",
+        "2026-12-05T00:05:00+00:00",
+        "2026-12-25T12:00:00+00:00",
+        "2026-03-29T00:30:00+00:00",
+    ],
+    ids=["a Monday", "a Saturday", "Christmas Day", "the Sunday the clocks go forward"],
+)
+def test_the_storms_deadline_falls_due_then_on_a_working_day_or_at_the_last_one_before(now: str):
+    """A deadline in working days falls only on a working day: on any other day the storm's falls at the last
+    working day's same time, already past (every case escalated as it is referred), so CI passes on any day."""
+    from datetime import datetime, timedelta
+
+    from benchmarks.timer_storm import falls_due, received_for
+    from workflows.bank_holidays import LATEST
+    from workflows.calendar import LONDON, add_working_days, is_working_day
+
+    due = datetime.fromisoformat(now)
+    deadline = falls_due(due)
+    assert deadline <= due and due - deadline < timedelta(days=5)
+    assert is_working_day(deadline.astimezone(LONDON).date(), LATEST)
+    assert (deadline == due) == is_working_day(due.astimezone(LONDON).date(), LATEST)
+    assert add_working_days(received_for(deadline), 1, LATEST) == deadline
+
+
 async def test_timer_storm_smoke_run_writes_every_escalation_beside_the_baseline():
     """The timer storm (issue #17), smoke-sized: every case's deadline in the same minute, each escalated."""
     from benchmarks.timer_storm import run as storm
