@@ -58,8 +58,8 @@ DISPATCH_TRIES, DISPATCH_AT_ONCE = 3, 20
 # A row sent but not final, with no delivery following it (its worker died mid-follow), is handed over after this.
 HAND_OVER_AFTER_SECONDS = 120.0
 # A row not sent is handed over no sooner than this after it was written: longer than the worker's own tries can
-# take (three of a reference check and a send, each call up to 20 s, and their waits), so that a Delivery
-# workflow never sends beside a worker still trying (each checks Notify for the reference first).
+# take (three sends, each call up to 20 s, and their waits), so that a Delivery workflow never sends beside a
+# worker still trying (the workflow, and the worker's retries, check Notify for the reference first).
 DISPATCH_SECONDS = 150.0
 log = structlog.get_logger("earlyhelp.delivery")
 

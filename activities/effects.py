@@ -9,6 +9,9 @@ or dates of birth.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,24 +121,6 @@ def _manager(locality: str) -> str:
     return f"manager:{locality}"
 
 
-# The events `effects_of` may answer something for (a test holds this to its cases): a save of none of them
-# skips reading the case's context (its referral and family, each opened) for effects it cannot have.
-MAY_HAVE_EFFECTS = frozenset(
-    {
-        "DeadlineReminded",
-        "DeadlineMissed",
-        "ScreeningRecorded",
-        "UnannouncedVisitRecorded",
-        "ClosureDecided",
-        "ClosureRequested",
-        "TafInvited",
-        "LeadPractitionerIdentified",
-        "SteppedUp",
-        "SafeguardingConcernRaised",
-    }
-)
-
-
 def effects_of(
     case_id: str, event: Event, referred: dict[str, Any], lead: str | None, letterhead: Letterhead = PLAIN_LETTERHEAD
 ) -> list[Effect]:
@@ -242,6 +227,21 @@ def effects_of(
         case "SafeguardingConcernRaised" if d["stage"] == "stepped_up":
             return [MashReferral("further safeguarding concern while stepped up")]
     return []
+
+
+def _answered(function: Any) -> frozenset[str]:
+    """The event types a function's `match event.type` has a case for (read from its source, once)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    [match] = [node for node in ast.walk(tree) if isinstance(node, ast.Match)]
+    patterns = [p for case in match.cases for p in getattr(case.pattern, "patterns", [case.pattern])]
+    return frozenset(
+        p.value.value for p in patterns if isinstance(p, ast.MatchValue) and isinstance(p.value, ast.Constant)
+    )
+
+
+# The events `effects_of` may answer something for, from its own cases: a save of none of them skips reading the
+# case's context (its referral and family, each opened) for effects it cannot have.
+MAY_HAVE_EFFECTS = _answered(effects_of)
 
 
 def taf_invitation(

@@ -363,9 +363,8 @@ class EarlyHelpCase:
 
     def _check(self, model: type[Command], raw: RawValue) -> None:
         command = self._command(model, raw)
-        working = self.state.model_copy(deep=True)
         try:
-            events = pathway.decide(working, command, workflow.now())
+            working, events = self._decide(command)
         except RuleBroken as e:
             raise ApplicationError(str(e), e.rule, type="RuleBroken", non_retryable=True) from None
         # The handler runs next, in the same activation (so at the same workflow time): it takes this decision
@@ -374,14 +373,18 @@ class EarlyHelpCase:
         if info := workflow.current_update_info():
             self._decided[info.id] = (self._changes, working, events)
 
+    def _decide(self, command: Command) -> tuple[CaseState, list[Event]]:
+        """The pathway's decision on a copy of the state: the copy as the command leaves it, and its events."""
+        working = self.state.model_copy(deep=True)
+        return working, pathway.decide(working, command, workflow.now())
+
     def _handle(self, model: type[Command], raw: RawValue) -> Snapshot:
         info = workflow.current_update_info()
         decided = self._decided.pop(info.id, None) if info else None
         if decided is not None and decided[0] == self._changes:
             _, working, events = decided
         else:
-            working = self.state.model_copy(deep=True)
-            events = pathway.decide(working, self._command(model, raw), workflow.now())
+            working, events = self._decide(self._command(model, raw))
         self.state = working
         self._record(events)
         self._awaited = self._awaited or bool(events)
