@@ -207,3 +207,23 @@ async def test_the_shorter_runs_golden_carries_its_marker_and_no_earlier_golden_
     assert older and not any(SHORTER_RUNS in _patches(h) for h in older)
     before = [h for h in histories if h.workflow_id == "before_shorter_runs.run1"]  # its old branch
     assert len(before) == 1 and SHORTER_RUNS not in _patches(before[0]) and len(before[0].events) >= 300
+
+
+@pytest.mark.timeout(60)
+async def test_a_run_read_the_moment_it_started_is_replayed_and_passes():
+    """`earlyhelp patches` reads open runs while some are only starting (a run continued as new a moment ago):
+    a history of its start event alone recorded no command, so it passes; the SDK's replayer, given it, never
+    finished (the ops command hung in CI). A history beside it is still replayed and still fails if it should."""
+    from starter.ops.histories import replay as ops_replay
+
+    started = json.loads(GOLDEN[0].read_text())
+    alone = WorkflowHistory.from_json("case-just-started", {**started, "events": started["events"][:1]})
+    broken = WorkflowHistory.from_json("case-broken", started)
+    broken.events[0].workflow_execution_started_event_attributes.workflow_type.name = "NotACase"
+
+    async def histories():
+        for history in (alone, broken):
+            yield history
+
+    results = await ops_replay(histories())
+    assert [(r.workflow_id, r.failure is None) for r in results] == [("case-just-started", True), ("case-broken", False)]
