@@ -226,4 +226,7 @@ async def test_a_run_read_the_moment_it_started_is_replayed_and_passes():
             yield history
 
     results = await ops_replay(histories())
-    assert [(r.workflow_id, r.failure is None) for r in results] == [("case-just-started", True), ("case-broken", False)]
+    assert [(r.workflow_id, r.failure is None) for r in results] == [
+        ("case-just-started", True),
+        ("case-broken", False),
+    ]
