@@ -1,8 +1,9 @@
 """Delivering the outbox through GOV.UK Notify: at least once, recognised once.
 
 Once the save that wrote a row of `notifications` has committed, the worker
-sends it at once (`dispatch`: no workflow, no activity task) and reads its
-status for the first half-minute, as most emails are final by then. Only what
+sends it at once (`dispatch`: no workflow, no activity task) and follows its
+status for the first half-minute, as most emails are final by then: in bulk,
+one list call for all it sent (activities/statuses.py). Only what
 that does not settle is handed to a `Delivery` workflow of its own
 (workflows/delivery.py, id `delivery-<row id>`), which retries durably,
 follows the status for up to three days and escalates: a send Notify did not
@@ -18,7 +19,6 @@ an address, a subject or a body.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -34,6 +34,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.follow_ups import FollowUp, start_follow_ups
+from activities.statuses import Statuses
 from worker.sealing import Sealer
 from workflows.interfaces import FAILED, FINAL, UNDELIVERABLE
 
@@ -120,6 +121,8 @@ class DeliveryActivities:
         self.pool, self.sealer, self.notify, self.directory = pool, sealer, notify, directory
         self.first_look = first_look
         self._at_once = asyncio.Semaphore(DISPATCH_AT_ONCE)
+        # What the dispatcher sent, followed in bulk: a list call for all of them, not a read each.
+        self.statuses = Statuses(pool, self._client, first_look, FOLLOW_SECONDS, self._at_once)
         self._in_flight: set[asyncio.Task[None]] = set()  # kept referenced until done
         self.handed_over: deque[int] = deque(maxlen=1000)  # the latest sent to a Delivery workflow (for tests)
 
@@ -143,7 +146,7 @@ class DeliveryActivities:
                 async with self._at_once:
                     # (the first try sends without asking Notify first: no one has sent this row before)
                     notify_id = await self.send_once(item_id, look_first=attempt > 0)
-                status = await self._follow(item_id, notify_id, self._at_once)
+                status = await self.statuses.final(item_id, notify_id)
                 break
             except ApplicationError as e:
                 if e.type == UNDELIVERABLE:
@@ -260,20 +263,13 @@ class DeliveryActivities:
         """Send the item (once), then read its status for up to FOLLOW_SECONDS, the wait doubling from
         `first_look`: returns Notify's id and the last status read (final, or still `sending`)."""
         notify_id = await self.deliver(item_id)
-        return notify_id, await self._follow(item_id, notify_id, contextlib.nullcontext())
-
-    async def _follow(self, item_id: int, notify_id: str, gate: contextlib.AbstractAsyncContextManager[Any]) -> str:
-        """Notify's status read after `first_look`, then twice as long each time, for up to FOLLOW_SECONDS or
-        until final; each read inside `gate` (the dispatcher's bound on calls at once: never the waits)."""
         status, wait, waited = "sending", self.first_look, 0.0
         while waited + wait <= FOLLOW_SECONDS and status not in FINAL:
             await asyncio.sleep(wait)
             waited, wait = waited + wait, wait * 2
-            if activity.in_activity():  # (the dispatcher reads outside any activity)
-                activity.heartbeat()
-            async with gate:
-                status = await self.delivery_status(item_id, notify_id)
-        return status
+            activity.heartbeat()
+            status = await self.delivery_status(item_id, notify_id)
+        return notify_id, status
 
     @activity.defn
     async def delivery_status(self, item_id: int, notify_id: str) -> str:

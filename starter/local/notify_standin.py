@@ -2,7 +2,7 @@
 
 It answers the calls `notifications-python-client` makes: POST
 /v2/notifications/email and /v2/notifications/letter, GET /v2/notifications/{id} and GET
-/v2/notifications?reference=. It checks the API key's token as Notify does
+/v2/notifications (the latest, a page at a time, or by ?reference=). It checks the API key's token as Notify does
 (a JWT, HS256, signed with the key's secret, issued by the service id, within
 30 seconds) and keeps what was "sent" in a JSON-lines file. Addresses choose
 what goes wrong, so tests can drive every path:
@@ -31,6 +31,7 @@ import jwt
 from aiohttp import web
 
 TOKEN_LEEWAY = 30  # seconds either side, as Notify allows
+PAGE = 250  # messages a page of GET /v2/notifications, as Notify pages them
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
 
 
@@ -40,6 +41,8 @@ class Standin:
         self.sent: dict[str, dict[str, Any]] = {}
         self.refused_once: set[str] = set()
         self.looked_up: list[str] = []  # the references asked for (a sender checking it has not sent one already)
+        self.listed = 0  # pages of the latest messages read (statuses followed in bulk)
+        self.read_by_id: list[str] = []  # the messages whose status was read one at a time
         if outbox.exists():
             for line in outbox.read_text().splitlines():
                 item = json.loads(line)
@@ -135,17 +138,29 @@ class Standin:
     async def get_one(self, request: web.Request) -> web.Response:
         self.authorised(request)
         item = self.sent.get(request.match_info["id"])
+        self.read_by_id.append(request.match_info["id"])
         if item is None:
             raise _error(404, "NoResultFound", "No result found")
         return web.json_response(self._advanced(item))
 
     async def get_all(self, request: web.Request) -> web.Response:
+        """As Notify lists them: newest first, PAGE a page, `older_than` a notification's id for the next page
+        (`links.next`), `reference` to find one's sends; a listed message counts as read (it moves on)."""
         self.authorised(request)
-        reference = request.query.get("reference")
+        reference, older_than = request.query.get("reference"), request.query.get("older_than")
         if reference is not None:
             self.looked_up.append(reference)
-        found = [i for i in self.sent.values() if reference is None or i["reference"] == reference]
-        return web.json_response({"notifications": found, "links": {}})
+        else:
+            self.listed += 1
+        newest_first = sorted(self.sent.values(), key=lambda i: -i["created_at"])
+        if older_than is not None:
+            after = [n for n, i in enumerate(newest_first) if i["id"] == older_than]
+            newest_first = newest_first[after[0] + 1 :] if after else []
+        found = [self._advanced(i) for i in newest_first if reference is None or i["reference"] == reference][:PAGE]
+        links = {"current": str(request.url)}
+        if len(found) == PAGE:
+            links["next"] = str(request.url.update_query(older_than=found[-1]["id"]))
+        return web.json_response({"notifications": found, "links": links})
 
     async def page(self, request: web.Request) -> web.Response:
         """What was sent, newest first (no token: a local page for the demo)."""

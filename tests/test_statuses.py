@@ -1,0 +1,63 @@
+"""Notify's statuses followed in bulk (activities/statuses.py): one list call for everything a worker sent,
+against the Notify stand-in, which lists as Notify does (newest first, 250 a page)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from notifications_python_client.notifications import NotificationsAPIClient
+
+from activities.statuses import Statuses
+from starter.local.notify_standin import PAGE, api_key
+from tests.notify import SECRET, SERVICE, notify_standin
+
+notify = notify_standin()
+
+
+def client(url: str) -> NotificationsAPIClient:
+    return NotificationsAPIClient(api_key(SERVICE, SECRET), base_url=url)
+
+
+async def send(url: str, address: str) -> str:
+    sent = await asyncio.to_thread(
+        client(url).send_email_notification,
+        email_address=address,
+        template_id="template-reminder",
+        reference=f"statuses-{uuid.uuid4()}",
+    )
+    return str(sent["id"])
+
+
+async def test_thirty_messages_are_followed_to_final_by_one_list_call_and_none_is_read_on_its_own(pool, notify):
+    standin, url = notify
+    ids = [await send(url, f"person{n}@council.example") for n in range(29)]
+    ids.append(await send(url, "person+fail@council.example"))
+    statuses = Statuses(pool, lambda: client(url), every=0.05, follow_for=30)
+
+    answers = await asyncio.gather(*(statuses.final(n, notify_id) for n, notify_id in enumerate(ids)))
+
+    assert answers == ["delivered"] * 29 + ["permanent-failure"]
+    assert statuses.reads == 1
+    assert not set(ids) & set(standin.read_by_id)
+
+
+async def test_a_message_listed_beyond_the_first_page_is_found_on_the_next(pool, notify):
+    """More sent since than a page holds: the read goes on with `older_than`, Notify's way of paging."""
+    _, url = notify
+    followed = await send(url, "early@council.example")
+    for n in range(PAGE):
+        await send(url, f"later{n}@council.example")
+    statuses = Statuses(pool, lambda: client(url), every=0.05, follow_for=30)
+
+    assert await statuses.final(1, followed) == "delivered"
+    assert statuses.reads == 2
+
+
+async def test_a_message_notify_does_not_list_is_given_back_as_sending_when_its_time_is_up(pool, notify):
+    """Not listed (Notify down, or far more sent since than the pages read): the caller hands it to a Delivery
+    workflow, which follows it by its id."""
+    _, url = notify
+    statuses = Statuses(pool, lambda: client(url), every=0.05, follow_for=0.2)
+    assert await statuses.final(1, str(uuid.uuid4())) == "sending"
+    assert statuses.reads >= 1
