@@ -121,3 +121,11 @@ def test_a_dead_workers_cases_are_handed_on_within_5_seconds_by_either_route():
     options = production_options(Config.from_env({}))
     assert options["sticky_queue_schedule_to_start_timeout"] <= CASE_TASK_TIMEOUT <= timedelta(seconds=5)
     assert options["max_cached_workflows"] == Config.from_env({}).max_cached_cases
+
+
+def test_production_runs_workflow_activations_on_the_event_loop_with_a_watchdog():
+    """No thread hand-off per activation (worker/activations.py; tests/test_activations.py shows it working)."""
+    from worker.activations import OnTheLoop
+    from worker.main import production_options
+
+    assert isinstance(production_options(Config.from_env({}))["workflow_task_executor"], OnTheLoop)

@@ -35,6 +35,7 @@ from activities.effects import Letterhead
 from activities.mash import MashActivities
 from activities.store import CaseActivities
 from worker import logs
+from worker.activations import OnTheLoop
 from worker.authz import Authorization, Roles
 from worker.config import Config, ConfigError
 from worker.identity import Verifier
@@ -82,6 +83,7 @@ def production_options(config: Config) -> dict[str, Any]:
         "max_cached_workflows": config.max_cached_cases,
         "graceful_shutdown_timeout": timedelta(seconds=config.shutdown_grace_seconds),
         "sticky_queue_schedule_to_start_timeout": STICKY_HANDOVER,
+        "workflow_task_executor": OnTheLoop(),  # activations on the event loop's thread (worker/activations.py)
     }
 
 
