@@ -14,6 +14,7 @@ from workflows.models import AddCaseNote, Allocate, RecordScreening
 
 
 async def test_a_case_notes_save_is_four_statements_and_an_escalations_reads_the_context_it_needs(database_url):
+    """An allocation's save, with its two deadlines and the new stage, is seven statements."""
     pool = await connect(database_url, max_size=1)  # (one connection: the save's statements and its release's)
     statements: list[str] = []
     try:
@@ -38,6 +39,17 @@ async def test_a_case_notes_save_is_four_statements_and_an_escalations_reads_the
         assert sum("CaseReferred" in s for s in statements) == 1  # the context its messages are addressed from
         assert any(s.startswith("INSERT INTO notifications") for s in statements)
         # the case's next deadline, overdue count and last place in one statement
-        assert not any(s.startswith("UPDATE cases SET last_seq") for s in statements), statements
+        [case_update] = [s for s in statements if s.startswith("UPDATE cases")]
+        assert "next_deadline" in case_update and "last_seq" in case_update, statements
+        state, events = pathway.open_case(sample_referral("COST002", received))
+        events += pathway.decide(state, RecordScreening(by="das", decision="accept"), received + timedelta(hours=1))
+        await store.append_events("COST002", events)
+        statements.clear()
+        allocated = pathway.decide(state, Allocate(by="das", lead_practitioner="lp"), received + timedelta(hours=2))
+        assert [e.type for e in allocated].count("DeadlineSet") == 2 and "StageChanged" in {e.type for e in allocated}
+        await store.append_events("COST002", allocated)
+        # BEGIN, the events, the lead, each deadline set (its earlier one cancelled in the same statement), the
+        # stage with the next deadline and the last place, COMMIT
+        assert len(statements) == 7, statements
     finally:
         await pool.close()
