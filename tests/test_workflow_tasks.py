@@ -52,20 +52,25 @@ async def test_a_deadline_that_fires_is_one_workflow_task_with_its_save_and_next
         due = min(d.due_at for d in snap.deadlines if d.status == "pending")
         await env.sleep(due - await case.now())
 
-        async def escalated() -> bool:
-            return [e.type for e in await case.timeline()][-1] == "DeadlineMissed"
+        # Watched from the history, never by a query: the time-skipping server answers a query that comes while
+        # a task runs with a workflow task of its own (one more here, seen in 1 run of 6).
+        async def both_fired() -> list[int] | None:
+            events[:] = await history(case)
+            fired = [i for i, e in enumerate(events) if i >= len(before) and e.event_type == T.EVENT_TYPE_TIMER_FIRED]
+            saved = len(fired) == 2 and any(e.event_type == T.EVENT_TYPE_MARKER_RECORDED for e in events[fired[1] :])
+            return fired if saved else None  # the reminder, then the escalation, saved
 
-        await eventually(escalated)
-        events = await history(case)
-        fired = [i for i, e in enumerate(events) if i >= len(before) and e.event_type == T.EVENT_TYPE_TIMER_FIRED]
-        assert len(fired) == 2  # the reminder, then the escalation
+        events: list[HistoryEvent] = []
+        fired = await eventually(both_fired)
         for start, stop in zip(fired, [*fired[1:], len(events)], strict=True):
             task = Counter(e.event_type for e in events[start:stop])
-            assert task[T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 1, [T.Name(e.event_type) for e in events[start:stop]]
+            said = " ".join(T.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events[start:stop])
+            assert task[T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] == 1, said  # (all of them, if it ever fails)
             assert task[T.EVENT_TYPE_MARKER_RECORDED] == 1  # what it wrote, saved in the same task
             assert task[T.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] == 0
             assert task[T.EVENT_TYPE_TIMER_STARTED] <= 1  # and the next deadline's timer, if any, set
         assert Counter(e.event_type for e in events[fired[0] : fired[1]])[T.EVENT_TYPE_TIMER_STARTED] == 1
+        assert [e.type for e in await case.timeline()][-1] == "DeadlineMissed"  # (asked once all is done)
     finally:
         await end(case.handle)
 
