@@ -34,6 +34,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.follow_ups import FollowUp, start_follow_ups
+from activities.notify_calls import NotifyCalls
 from activities.statuses import Statuses
 from worker.sealing import Sealer
 from workflows.interfaces import FAILED, FINAL, UNDELIVERABLE
@@ -121,8 +122,9 @@ class DeliveryActivities:
         self.pool, self.sealer, self.notify, self.directory = pool, sealer, notify, directory
         self.first_look = first_look
         self._at_once = asyncio.Semaphore(DISPATCH_AT_ONCE)
+        self._calls = NotifyCalls(notify) if notify is not None else None
         # What the dispatcher sent, followed in bulk: a list call for all of them, not a read each.
-        self.statuses = Statuses(pool, self._client, first_look, FOLLOW_SECONDS, self._at_once)
+        self.statuses = Statuses(pool, self._notify, first_look, FOLLOW_SECONDS, self._at_once)
         self._in_flight: set[asyncio.Task[None]] = set()  # kept referenced until done
         self.handed_over: deque[int] = deque(maxlen=1000)  # the latest sent to a Delivery workflow (for tests)
 
@@ -176,10 +178,10 @@ class DeliveryActivities:
     def sending(self) -> bool:
         return self.notify is not None
 
-    def _client(self) -> NotificationsAPIClient:
-        if self.notify is None:
+    def _notify(self) -> NotifyCalls:
+        if self._calls is None:
             raise ApplicationError("no Notify API key is configured", type="NotifyUnavailable")
-        return self.notify()
+        return self._calls
 
     @activity.defn
     async def deliver(self, item_id: int) -> str:
@@ -209,10 +211,8 @@ class DeliveryActivities:
             raise ApplicationError(
                 f"{why}: notification {item_id} ({row['kind']})", type=UNDELIVERABLE, non_retryable=True
             )
-        client = self._client()
-        found = (
-            await asyncio.to_thread(client.get_all_notifications, reference=reference(item_id)) if look_first else {}
-        )
+        notify = self._notify()
+        found = await notify.call("get_all_notifications", reference=reference(item_id)) if look_first else {}
         if found.get("notifications"):
             notify_id = found["notifications"][0]["id"]
             log.info("delivery recognised", item=item_id, notify_id=notify_id)
@@ -225,15 +225,15 @@ class DeliveryActivities:
             try:
                 if letter:
                     lines_of = {f"address_line_{n}": line for n, line in enumerate(lines, start=1)}
-                    sent = await asyncio.to_thread(
-                        client.send_letter_notification,
+                    sent = await notify.call(
+                        "send_letter_notification",
                         template_id=template,
                         personalisation=personalisation | lines_of,
                         reference=reference(item_id),
                     )
                 else:
-                    sent = await asyncio.to_thread(
-                        client.send_email_notification,
+                    sent = await notify.call(
+                        "send_email_notification",
                         email_address=address,
                         template_id=template,
                         personalisation=personalisation,
@@ -274,7 +274,7 @@ class DeliveryActivities:
     @activity.defn
     async def delivery_status(self, item_id: int, notify_id: str) -> str:
         """Notify's status of the item, recorded; final ones with their time."""
-        answer: dict[str, Any] = await asyncio.to_thread(self._client().get_notification_by_id, notify_id)
+        answer: dict[str, Any] = await self._notify().call("get_notification_by_id", notify_id)
         status = answer["status"]
         await self.pool.execute(
             "UPDATE notifications SET delivery_status = $2,"

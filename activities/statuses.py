@@ -20,8 +20,8 @@ from typing import Any
 
 import asyncpg
 import structlog
-from notifications_python_client.notifications import NotificationsAPIClient
 
+from activities.notify_calls import NotifyCalls
 from workflows.interfaces import FINAL
 
 MAX_PAGES = 4  # a read goes back at most 1,000 messages (Notify's pages of 250)
@@ -38,10 +38,10 @@ class _Followed:
 
 @dataclass
 class Statuses:
-    """`notify` makes the Notify client; `gate` bounds this worker's calls to Notify at once (the dispatcher's)."""
+    """`notify` gives the calls to Notify; `gate` bounds this worker's calls to Notify at once (the dispatcher's)."""
 
     pool: asyncpg.Pool
-    notify: Callable[[], NotificationsAPIClient]
+    notify: Callable[[], NotifyCalls]
     every: float
     follow_for: float
     gate: contextlib.AbstractAsyncContextManager[Any] = field(default_factory=contextlib.nullcontext)
@@ -73,10 +73,10 @@ class Statuses:
 
     async def _read_once(self) -> None:
         wanted, changed = set(self._followed), []
-        client, older_than = self.notify(), None
+        notify, older_than = self.notify(), None
         for _ in range(MAX_PAGES):
             async with self.gate:
-                page = await asyncio.to_thread(client.get_all_notifications, older_than=older_than)
+                page = await notify.call("get_all_notifications", older_than=older_than)
             self.reads += 1
             listed = page.get("notifications") or []
             for n in listed:

@@ -4,10 +4,12 @@ against the Notify stand-in, which lists as Notify does (newest first, 250 a pag
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 from notifications_python_client.notifications import NotificationsAPIClient
 
+from activities.notify_calls import NotifyCalls
 from activities.statuses import Statuses
 from starter.local.notify_standin import PAGE, api_key
 from tests.notify import SECRET, SERVICE, notify_standin
@@ -33,7 +35,7 @@ async def test_thirty_messages_are_followed_to_final_by_one_list_call_and_none_i
     standin, url = notify
     ids = [await send(url, f"person{n}@council.example") for n in range(29)]
     ids.append(await send(url, "person+fail@council.example"))
-    statuses = Statuses(pool, lambda: client(url), every=0.05, follow_for=30)
+    statuses = Statuses(pool, lambda: NotifyCalls(lambda: client(url)), every=0.05, follow_for=30)
 
     answers = await asyncio.gather(*(statuses.final(n, notify_id) for n, notify_id in enumerate(ids)))
 
@@ -48,7 +50,7 @@ async def test_a_message_listed_beyond_the_first_page_is_found_on_the_next(pool,
     followed = await send(url, "early@council.example")
     for n in range(PAGE):
         await send(url, f"later{n}@council.example")
-    statuses = Statuses(pool, lambda: client(url), every=0.05, follow_for=30)
+    statuses = Statuses(pool, lambda: NotifyCalls(lambda: client(url)), every=0.05, follow_for=30)
 
     assert await statuses.final(1, followed) == "delivered"
     assert statuses.reads == 2
@@ -58,6 +60,22 @@ async def test_a_message_notify_does_not_list_is_given_back_as_sending_when_its_
     """Not listed (Notify down, or far more sent since than the pages read): the caller hands it to a Delivery
     workflow, which follows it by its id."""
     _, url = notify
-    statuses = Statuses(pool, lambda: client(url), every=0.05, follow_for=0.2)
+    statuses = Statuses(pool, lambda: NotifyCalls(lambda: client(url)), every=0.05, follow_for=0.2)
     assert await statuses.final(1, str(uuid.uuid4())) == "sending"
     assert statuses.reads >= 1
+
+
+async def test_calls_to_notify_keep_a_client_a_thread_so_its_connection_stays_open(notify):
+    """A client made for every call opened a new connection to Notify for every message."""
+    standin, url = notify
+    made: list[NotificationsAPIClient] = []
+
+    def make() -> NotificationsAPIClient:
+        made.append(client(url))
+        return made[-1]
+
+    calls = NotifyCalls(make)
+    notify_id = await send(url, "kept@council.example")
+    for _ in range(20):
+        assert (await calls.call("get_notification_by_id", notify_id))["status"] == "delivered"
+    assert 1 <= len(made) <= min(32, (os.cpu_count() or 1) + 4)  # at most one for each of asyncio's threads
