@@ -7,9 +7,9 @@ its samples in `ThreadPoolExecutor.submit` and the self-pipe (issue #27). Run on
 command answered in 9.3 to 10.5 ms against 11.5 to 12.6 (benchmarks.cold_cases, same hour).
 
 What the thread guarded, the watchdog keeps: an activation still running after DEADLOCK_SECONDS is interrupted
-(an exception raised in its thread, as the SDK interrupts its own), so its workflow task fails and is retried later, `earlyhelp
-doctor` lists the case, and the worker serves every other case meanwhile. Workflow code is pure and checked
-before it runs (worker/sandbox.py), so this is for a bug, not for the normal path.
+(an exception raised in its thread, as the SDK interrupts its own), so its workflow task fails and is retried
+later, `earlyhelp doctor` lists the case, and the worker serves every other case meanwhile. Workflow code is
+pure and checked before it runs (worker/sandbox.py), so this is for a bug, not for the normal path.
 """
 
 from __future__ import annotations
