@@ -72,29 +72,37 @@ class Statuses:
                         f.answer.set_result(f.status)
 
     async def _read_once(self) -> None:
-        wanted, changed = set(self._followed), []
+        wanted, changed = set(self._followed), {}
         notify, older_than = self.notify(), None
         for _ in range(MAX_PAGES):
             async with self.gate:
                 page = await notify.call("get_all_notifications", older_than=older_than)
             self.reads += 1
-            listed = page.get("notifications") or []
+            page = page if isinstance(page, dict) else {}
+            listed = [n for n in page.get("notifications") or [] if isinstance(n, dict) and _text(n.get("id"))]
             for n in listed:
-                if n.get("id") in wanted:
+                if n["id"] in wanted:
                     wanted.discard(n["id"])
-                    f = self._followed[n["id"]]
-                    if n.get("status") and n["status"] != f.status:
-                        f.status = n["status"]
-                        changed.append(f)
-            if not wanted or not listed or not (page.get("links") or {}).get("next"):
+                    if _text(n.get("status")) and n["status"] != self._followed[n["id"]].status:
+                        changed[n["id"]] = n["status"]
+            links = page.get("links")
+            if not wanted or not listed or not (isinstance(links, dict) and links.get("next")):
                 break
             older_than = listed[-1]["id"]
         if changed:
+            followed = [self._followed[notify_id] for notify_id in changed]
             await self.pool.execute(
                 "UPDATE notifications n SET delivery_status = s.status,"
                 " final_at = CASE WHEN s.status = ANY($3::text[]) THEN now() ELSE n.final_at END"
                 " FROM unnest($1::bigint[], $2::text[]) AS s(id, status) WHERE n.id = s.id",
-                [f.item_id for f in changed],
-                [f.status for f in changed],
+                [f.item_id for f in followed],
+                list(changed.values()),
                 sorted(FINAL),
             )
+            for f, status in zip(followed, changed.values(), strict=True):  # (known once recorded)
+                f.status = status
+
+
+def _text(value: object) -> bool:
+    """A short string, as Notify's ids and statuses are: anything else in its answer is passed over."""
+    return isinstance(value, str) and 0 < len(value) <= 100

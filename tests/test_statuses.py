@@ -67,7 +67,7 @@ async def test_a_message_notify_does_not_list_is_given_back_as_sending_when_its_
 
 async def test_calls_to_notify_keep_a_client_a_thread_so_its_connection_stays_open(notify):
     """A client made for every call opened a new connection to Notify for every message."""
-    standin, url = notify
+    _, url = notify
     made: list[NotificationsAPIClient] = []
 
     def make() -> NotificationsAPIClient:
@@ -79,3 +79,41 @@ async def test_calls_to_notify_keep_a_client_a_thread_so_its_connection_stays_op
     for _ in range(20):
         assert (await calls.call("get_notification_by_id", notify_id))["status"] == "delivered"
     assert 1 <= len(made) <= min(32, (os.cpu_count() or 1) + 4)  # at most one for each of asyncio's threads
+
+
+async def test_an_answer_that_is_not_as_notify_answers_is_passed_over_and_what_is_sound_in_it_is_recorded(pool):
+    """Notify's answer is input like any other: a malformed entry is passed over (its message is left to its
+    Delivery workflow when its time is up), never a reason to drop the rest of the page."""
+
+    class Answers:
+        async def call(self, method: str, /, *args: object, **kwargs: object) -> object:
+            assert method == "get_all_notifications"
+            return {
+                "notifications": [
+                    "not a notification",
+                    {"id": ["not", "an", "id"], "status": "delivered"},
+                    {"id": "odd-status", "status": {"nested": "delivered"}},
+                    {"id": "x" * 3_000_000, "status": "delivered"},
+                    {"id": "sound", "status": "delivered"},
+                ],
+                "links": "not links",
+            }
+
+    statuses = Statuses(pool, Answers, every=0.05, follow_for=0.3)  # type: ignore[arg-type]
+    answers = await asyncio.gather(*(statuses.final(n, i) for n, i in enumerate(["odd-status", "sound", "unlisted"])))
+    assert answers == ["sending", "delivered", "sending"]
+
+
+async def test_a_status_is_taken_as_known_only_once_it_is_recorded(notify):
+    """The database down as the statuses are read: the message is given back as not final, so its Delivery
+    workflow follows it and records its status, rather than the worker taking as settled what no row says."""
+    _, url = notify
+    notify_id = await send(url, "unrecorded@council.example")
+
+    class Down:
+        async def execute(self, *args: object) -> str:
+            raise OSError("the database is down")
+
+    statuses = Statuses(Down(), lambda: NotifyCalls(lambda: client(url)), every=0.05, follow_for=0.3)  # type: ignore[arg-type]
+    assert await statuses.final(1, notify_id) == "sending"
+    assert statuses.reads >= 2  # (read again each time: nothing taken as known)
