@@ -185,14 +185,14 @@ def fictional_family(referral: Referral, rnd: random.Random) -> Family:
     return referral.family.model_copy(update={"members": members, "relationships": [parent_of]})
 
 
-def family(n: int, rnd: random.Random, options: dict[str, object]) -> Referral:
+def family(n: int, rnd: random.Random, options: dict[str, object], today: datetime) -> Referral:
     codes = rnd.sample(list(NeedCode), int(options.get("needs", rnd.choice([3, 3, 4, 5]))))  # type: ignore[call-overload]
     step_down = None
     if options.get("step_down"):
         step_down = StepDown(social_worker="sw-ahmed", cin_meeting_agreed_plan=bool(options.get("cin")))
     # Received over the last six months: deadlines of the families still waiting are overdue (the inbox's
     # escalations), and the report's months have shape. What happened next is recorded today.
-    received = datetime.now(UTC) - timedelta(days=rnd.uniform(1, 182))
+    received = today - timedelta(days=rnd.uniform(1, 182))
     referral = sample_referral(
         f"DEMO-{n:03d}",
         received,
@@ -236,18 +236,28 @@ async def keep_consent_form(pool: asyncpg.Pool, client: Client, referral: Referr
     await send(EarlyHelpCase.record_document, kept)
 
 
+async def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 async def seed_caseload(
-    client: Client, count: int, seed: int, task_queue: str, pool: asyncpg.Pool | None = None
+    client: Client,
+    count: int,
+    seed: int,
+    task_queue: str,
+    pool: asyncpg.Pool | None = None,
+    now: scripts.Now = _wall_clock,
 ) -> int:
     """Start and drive the demo's families; one already there is left as it is, so seeding resumes. With the
-    database (`pool`), each family's signed consent form is kept on its case."""
+    database (`pool`), each family's signed consent form is kept on its case. `now`: the server's time (the
+    wall clock's, but for a test server moved to another day)."""
     rnd = random.Random(seed)
     seeded = 0
     with Progress() as progress:
         task = progress.add_task("Seeding the demo caseload", total=count)
         for n in range(1, count + 1):
             scenario, options = SCENARIOS[(n - 1) % len(SCENARIOS)]
-            referral = family(n, rnd, options)
+            referral = family(n, rnd, options, await now())
             try:
                 await start_case(client, referral, task_queue)
             except WorkflowAlreadyStartedError:  # seeded before: leave that family as it is
@@ -259,9 +269,6 @@ async def seed_caseload(
             async def send(update: object, command: object, handle=handle) -> Snapshot:  # noqa: B023
                 acting_for.set(getattr(command, "by", None))  # signed for the demo person (local stack only)
                 return await handle.execute_update(update, command, result_type=Snapshot)  # type: ignore[arg-type]
-
-            async def now() -> datetime:
-                return datetime.now(UTC)
 
             if pool is not None:
                 await keep_consent_form(pool, client, referral, send)
