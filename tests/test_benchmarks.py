@@ -22,8 +22,14 @@ async def test_benchmark_smoke_run_measures_every_measure():
     assert results["lifecycle"]["engine"]["commands"] == results["lifecycle"]["baseline"]["commands"] > 0
     assert results["replay"]["failures"] == 0 and results["replay"]["histories"] > 0
     assert results["read_model"]["events_appended"] > 0 and results["scale"]["open_cases"] == 20, results["scale"]
+    for side in ("engine", "baseline"):  # what each side asked of the server, from the server's own counts
+        asked = results["lifecycle"][side]["server_requests_per_command"]
+        assert asked["service_requests:UpdateWorkflowExecution"] > 0, asked
+        assert asked["persistence_requests:UpdateWorkflowExecution"] > 0, asked
+    assert results["lifecycle"]["engine"]["cpu_ms_per_command"]["notify_standin"] > 0  # (delivery on: it was sent to)
     rendered = table(results)
     assert "| Lifecycle throughput" in rendered and "| Replay" in rendered and "| Delivery" in rendered
+    assert "| CPU a command" in rendered and "Notify stand-in" in rendered
 
 
 async def test_read_model_scale_smoke_run_times_every_query_and_the_report():

@@ -47,10 +47,15 @@ SQLITE_PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "syn
 
 
 def start_dev_server(
-    db_file: Path, port: int, ui_port: int, log_file: Path | None = None, codec_endpoint: str | None = None
+    db_file: Path,
+    port: int,
+    ui_port: int,
+    log_file: Path | None = None,
+    codec_endpoint: str | None = None,
+    metrics_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `temporal server start-dev` on loopback with the case search attributes registered (and its Web UI
-    decoding through `codec_endpoint`)."""
+    decoding through `codec_endpoint`; its Prometheus counts on `metrics_port`, else a port of its choosing)."""
     attributes = [
         f"--search-attribute={k.name}={k.indexed_value_type.name.title().replace('_', '')}" for k in search.REGISTERED
     ]
@@ -74,6 +79,7 @@ def start_dev_server(
             *SQLITE_PRAGMAS,
             *attributes,
             *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
+            *(["--metrics-port", str(metrics_port)] if metrics_port else []),
         ],
         stdout=log,
         stderr=log,
