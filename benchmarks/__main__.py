@@ -711,6 +711,8 @@ def main() -> None:
     results = asyncio.run(run(args.size, args.bare, delivery=not args.no_delivery))
     if args.no_delivery:
         results["size"] += "-no-delivery"
+    if args.bare:  # (a file of its own: never in place of the engine as production runs it)
+        results["size"] += "-bare"
     print(json.dumps(results, indent=2))
     print(f"written to {write(results)}", file=sys.stderr)
 
