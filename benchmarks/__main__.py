@@ -498,7 +498,9 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
         clients = {"engine": client, "baseline": baseline_client}
         kinds = mix(cfg["cases"])
         results: dict[str, Any] = {
-            "size": size,
+            # (what the run is called, its results file and its profile: a run without delivery or without the
+            # trust never in place of the engine as production runs it)
+            "size": size + ("" if delivery else "-no-delivery") + ("-bare" if bare else ""),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": _machine(),
             "engine_mode": ("bare" if bare else "trusted: encrypted, roles, command tokens")
@@ -517,7 +519,7 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
             procs_by_name["notify_standin"] = psutil.Process(standin.pid)
         if (pg := profile.postgres(work)) is not None:
             procs_by_name["postgres"] = pg
-        with profile.profiled(engine.pid, f"lifecycle-{size}-engine-worker") as spied:
+        with profile.profiled(engine.pid, f"lifecycle-{results['size']}-engine-worker") as spied:
             eng, base = await lifecycles(
                 clients,
                 kinds,
@@ -709,10 +711,6 @@ def main() -> None:
     parser.add_argument("--no-delivery", action="store_true", help="no Notify configured: messages stay in the outbox")
     args = parser.parse_args()
     results = asyncio.run(run(args.size, args.bare, delivery=not args.no_delivery))
-    if args.no_delivery:
-        results["size"] += "-no-delivery"
-    if args.bare:  # (a file of its own: never in place of the engine as production runs it)
-        results["size"] += "-bare"
     print(json.dumps(results, indent=2))
     print(f"written to {write(results)}", file=sys.stderr)
 
