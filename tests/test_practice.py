@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from starter.local.samples import sample_referral
+from tests.servers import case_worker, own_time_skipping_server
 from tests.support import LEAD, MANAGER, SCREENER, Case, end, london, new_case_id
 from worker.config import Config, ConfigError
 from worker.main import authorization
@@ -24,6 +25,19 @@ from workflows.models import Family, Member, Stage, StepDown
 from workflows.pathway import STEPS
 from workflows.person import PersonDetails
 from workflows.policy import Policy
+
+# A time-skipping server and a worker of this module's own. Its tests skip days and weeks at a time, and a skip
+# fires the timers of every case open on the server: on the shared one, every case the earlier modules on the
+# same pytest process had left open. Under CI's load such a skip ran past the client's 30 s deadline for a call
+# (`RPCError: Timeout expired`), and the tests after it on that server failed with it.
+env = own_time_skipping_server()
+
+
+@pytest.fixture(scope="module")
+async def task_queue(env, pool):
+    async with case_worker(env, pool, "practice") as queue:
+        yield queue
+
 
 OPEN_STAGES = [s for s in Stage if s not in ("signposted", "closed", "transferred_to_social_care")]
 
