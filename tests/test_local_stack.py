@@ -1,8 +1,10 @@
 """The local stack's master keys live beside its data directory, never in it, and are never replaced under a
-database that holds cases (starter/local/stack.py)."""
+database that holds cases; Ctrl-C stops it cleanly (starter/local/stack.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,29 @@ def test_no_new_key_is_made_under_a_database_that_holds_cases(tmp_path: Path):
     with pytest.raises(ConfigError, match="missing while"):
         master_keys_for(data)
     assert master_keys_for(tmp_path / "fresh") == master_key_file(tmp_path / "fresh")  # a fresh start makes one
+
+
+CANCELLED_IN_FLIGHT = """
+import asyncio, signal
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from starter.local.stack import stops_on_ctrl_c
+
+async def seeding():  # a command in flight when Ctrl-C comes, cancelled as the SDK reports it
+    asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGINT)
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError as e:
+        raise WorkflowUpdateRPCTimeoutOrCancelledError() from e
+
+try:
+    asyncio.run(stops_on_ctrl_c(seeding()))
+except KeyboardInterrupt:
+    print("stopped cleanly")
+"""
+
+
+def test_ctrl_c_while_seeding_stops_up_cleanly_not_with_the_sdks_error():
+    """Ctrl-C during the demo's seeding cancels the command in flight, which the SDK reports as an error of its
+    own: `up` must see the interruption (and stop everything), not that error's traceback."""
+    done = subprocess.run([sys.executable, "-c", CANCELLED_IN_FLIGHT], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "stopped cleanly", done.stderr

