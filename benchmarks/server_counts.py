@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+import psutil
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
@@ -100,6 +101,22 @@ async def totals(client: Client, query: str, limit: int = 200) -> dict[str, Any]
 REQUESTS = ("service_requests", "persistence_requests", "visibility_persistence_requests")
 _SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} (\S+)$")
 _OPERATION = re.compile(r'operation="([^"]*)"')
+
+
+def metrics_url(server_pid: int) -> str:
+    """The dev server's Prometheus endpoint: the port of its own choosing (chosen here, it could be taken by
+    another process before the server bound it) that answers /metrics with the server's counts."""
+    for listening in sorted(
+        {c.laddr.port for c in psutil.Process(server_pid).net_connections() if c.status == "LISTEN"}
+    ):
+        url = f"http://127.0.0.1:{listening}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (the benchmark's own server)
+                if b"service_requests" in answer.read():
+                    return url
+        except OSError:
+            continue
+    raise RuntimeError(f"the dev server (pid {server_pid}) answers /metrics on none of its ports")
 
 
 def requests(metrics_url: str) -> Counter[str]:

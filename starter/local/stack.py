@@ -50,13 +50,13 @@ SQLITE_PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "syn
 def start_dev_server(
     db_file: Path,
     port: int,
-    ui_port: int,
+    ui_port: int | None,
     log_file: Path | None = None,
     codec_endpoint: str | None = None,
-    metrics_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `temporal server start-dev` on loopback with the case search attributes registered (and its Web UI
-    decoding through `codec_endpoint`; its Prometheus counts on `metrics_port`, else a port of its choosing)."""
+    """Start `temporal server start-dev` on loopback with the case search attributes registered and its Web UI
+    on `ui_port`, decoding through `codec_endpoint` (no Web UI if `ui_port` is None: one port fewer to choose,
+    and to find taken by the time the server binds it)."""
     attributes = [
         f"--search-attribute={k.name}={k.indexed_value_type.name.title().replace('_', '')}" for k in search.REGISTERED
     ]
@@ -72,15 +72,12 @@ def start_dev_server(
             "127.0.0.1",
             "--port",
             str(port),
-            "--ui-port",
-            str(ui_port),
+            *(["--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui_port else ["--headless"]),
             "--log-level",
             "error",
-            "--ui-disable-news-fetch",
             *SQLITE_PRAGMAS,
             *attributes,
             *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
-            *(["--metrics-port", str(metrics_port)] if metrics_port else []),
         ],
         stdout=log,
         stderr=log,
